@@ -1,0 +1,452 @@
+/* cpu_elementwise.c - strided elementwise kernels: copy/cast, fill, binary
+ * (broadcast inputs arrive as stride-0 views), unary, where.
+ *
+ * All kernels iterate with one helper (strided_iter) that first merges
+ * dimensions that are contiguous for every operand, so the common cases
+ * (contiguous, or a broadcast row) become one long inner loop the compiler
+ * vectorises.  Large loops are split across OpenMP threads by outer index. */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "cpu_kernels.h"
+
+#define MAX_OPS 4
+#define PARALLEL_MIN 65536
+
+typedef struct strided_iter {
+  int ndim; /* after merging; >= 1 */
+  int64_t shape[SEQ_MAX_DIM];
+  int64_t stride[MAX_OPS][SEQ_MAX_DIM]; /* in elements */
+  int nops;
+} strided_iter;
+
+/* Builds an iterator over `shape` for `nops` operands with the given strides,
+ * dropping size-1 dims and merging dims that are contiguous for all. */
+static void iter_init(strided_iter *it, int ndim, const int64_t *shape, int nops,
+                      const int64_t *const *strides) {
+  it->nops = nops;
+  int n = 0;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] == 1) continue;
+    if (n > 0) {
+      bool mergeable = true;
+      for (int k = 0; k < nops; k++)
+        if (it->stride[k][n - 1] != strides[k][d] * shape[d]) mergeable = false;
+      if (mergeable) {
+        it->shape[n - 1] *= shape[d];
+        for (int k = 0; k < nops; k++) it->stride[k][n - 1] = strides[k][d];
+        continue;
+      }
+    }
+    it->shape[n] = shape[d];
+    for (int k = 0; k < nops; k++) it->stride[k][n] = strides[k][d];
+    n++;
+  }
+  if (n == 0) {
+    it->shape[0] = 1;
+    for (int k = 0; k < nops; k++) it->stride[k][0] = 0;
+    n = 1;
+  }
+  it->ndim = n;
+}
+
+static int64_t iter_rows(const strided_iter *it) {
+  int64_t rows = 1;
+  for (int d = 0; d < it->ndim - 1; d++) rows *= it->shape[d];
+  return rows;
+}
+
+/* Element offsets of operand k at the start of outer row `row`. */
+static inline int64_t iter_row_offset(const strided_iter *it, int k, int64_t row) {
+  int64_t off = 0;
+  for (int d = it->ndim - 2; d >= 0; d--) {
+    int64_t i = row % it->shape[d];
+    row /= it->shape[d];
+    off += i * it->stride[k][d];
+  }
+  return off;
+}
+
+/* Runs BODY for every row; inside BODY: `n` inner length, `s0..s3` inner
+ * strides, `p0..p3` typed row pointers (cast in BODY). */
+#define FOR_EACH_ROW(it, total, ptrs, esz, ...)                                         \
+  do {                                                                                   \
+    const int64_t rows_ = iter_rows(it);                                                 \
+    const int64_t n = (it)->shape[(it)->ndim - 1];                                       \
+    const int64_t s0 = (it)->stride[0][(it)->ndim - 1];                                  \
+    const int64_t s1 = (it)->nops > 1 ? (it)->stride[1][(it)->ndim - 1] : 0;             \
+    const int64_t s2 = (it)->nops > 2 ? (it)->stride[2][(it)->ndim - 1] : 0;             \
+    const int64_t s3 = (it)->nops > 3 ? (it)->stride[3][(it)->ndim - 1] : 0;             \
+    (void)s1; (void)s2; (void)s3;                                                        \
+    _Pragma("omp parallel for schedule(static) if ((total) >= PARALLEL_MIN && rows_ > 1)") \
+    for (int64_t row_ = 0; row_ < rows_; row_++) {                                       \
+      char *p0 = (char *)(ptrs)[0] + iter_row_offset(it, 0, row_) * (int64_t)(esz)[0];   \
+      char *p1 = (it)->nops > 1 ? (char *)(ptrs)[1] + iter_row_offset(it, 1, row_) * (int64_t)(esz)[1] : NULL; \
+      char *p2 = (it)->nops > 2 ? (char *)(ptrs)[2] + iter_row_offset(it, 2, row_) * (int64_t)(esz)[2] : NULL; \
+      char *p3 = (it)->nops > 3 ? (char *)(ptrs)[3] + iter_row_offset(it, 3, row_) * (int64_t)(esz)[3] : NULL; \
+      (void)p1; (void)p2; (void)p3;                                                      \
+      __VA_ARGS__                                                                        \
+    }                                                                                    \
+  } while (0)
+
+/* Single-row parallelism: when the tensor collapses to one long row, split
+ * the row itself.  Handled by callers through this helper. */
+static bool one_long_row(const strided_iter *it) { return it->ndim == 1 && it->shape[0] >= PARALLEL_MIN; }
+
+/* ---------------- copy / cast ---------------- */
+
+#define LOAD(T, p, i, s) ((double)((const T *)(p))[(i) * (s)])
+
+static seq_status copy_generic(const strided_iter *it, void **ptrs, size_t *esz, seq_dtype dt_out,
+                               seq_dtype dt_in, int64_t total) {
+#define COPY_CASE(TO, TI)                                                                \
+  FOR_EACH_ROW(it, total, ptrs, esz, {                                                   \
+    TO *o = (TO *)p0;                                                                    \
+    const TI *a = (const TI *)p1;                                                        \
+    if (s0 == 1 && s1 == 1)                                                              \
+      for (int64_t i = 0; i < n; i++) o[i] = (TO)a[i];                                   \
+    else                                                                                 \
+      for (int64_t i = 0; i < n; i++) o[i * s0] = (TO)a[i * s1];                         \
+  })
+#define COPY_FROM(TO)                                        \
+  switch (dt_in) {                                           \
+    case SEQ_F32: COPY_CASE(TO, float); break;               \
+    case SEQ_F64: COPY_CASE(TO, double); break;              \
+    case SEQ_I32: COPY_CASE(TO, int32_t); break;             \
+    case SEQ_I64: COPY_CASE(TO, int64_t); break;             \
+    case SEQ_U8: COPY_CASE(TO, uint8_t); break;              \
+    default: break;                                          \
+  }
+  switch (dt_out) {
+    case SEQ_F32: COPY_FROM(float); break;
+    case SEQ_F64: COPY_FROM(double); break;
+    case SEQ_I32: COPY_FROM(int32_t); break;
+    case SEQ_I64: COPY_FROM(int64_t); break;
+    case SEQ_U8: COPY_FROM(uint8_t); break;
+    default: break;
+  }
+  return SEQ_OK;
+#undef COPY_FROM
+#undef COPY_CASE
+}
+
+seq_status seq_cpu_copy(seq_tensor *out, const seq_tensor *src) {
+  if (out->numel == 0) return SEQ_OK;
+  /* Same dtype and both contiguous: one memmove. */
+  if (out->dtype == src->dtype && seq_tensor_is_contiguous(out) && seq_tensor_is_contiguous(src) &&
+      out->numel == src->numel) {
+    memmove(seq_tensor_data(out), seq_tensor_data(src), (size_t)out->numel * seq_dtype_size(out->dtype));
+    return SEQ_OK;
+  }
+  const int64_t *strides[2] = {out->stride, src->stride};
+  strided_iter it;
+  iter_init(&it, out->ndim, out->shape, 2, strides);
+  void *ptrs[2] = {seq_tensor_data(out), seq_tensor_data(src)};
+  size_t esz[2] = {seq_dtype_size(out->dtype), seq_dtype_size(src->dtype)};
+  return copy_generic(&it, ptrs, esz, out->dtype, src->dtype, out->numel);
+}
+
+seq_status seq_cpu_fill(seq_tensor *out, double value) {
+  const int64_t *strides[1] = {out->stride};
+  strided_iter it;
+  iter_init(&it, out->ndim, out->shape, 1, strides);
+  void *ptrs[1] = {seq_tensor_data(out)};
+  size_t esz[1] = {seq_dtype_size(out->dtype)};
+  int64_t total = out->numel;
+#define FILL_CASE(T)                                                    \
+  {                                                                     \
+    const T v = (T)value;                                               \
+    FOR_EACH_ROW(&it, total, ptrs, esz, {                               \
+      T *o = (T *)p0;                                                   \
+      for (int64_t i = 0; i < n; i++) o[i * s0] = v;                    \
+    });                                                                 \
+  }
+  switch (out->dtype) {
+    case SEQ_F32: FILL_CASE(float); break;
+    case SEQ_F64: FILL_CASE(double); break;
+    case SEQ_I32: FILL_CASE(int32_t); break;
+    case SEQ_I64: FILL_CASE(int64_t); break;
+    case SEQ_U8: FILL_CASE(uint8_t); break;
+    default: break;
+  }
+#undef FILL_CASE
+  return SEQ_OK;
+}
+
+/* ---------------- binary ---------------- */
+
+/* Integer-safe helpers: integer division by zero yields 0 instead of
+ * trapping, since no Lua input may crash the process. */
+static inline double fdiv_d(double a, double b) { return a / b; }
+#define IDIV(T, a, b) ((b) == 0 ? (T)0 : (T)((a) / (b)))
+
+#define BIN_LOOP(T, TO, EXPR)                                                        \
+  FOR_EACH_ROW(it, total, ptrs, esz, {                                               \
+    TO *o = (TO *)p0;                                                                \
+    const T *A = (const T *)p1;                                                      \
+    const T *B = (const T *)p2;                                                      \
+    if (s0 == 1 && s1 == 1 && s2 == 1) {                                             \
+      for (int64_t i = 0; i < n; i++) {                                              \
+        const T x = A[i], y = B[i];                                                  \
+        o[i] = (TO)(EXPR);                                                           \
+      }                                                                              \
+    } else if (s0 == 1 && s1 == 1 && s2 == 0) {                                      \
+      const T y = B[0];                                                              \
+      for (int64_t i = 0; i < n; i++) {                                              \
+        const T x = A[i];                                                            \
+        o[i] = (TO)(EXPR);                                                           \
+      }                                                                              \
+    } else {                                                                         \
+      for (int64_t i = 0; i < n; i++) {                                              \
+        const T x = A[i * s1], y = B[i * s2];                                        \
+        o[i * s0] = (TO)(EXPR);                                                      \
+      }                                                                              \
+    }                                                                                \
+  })
+
+#define BIN_FLOAT(T, POWF)                                                  \
+  static void binary_##T(seq_binop op, const strided_iter *it, void **ptrs, \
+                         size_t *esz, int64_t total) {                      \
+    switch (op) {                                                           \
+      case SEQ_BIN_ADD: BIN_LOOP(T, T, x + y); break;                       \
+      case SEQ_BIN_SUB: BIN_LOOP(T, T, x - y); break;                       \
+      case SEQ_BIN_MUL: BIN_LOOP(T, T, x * y); break;                       \
+      case SEQ_BIN_DIV: BIN_LOOP(T, T, x / y); break;                       \
+      case SEQ_BIN_POW: BIN_LOOP(T, T, POWF(x, y)); break;                  \
+      case SEQ_BIN_MAX: BIN_LOOP(T, T, (x > y || x != x) ? x : y); break;   \
+      case SEQ_BIN_MIN: BIN_LOOP(T, T, (x < y || x != x) ? x : y); break;   \
+      case SEQ_BIN_EQ: BIN_LOOP(T, uint8_t, x == y); break;                 \
+      case SEQ_BIN_NE: BIN_LOOP(T, uint8_t, x != y); break;                 \
+      case SEQ_BIN_LT: BIN_LOOP(T, uint8_t, x < y); break;                  \
+      case SEQ_BIN_LE: BIN_LOOP(T, uint8_t, x <= y); break;                 \
+      case SEQ_BIN_GT: BIN_LOOP(T, uint8_t, x > y); break;                  \
+      case SEQ_BIN_GE: BIN_LOOP(T, uint8_t, x >= y); break;                 \
+      default: break;                                                       \
+    }                                                                       \
+  }
+
+#define BIN_INT(T)                                                                \
+  static void binary_##T(seq_binop op, const strided_iter *it, void **ptrs,       \
+                         size_t *esz, int64_t total) {                            \
+    switch (op) {                                                                 \
+      case SEQ_BIN_ADD: BIN_LOOP(T, T, x + y); break;                             \
+      case SEQ_BIN_SUB: BIN_LOOP(T, T, x - y); break;                             \
+      case SEQ_BIN_MUL: BIN_LOOP(T, T, x * y); break;                             \
+      case SEQ_BIN_DIV: BIN_LOOP(T, T, IDIV(T, x, y)); break;                     \
+      case SEQ_BIN_POW: BIN_LOOP(T, T, pow((double)x, (double)y)); break;         \
+      case SEQ_BIN_MAX: BIN_LOOP(T, T, x > y ? x : y); break;                     \
+      case SEQ_BIN_MIN: BIN_LOOP(T, T, x < y ? x : y); break;                     \
+      case SEQ_BIN_EQ: BIN_LOOP(T, uint8_t, x == y); break;                       \
+      case SEQ_BIN_NE: BIN_LOOP(T, uint8_t, x != y); break;                       \
+      case SEQ_BIN_LT: BIN_LOOP(T, uint8_t, x < y); break;                        \
+      case SEQ_BIN_LE: BIN_LOOP(T, uint8_t, x <= y); break;                       \
+      case SEQ_BIN_GT: BIN_LOOP(T, uint8_t, x > y); break;                        \
+      case SEQ_BIN_GE: BIN_LOOP(T, uint8_t, x >= y); break;                       \
+      default: break;                                                             \
+    }                                                                             \
+  }
+
+typedef int32_t i32;
+typedef int64_t i64;
+typedef uint8_t u8;
+BIN_FLOAT(float, powf)
+BIN_FLOAT(double, pow)
+BIN_INT(i32)
+BIN_INT(i64)
+BIN_INT(u8)
+
+seq_status seq_cpu_binary(seq_binop op, seq_tensor *out, const seq_tensor *a, const seq_tensor *b) {
+  if (a->dtype != b->dtype)
+    return seq_fail(SEQ_EDTYPE, "binary op: operands of dtypes %s and %s", seq_dtype_name(a->dtype),
+                    seq_dtype_name(b->dtype));
+  if (out->numel == 0) return SEQ_OK;
+  const int64_t *strides[3] = {out->stride, a->stride, b->stride};
+  strided_iter it;
+  iter_init(&it, out->ndim, out->shape, 3, strides);
+  void *ptrs[3] = {seq_tensor_data(out), seq_tensor_data(a), seq_tensor_data(b)};
+  size_t esz[3] = {seq_dtype_size(out->dtype), seq_dtype_size(a->dtype), seq_dtype_size(b->dtype)};
+  int64_t total = out->numel;
+  /* A single long row: split it into chunks so both cores work. */
+  if (one_long_row(&it)) {
+    int64_t len = it.shape[0], chunks = seq_cpu_get_threads();
+    if (chunks > 1) {
+#pragma omp parallel for schedule(static)
+      for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = len * c / chunks, hi = len * (c + 1) / chunks;
+        strided_iter sub = it;
+        sub.shape[0] = hi - lo;
+        void *p[3];
+        for (int k = 0; k < 3; k++) p[k] = (char *)ptrs[k] + lo * it.stride[k][0] * (int64_t)esz[k];
+        switch (a->dtype) {
+          case SEQ_F32: binary_float(op, &sub, p, esz, 0); break;
+          case SEQ_F64: binary_double(op, &sub, p, esz, 0); break;
+          case SEQ_I32: binary_i32(op, &sub, p, esz, 0); break;
+          case SEQ_I64: binary_i64(op, &sub, p, esz, 0); break;
+          case SEQ_U8: binary_u8(op, &sub, p, esz, 0); break;
+          default: break;
+        }
+      }
+      return SEQ_OK;
+    }
+  }
+  switch (a->dtype) {
+    case SEQ_F32: binary_float(op, &it, ptrs, esz, total); break;
+    case SEQ_F64: binary_double(op, &it, ptrs, esz, total); break;
+    case SEQ_I32: binary_i32(op, &it, ptrs, esz, total); break;
+    case SEQ_I64: binary_i64(op, &it, ptrs, esz, total); break;
+    case SEQ_U8: binary_u8(op, &it, ptrs, esz, total); break;
+    default: return seq_fail(SEQ_EDTYPE, "binary op: unsupported dtype");
+  }
+  return SEQ_OK;
+}
+
+/* ---------------- unary ---------------- */
+
+#define UN_LOOP(T, EXPR)                                                 \
+  FOR_EACH_ROW(it, total, ptrs, esz, {                                   \
+    T *o = (T *)p0;                                                      \
+    const T *A = (const T *)p1;                                          \
+    if (s0 == 1 && s1 == 1) {                                            \
+      for (int64_t i = 0; i < n; i++) {                                  \
+        const T x = A[i];                                                \
+        o[i] = (T)(EXPR);                                                \
+      }                                                                  \
+    } else {                                                             \
+      for (int64_t i = 0; i < n; i++) {                                  \
+        const T x = A[i * s1];                                           \
+        o[i * s0] = (T)(EXPR);                                           \
+      }                                                                  \
+    }                                                                    \
+  })
+
+static inline float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline double sigmoid_(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+#define UN_FLOAT(T, SUF)                                                                     \
+  static seq_status unary_##T(seq_unop op, const strided_iter *it, void **ptrs, size_t *esz, \
+                              int64_t total, double p0d, double p1d) {                       \
+    const T q0 = (T)p0d, q1 = (T)p1d;                                                        \
+    (void)q1;                                                                                \
+    switch (op) {                                                                            \
+      case SEQ_UN_NEG: UN_LOOP(T, -x); break;                                                \
+      case SEQ_UN_EXP: UN_LOOP(T, exp##SUF(x)); break;                                       \
+      case SEQ_UN_LOG: UN_LOOP(T, log##SUF(x)); break;                                       \
+      case SEQ_UN_SQRT: UN_LOOP(T, sqrt##SUF(x)); break;                                     \
+      case SEQ_UN_TANH: UN_LOOP(T, tanh##SUF(x)); break;                                     \
+      case SEQ_UN_SIGMOID: UN_LOOP(T, (T)1 / ((T)1 + exp##SUF(-x))); break;                  \
+      case SEQ_UN_RELU: UN_LOOP(T, x > 0 ? x : (T)0); break;                                 \
+      case SEQ_UN_ABS: UN_LOOP(T, fabs##SUF(x)); break;                                      \
+      case SEQ_UN_SIGN: UN_LOOP(T, (T)((x > 0) - (x < 0))); break;                           \
+      case SEQ_UN_SQUARE: UN_LOOP(T, x * x); break;                                          \
+      case SEQ_UN_RECIPROCAL: UN_LOOP(T, (T)1 / x); break;                                   \
+      case SEQ_UN_CLAMP: UN_LOOP(T, x < q0 ? q0 : (x > q1 ? q1 : x)); break;                 \
+      case SEQ_UN_POW_SCALAR: UN_LOOP(T, pow##SUF(x, q0)); break;                            \
+      case SEQ_UN_AFFINE: UN_LOOP(T, x * q0 + q1); break;                                    \
+      case SEQ_UN_RSUB_POW: UN_LOOP(T, pow##SUF(q0, x)); break;                              \
+      default: return seq_fail(SEQ_EARG, "unary op %d: unknown", (int)op);                   \
+    }                                                                                        \
+    return SEQ_OK;                                                                           \
+  }
+
+/* Widening through a function keeps -Wtype-limits quiet for u8, where the
+ * sign tests are trivially false. */
+static inline int64_t widen(int64_t v) { return v; }
+
+#define UN_INT(T)                                                                            \
+  static seq_status unary_##T(seq_unop op, const strided_iter *it, void **ptrs, size_t *esz, \
+                              int64_t total, double p0d, double p1d) {                       \
+    switch (op) {                                                                            \
+      case SEQ_UN_NEG: UN_LOOP(T, -x); break;                                                \
+      case SEQ_UN_RELU: UN_LOOP(T, widen(x) > 0 ? x : 0); break;                           \
+      case SEQ_UN_ABS: UN_LOOP(T, widen(x) < 0 ? -x : x); break;                           \
+      case SEQ_UN_SIGN: UN_LOOP(T, (widen(x) > 0) - (widen(x) < 0)); break;                                \
+      case SEQ_UN_SQUARE: UN_LOOP(T, x * x); break;                                          \
+      case SEQ_UN_CLAMP: UN_LOOP(T, x < p0d ? (T)p0d : (x > p1d ? (T)p1d : x)); break;       \
+      case SEQ_UN_AFFINE: UN_LOOP(T, (double)x * p0d + p1d); break;                          \
+      case SEQ_UN_POW_SCALAR: UN_LOOP(T, pow((double)x, p0d)); break;                        \
+      default:                                                                               \
+        return seq_fail(SEQ_EDTYPE, "this op needs a float tensor, got an integer one");     \
+    }                                                                                        \
+    return SEQ_OK;                                                                           \
+  }
+
+UN_FLOAT(float, f)
+UN_FLOAT(double, )
+UN_INT(i32)
+UN_INT(i64)
+UN_INT(u8)
+
+seq_status seq_cpu_unary(seq_unop op, seq_tensor *out, const seq_tensor *a, double p0, double p1) {
+  if (out->numel == 0) return SEQ_OK;
+  const int64_t *strides[2] = {out->stride, a->stride};
+  strided_iter it;
+  iter_init(&it, out->ndim, out->shape, 2, strides);
+  void *ptrs[2] = {seq_tensor_data(out), seq_tensor_data(a)};
+  size_t esz[2] = {seq_dtype_size(out->dtype), seq_dtype_size(a->dtype)};
+  int64_t total = out->numel;
+  if (one_long_row(&it) && seq_cpu_get_threads() > 1) {
+    int64_t len = it.shape[0], chunks = seq_cpu_get_threads();
+    seq_status st = SEQ_OK;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < chunks; c++) {
+      int64_t lo = len * c / chunks, hi = len * (c + 1) / chunks;
+      strided_iter sub = it;
+      sub.shape[0] = hi - lo;
+      void *p[2];
+      for (int k = 0; k < 2; k++) p[k] = (char *)ptrs[k] + lo * it.stride[k][0] * (int64_t)esz[k];
+      seq_status s = SEQ_OK;
+      switch (a->dtype) {
+        case SEQ_F32: s = unary_float(op, &sub, p, esz, 0, p0, p1); break;
+        case SEQ_F64: s = unary_double(op, &sub, p, esz, 0, p0, p1); break;
+        case SEQ_I32: s = unary_i32(op, &sub, p, esz, 0, p0, p1); break;
+        case SEQ_I64: s = unary_i64(op, &sub, p, esz, 0, p0, p1); break;
+        case SEQ_U8: s = unary_u8(op, &sub, p, esz, 0, p0, p1); break;
+        default: break;
+      }
+      if (s != SEQ_OK) {
+#pragma omp critical
+        st = s;
+      }
+    }
+    return st;
+  }
+  switch (a->dtype) {
+    case SEQ_F32: return unary_float(op, &it, ptrs, esz, total, p0, p1);
+    case SEQ_F64: return unary_double(op, &it, ptrs, esz, total, p0, p1);
+    case SEQ_I32: return unary_i32(op, &it, ptrs, esz, total, p0, p1);
+    case SEQ_I64: return unary_i64(op, &it, ptrs, esz, total, p0, p1);
+    case SEQ_U8: return unary_u8(op, &it, ptrs, esz, total, p0, p1);
+    default: return seq_fail(SEQ_EDTYPE, "unary op: unsupported dtype");
+  }
+}
+
+/* ---------------- where ---------------- */
+
+seq_status seq_cpu_where(seq_tensor *out, const seq_tensor *cond, const seq_tensor *a,
+                         const seq_tensor *b) {
+  if (out->numel == 0) return SEQ_OK;
+  const int64_t *strides[4] = {out->stride, cond->stride, a->stride, b->stride};
+  strided_iter it;
+  iter_init(&it, out->ndim, out->shape, 4, strides);
+  void *ptrs[4] = {seq_tensor_data(out), seq_tensor_data(cond), seq_tensor_data(a), seq_tensor_data(b)};
+  size_t esz[4] = {seq_dtype_size(out->dtype), 1, seq_dtype_size(a->dtype), seq_dtype_size(b->dtype)};
+  int64_t total = out->numel;
+#define WHERE_CASE(T)                                                  \
+  FOR_EACH_ROW(&it, total, ptrs, esz, {                                \
+    T *o = (T *)p0;                                                    \
+    const uint8_t *c = (const uint8_t *)p1;                            \
+    const T *A = (const T *)p2, *B = (const T *)p3;                    \
+    for (int64_t i = 0; i < n; i++) o[i * s0] = c[i * s1] ? A[i * s2] : B[i * s3]; \
+  })
+  switch (out->dtype) {
+    case SEQ_F32: WHERE_CASE(float); break;
+    case SEQ_F64: WHERE_CASE(double); break;
+    case SEQ_I32: WHERE_CASE(int32_t); break;
+    case SEQ_I64: WHERE_CASE(int64_t); break;
+    case SEQ_U8: WHERE_CASE(uint8_t); break;
+    default: break;
+  }
+#undef WHERE_CASE
+  return SEQ_OK;
+}

@@ -1,0 +1,60 @@
+/* cpu_kernels.h - the CPU backend's kernels, one family per file:
+ *   cpu_memory.c   alloc/free/copies        cpu_elementwise.c  binary/unary/where/copy/fill
+ *   cpu_reduce.c   reductions, softmax      cpu_blas.c         gemm through BLAS, threads
+ *   cpu_index.c    index_select/add, gather/scatter           cpu_random.c  Philox fills
+ *   cpu_lstm.c     the fused LSTM           cpu_loss.c         fused losses
+ *   cpu_optim.c    optimizer update kernels
+ * cpu_backend.c gathers them into seq_cpu_backend. */
+#ifndef SEQ_CPU_KERNELS_H
+#define SEQ_CPU_KERNELS_H
+
+#include "seq_backend.h"
+
+seq_status seq_cpu_alloc(void **ptr, size_t nbytes);
+void seq_cpu_free(void *ptr, size_t nbytes);
+seq_status seq_cpu_memset_zero(void *ptr, size_t nbytes);
+seq_status seq_cpu_memcpy(void *dst, const void *src, size_t nbytes);
+seq_status seq_cpu_synchronize(void);
+
+seq_status seq_cpu_copy(seq_tensor *out, const seq_tensor *src);
+seq_status seq_cpu_fill(seq_tensor *out, double value);
+seq_status seq_cpu_binary(seq_binop op, seq_tensor *out, const seq_tensor *a, const seq_tensor *b);
+seq_status seq_cpu_unary(seq_unop op, seq_tensor *out, const seq_tensor *a, double p0, double p1);
+seq_status seq_cpu_where(seq_tensor *out, const seq_tensor *cond, const seq_tensor *a,
+                         const seq_tensor *b);
+seq_status seq_cpu_reduce(seq_redop op, seq_tensor *out, const seq_tensor *a, int dim);
+seq_status seq_cpu_softmax(seq_tensor *out, const seq_tensor *x, bool log);
+seq_status seq_cpu_softmax_backward(seq_tensor *dx, const seq_tensor *y, const seq_tensor *dy,
+                                    bool log);
+
+seq_status seq_cpu_gemm(seq_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                        int64_t k, double alpha, const void *a, int64_t lda, int64_t stride_a,
+                        const void *b, int64_t ldb, int64_t stride_b, double beta, void *c,
+                        int64_t ldc, int64_t stride_c, int64_t batch);
+
+seq_status seq_cpu_index_select(seq_tensor *out, const seq_tensor *src, int dim,
+                                const seq_tensor *idx);
+seq_status seq_cpu_index_add(seq_tensor *dst, int dim, const seq_tensor *idx,
+                             const seq_tensor *src);
+seq_status seq_cpu_gather(seq_tensor *out, const seq_tensor *src, int dim, const seq_tensor *idx);
+seq_status seq_cpu_scatter_add(seq_tensor *dst, int dim, const seq_tensor *idx,
+                               const seq_tensor *src);
+
+seq_status seq_cpu_rand_uniform(seq_tensor *out, uint64_t seed, uint64_t offset, double lo,
+                                double hi);
+seq_status seq_cpu_rand_normal(seq_tensor *out, uint64_t seed, uint64_t offset, double mean,
+                               double std);
+
+seq_status seq_cpu_softmax_xent(seq_tensor *loss, seq_tensor *probs, const seq_tensor *logits,
+                                const seq_tensor *target);
+seq_status seq_cpu_sigmoid_bce(seq_tensor *loss, seq_tensor *sig, const seq_tensor *logits,
+                               const seq_tensor *target);
+
+seq_status seq_cpu_lstm_forward(seq_lstm_args *args);
+seq_status seq_cpu_lstm_backward(seq_lstm_args *args, seq_lstm_grads *grads);
+void seq_cpu_lstm_free_saved(void *saved);
+
+seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
+                              const seq_tensor *grad, seq_tensor *state0, seq_tensor *state1);
+
+#endif

@@ -1,0 +1,890 @@
+/* cpu_lstm.c - the fused whole-sequence LSTM on the CPU (Keras layout).
+ *
+ * Layout.  Everything is batch-major like x and y: the gate workspace G is
+ * [B,T,4H] with gates (i, f, c, o) side by side in each row.
+ *
+ * Forward.
+ *   1. G = x . kernel for all B*T rows in ONE GEMM (index input: a row
+ *      gather of kernel instead; the one-hot matrix never exists).
+ *   2. For t = 0..T-1: G[:,t] += h_{t-1} . recurrent (one GEMM per step,
+ *      addressed through leading dimensions: rows of step t are T*4H apart,
+ *      h_{t-1} is y[:,t-1] with stride T*H), then one fused pass adds the
+ *      bias, activates the gates in place and writes c_t and h_t = y[:,t].
+ *   The rows of different batch elements never interact, so the time loop
+ *   runs as one OpenMP team where each thread owns a slice of the batch for
+ *   all T steps: no barrier per step, and each thread calls the BLAS
+ *   single-threaded (the BLAS's own threads are parked for the loop so the
+ *   two never oversubscribe the cores).  Big GEMMs outside the loop use the
+ *   BLAS's threads.
+ *   Saved for backward: the activated gates G and the cell states C [B,T,H]
+ *   in one allocation; h_t is y itself (the op layer keeps y alive).
+ *
+ * Backward (BPTT), same thread split:
+ *   per step, the fused pass turns G[:,t] into pre-activation gate gradients
+ *   dG[:,t] in place (the saved state is consumed) and accumulates dbias;
+ *   then dh_{t-1} = dG[:,t] . recurrent^T (one GEMM per step).
+ *   After the loop, with all steps' dG at hand:
+ *     dkernel    = x^T . dG            one GEMM over B*T rows (index input:
+ *                                       scatter-add of dG rows)
+ *     drecurrent = sum_t h_{t-1}^T dG_t one GEMM over B*T-1 rows of the
+ *                                       shifted y, plus a rank-B fix-up for
+ *                                       the rows that start a sequence
+ *     dx         = dG . kernel^T       one GEMM, only when wanted. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_kernels.h"
+
+/* after our headers: OpenBLAS's cblas.h pulls in <complex.h>, whose macro
+ * `I` would clobber the field names of seq_lstm_args */
+#include <cblas.h>
+#ifdef SEQ_BLAS_BLIS
+#include <blis.h>
+#endif
+#undef I
+
+typedef struct lstm_saved {
+  seq_dtype dtype;
+  int64_t B, T, H;
+  void *block;   /* one allocation: gates [B,T,4H] then cells [B,T,H] */
+  void *gates;
+  void *cells;
+  bool consumed; /* backward overwrites gates with their gradients */
+} lstm_saved;
+
+/* ---------------------------------------------------------------- helpers */
+
+/* The gate workspace is large (B*T*4H floats: 51 MB for the IMDB shape) and
+ * above glibc's mmap threshold, so a fresh allocation per batch would cost a
+ * page fault per 4 KiB.  Up to two released blocks (two stacked layers) are
+ * kept for later calls that need at least half of one.  A block's usable
+ * size is stored in its first 64 bytes. */
+#define LSTM_CACHE_SLOTS 2
+static void *lstm_cache[LSTM_CACHE_SLOTS]; /* swapped atomically */
+
+static void *lstm_alloc_big(size_t nbytes) {
+  size_t rounded = (nbytes + 63) & ~(size_t)63;
+  for (int i = 0; i < LSTM_CACHE_SLOTS; i++) {
+    char *c = __atomic_exchange_n(&lstm_cache[i], NULL, __ATOMIC_ACQ_REL);
+    if (!c) continue;
+    size_t have;
+    memcpy(&have, c, sizeof have);
+    if (have >= rounded && have / 2 <= rounded) return c + 64;
+    void *expected = NULL; /* not for us: put it back for another layer */
+    if (!__atomic_compare_exchange_n(&lstm_cache[i], &expected, c, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+      free(c);
+  }
+  char *c = aligned_alloc(64, rounded + 64);
+  if (!c) return NULL;
+  memcpy(c, &rounded, sizeof rounded);
+  return c + 64;
+}
+
+static void lstm_release_big(void *p) {
+  if (!p) return;
+  char *c = (char *)p - 64;
+  for (int i = 0; i < LSTM_CACHE_SLOTS && c; i++)
+    c = __atomic_exchange_n(&lstm_cache[i], c, __ATOMIC_ACQ_REL); /* oldest falls out */
+  free(c);
+}
+
+static void *lstm_alloc(size_t nbytes) {
+  size_t rounded = (nbytes + 63) & ~(size_t)63;
+  return aligned_alloc(64, rounded ? rounded : 64);
+}
+
+/* Park the BLAS's threads while our own team calls it from every thread. */
+static int lstm_blas_single_begin(void) {
+#if defined(SEQ_BLAS_OPENBLAS)
+  int n = openblas_get_num_threads();
+  if (n != 1) openblas_set_num_threads(1);
+  return n;
+#elif defined(SEQ_BLAS_BLIS)
+  int n = (int)bli_thread_get_num_threads();
+  if (n != 1) bli_thread_set_num_threads(1);
+  return n;
+#else
+  return 1;
+#endif
+}
+
+static void lstm_blas_single_end(int n) {
+#if defined(SEQ_BLAS_OPENBLAS)
+  if (n != 1) openblas_set_num_threads(n);
+#elif defined(SEQ_BLAS_BLIS)
+  if (n != 1) bli_thread_set_num_threads(n);
+#else
+  (void)n;
+#endif
+}
+
+/* Row-major GEMM for our two float types (beta 0 or 1). */
+static void lstm_gemm(seq_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                      const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
+                      void *c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) { /* C = beta*C with an empty sum */
+    if (beta == 0.0) {
+      size_t es = seq_dtype_size(dt);
+      for (int64_t r = 0; r < m; r++) memset((char *)c + (size_t)(r * ldc) * es, 0, (size_t)n * es);
+    }
+    return;
+  }
+  const enum CBLAS_TRANSPOSE cta = ta ? CblasTrans : CblasNoTrans;
+  const enum CBLAS_TRANSPOSE ctb = tb ? CblasTrans : CblasNoTrans;
+  if (dt == SEQ_F32)
+    cblas_sgemm(CblasRowMajor, cta, ctb, (int)m, (int)n, (int)k, 1.0f, (const float *)a, (int)lda,
+                (const float *)b, (int)ldb, (float)beta, (float *)c, (int)ldc);
+  else
+    cblas_dgemm(CblasRowMajor, cta, ctb, (int)m, (int)n, (int)k, 1.0, (const double *)a, (int)lda,
+                (const double *)b, (int)ldb, beta, (double *)c, (int)ldc);
+}
+
+/* ------------------------------------------- f32 per-step GEMM, packed
+ * The per-step products are small (32 x 400 x 100 per thread for the IMDB
+ * shape) and the BLAS re-packs the whole recurrent matrix on every call,
+ * which costs about as much as the arithmetic.  The recurrent matrix is the
+ * same for all T steps, so we pack it once per call into panels of 32
+ * columns and run an 8x32 AVX-512 register-blocked kernel that reads the
+ * left operand in place (strided rows of y or dG).  Measured at that shape:
+ * ~2x the BLAS per step.  Other CPUs and f64 use the BLAS. */
+#define LSTM_NR 32
+#define LSTM_MR 8
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define LSTM_HAVE_PACKED 1
+typedef float lstm_v16 __attribute__((vector_size(64), aligned(64)));
+
+static bool lstm_packed_ok(void) {
+  static int ok = -1;
+  if (ok < 0) {
+    __builtin_cpu_init();
+    const char *env = getenv("SEQLUA_LSTM_BLAS_STEP"); /* for comparisons */
+    ok = __builtin_cpu_supports("avx512f") && !(env && *env && *env != '0');
+  }
+  return ok == 1;
+}
+
+static size_t lstm_packed_floats(int64_t K, int64_t N) {
+  return (size_t)((N + LSTM_NR - 1) / LSTM_NR) * LSTM_NR * (size_t)K;
+}
+
+/* bp <- op(B) [K,N] in panels: bp[(p*K + k)*NR + c] = op(B)[k, p*NR + c],
+ * zero-padded; op(B)[k,n] = trans ? b[n*ldb + k] : b[k*ldb + n]. */
+static void lstm_pack_f32(const float *b, int64_t ldb, bool trans, int64_t K, int64_t N,
+                          float *bp) {
+  const int64_t np = (N + LSTM_NR - 1) / LSTM_NR;
+  for (int64_t p = 0; p < np; p++)
+    for (int64_t k = 0; k < K; k++) {
+      float *dst = bp + (p * K + k) * LSTM_NR;
+      for (int64_t c = 0; c < LSTM_NR; c++) {
+        int64_t n = p * LSTM_NR + c;
+        dst[c] = n < N ? (trans ? b[n * ldb + k] : b[k * ldb + n]) : 0.0f;
+      }
+    }
+}
+
+/* C[M,N] (+)= A[M,K] . packed B. */
+__attribute__((target("avx512f,fma"), optimize("O3")))
+static void lstm_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                              const float *bp, bool accumulate, float *C, int64_t ldc) {
+  const int64_t np = (N + LSTM_NR - 1) / LSTM_NR;
+  for (int64_t p = 0; p < np; p++) {
+    const float *bpp = bp + p * K * LSTM_NR;
+    const int64_t n0 = p * LSTM_NR, nv = N - n0 < LSTM_NR ? N - n0 : LSTM_NR;
+    int64_t r = 0;
+    for (; r + LSTM_MR <= M; r += LSTM_MR) {
+      lstm_v16 a0[LSTM_MR], a1[LSTM_MR];
+#pragma GCC unroll 8
+      for (int i = 0; i < LSTM_MR; i++) a0[i] = a1[i] = (lstm_v16){0};
+      const float *Ar = A + r * lda;
+      for (int64_t k = 0; k < K; k++) {
+        lstm_v16 b0 = *(const lstm_v16 *)(bpp + k * LSTM_NR);
+        lstm_v16 b1 = *(const lstm_v16 *)(bpp + k * LSTM_NR + 16);
+#pragma GCC unroll 8
+        for (int i = 0; i < LSTM_MR; i++) {
+          float a = Ar[i * lda + k];
+          a0[i] += a * b0;
+          a1[i] += a * b1;
+        }
+      }
+#pragma GCC unroll 8
+      for (int i = 0; i < LSTM_MR; i++) {
+        float *c = C + (r + i) * ldc + n0;
+        if (nv == LSTM_NR) {
+          if (accumulate) {
+            lstm_v16 c0, c1;
+            memcpy(&c0, c, 64);
+            memcpy(&c1, c + 16, 64);
+            a0[i] += c0;
+            a1[i] += c1;
+          }
+          memcpy(c, &a0[i], 64);
+          memcpy(c + 16, &a1[i], 64);
+        } else {
+          float tmp[LSTM_NR] __attribute__((aligned(64)));
+          memcpy(tmp, &a0[i], 64);
+          memcpy(tmp + 16, &a1[i], 64);
+          for (int64_t j = 0; j < nv; j++) c[j] = accumulate ? c[j] + tmp[j] : tmp[j];
+        }
+      }
+    }
+    for (; r < M; r++) {
+      lstm_v16 a0 = {0}, a1 = {0};
+      const float *Ar = A + r * lda;
+      for (int64_t k = 0; k < K; k++) {
+        float a = Ar[k];
+        a0 += a * *(const lstm_v16 *)(bpp + k * LSTM_NR);
+        a1 += a * *(const lstm_v16 *)(bpp + k * LSTM_NR + 16);
+      }
+      float tmp[LSTM_NR] __attribute__((aligned(64)));
+      memcpy(tmp, &a0, 64);
+      memcpy(tmp + 16, &a1, 64);
+      float *c = C + r * ldc + n0;
+      for (int64_t j = 0; j < nv; j++) c[j] = accumulate ? c[j] + tmp[j] : tmp[j];
+    }
+  }
+}
+#else
+#define LSTM_HAVE_PACKED 0
+static bool lstm_packed_ok(void) { return false; }
+static size_t lstm_packed_floats(int64_t K, int64_t N) { (void)K; (void)N; return 0; }
+#endif
+
+/* One recurrent step product: C (+)= A . op(B), through the packed kernel
+ * when `bp` is set, else the BLAS. */
+static void lstm_step_gemm(seq_dtype dt, const float *bp, int64_t m, int64_t n, int64_t k,
+                           const void *a, int64_t lda, bool trans_b, const void *b, int64_t ldb,
+                           bool accumulate, void *c, int64_t ldc) {
+#if LSTM_HAVE_PACKED
+  if (bp) {
+    lstm_sgemm_packed(m, n, k, a, lda, bp, accumulate, c, ldc);
+    return;
+  }
+#else
+  (void)bp;
+#endif
+  lstm_gemm(dt, false, trans_b, m, n, k, a, lda, b, ldb, accumulate ? 1.0 : 0.0, c, ldc);
+}
+
+/* ---------------------------------------------------- f32 gate arithmetic
+ * A branch-free exp (Cephes polynomial, ~1 ulp on the clamped range) that
+ * the compiler vectorises; glibc's expf is scalar and would dominate the
+ * gate pass.  The gate functions are compiled for AVX-512, AVX2 and the
+ * baseline and picked at load time, since the build does not assume
+ * -march=native. */
+#define LSTM_INLINE static inline __attribute__((always_inline))
+
+LSTM_INLINE float lstm_expf(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  /* round to nearest by truncating a positive number: no floorf call, which
+   * the compiler will not inline without SSE4.1 and fast-math */
+  int32_t ni = (int32_t)(x * 1.44269504088896341f + 128.5f) - 128;
+  float n = (float)ni;
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = (ni + 127) << 23;
+  float s;
+  memcpy(&s, &bits, sizeof s);
+  return p * s;
+}
+
+LSTM_INLINE float lstm_sigmoidf(float x) { return 1.0f / (1.0f + lstm_expf(-x)); }
+
+LSTM_INLINE float lstm_tanhf(float x) {
+  float ax = x < 0.0f ? -x : x;
+  float e = lstm_expf(-2.0f * ax);
+  float t = (1.0f - e) / (1.0f + e);
+  /* near 0 the quotient cancels; the odd series is exact to f32 there */
+  float x2 = ax * ax;
+  float small = ax * (1.0f - x2 * (0.333333333f - x2 * 0.133333333f));
+  t = ax < 0.03f ? small : t;
+  return x < 0.0f ? -t : t;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SEQ_SANITIZE_BUILD)
+#define LSTM_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default"), optimize("O3", "no-trapping-math")))
+#else
+#define LSTM_CLONES
+#endif
+
+/* Forward gate pass over `rows` rows of one step.
+ * g: pre-activations without bias (row stride ldg) -> activated gates;
+ * cp: c_{t-1} (stride ldcp, 0 = the same zero row for all); c, h: outputs. */
+LSTM_CLONES
+static void lstm_fwd_rows_f32(int64_t rows, int64_t H, float *g, int64_t ldg, const float *bias,
+                              const float *cp, int64_t ldcp, float *c, int64_t ldc, float *h,
+                              int64_t ldh) {
+  for (int64_t r = 0; r < rows; r++) {
+    float *gi = g + r * ldg, *gf = gi + H, *gc = gf + H, *go = gc + H;
+    const float *cpr = cp + r * ldcp;
+    float *cr = c + r * ldc, *hr = h + r * ldh;
+#pragma omp simd
+    for (int64_t j = 0; j < H; j++) {
+      float i = lstm_sigmoidf(gi[j] + bias[j]);
+      float f = lstm_sigmoidf(gf[j] + bias[H + j]);
+      float cc = lstm_tanhf(gc[j] + bias[2 * H + j]);
+      float o = lstm_sigmoidf(go[j] + bias[3 * H + j]);
+      float cn = f * cpr[j] + i * cc;
+      cr[j] = cn;
+      hr[j] = o * lstm_tanhf(cn);
+      gi[j] = i;
+      gf[j] = f;
+      gc[j] = cc;
+      go[j] = o;
+    }
+  }
+}
+
+/* Backward gate pass over `rows` rows of one step.
+ * g: activated gates -> pre-activation gradients (in place); c: c_t;
+ * cp: c_{t-1}; dy: upstream dh from y (stride lddy, 0 = zero row);
+ * dh: recurrent dh (stride H, read); dc: dc_t in, dc_{t-1} out (stride H);
+ * bacc: running dbias sums [4H] in double. */
+LSTM_CLONES
+static void lstm_bwd_rows_f32(int64_t rows, int64_t H, float *g, int64_t ldg, const float *c,
+                              int64_t ldc, const float *cp, int64_t ldcp, const float *dy,
+                              int64_t lddy, const float *dh, float *dc, double *bacc) {
+  for (int64_t r = 0; r < rows; r++) {
+    float *gi = g + r * ldg, *gf = gi + H, *gc = gf + H, *go = gc + H;
+    const float *cr = c + r * ldc, *cpr = cp + r * ldcp, *dyr = dy + r * lddy;
+    const float *dhr = dh + r * H;
+    float *dcr = dc + r * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; j++) {
+      float i = gi[j], f = gf[j], cc = gc[j], o = go[j];
+      float tc = lstm_tanhf(cr[j]);
+      float dht = dhr[j] + dyr[j];
+      float dct = dcr[j] + dht * o * (1.0f - tc * tc);
+      float di = dct * cc, dcc = dct * i, df = dct * cpr[j], dout = dht * tc;
+      dcr[j] = dct * f;
+      gi[j] = di * i * (1.0f - i);
+      gf[j] = df * f * (1.0f - f);
+      gc[j] = dcc * (1.0f - cc * cc);
+      go[j] = dout * o * (1.0f - o);
+    }
+#pragma omp simd
+    for (int64_t j = 0; j < 4 * H; j++) bacc[j] += (double)gi[j];
+  }
+}
+
+/* f64: exact libm functions; this path exists for gradient checks. */
+static inline double lstm_sigmoid(double x) {
+  return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
+}
+
+static void lstm_fwd_rows_f64(int64_t rows, int64_t H, double *g, int64_t ldg,
+                              const double *bias, const double *cp, int64_t ldcp, double *c,
+                              int64_t ldc, double *h, int64_t ldh) {
+  for (int64_t r = 0; r < rows; r++) {
+    double *gi = g + r * ldg, *gf = gi + H, *gc = gf + H, *go = gc + H;
+    const double *cpr = cp + r * ldcp;
+    double *cr = c + r * ldc, *hr = h + r * ldh;
+    for (int64_t j = 0; j < H; j++) {
+      double i = lstm_sigmoid(gi[j] + bias[j]);
+      double f = lstm_sigmoid(gf[j] + bias[H + j]);
+      double cc = tanh(gc[j] + bias[2 * H + j]);
+      double o = lstm_sigmoid(go[j] + bias[3 * H + j]);
+      double cn = f * cpr[j] + i * cc;
+      cr[j] = cn;
+      hr[j] = o * tanh(cn);
+      gi[j] = i;
+      gf[j] = f;
+      gc[j] = cc;
+      go[j] = o;
+    }
+  }
+}
+
+static void lstm_bwd_rows_f64(int64_t rows, int64_t H, double *g, int64_t ldg, const double *c,
+                              int64_t ldc, const double *cp, int64_t ldcp, const double *dy,
+                              int64_t lddy, const double *dh, double *dc, double *bacc) {
+  for (int64_t r = 0; r < rows; r++) {
+    double *gi = g + r * ldg, *gf = gi + H, *gc = gf + H, *go = gc + H;
+    const double *cr = c + r * ldc, *cpr = cp + r * ldcp, *dyr = dy + r * lddy;
+    const double *dhr = dh + r * H;
+    double *dcr = dc + r * H;
+    for (int64_t j = 0; j < H; j++) {
+      double i = gi[j], f = gf[j], cc = gc[j], o = go[j];
+      double tc = tanh(cr[j]);
+      double dht = dhr[j] + dyr[j];
+      double dct = dcr[j] + dht * o * (1.0 - tc * tc);
+      double di = dct * cc, dcc = dct * i, df = dct * cpr[j], dout = dht * tc;
+      dcr[j] = dct * f;
+      gi[j] = di * i * (1.0 - i);
+      gf[j] = df * f * (1.0 - f);
+      gc[j] = dcc * (1.0 - cc * cc);
+      go[j] = dout * o * (1.0 - o);
+    }
+    for (int64_t j = 0; j < 4 * H; j++) bacc[j] += gi[j];
+  }
+}
+
+/* -------------------------------------------------------- argument checks */
+
+static bool lstm_is_2d(const seq_tensor *t, int64_t a, int64_t b) {
+  return t->ndim == 2 && t->shape[0] == a && t->shape[1] == b;
+}
+
+static seq_status lstm_check_tensor(const char *what, const seq_tensor *t, seq_dtype dt) {
+  if (t->device != SEQ_CPU)
+    return seq_fail(SEQ_EDEVICE, "lstm: %s is on %s, expected cpu", what,
+                    seq_device_name(t->device));
+  if (t->dtype != dt)
+    return seq_fail(SEQ_EDTYPE, "lstm: %s has dtype %s, expected %s", what,
+                    seq_dtype_name(t->dtype), seq_dtype_name(dt));
+  if (t->numel > 0 && !seq_tensor_is_contiguous(t))
+    return seq_fail(SEQ_EARG, "lstm: %s %s must be contiguous", what, seq_tshape(t));
+  return SEQ_OK;
+}
+
+/* Checks ids in [0, I); `what` names the op direction in the message. */
+static seq_status lstm_check_ids(const seq_tensor *x, int64_t n, int64_t I) {
+  if (x->dtype == SEQ_I32) {
+    const int32_t *id = seq_tensor_data(x);
+    for (int64_t r = 0; r < n; r++)
+      if (id[r] < 0 || id[r] >= I)
+        return seq_fail(SEQ_EARG,
+                        "lstm: input id %d at position %lld is out of range [0,%lld) "
+                        "(kernel has %lld rows)",
+                        (int)id[r], (long long)r, (long long)I, (long long)I);
+  } else {
+    const int64_t *id = seq_tensor_data(x);
+    for (int64_t r = 0; r < n; r++)
+      if (id[r] < 0 || id[r] >= I)
+        return seq_fail(SEQ_EARG,
+                        "lstm: input id %lld at position %lld is out of range [0,%lld) "
+                        "(kernel has %lld rows)",
+                        (long long)id[r], (long long)r, (long long)I, (long long)I);
+  }
+  return SEQ_OK;
+}
+
+static inline int64_t lstm_id(const seq_tensor *x, const void *ids, int64_t r) {
+  return x->dtype == SEQ_I32 ? (int64_t)((const int32_t *)ids)[r] : ((const int64_t *)ids)[r];
+}
+
+static seq_status lstm_check_args(const seq_lstm_args *a) {
+  if (a->B < 0 || a->T < 0 || a->I <= 0 || a->H <= 0)
+    return seq_fail(SEQ_EARG, "lstm: bad sizes B=%lld T=%lld I=%lld H=%lld", (long long)a->B,
+                    (long long)a->T, (long long)a->I, (long long)a->H);
+  if (!a->x || !a->kernel || !a->recurrent || !a->bias || !a->y)
+    return seq_fail(SEQ_EARG, "lstm: x, kernel, recurrent, bias and y are required");
+  const int64_t B = a->B, T = a->T, I = a->I, H = a->H;
+  seq_dtype dt = a->kernel->dtype;
+  if (dt != SEQ_F32 && dt != SEQ_F64)
+    return seq_fail(SEQ_EDTYPE, "lstm: dtype %s is not supported (use f32 or f64)",
+                    seq_dtype_name(dt));
+  SEQ_TRY(lstm_check_tensor("kernel", a->kernel, dt));
+  SEQ_TRY(lstm_check_tensor("recurrent", a->recurrent, dt));
+  SEQ_TRY(lstm_check_tensor("bias", a->bias, dt));
+  SEQ_TRY(lstm_check_tensor("y", a->y, dt));
+  if (!lstm_is_2d(a->kernel, I, 4 * H))
+    return seq_fail(SEQ_ESHAPE, "lstm: kernel %s should be [%lld,%lld] (input %lld, units %lld)",
+                    seq_tshape(a->kernel), (long long)I, (long long)(4 * H), (long long)I,
+                    (long long)H);
+  if (!lstm_is_2d(a->recurrent, H, 4 * H))
+    return seq_fail(SEQ_ESHAPE, "lstm: recurrent kernel %s should be [%lld,%lld]",
+                    seq_tshape(a->recurrent), (long long)H, (long long)(4 * H));
+  if (a->bias->ndim != 1 || a->bias->shape[0] != 4 * H)
+    return seq_fail(SEQ_ESHAPE, "lstm: bias %s should be [%lld]", seq_tshape(a->bias),
+                    (long long)(4 * H));
+  if (a->x->device != SEQ_CPU) return seq_fail(SEQ_EDEVICE, "lstm: x is not on the cpu");
+  if (a->x->numel > 0 && !seq_tensor_is_contiguous(a->x))
+    return seq_fail(SEQ_EARG, "lstm: x %s must be contiguous", seq_tshape(a->x));
+  if (a->x_is_index) {
+    if (a->x->dtype != SEQ_I32 && a->x->dtype != SEQ_I64)
+      return seq_fail(SEQ_EDTYPE, "lstm: index input must be i32 or i64, got %s",
+                      seq_dtype_name(a->x->dtype));
+    if (!lstm_is_2d(a->x, B, T))
+      return seq_fail(SEQ_ESHAPE, "lstm: index input %s should be [%lld,%lld]", seq_tshape(a->x),
+                      (long long)B, (long long)T);
+  } else {
+    SEQ_TRY(lstm_check_tensor("x", a->x, dt));
+    if (a->x->ndim != 3 || a->x->shape[0] != B || a->x->shape[1] != T || a->x->shape[2] != I)
+      return seq_fail(SEQ_ESHAPE, "lstm: input %s should be [%lld,%lld,%lld]", seq_tshape(a->x),
+                      (long long)B, (long long)T, (long long)I);
+  }
+  if (a->y->ndim != 3 || a->y->shape[0] != B || a->y->shape[1] != T || a->y->shape[2] != H)
+    return seq_fail(SEQ_ESHAPE, "lstm: output y %s should be [%lld,%lld,%lld]", seq_tshape(a->y),
+                    (long long)B, (long long)T, (long long)H);
+  const struct { const char *name; const seq_tensor *t; } st[] = {
+      {"h0", a->h0}, {"c0", a->c0}, {"h_n", a->h_n}, {"c_n", a->c_n}};
+  for (int k = 0; k < 4; k++) {
+    if (!st[k].t) continue;
+    SEQ_TRY(lstm_check_tensor(st[k].name, st[k].t, dt));
+    if (!lstm_is_2d(st[k].t, B, H))
+      return seq_fail(SEQ_ESHAPE, "lstm: %s %s should be [%lld,%lld]", st[k].name,
+                      seq_tshape(st[k].t), (long long)B, (long long)H);
+  }
+  return SEQ_OK;
+}
+
+/* Batch slice [b0,b1) owned by thread `tid` of `nt`. */
+static void lstm_slice(int64_t B, int tid, int nt, int64_t *b0, int64_t *b1) {
+  *b0 = B * tid / nt;
+  *b1 = B * (tid + 1) / nt;
+}
+
+static int lstm_team_size(int64_t B) {
+  int nt = seq_cpu_get_threads();
+  if (nt < 1) nt = 1;
+  if (nt > B) nt = (int)(B > 0 ? B : 1);
+  return nt;
+}
+
+/* ---------------------------------------------------------------- forward */
+
+seq_status seq_cpu_lstm_forward(seq_lstm_args *a) {
+  SEQ_TRY(lstm_check_args(a));
+  a->saved = NULL;
+  const seq_dtype dt = a->kernel->dtype;
+  const size_t es = seq_dtype_size(dt);
+  const int64_t B = a->B, T = a->T, I = a->I, H = a->H, G4 = 4 * H, BT = B * T;
+
+  if (a->x_is_index) SEQ_TRY(lstm_check_ids(a->x, BT, I));
+
+  /* Workspace: gates [B,T,4H], cells [B,T,H] when training ([B,H] else),
+   * plus one zero row of H (initial state when h0/c0 are absent). */
+  const bool train = a->training;
+  const size_t n_gates = (size_t)BT * (size_t)G4;
+  const size_t n_cells = train ? (size_t)BT * (size_t)H : (size_t)B * (size_t)H;
+  const size_t n_zero = (size_t)H;
+  char *block = lstm_alloc_big((n_gates + n_cells + n_zero) * es);
+  if (!block)
+    return seq_fail(SEQ_ENOMEM, "lstm: out of memory for the workspace (B=%lld T=%lld H=%lld)",
+                    (long long)B, (long long)T, (long long)H);
+  char *gates = block;
+  char *cells = gates + n_gates * es;
+  char *zero = cells + n_cells * es;
+  memset(zero, 0, n_zero * es);
+
+  /* 1. input projection of all steps */
+  if (BT > 0) {
+    if (a->x_is_index) {
+      const void *ids = seq_tensor_data(a->x);
+      const char *k = seq_tensor_data(a->kernel);
+      const size_t row = (size_t)G4 * es;
+#pragma omp parallel for schedule(static) num_threads(seq_cpu_get_threads())
+      for (int64_t r = 0; r < BT; r++)
+        memcpy(gates + (size_t)r * row, k + (size_t)lstm_id(a->x, ids, r) * row, row);
+    } else {
+      lstm_gemm(dt, false, false, BT, G4, I, seq_tensor_data(a->x), I, seq_tensor_data(a->kernel),
+                G4, 0.0, gates, G4);
+    }
+  }
+
+  /* 2. the recurrence */
+  const char *R = seq_tensor_data(a->recurrent);
+  const char *bias = seq_tensor_data(a->bias);
+  char *y = seq_tensor_data(a->y);
+  const char *h0 = a->h0 ? seq_tensor_data(a->h0) : NULL;
+  const char *c0 = a->c0 ? seq_tensor_data(a->c0) : NULL;
+  /* inference keeps only the running cell state [B,H] */
+  const int64_t cs_b = train ? T * H : H; /* cell stride between batch rows */
+  const int64_t cs_t = train ? H : 0;     /* cell stride between steps */
+  if (!train) {
+    for (int64_t b = 0; b < B; b++)
+      memcpy(cells + (size_t)(b * H) * es, c0 ? c0 + (size_t)(b * H) * es : zero, (size_t)H * es);
+  }
+
+  float *rp = NULL; /* packed recurrent kernel, f32 fast path */
+  if (dt == SEQ_F32 && T > 0 && lstm_packed_ok()) {
+    rp = lstm_alloc(lstm_packed_floats(H, G4) * sizeof(float));
+#if LSTM_HAVE_PACKED
+    if (rp) lstm_pack_f32((const float *)R, G4, false, H, G4, rp);
+#endif
+  }
+
+  const int nt = lstm_team_size(B);
+  const int saved_threads = nt > 1 ? lstm_blas_single_begin() : 1;
+#pragma omp parallel num_threads(nt)
+  {
+    int64_t b0, b1;
+    lstm_slice(B, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1);
+    const int64_t rows = b1 - b0;
+    for (int64_t t = 0; t < T && rows > 0; t++) {
+      char *g = gates + (size_t)((b0 * T + t) * G4) * es;
+      /* recurrent contribution */
+      if (t > 0)
+        lstm_step_gemm(dt, rp, rows, G4, H, y + (size_t)((b0 * T + t - 1) * H) * es, T * H,
+                       false, R, G4, true, g, T * G4);
+      else if (h0)
+        lstm_step_gemm(dt, rp, rows, G4, H, h0 + (size_t)(b0 * H) * es, H, false, R, G4, true, g,
+                       T * G4);
+      /* previous cell state */
+      const char *cp;
+      int64_t ldcp;
+      if (!train) {
+        cp = cells + (size_t)(b0 * H) * es;
+        ldcp = H;
+      } else if (t > 0) {
+        cp = cells + (size_t)(b0 * cs_b + (t - 1) * cs_t) * es;
+        ldcp = cs_b;
+      } else if (c0) {
+        cp = c0 + (size_t)(b0 * H) * es;
+        ldcp = H;
+      } else {
+        cp = zero;
+        ldcp = 0;
+      }
+      char *c = cells + (size_t)(b0 * cs_b + t * cs_t) * es;
+      char *h = y + (size_t)((b0 * T + t) * H) * es;
+      if (dt == SEQ_F32)
+        lstm_fwd_rows_f32(rows, H, (float *)g, T * G4, (const float *)bias, (const float *)cp,
+                          ldcp, (float *)c, cs_b, (float *)h, T * H);
+      else
+        lstm_fwd_rows_f64(rows, H, (double *)g, T * G4, (const double *)bias,
+                          (const double *)cp, ldcp, (double *)c, cs_b, (double *)h, T * H);
+    }
+  }
+  if (nt > 1) lstm_blas_single_end(saved_threads);
+  free(rp);
+
+  /* 3. final states */
+  for (int64_t b = 0; b < B; b++) {
+    const size_t hb = (size_t)(b * H) * es, len = (size_t)H * es;
+    if (a->h_n) {
+      const char *src = T > 0 ? y + (size_t)((b * T + T - 1) * H) * es : (h0 ? h0 + hb : zero);
+      memcpy((char *)seq_tensor_data(a->h_n) + hb, src, len);
+    }
+    if (a->c_n) {
+      const char *src;
+      if (!train) src = cells + hb;
+      else if (T > 0) src = cells + (size_t)(b * cs_b + (T - 1) * cs_t) * es;
+      else src = c0 ? c0 + hb : zero;
+      memcpy((char *)seq_tensor_data(a->c_n) + hb, src, len);
+    }
+  }
+
+  if (!train) {
+    lstm_release_big(block);
+    return SEQ_OK;
+  }
+  lstm_saved *s = calloc(1, sizeof *s);
+  if (!s) {
+    lstm_release_big(block);
+    return seq_fail(SEQ_ENOMEM, "lstm: out of memory");
+  }
+  s->dtype = dt;
+  s->B = B;
+  s->T = T;
+  s->H = H;
+  s->block = block;
+  s->gates = gates;
+  s->cells = cells;
+  a->saved = s;
+  return SEQ_OK;
+}
+
+void seq_cpu_lstm_free_saved(void *saved) {
+  lstm_saved *s = saved;
+  if (!s) return;
+  lstm_release_big(s->block);
+  free(s);
+}
+
+/* --------------------------------------------------------------- backward */
+
+static seq_status lstm_check_grad(const char *what, const seq_tensor *t, seq_dtype dt, int ndim,
+                                  const int64_t *shape) {
+  if (!t) return SEQ_OK;
+  SEQ_TRY(lstm_check_tensor(what, t, dt));
+  bool ok = t->ndim == ndim;
+  for (int d = 0; ok && d < ndim; d++) ok = t->shape[d] == shape[d];
+  if (!ok) {
+    char buf[64];
+    return seq_fail(SEQ_ESHAPE, "lstm backward: %s %s should be %s", what, seq_tshape(t),
+                    seq_shape_str(buf, sizeof buf, ndim, shape));
+  }
+  return SEQ_OK;
+}
+
+seq_status seq_cpu_lstm_backward(seq_lstm_args *a, seq_lstm_grads *gr) {
+  lstm_saved *s = a->saved;
+  if (!s)
+    return seq_fail(SEQ_EGRAD, "lstm backward: no saved state (forward ran without training)");
+  if (s->consumed)
+    return seq_fail(SEQ_EGRAD, "lstm backward: saved state already used (backward twice?)");
+  SEQ_TRY(lstm_check_args(a));
+  const seq_dtype dt = s->dtype;
+  const size_t es = seq_dtype_size(dt);
+  const int64_t B = a->B, T = a->T, I = a->I, H = a->H, G4 = 4 * H, BT = B * T;
+  if (s->B != B || s->T != T || s->H != H || a->kernel->dtype != dt)
+    return seq_fail(SEQ_EARG, "lstm backward: arguments differ from the forward pass");
+  {
+    const int64_t sy[3] = {B, T, H}, sx[3] = {B, T, I}, sbh[2] = {B, H}, sk[2] = {I, G4},
+                  sr[2] = {H, G4}, sb[1] = {G4};
+    SEQ_TRY(lstm_check_grad("dy", gr->dy, dt, 3, sy));
+    SEQ_TRY(lstm_check_grad("dh_n", gr->dh_n, dt, 2, sbh));
+    SEQ_TRY(lstm_check_grad("dc_n", gr->dc_n, dt, 2, sbh));
+    SEQ_TRY(lstm_check_grad("dh0", gr->dh0, dt, 2, sbh));
+    SEQ_TRY(lstm_check_grad("dc0", gr->dc0, dt, 2, sbh));
+    SEQ_TRY(lstm_check_grad("dkernel", gr->dkernel, dt, 2, sk));
+    SEQ_TRY(lstm_check_grad("drecurrent", gr->drecurrent, dt, 2, sr));
+    SEQ_TRY(lstm_check_grad("dbias", gr->dbias, dt, 1, sb));
+    if (gr->dx && a->x_is_index)
+      return seq_fail(SEQ_EARG, "lstm backward: index input has no gradient");
+    SEQ_TRY(lstm_check_grad("dx", gr->dx, dt, 3, sx));
+  }
+  if (a->x_is_index && gr->dkernel) SEQ_TRY(lstm_check_ids(a->x, BT, I));
+
+  const int nt = lstm_team_size(B);
+  /* scratch: dh [B,H], dc [B,H], zero row [H], per-thread dbias sums, and
+   * the fix-up rows for drecurrent [B,H] */
+  const size_t n_sc = (size_t)(2 * B * H + H + B * H);
+  char *scratch = lstm_alloc(n_sc * es);
+  double *bacc = calloc((size_t)nt * (size_t)G4, sizeof(double));
+  if (!scratch || !bacc) {
+    free(scratch);
+    free(bacc);
+    return seq_fail(SEQ_ENOMEM, "lstm backward: out of memory");
+  }
+  char *dh = scratch, *dc = dh + (size_t)(B * H) * es, *zero = dc + (size_t)(B * H) * es;
+  char *fix = zero + (size_t)H * es;
+  memset(zero, 0, (size_t)H * es);
+  if (gr->dh_n) memcpy(dh, seq_tensor_data(gr->dh_n), (size_t)(B * H) * es);
+  else memset(dh, 0, (size_t)(B * H) * es);
+  if (gr->dc_n) memcpy(dc, seq_tensor_data(gr->dc_n), (size_t)(B * H) * es);
+  else memset(dc, 0, (size_t)(B * H) * es);
+
+  char *dg = s->gates; /* overwritten in place with gate gradients */
+  const char *cells = s->cells;
+  const char *R = seq_tensor_data(a->recurrent);
+  const char *dy = gr->dy ? seq_tensor_data(gr->dy) : NULL;
+  const char *c0 = a->c0 ? seq_tensor_data(a->c0) : NULL;
+  const bool want_dh0 = gr->dh0 != NULL;
+  s->consumed = true;
+
+  float *rtp = NULL; /* packed recurrent^T [4H,H], f32 fast path */
+  if (dt == SEQ_F32 && T > 0 && lstm_packed_ok()) {
+    rtp = lstm_alloc(lstm_packed_floats(G4, H) * sizeof(float));
+#if LSTM_HAVE_PACKED
+    if (rtp) lstm_pack_f32((const float *)R, G4, true, G4, H, rtp);
+#endif
+  }
+
+  const int saved_threads = nt > 1 ? lstm_blas_single_begin() : 1;
+#pragma omp parallel num_threads(nt)
+  {
+    int tid = omp_get_thread_num();
+    int64_t b0, b1;
+    lstm_slice(B, tid, omp_get_num_threads(), &b0, &b1);
+    const int64_t rows = b1 - b0;
+    double *acc = bacc + (size_t)tid * (size_t)G4;
+    for (int64_t t = T - 1; t >= 0 && rows > 0; t--) {
+      char *g = dg + (size_t)((b0 * T + t) * G4) * es;
+      const char *c = cells + (size_t)((b0 * T + t) * H) * es;
+      const char *cp;
+      int64_t ldcp;
+      if (t > 0) {
+        cp = c - (size_t)H * es;
+        ldcp = T * H;
+      } else if (c0) {
+        cp = c0 + (size_t)(b0 * H) * es;
+        ldcp = H;
+      } else {
+        cp = zero;
+        ldcp = 0;
+      }
+      const char *dyr = dy ? dy + (size_t)((b0 * T + t) * H) * es : zero;
+      const int64_t lddy = dy ? T * H : 0;
+      char *dhr = dh + (size_t)(b0 * H) * es, *dcr = dc + (size_t)(b0 * H) * es;
+      if (dt == SEQ_F32)
+        lstm_bwd_rows_f32(rows, H, (float *)g, T * G4, (const float *)c, T * H,
+                          (const float *)cp, ldcp, (const float *)dyr, lddy, (const float *)dhr,
+                          (float *)dcr, acc);
+      else
+        lstm_bwd_rows_f64(rows, H, (double *)g, T * G4, (const double *)c, T * H,
+                          (const double *)cp, ldcp, (const double *)dyr, lddy,
+                          (const double *)dhr, (double *)dcr, acc);
+      /* dh_{t-1} = dG_t . R^T */
+      if (t > 0 || want_dh0)
+        lstm_step_gemm(dt, rtp, rows, H, G4, g, T * G4, true, R, G4, false, dhr, H);
+    }
+  }
+  if (nt > 1) lstm_blas_single_end(saved_threads);
+  free(rtp);
+
+  if (gr->dh0) memcpy(seq_tensor_data(gr->dh0), dh, (size_t)(B * H) * es);
+  if (gr->dc0) memcpy(seq_tensor_data(gr->dc0), dc, (size_t)(B * H) * es);
+  if (gr->dbias) {
+    void *db = seq_tensor_data(gr->dbias);
+    for (int64_t j = 0; j < G4; j++) {
+      double v = 0;
+      for (int k = 0; k < nt; k++) v += bacc[(size_t)k * (size_t)G4 + (size_t)j];
+      if (dt == SEQ_F32) ((float *)db)[j] = (float)v;
+      else ((double *)db)[j] = v;
+    }
+  }
+  free(bacc);
+
+  /* weight gradients over all steps */
+  if (gr->dkernel) {
+    char *dk = seq_tensor_data(gr->dkernel);
+    if (a->x_is_index) {
+      memset(dk, 0, (size_t)(I * G4) * es);
+      const void *ids = seq_tensor_data(a->x);
+      /* threads split the columns so no two write the same element */
+#pragma omp parallel num_threads(seq_cpu_get_threads())
+      {
+        int64_t j0, j1;
+        lstm_slice(G4, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+        for (int64_t r = 0; r < BT; r++) {
+          int64_t id = lstm_id(a->x, ids, r);
+          if (dt == SEQ_F32) {
+            float *dst = (float *)dk + id * G4;
+            const float *src = (const float *)dg + r * G4;
+            for (int64_t j = j0; j < j1; j++) dst[j] += src[j];
+          } else {
+            double *dst = (double *)dk + id * G4;
+            const double *src = (const double *)dg + r * G4;
+            for (int64_t j = j0; j < j1; j++) dst[j] += src[j];
+          }
+        }
+      }
+    } else {
+      lstm_gemm(dt, true, false, I, G4, BT, seq_tensor_data(a->x), I, dg, G4, 0.0, dk, G4);
+    }
+  }
+  if (gr->drecurrent) {
+    /* sum over rows r = b*T+t of h_{t-1}^T dG_r.  One GEMM pairs dG row r
+     * with y row r-1 for r >= 1; that is right except where r starts a
+     * sequence (t = 0), whose h_{-1} is h0[b] (or 0) rather than the last
+     * output of the previous sequence, so a rank-B GEMM swaps those terms. */
+    char *dr = seq_tensor_data(gr->drecurrent);
+    const char *y = seq_tensor_data(a->y);
+    const char *h0 = a->h0 ? seq_tensor_data(a->h0) : NULL;
+    lstm_gemm(dt, true, false, H, G4, BT - 1, y, H, dg + (size_t)G4 * es, G4, 0.0, dr, G4);
+    for (int64_t b = 0; b < B; b++) {
+      for (int64_t j = 0; j < H; j++) {
+        double v = 0;
+        if (h0) v = dt == SEQ_F32 ? ((const float *)h0)[b * H + j] : ((const double *)h0)[b * H + j];
+        if (b > 0 && T > 0) {
+          int64_t idx = (b * T - 1) * H + j;
+          v -= dt == SEQ_F32 ? ((const float *)y)[idx] : ((const double *)y)[idx];
+        }
+        if (dt == SEQ_F32) ((float *)fix)[b * H + j] = (float)v;
+        else ((double *)fix)[b * H + j] = v;
+      }
+    }
+    if (T > 0) lstm_gemm(dt, true, false, H, G4, B, fix, H, dg, T * G4, 1.0, dr, G4);
+  }
+  if (gr->dx) {
+    lstm_gemm(dt, false, true, BT, I, G4, dg, G4, seq_tensor_data(a->kernel), G4, 0.0,
+              seq_tensor_data(gr->dx), I);
+  }
+  free(scratch);
+  return SEQ_OK;
+}

@@ -1,0 +1,155 @@
+/* cpu_reduce.c - reductions over one dim or all elements, and softmax.
+ *
+ * A contiguous input reduced over `dim` is seen as [outer, len, inner].
+ * Float sums accumulate in double so that means over large tensors (a whole
+ * epoch of losses) do not drift. */
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+
+#include "cpu_kernels.h"
+
+#define RED_LOOP(T)                                                                           \
+  {                                                                                           \
+    const T *x = (const T *)seq_tensor_data(a);                                               \
+    _Pragma("omp parallel for schedule(static) if (outer * inner >= 64 && a->numel >= 65536)") \
+    for (int64_t oi = 0; oi < outer * inner; oi++) {                                          \
+      const int64_t o = oi / inner, in = oi % inner;                                          \
+      const T *p = x + o * len * inner + in;                                                  \
+      double acc = 0;                                                                         \
+      int64_t best = 0;                                                                       \
+      double bestv = 0;                                                                       \
+      switch (op) {                                                                           \
+        case SEQ_RED_SUM:                                                                     \
+        case SEQ_RED_MEAN:                                                                    \
+          for (int64_t i = 0; i < len; i++) acc += (double)p[i * inner];                      \
+          if (op == SEQ_RED_MEAN) acc = len ? acc / (double)len : NAN;                        \
+          break;                                                                              \
+        default:                                                                              \
+          bestv = (double)p[0];                                                               \
+          for (int64_t i = 1; i < len; i++) {                                                 \
+            double v = (double)p[i * inner];                                                  \
+            bool better = (op == SEQ_RED_MAX || op == SEQ_RED_ARGMAX) ? (v > bestv || (v != v && bestv == bestv)) \
+                                                                      : (v < bestv || (v != v && bestv == bestv)); \
+            if (better) {                                                                     \
+              bestv = v;                                                                      \
+              best = i;                                                                       \
+            }                                                                                 \
+          }                                                                                   \
+          acc = (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) ? (double)best : bestv;        \
+      }                                                                                       \
+      store(out, oi, acc);                                                                    \
+    }                                                                                         \
+  }
+
+static inline void store(seq_tensor *out, int64_t i, double v) {
+  void *p = seq_tensor_data(out);
+  switch (out->dtype) {
+    case SEQ_F32: ((float *)p)[i] = (float)v; break;
+    case SEQ_F64: ((double *)p)[i] = v; break;
+    case SEQ_I32: ((int32_t *)p)[i] = (int32_t)v; break;
+    case SEQ_I64: ((int64_t *)p)[i] = (int64_t)v; break;
+    case SEQ_U8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    default: break;
+  }
+}
+
+seq_status seq_cpu_reduce(seq_redop op, seq_tensor *out, const seq_tensor *a, int dim) {
+  int64_t outer = 1, len, inner = 1;
+  if (dim < 0) {
+    len = a->numel;
+  } else {
+    for (int i = 0; i < dim; i++) outer *= a->shape[i];
+    len = a->shape[dim];
+    for (int i = dim + 1; i < a->ndim; i++) inner *= a->shape[i];
+  }
+  if (len == 0 && op != SEQ_RED_SUM && op != SEQ_RED_MEAN)
+    return seq_fail(SEQ_ESHAPE, "reduction over an empty dim of shape %s", seq_tshape(a));
+  /* Full reductions of big float tensors: split across threads, then add. */
+  if (dim < 0 && (op == SEQ_RED_SUM || op == SEQ_RED_MEAN) && len >= 65536 &&
+      (a->dtype == SEQ_F32 || a->dtype == SEQ_F64)) {
+    double acc = 0;
+    if (a->dtype == SEQ_F32) {
+      const float *x = seq_tensor_data(a);
+#pragma omp parallel for reduction(+ : acc) schedule(static)
+      for (int64_t i = 0; i < len; i++) acc += x[i];
+    } else {
+      const double *x = seq_tensor_data(a);
+#pragma omp parallel for reduction(+ : acc) schedule(static)
+      for (int64_t i = 0; i < len; i++) acc += x[i];
+    }
+    store(out, 0, op == SEQ_RED_MEAN ? acc / (double)len : acc);
+    return SEQ_OK;
+  }
+  switch (a->dtype) {
+    case SEQ_F32: RED_LOOP(float); break;
+    case SEQ_F64: RED_LOOP(double); break;
+    case SEQ_I32: RED_LOOP(int32_t); break;
+    case SEQ_I64: RED_LOOP(int64_t); break;
+    case SEQ_U8: RED_LOOP(uint8_t); break;
+    default: return seq_fail(SEQ_EDTYPE, "reduce: unsupported dtype");
+  }
+  return SEQ_OK;
+}
+
+#define SOFTMAX_LOOP(T, EXP, LOG)                                             \
+  {                                                                           \
+    const T *x = (const T *)seq_tensor_data(xt);                              \
+    T *y = (T *)seq_tensor_data(out);                                         \
+    _Pragma("omp parallel for schedule(static) if (rows * cols >= 65536)")    \
+    for (int64_t r = 0; r < rows; r++) {                                      \
+      const T *xr = x + r * cols;                                             \
+      T *yr = y + r * cols;                                                   \
+      T m = xr[0];                                                            \
+      for (int64_t j = 1; j < cols; j++) m = xr[j] > m ? xr[j] : m;           \
+      T s = 0;                                                                \
+      for (int64_t j = 0; j < cols; j++) s += EXP(xr[j] - m);                 \
+      if (use_log) {                                                            \
+        T ls = LOG(s) + m;                                                    \
+        for (int64_t j = 0; j < cols; j++) yr[j] = xr[j] - ls;                \
+      } else {                                                                \
+        T inv = (T)1 / s;                                                     \
+        for (int64_t j = 0; j < cols; j++) yr[j] = EXP(xr[j] - m) * inv;      \
+      }                                                                       \
+    }                                                                         \
+  }
+
+seq_status seq_cpu_softmax(seq_tensor *out, const seq_tensor *xt, bool use_log) {
+  int64_t cols = xt->ndim ? xt->shape[xt->ndim - 1] : 1;
+  int64_t rows = cols ? xt->numel / cols : 0;
+  if (cols == 0) return SEQ_OK;
+  if (xt->dtype == SEQ_F32) SOFTMAX_LOOP(float, expf, logf)
+  else if (xt->dtype == SEQ_F64) SOFTMAX_LOOP(double, exp, log)
+  else return seq_fail(SEQ_EDTYPE, "softmax: needs f32 or f64, got %s", seq_dtype_name(xt->dtype));
+  return SEQ_OK;
+}
+
+#define SOFTMAX_BW_LOOP(T, EXP)                                               \
+  {                                                                           \
+    const T *y = (const T *)seq_tensor_data(yt);                              \
+    const T *dy = (const T *)seq_tensor_data(dyt);                            \
+    T *dx = (T *)seq_tensor_data(dxt);                                        \
+    for (int64_t r = 0; r < rows; r++) {                                      \
+      const T *yr = y + r * cols, *gr = dy + r * cols;                        \
+      T *dr = dx + r * cols;                                                  \
+      T s = 0;                                                                \
+      if (use_log) {                                                            \
+        for (int64_t j = 0; j < cols; j++) s += gr[j];                        \
+        for (int64_t j = 0; j < cols; j++) dr[j] = gr[j] - EXP(yr[j]) * s;    \
+      } else {                                                                \
+        for (int64_t j = 0; j < cols; j++) s += gr[j] * yr[j];                \
+        for (int64_t j = 0; j < cols; j++) dr[j] = yr[j] * (gr[j] - s);       \
+      }                                                                       \
+    }                                                                         \
+  }
+
+seq_status seq_cpu_softmax_backward(seq_tensor *dxt, const seq_tensor *yt, const seq_tensor *dyt,
+                                    bool use_log) {
+  int64_t cols = yt->ndim ? yt->shape[yt->ndim - 1] : 1;
+  int64_t rows = cols ? yt->numel / cols : 0;
+  if (cols == 0) return SEQ_OK;
+  if (yt->dtype == SEQ_F32) SOFTMAX_BW_LOOP(float, expf)
+  else if (yt->dtype == SEQ_F64) SOFTMAX_BW_LOOP(double, exp)
+  else return seq_fail(SEQ_EDTYPE, "softmax: needs f32 or f64");
+  return SEQ_OK;
+}

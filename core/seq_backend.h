@@ -1,0 +1,173 @@
+/* seq_backend.h - the table of kernels a device provides.
+ *
+ * The op layer (seq_ops*.c) checks arguments, computes output shapes,
+ * allocates outputs and records autograd nodes; it then calls the backend of
+ * the tensors' device for the arithmetic.  A backend never sees Lua and never
+ * allocates tensors itself except its own scratch memory.
+ *
+ * Conventions for every kernel below:
+ *  - all tensors passed are on the backend's device;
+ *  - `out` tensors are contiguous and already have the right shape/dtype;
+ *  - input tensors may be strided unless the comment says "contiguous"
+ *    (the op layer passes broadcast inputs as stride-0 views of out's shape);
+ *  - a kernel returns SEQ_OK or a status with a message set by seq_fail(). */
+#ifndef SEQ_BACKEND_H
+#define SEQ_BACKEND_H
+
+#include "seq_tensor.h"
+
+typedef enum seq_binop {
+  SEQ_BIN_ADD, SEQ_BIN_SUB, SEQ_BIN_MUL, SEQ_BIN_DIV, SEQ_BIN_POW,
+  SEQ_BIN_MAX, SEQ_BIN_MIN,
+  SEQ_BIN_EQ, SEQ_BIN_NE, SEQ_BIN_LT, SEQ_BIN_LE, SEQ_BIN_GT, SEQ_BIN_GE, /* out u8 */
+  SEQ_NBINOPS
+} seq_binop;
+
+typedef enum seq_unop {
+  SEQ_UN_NEG, SEQ_UN_EXP, SEQ_UN_LOG, SEQ_UN_SQRT, SEQ_UN_TANH, SEQ_UN_SIGMOID,
+  SEQ_UN_RELU, SEQ_UN_ABS, SEQ_UN_SIGN, SEQ_UN_SQUARE, SEQ_UN_RECIPROCAL,
+  SEQ_UN_CLAMP,      /* p0 = lo, p1 = hi */
+  SEQ_UN_POW_SCALAR, /* x ^ p0 */
+  SEQ_UN_AFFINE,     /* x * p0 + p1 (scalar arithmetic, step masks, ...) */
+  SEQ_UN_RSUB_POW,   /* p0 ^ x  (scalar base) */
+  SEQ_NUNOPS
+} seq_unop;
+
+typedef enum seq_redop {
+  SEQ_RED_SUM, SEQ_RED_MEAN, SEQ_RED_MAX, SEQ_RED_MIN,
+  SEQ_RED_ARGMAX, SEQ_RED_ARGMIN, /* out i64 */
+  SEQ_NREDOPS
+} seq_redop;
+
+typedef enum seq_optim_kind { SEQ_OPTIM_SGD, SEQ_OPTIM_RMSPROP, SEQ_OPTIM_ADAM } seq_optim_kind;
+
+/* Hyper-parameters of one optimizer step (Keras 3 semantics).
+ *   SGD:     v = momentum*v - lr*g;  p += nesterov ? momentum*v - lr*g : v
+ *            (momentum 0: p -= lr*g, state0 unused)
+ *   RMSprop: s = rho*s + (1-rho)*g^2;  p -= lr*g / sqrt(s + eps)
+ *   Adam:    m += (1-b1)(g-m); v += (1-b2)(g^2-v);
+ *            p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)
+ * `clipvalue` > 0 clips each gradient element first (done by the kernel);
+ * clipnorm is applied by the op layer (needs a global reduction). */
+typedef struct seq_optim_hparams {
+  seq_optim_kind kind;
+  double lr, momentum, rho, beta1, beta2, eps, clipvalue, weight_decay;
+  bool nesterov;
+  int64_t step; /* 1-based step count, for Adam's bias correction */
+} seq_optim_hparams;
+
+/* The fused LSTM over a whole sequence, Keras layout and gate order
+ * (i, f, c, o), batch-major.  Shapes: B batch, T steps, I input, H units.
+ *   x       [B,T,I] float, or [B,T] i32 class indices when x_is_index
+ *           (one-hot input: the input projection becomes a row gather)
+ *   kernel  [I,4H]   recurrent [H,4H]   bias [4H]
+ *   h0, c0  [B,H] or NULL (zeros)
+ * Forward outputs: y [B,T,H] (every hidden state), h_n, c_n [B,H].
+ * `saved` is backend-owned state for backward (CPU: activated gates and cell
+ * states; CUDA: cuDNN reserve space); free it with lstm_free_saved. */
+typedef struct seq_lstm_args {
+  int64_t B, T, I, H;
+  bool x_is_index;
+  seq_tensor *x, *kernel, *recurrent, *bias, *h0, *c0;
+  seq_tensor *y, *h_n, *c_n;
+  void *saved;
+  bool training; /* false: saved may stay NULL (inference) */
+} seq_lstm_args;
+
+/* Backward: dy [B,T,H] (NULL = zero), dh_n, dc_n [B,H] (NULL = zero).
+ * Outputs (NULL = not wanted; gradients are *written*, not accumulated):
+ * dx [B,T,I] (never for index input), dkernel, drecurrent, dbias, dh0, dc0. */
+typedef struct seq_lstm_grads {
+  seq_tensor *dy, *dh_n, *dc_n;
+  seq_tensor *dx, *dkernel, *drecurrent, *dbias, *dh0, *dc0;
+} seq_lstm_grads;
+
+typedef struct seq_backend {
+  const char *name;
+  seq_device device;
+
+  /* memory */
+  seq_status (*alloc)(void **ptr, size_t nbytes);
+  void (*free)(void *ptr, size_t nbytes);
+  seq_status (*memset_zero)(void *ptr, size_t nbytes);
+  seq_status (*upload)(void *dst, const void *host_src, size_t nbytes);    /* host -> device */
+  seq_status (*download)(void *host_dst, const void *src, size_t nbytes);  /* device -> host */
+  seq_status (*synchronize)(void);
+
+  /* layout and elementwise */
+  seq_status (*copy)(seq_tensor *out, const seq_tensor *src); /* strided src, casts dtype */
+  seq_status (*fill)(seq_tensor *out, double value);
+  seq_status (*binary)(seq_binop op, seq_tensor *out, const seq_tensor *a, const seq_tensor *b);
+  seq_status (*unary)(seq_unop op, seq_tensor *out, const seq_tensor *a, double p0, double p1);
+  seq_status (*where)(seq_tensor *out, const seq_tensor *cond, const seq_tensor *a,
+                      const seq_tensor *b);
+  /* Reduction of a contiguous tensor over `dim` (-1: all elements, out has
+   * one element).  Out keeps the reduced dim with size 1. */
+  seq_status (*reduce)(seq_redop op, seq_tensor *out, const seq_tensor *a, int dim);
+
+  /* Row-major GEMM on raw device pointers, C = alpha*op(A)op(B) + beta*C,
+   * repeated `batch` times with the given element strides between matrices. */
+  seq_status (*gemm)(seq_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                     int64_t k, double alpha, const void *a, int64_t lda, int64_t stride_a,
+                     const void *b, int64_t ldb, int64_t stride_b, double beta, void *c,
+                     int64_t ldc, int64_t stride_c, int64_t batch);
+
+  /* indexing (idx: contiguous i32 or i64) */
+  seq_status (*index_select)(seq_tensor *out, const seq_tensor *src, int dim,
+                             const seq_tensor *idx);
+  seq_status (*index_add)(seq_tensor *dst, int dim, const seq_tensor *idx,
+                          const seq_tensor *src); /* dst.index_add_(dim, idx, src) */
+  seq_status (*gather)(seq_tensor *out, const seq_tensor *src, int dim, const seq_tensor *idx);
+  seq_status (*scatter_add)(seq_tensor *dst, int dim, const seq_tensor *idx,
+                            const seq_tensor *src);
+
+  /* random: counter-based Philox4x32-10; element k of the fill uses counter
+   * (offset + k), so CPU and CUDA produce the same numbers. */
+  seq_status (*rand_uniform)(seq_tensor *out, uint64_t seed, uint64_t offset, double lo,
+                             double hi);
+  seq_status (*rand_normal)(seq_tensor *out, uint64_t seed, uint64_t offset, double mean,
+                            double std);
+
+  /* softmax over the last dim of a contiguous tensor, and its backward
+   * dx = y * (dy - sum(dy*y)) */
+  seq_status (*softmax)(seq_tensor *out, const seq_tensor *x, bool log);
+  seq_status (*softmax_backward)(seq_tensor *dx, const seq_tensor *y, const seq_tensor *dy,
+                                 bool log);
+
+  /* Fused losses, per-row values in `loss` [N]; `aux` receives what backward
+   * needs (softmax probabilities [N,C] / sigmoid values [N]).
+   *  softmax_xent: logits [N,C]; target [N,C] probabilities, or [N] i32/i64
+   *                class ids when target is integer.  Fails on ids out of range.
+   *  sigmoid_bce:  logits [N], target [N] float. */
+  seq_status (*softmax_xent)(seq_tensor *loss, seq_tensor *probs, const seq_tensor *logits,
+                             const seq_tensor *target);
+  seq_status (*sigmoid_bce)(seq_tensor *loss, seq_tensor *sig, const seq_tensor *logits,
+                            const seq_tensor *target);
+
+  /* Fused LSTM, see seq_lstm_args. */
+  seq_status (*lstm_forward)(seq_lstm_args *args);
+  seq_status (*lstm_backward)(seq_lstm_args *args, seq_lstm_grads *grads);
+  void (*lstm_free_saved)(void *saved);
+
+  /* One optimizer step on one parameter, in place.  state0/state1: moment
+   * buffers shaped like param (NULL where the optimizer has none). */
+  seq_status (*optim_step)(const seq_optim_hparams *hp, seq_tensor *param,
+                           const seq_tensor *grad, seq_tensor *state0, seq_tensor *state1);
+} seq_backend;
+
+/* The backend for a device; NULL (with a message set) when that device is
+ * not compiled in or not present. */
+const seq_backend *seq_backend_get(seq_device dev);
+bool seq_device_available(seq_device dev);
+
+extern const seq_backend seq_cpu_backend;
+#ifdef SEQ_HAVE_CUDA
+/* Defined in cuda/; returns NULL with a message when no device is present. */
+const seq_backend *seq_cuda_backend(void);
+#endif
+
+/* CPU threading: number of threads used by BLAS and our own parallel loops. */
+void seq_cpu_set_threads(int n);
+int seq_cpu_get_threads(void);
+
+#endif

@@ -1,0 +1,540 @@
+/* seq_nn.c - the fused neural-network ops (see seq_nn.h).
+ *
+ * The LSTM and the two losses have their own backend kernels and autograd
+ * nodes; embedding and dropout are compositions of ordinary ops (their
+ * gradients come from index_select's index_add and from mul). */
+#include "seq_nn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static seq_status nn_backend(const char *op, seq_device dev, const seq_backend **out) {
+  const seq_backend *be = seq_backend_get(dev);
+  if (!be) return seq_fail_context(SEQ_EDEVICE, op);
+  *out = be;
+  return SEQ_OK;
+}
+
+/* Releases up to 8 tensors (NULL-safe). */
+static void nn_release(int n, seq_tensor **ts) {
+  for (int i = 0; i < n; i++) {
+    seq_tensor_release(ts[i]);
+    ts[i] = NULL;
+  }
+}
+
+/* ======================================================================
+ * LSTM
+ * ====================================================================== */
+
+typedef struct lstm_ctx {
+  const seq_backend *be;
+  seq_lstm_args args; /* tensors here are borrowed from node->saved */
+} lstm_ctx;
+
+static void lstm_ctx_free(void *p) {
+  lstm_ctx *c = p;
+  if (c->args.saved) c->be->lstm_free_saved(c->args.saved);
+  free(c);
+}
+
+/* Saved tensors of the lstm node, in this order. */
+enum { LS_Y, LS_X, LS_K, LS_R, LS_B, LS_H0, LS_C0, LS_N };
+
+static bool wants_grad(const seq_tensor *t) { return t && t->requires_grad; }
+
+/* Upstream gradient as a contiguous tensor of the right dtype (or NULL). */
+static seq_status lstm_upstream(seq_tensor **out, seq_tensor *g, seq_dtype dt) {
+  *out = NULL;
+  if (!g) return SEQ_OK;
+  seq_tensor *c;
+  SEQ_TRY(seq_contiguous(&c, g));
+  if (c->dtype != dt) {
+    seq_tensor *k;
+    seq_status st = seq_cast(&k, c, dt);
+    seq_tensor_release(c);
+    SEQ_TRY(st);
+    c = k;
+  }
+  *out = c;
+  return SEQ_OK;
+}
+
+static seq_status backward_lstm(seq_node *n, seq_tensor **gout, seq_tensor **gi) {
+  lstm_ctx *c = n->ctx;
+  seq_lstm_args *a = &c->args;
+  if (!a->saved)
+    return seq_fail(SEQ_EGRAD, "lstm: saved state already freed (backward through it twice?)");
+  seq_tensor *x = n->inputs[0], *k = n->inputs[1], *r = n->inputs[2], *b = n->inputs[3],
+             *h0 = n->inputs[4], *c0 = n->inputs[5];
+  const seq_dtype dt = a->kernel->dtype;
+  seq_tensor *up[3] = {0};
+  seq_tensor *outs[6] = {0}; /* dx, dk, dr, db, dh0, dc0 */
+  seq_status st = SEQ_OK;
+  for (int i = 0; i < 3 && st == SEQ_OK; i++) st = lstm_upstream(&up[i], gout[i], dt);
+  seq_tensor *like[6] = {x, k, r, b, h0, c0};
+  for (int i = 0; i < 6 && st == SEQ_OK; i++) {
+    if (i == 0 && a->x_is_index) continue;
+    if (wants_grad(like[i])) st = seq_tensor_empty(&outs[i], dt, like[i]->device, like[i]->ndim, like[i]->shape);
+  }
+  if (st == SEQ_OK) {
+    seq_lstm_grads g = {up[0], up[1], up[2], outs[0], outs[1], outs[2], outs[3], outs[4], outs[5]};
+    st = c->be->lstm_backward(a, &g);
+  }
+  /* the workspace is consumed: free it now rather than with the tape */
+  c->be->lstm_free_saved(a->saved);
+  a->saved = NULL;
+  nn_release(3, up);
+  if (st != SEQ_OK) {
+    nn_release(6, outs);
+    return st;
+  }
+  for (int i = 0; i < 6; i++) gi[i] = outs[i];
+  return SEQ_OK;
+}
+
+static seq_status lstm_check_operand(const char *what, const seq_tensor *t, seq_dtype dt,
+                                     seq_device dev) {
+  if (t->dtype != dt)
+    return seq_fail(SEQ_EDTYPE, "lstm: %s has dtype %s, kernel has %s", what,
+                    seq_dtype_name(t->dtype), seq_dtype_name(dt));
+  if (t->device != dev)
+    return seq_fail(SEQ_EDEVICE, "lstm: %s is on %s, kernel on %s", what,
+                    seq_device_name(t->device), seq_device_name(dev));
+  return SEQ_OK;
+}
+
+seq_status seq_lstm(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_out, seq_tensor *x,
+                    bool x_is_index, seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias,
+                    seq_tensor *h0, seq_tensor *c0) {
+  if (!x || !kernel || !recurrent || !bias)
+    return seq_fail(SEQ_EARG, "lstm: x, kernel, recurrent kernel and bias are required");
+  const seq_dtype dt = kernel->dtype;
+  const seq_device dev = kernel->device;
+  if (dt != SEQ_F32 && dt != SEQ_F64)
+    return seq_fail(SEQ_EDTYPE, "lstm: kernel dtype %s is not supported (use f32 or f64)",
+                    seq_dtype_name(dt));
+  if (kernel->ndim != 2 || kernel->shape[1] % 4 != 0 || kernel->shape[1] == 0)
+    return seq_fail(SEQ_ESHAPE, "lstm: kernel %s should be [input, 4*units]", seq_tshape(kernel));
+  const int64_t I = kernel->shape[0], H = kernel->shape[1] / 4;
+  if (recurrent->ndim != 2 || recurrent->shape[0] != H || recurrent->shape[1] != 4 * H)
+    return seq_fail(SEQ_ESHAPE, "lstm: recurrent kernel %s should be [%lld,%lld] for kernel %s",
+                    seq_tshape(recurrent), (long long)H, (long long)(4 * H), seq_tshape(kernel));
+  if (bias->ndim != 1 || bias->shape[0] != 4 * H)
+    return seq_fail(SEQ_ESHAPE, "lstm: bias %s should be [%lld]", seq_tshape(bias),
+                    (long long)(4 * H));
+  SEQ_TRY(lstm_check_operand("recurrent kernel", recurrent, dt, dev));
+  SEQ_TRY(lstm_check_operand("bias", bias, dt, dev));
+  if (x->device != dev)
+    return seq_fail(SEQ_EDEVICE, "lstm: input is on %s, kernel on %s", seq_device_name(x->device),
+                    seq_device_name(dev));
+  int64_t B, T;
+  if (x_is_index) {
+    if (x->dtype != SEQ_I32 && x->dtype != SEQ_I64)
+      return seq_fail(SEQ_EDTYPE, "lstm: index input must be i32 or i64 ids, got %s",
+                      seq_dtype_name(x->dtype));
+    if (x->ndim != 2)
+      return seq_fail(SEQ_ESHAPE, "lstm: index input %s should be [batch, steps]", seq_tshape(x));
+    B = x->shape[0];
+    T = x->shape[1];
+  } else {
+    if (x->ndim != 3)
+      return seq_fail(SEQ_ESHAPE, "lstm: input %s should be [batch, steps, features]",
+                      seq_tshape(x));
+    SEQ_TRY(lstm_check_operand("input", x, dt, dev));
+    B = x->shape[0];
+    T = x->shape[1];
+    if (x->shape[2] != I)
+      return seq_fail(SEQ_ESHAPE, "lstm: input %s has %lld features but kernel %s expects %lld",
+                      seq_tshape(x), (long long)x->shape[2], seq_tshape(kernel), (long long)I);
+  }
+  seq_tensor *states[2] = {h0, c0};
+  const char *snames[2] = {"h0", "c0"};
+  for (int i = 0; i < 2; i++) {
+    if (!states[i]) continue;
+    SEQ_TRY(lstm_check_operand(snames[i], states[i], dt, dev));
+    if (states[i]->ndim != 2 || states[i]->shape[0] != B || states[i]->shape[1] != H)
+      return seq_fail(SEQ_ESHAPE, "lstm: %s %s should be [%lld,%lld] (batch, units)", snames[i],
+                      seq_tshape(states[i]), (long long)B, (long long)H);
+  }
+  const seq_backend *be = NULL;
+  SEQ_TRY(nn_backend("lstm", dev, &be));
+
+  seq_tensor *inputs[6] = {x, kernel, recurrent, bias, h0, c0};
+  const bool record = seq_needs_grad(6, inputs);
+  seq_tensor *cont[6] = {0}; /* contiguous operands */
+  seq_tensor *y = NULL, *hn = NULL, *cn = NULL;
+  seq_status st = SEQ_OK;
+  for (int i = 0; i < 6 && st == SEQ_OK; i++)
+    if (inputs[i]) st = seq_contiguous(&cont[i], inputs[i]);
+  const int64_t sy[3] = {B, T, H}, sh[2] = {B, H};
+  if (st == SEQ_OK) st = seq_tensor_empty(&y, dt, dev, 3, sy);
+  if (st == SEQ_OK) st = seq_tensor_empty(&hn, dt, dev, 2, sh);
+  if (st == SEQ_OK) st = seq_tensor_empty(&cn, dt, dev, 2, sh);
+  seq_lstm_args a = {B, T, I, H, x_is_index, cont[0], cont[1], cont[2], cont[3], cont[4], cont[5],
+                     y, hn, cn, NULL, record};
+  if (st == SEQ_OK) st = be->lstm_forward(&a);
+  if (st == SEQ_OK && record) {
+    lstm_ctx *ctx = calloc(1, sizeof *ctx);
+    seq_tensor *yalias = NULL;
+    if (!ctx) st = seq_fail(SEQ_ENOMEM, "lstm: out of memory");
+    /* a detached alias of y: saving y itself would make a cycle y -> node -> y */
+    if (st == SEQ_OK) st = seq_detach(&yalias, y);
+    seq_node *node = NULL;
+    seq_tensor *outs[3] = {y, hn, cn};
+    if (st == SEQ_OK) st = seq_node_record("lstm", backward_lstm, 6, inputs, 3, outs, &node);
+    if (st == SEQ_OK && node) {
+      seq_node_save(node, yalias);
+      for (int i = 0; i < 6; i++) seq_node_save(node, cont[i]);
+      ctx->be = be;
+      ctx->args = a;
+      ctx->args.y = node->saved[LS_Y];
+      ctx->args.x = node->saved[LS_X];
+      ctx->args.kernel = node->saved[LS_K];
+      ctx->args.recurrent = node->saved[LS_R];
+      ctx->args.bias = node->saved[LS_B];
+      ctx->args.h0 = node->saved[LS_H0];
+      ctx->args.c0 = node->saved[LS_C0];
+      ctx->args.h_n = ctx->args.c_n = NULL; /* not needed by backward */
+      node->ctx = ctx;
+      node->ctx_free = lstm_ctx_free;
+      a.saved = NULL; /* owned by the node now */
+      ctx = NULL;
+    }
+    seq_tensor_release(yalias);
+    free(ctx);
+  }
+  if (a.saved) be->lstm_free_saved(a.saved);
+  nn_release(6, cont);
+  if (st != SEQ_OK) {
+    seq_tensor *o[3] = {y, hn, cn};
+    nn_release(3, o);
+    return st;
+  }
+  if (y_out) *y_out = y; else seq_tensor_release(y);
+  if (hn_out) *hn_out = hn; else seq_tensor_release(hn);
+  if (cn_out) *cn_out = cn; else seq_tensor_release(cn);
+  return SEQ_OK;
+}
+
+/* ======================================================================
+ * Embedding and dropout (compositions)
+ * ====================================================================== */
+
+seq_status seq_embedding(seq_tensor **out, seq_tensor *weight, seq_tensor *ids) {
+  if (weight->ndim != 2)
+    return seq_fail(SEQ_ESHAPE, "embedding: weight %s should be [vocabulary, dim]",
+                    seq_tshape(weight));
+  if (ids->dtype != SEQ_I32 && ids->dtype != SEQ_I64)
+    return seq_fail(SEQ_EDTYPE, "embedding: ids must be i32 or i64, got %s",
+                    seq_dtype_name(ids->dtype));
+  if (ids->ndim >= SEQ_MAX_DIM)
+    return seq_fail(SEQ_ESHAPE, "embedding: ids %s have too many dims", seq_tshape(ids));
+  int64_t n = ids->numel;
+  seq_tensor *flat, *rows;
+  SEQ_TRY(seq_reshape(&flat, ids, 1, &n));
+  seq_status st = seq_index_select(&rows, weight, 0, flat);
+  seq_tensor_release(flat);
+  if (st != SEQ_OK) return seq_fail_context(st, "embedding");
+  int64_t shape[SEQ_MAX_DIM];
+  memcpy(shape, ids->shape, sizeof(int64_t) * (size_t)ids->ndim);
+  shape[ids->ndim] = weight->shape[1];
+  st = seq_reshape(out, rows, ids->ndim + 1, shape);
+  seq_tensor_release(rows);
+  return st;
+}
+
+seq_status seq_dropout(seq_tensor **out, seq_tensor *x, double rate, bool training) {
+  if (!(rate >= 0 && rate < 1))
+    return seq_fail(SEQ_EARG, "dropout: rate %g must be in [0, 1)", rate);
+  if (!seq_dtype_is_float(x->dtype))
+    return seq_fail(SEQ_EDTYPE, "dropout: needs a float tensor, got %s", seq_dtype_name(x->dtype));
+  if (!training || rate == 0) {
+    *out = seq_tensor_retain(x);
+    return SEQ_OK;
+  }
+  /* mask = (u >= rate) / (1 - rate), u ~ U[0,1) from the global stream */
+  seq_tensor *u = NULL, *keep = NULL, *mask = NULL, *scaled = NULL;
+  bool prev = seq_set_grad_enabled(false);
+  seq_status st = seq_rand_uniform(&u, x->dtype, x->device, x->ndim, x->shape, 0.0, 1.0);
+  if (st == SEQ_OK) st = seq_binary_scalar(&keep, SEQ_BIN_GE, u, rate, false);
+  if (st == SEQ_OK) st = seq_cast(&mask, keep, x->dtype);
+  if (st == SEQ_OK) st = seq_binary_scalar(&scaled, SEQ_BIN_MUL, mask, 1.0 / (1.0 - rate), false);
+  seq_set_grad_enabled(prev);
+  if (st == SEQ_OK) st = seq_binary(out, SEQ_BIN_MUL, x, scaled);
+  seq_tensor *tmp[4] = {u, keep, mask, scaled};
+  nn_release(4, tmp);
+  return st;
+}
+
+/* ======================================================================
+ * Fused losses
+ * ====================================================================== */
+
+/* Saved: probs/sig (detached), target (flat, as used), and the loss's
+ * scale 1/N lives in ctx. */
+typedef struct loss_ctx {
+  double inv_n;
+  bool sparse;
+} loss_ctx;
+
+/* Mean of a 1-D tensor of per-row losses as a 0-d tensor, no graph. */
+static seq_status loss_mean(seq_tensor **out, seq_tensor *rows) {
+  bool prev = seq_set_grad_enabled(false);
+  seq_status st = seq_reduce(out, SEQ_RED_MEAN, rows, SEQ_ALL_DIMS, false);
+  seq_set_grad_enabled(prev);
+  return st;
+}
+
+/* g (0-d upstream gradient) * diff / N, reshaped like `like`. */
+static seq_status loss_grad_finish(seq_tensor **gi, seq_tensor *diff, seq_tensor *g, double inv_n,
+                                   const seq_tensor *like) {
+  seq_tensor *scaled = NULL, *gg = NULL;
+  seq_status st = seq_binary_scalar(&scaled, SEQ_BIN_MUL, diff, inv_n, false);
+  if (st == SEQ_OK) {
+    if (g) {
+      seq_tensor *gc = NULL;
+      st = seq_cast(&gc, g, diff->dtype);
+      if (st == SEQ_OK) st = seq_binary(&gg, SEQ_BIN_MUL, scaled, gc);
+      seq_tensor_release(gc);
+    } else {
+      gg = seq_tensor_retain(scaled);
+    }
+  }
+  if (st == SEQ_OK) st = seq_reshape(gi, gg, like->ndim, like->shape);
+  seq_tensor_release(scaled);
+  seq_tensor_release(gg);
+  return st;
+}
+
+static seq_status backward_softmax_xent(seq_node *n, seq_tensor **gout, seq_tensor **gi) {
+  loss_ctx *c = n->ctx;
+  seq_tensor *logits = n->inputs[0], *probs = n->saved[0], *target = n->saved[1];
+  if (!logits->requires_grad) return SEQ_OK;
+  seq_tensor *diff = NULL;
+  seq_status st;
+  if (c->sparse) {
+    /* probs - one_hot(target): scatter -1 at the class of each row */
+    seq_tensor *ids2 = NULL, *neg = NULL;
+    int64_t s2[2] = {target->numel, 1};
+    st = seq_reshape(&ids2, target, 2, s2);
+    if (st == SEQ_OK) st = seq_tensor_full(&neg, probs->dtype, probs->device, 2, s2, -1.0);
+    if (st == SEQ_OK) st = seq_scatter_add(&diff, probs, 1, ids2, neg);
+    seq_tensor_release(ids2);
+    seq_tensor_release(neg);
+  } else {
+    st = seq_binary(&diff, SEQ_BIN_SUB, probs, target);
+  }
+  if (st == SEQ_OK) st = loss_grad_finish(&gi[0], diff, gout[0], c->inv_n, logits);
+  seq_tensor_release(diff);
+  return st;
+}
+
+static seq_status backward_sigmoid_bce(seq_node *n, seq_tensor **gout, seq_tensor **gi) {
+  loss_ctx *c = n->ctx;
+  seq_tensor *logits = n->inputs[0], *sig = n->saved[0], *target = n->saved[1];
+  if (!logits->requires_grad) return SEQ_OK;
+  seq_tensor *diff = NULL;
+  seq_status st = seq_binary(&diff, SEQ_BIN_SUB, sig, target);
+  if (st == SEQ_OK) st = loss_grad_finish(&gi[0], diff, gout[0], c->inv_n, logits);
+  seq_tensor_release(diff);
+  return st;
+}
+
+/* Records the loss node: inputs {logits}, saved {aux, target}. */
+static seq_status loss_record(const char *name, seq_backward_fn fn, seq_tensor *logits,
+                              seq_tensor *loss, seq_tensor *aux, seq_tensor *target, double inv_n,
+                              bool sparse) {
+  if (!seq_needs_grad(1, &logits)) return SEQ_OK;
+  loss_ctx *c = malloc(sizeof *c);
+  if (!c) return seq_fail(SEQ_ENOMEM, "%s: out of memory", name);
+  c->inv_n = inv_n;
+  c->sparse = sparse;
+  seq_node *node = NULL;
+  seq_status st = seq_node_record(name, fn, 1, &logits, 1, &loss, &node);
+  if (st != SEQ_OK || !node) {
+    free(c);
+    return st;
+  }
+  node->ctx = c;
+  seq_node_save(node, aux);
+  seq_node_save(node, target);
+  return SEQ_OK;
+}
+
+seq_status seq_softmax_cross_entropy(seq_tensor **loss, seq_tensor *logits, seq_tensor *target) {
+  const char *op = "softmax_cross_entropy";
+  if (!seq_dtype_is_float(logits->dtype))
+    return seq_fail(SEQ_EDTYPE, "%s: logits must be float, got %s", op,
+                    seq_dtype_name(logits->dtype));
+  if (logits->ndim < 1 || logits->shape[logits->ndim - 1] == 0)
+    return seq_fail(SEQ_ESHAPE, "%s: logits %s need a non-empty class dim", op,
+                    seq_tshape(logits));
+  if (target->device != logits->device)
+    return seq_fail(SEQ_EDEVICE, "%s: target on %s, logits on %s", op,
+                    seq_device_name(target->device), seq_device_name(logits->device));
+  const int64_t C = logits->shape[logits->ndim - 1], N = logits->numel / C;
+  const bool sparse = !seq_dtype_is_float(target->dtype);
+  if (sparse && target->dtype != SEQ_I32 && target->dtype != SEQ_I64)
+    return seq_fail(SEQ_EDTYPE, "%s: class ids must be i32 or i64, got %s", op,
+                    seq_dtype_name(target->dtype));
+  if (sparse) {
+    bool ok = target->numel == N && (target->ndim == logits->ndim - 1 ||
+                                     (target->ndim == logits->ndim &&
+                                      target->shape[target->ndim - 1] == 1));
+    for (int d = 0; ok && d < logits->ndim - 1; d++) ok = target->shape[d] == logits->shape[d];
+    if (!ok)
+      return seq_fail(SEQ_ESHAPE,
+                      "%s: class ids %s do not match logits %s (expected one id per row)", op,
+                      seq_tshape(target), seq_tshape(logits));
+  } else if (!seq_shape_equal(target, logits)) {
+    return seq_fail(SEQ_ESHAPE, "%s: target %s does not match logits %s", op, seq_tshape(target),
+                    seq_tshape(logits));
+  }
+  const seq_backend *be = NULL;
+  SEQ_TRY(nn_backend(op, logits->device, &be));
+  seq_tensor *z = NULL, *t = NULL, *tc = NULL, *rows = NULL, *probs = NULL, *out = NULL;
+  const int64_t s2[2] = {N, C};
+  bool prev = seq_set_grad_enabled(false);
+  seq_status st = seq_reshape(&z, logits, 2, s2);
+  if (st == SEQ_OK) {
+    if (sparse) st = seq_reshape(&t, target, 1, &N);
+    else if (target->dtype != logits->dtype) {
+      st = seq_cast(&tc, target, logits->dtype);
+      if (st == SEQ_OK) st = seq_reshape(&t, tc, 2, s2);
+    } else st = seq_reshape(&t, target, 2, s2);
+  }
+  seq_set_grad_enabled(prev);
+  if (st == SEQ_OK) st = seq_tensor_empty(&rows, logits->dtype, logits->device, 1, &N);
+  if (st == SEQ_OK) st = seq_tensor_empty(&probs, logits->dtype, logits->device, 2, s2);
+  if (st == SEQ_OK) st = be->softmax_xent(rows, probs, z, t);
+  if (st == SEQ_OK) st = loss_mean(&out, rows);
+  if (st == SEQ_OK)
+    st = loss_record(op, backward_softmax_xent, logits, out, probs, t, N > 0 ? 1.0 / (double)N : 0,
+                     sparse);
+  seq_tensor *tmp[5] = {z, t, tc, rows, probs};
+  nn_release(5, tmp);
+  if (st != SEQ_OK) {
+    seq_tensor_release(out);
+    return st;
+  }
+  *loss = out;
+  return SEQ_OK;
+}
+
+seq_status seq_sigmoid_binary_cross_entropy(seq_tensor **loss, seq_tensor *logits,
+                                            seq_tensor *target) {
+  const char *op = "sigmoid_binary_cross_entropy";
+  if (!seq_dtype_is_float(logits->dtype))
+    return seq_fail(SEQ_EDTYPE, "%s: logits must be float, got %s", op,
+                    seq_dtype_name(logits->dtype));
+  if (target->numel != logits->numel)
+    return seq_fail(SEQ_ESHAPE, "%s: target %s and logits %s differ in size", op,
+                    seq_tshape(target), seq_tshape(logits));
+  if (target->device != logits->device)
+    return seq_fail(SEQ_EDEVICE, "%s: target on %s, logits on %s", op,
+                    seq_device_name(target->device), seq_device_name(logits->device));
+  const seq_backend *be = NULL;
+  SEQ_TRY(nn_backend(op, logits->device, &be));
+  const int64_t N = logits->numel;
+  seq_tensor *z = NULL, *t = NULL, *tc = NULL, *rows = NULL, *sig = NULL, *out = NULL;
+  bool prev = seq_set_grad_enabled(false);
+  seq_status st = seq_reshape(&z, logits, 1, &N);
+  if (st == SEQ_OK) {
+    if (target->dtype != logits->dtype) {
+      st = seq_cast(&tc, target, logits->dtype);
+      if (st == SEQ_OK) st = seq_reshape(&t, tc, 1, &N);
+    } else st = seq_reshape(&t, target, 1, &N);
+  }
+  seq_set_grad_enabled(prev);
+  if (st == SEQ_OK) st = seq_tensor_empty(&rows, logits->dtype, logits->device, 1, &N);
+  if (st == SEQ_OK) st = seq_tensor_empty(&sig, logits->dtype, logits->device, 1, &N);
+  if (st == SEQ_OK) st = be->sigmoid_bce(rows, sig, z, t);
+  if (st == SEQ_OK) st = loss_mean(&out, rows);
+  if (st == SEQ_OK)
+    st = loss_record(op, backward_sigmoid_bce, logits, out, sig, t, N > 0 ? 1.0 / (double)N : 0,
+                     false);
+  seq_tensor *tmp[5] = {z, t, tc, rows, sig};
+  nn_release(5, tmp);
+  if (st != SEQ_OK) {
+    seq_tensor_release(out);
+    return st;
+  }
+  *loss = out;
+  return SEQ_OK;
+}
+
+/* ======================================================================
+ * Optimizer step and gradient clipping
+ * ====================================================================== */
+
+seq_status seq_optim_step(const seq_optim_hparams *hp, seq_tensor *param, seq_tensor *state0,
+                          seq_tensor *state1) {
+  if (!param->grad)
+    return seq_fail(SEQ_EGRAD, "optim_step: param %s has no gradient (did backward reach it?)",
+                    seq_tshape(param));
+  seq_tensor *g = param->grad;
+  if (!seq_shape_equal(g, param))
+    return seq_fail(SEQ_ESHAPE, "optim_step: gradient %s does not match param %s", seq_tshape(g),
+                    seq_tshape(param));
+  if (g->device != param->device)
+    return seq_fail(SEQ_EDEVICE, "optim_step: gradient on %s, param on %s",
+                    seq_device_name(g->device), seq_device_name(param->device));
+  seq_tensor *states[2] = {state0, state1};
+  for (int i = 0; i < 2; i++) {
+    if (states[i] && states[i]->device != param->device)
+      return seq_fail(SEQ_EDEVICE, "optim_step: state%d on %s, param on %s", i,
+                      seq_device_name(states[i]->device), seq_device_name(param->device));
+  }
+  if (!seq_tensor_is_contiguous(param))
+    return seq_fail(SEQ_EARG, "optim_step: param %s must be contiguous", seq_tshape(param));
+  const seq_backend *be = NULL;
+  SEQ_TRY(nn_backend("optim_step", param->device, &be));
+  seq_tensor *gc = NULL, *gk = NULL;
+  bool prev = seq_set_grad_enabled(false);
+  seq_status st = seq_contiguous(&gc, g);
+  if (st == SEQ_OK && gc->dtype != param->dtype) st = seq_cast(&gk, gc, param->dtype);
+  seq_set_grad_enabled(prev);
+  if (st == SEQ_OK) st = be->optim_step(hp, param, gk ? gk : gc, state0, state1);
+  seq_tensor_release(gc);
+  seq_tensor_release(gk);
+  return st;
+}
+
+seq_status seq_clip_grad_norm(int n, seq_tensor *const *params, double max_norm,
+                              double *total_norm) {
+  if (!(max_norm > 0))
+    return seq_fail(SEQ_EARG, "clip_grad_norm: max_norm must be > 0, got %g", max_norm);
+  bool prev = seq_set_grad_enabled(false);
+  double sum = 0;
+  seq_status st = SEQ_OK;
+  for (int i = 0; i < n && st == SEQ_OK; i++) {
+    seq_tensor *g = params[i] ? params[i]->grad : NULL;
+    if (!g) continue;
+    seq_tensor *sq = NULL, *s = NULL;
+    st = seq_unary(&sq, SEQ_UN_SQUARE, g, 0, 0);
+    if (st == SEQ_OK) st = seq_reduce(&s, SEQ_RED_SUM, sq, SEQ_ALL_DIMS, false);
+    if (st == SEQ_OK) sum += seq_tensor_get_flat(s, 0);
+    seq_tensor_release(sq);
+    seq_tensor_release(s);
+  }
+  double norm = sqrt(sum);
+  if (total_norm) *total_norm = norm;
+  /* Keras clip_by_global_norm: g *= max_norm / max(norm, max_norm) */
+  if (st == SEQ_OK && isfinite(norm) && norm > max_norm) {
+    double scale = max_norm / norm;
+    for (int i = 0; i < n && st == SEQ_OK; i++) {
+      seq_tensor *g = params[i] ? params[i]->grad : NULL;
+      if (!g) continue;
+      seq_tensor *scaled = NULL;
+      st = seq_binary_scalar(&scaled, SEQ_BIN_MUL, g, scale, false);
+      if (st == SEQ_OK) {
+        seq_tensor_release(params[i]->grad);
+        params[i]->grad = scaled;
+      }
+    }
+  }
+  seq_set_grad_enabled(prev);
+  return st;
+}

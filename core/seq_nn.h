@@ -1,0 +1,43 @@
+/* seq_nn.h - fused neural-network ops: LSTM, embedding, dropout, losses and
+ * optimizer steps.  Same contract as seq_ops.h: check, allocate, dispatch to
+ * the device's backend, record an autograd node. */
+#ifndef SEQ_NN_H
+#define SEQ_NN_H
+
+#include "seq_ops.h"
+
+/* The whole-sequence LSTM (Keras layout, gates i,f,c,o).
+ *   x: [B,T,I] float, or [B,T] integer class ids when x_is_index (the
+ *      one-hot input is never materialised: rows of `kernel` are gathered).
+ *   h0/c0: [B,H] or NULL.  Outputs: y [B,T,H], h_n, c_n [B,H] (any of the
+ *   out pointers may be NULL when not wanted). */
+seq_status seq_lstm(seq_tensor **y, seq_tensor **h_n, seq_tensor **c_n, seq_tensor *x,
+                    bool x_is_index, seq_tensor *kernel, seq_tensor *recurrent,
+                    seq_tensor *bias, seq_tensor *h0, seq_tensor *c0);
+
+/* Rows of weight [V,D] picked by integer ids of any shape -> [..., D]. */
+seq_status seq_embedding(seq_tensor **out, seq_tensor *weight, seq_tensor *ids);
+
+/* Inverted dropout: zeroes with probability `rate`, scales the rest by
+ * 1/(1-rate); identity when !training or rate == 0. */
+seq_status seq_dropout(seq_tensor **out, seq_tensor *x, double rate, bool training);
+
+/* Mean over rows of the fused softmax cross-entropy.  logits [N,C] (or
+ * [...,C], flattened); target: probabilities of the same shape, or integer
+ * class ids of shape [...] (sparse). */
+seq_status seq_softmax_cross_entropy(seq_tensor **loss, seq_tensor *logits, seq_tensor *target);
+/* Mean of the fused sigmoid binary cross-entropy; logits and target of the
+ * same number of elements. */
+seq_status seq_sigmoid_binary_cross_entropy(seq_tensor **loss, seq_tensor *logits,
+                                            seq_tensor *target);
+
+/* One update of `param` from param->grad (Keras 3 semantics, see
+ * seq_optim_hparams).  state0/state1 are shaped like param or NULL. */
+seq_status seq_optim_step(const seq_optim_hparams *hp, seq_tensor *param, seq_tensor *state0,
+                          seq_tensor *state1);
+/* Scales the grads of `n` params so their global L2 norm is <= max_norm;
+ * returns the norm before clipping. */
+seq_status seq_clip_grad_norm(int n, seq_tensor *const *params, double max_norm,
+                              double *total_norm);
+
+#endif

@@ -1,0 +1,546 @@
+/* seq_plot.c - raster canvas, heat maps and line plots (seq_plot.h). */
+#include "seq_plot.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "seq_font.h"
+#include "seq_png.h"
+#include "seq_text.h"
+
+#define BLACK 0x000000u
+#define WHITE 0xFFFFFFu
+#define GRID 0xE0E0E0u
+
+/* ----------------------------------------------------------------- canvas */
+
+seq_status seq_canvas_init(seq_canvas *c, int width, int height, uint32_t background) {
+  if (width <= 0 || height <= 0 || width > 20000 || height > 20000)
+    return seq_fail(SEQ_EARG, "canvas: bad size %dx%d", width, height);
+  c->rgb = malloc((size_t)width * (size_t)height * 3);
+  if (!c->rgb) return seq_fail(SEQ_ENOMEM, "canvas: out of memory for %dx%d", width, height);
+  c->width = width;
+  c->height = height;
+  c->clip_x0 = c->clip_y0 = 0;
+  c->clip_x1 = width;
+  c->clip_y1 = height;
+  seq_canvas_fill_rect(c, 0, 0, width, height, background);
+  return SEQ_OK;
+}
+
+void seq_canvas_free(seq_canvas *c) {
+  free(c->rgb);
+  c->rgb = NULL;
+}
+
+void seq_canvas_pixel(seq_canvas *c, int x, int y, uint32_t color) {
+  if (x < c->clip_x0 || y < c->clip_y0 || x >= c->clip_x1 || y >= c->clip_y1) return;
+  uint8_t *p = c->rgb + ((size_t)y * (size_t)c->width + (size_t)x) * 3;
+  p[0] = (uint8_t)(color >> 16);
+  p[1] = (uint8_t)(color >> 8);
+  p[2] = (uint8_t)color;
+}
+
+uint32_t seq_canvas_get(const seq_canvas *c, int x, int y) {
+  if (x < 0 || y < 0 || x >= c->width || y >= c->height) return 0;
+  const uint8_t *p = c->rgb + ((size_t)y * (size_t)c->width + (size_t)x) * 3;
+  return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+}
+
+void seq_canvas_fill_rect(seq_canvas *c, int x, int y, int w, int h, uint32_t color) {
+  for (int j = y; j < y + h; j++)
+    for (int i = x; i < x + w; i++) seq_canvas_pixel(c, i, j, color);
+}
+
+void seq_canvas_rect(seq_canvas *c, int x, int y, int w, int h, uint32_t color) {
+  seq_canvas_fill_rect(c, x, y, w, 1, color);
+  seq_canvas_fill_rect(c, x, y + h - 1, w, 1, color);
+  seq_canvas_fill_rect(c, x, y, 1, h, color);
+  seq_canvas_fill_rect(c, x + w - 1, y, 1, h, color);
+}
+
+void seq_canvas_line(seq_canvas *c, double x0, double y0, double x1, double y1, uint32_t color,
+                     int thickness) {
+  if (!isfinite(x0) || !isfinite(y0) || !isfinite(x1) || !isfinite(y1)) return;
+  /* Far-away endpoints (huge values on a fixed axis) would make the walk
+   * below endless; clamp them well outside the canvas first. */
+  double lim = 4.0 * (c->width + c->height);
+  if (fabs(x0) > lim || fabs(x1) > lim || fabs(y0) > lim || fabs(y1) > lim) {
+    /* Parametric clip of the segment against the expanded box. */
+    double t0 = 0, t1 = 1, dx = x1 - x0, dy = y1 - y0;
+    double p[4] = {-dx, dx, -dy, dy}, q[4] = {x0 + lim, lim - x0, y0 + lim, lim - y0};
+    for (int k = 0; k < 4; k++) {
+      if (p[k] == 0) {
+        if (q[k] < 0) return;
+      } else {
+        double r = q[k] / p[k];
+        if (p[k] < 0) {
+          if (r > t0) t0 = r;
+        } else if (r < t1) {
+          t1 = r;
+        }
+      }
+    }
+    if (t0 > t1) return;
+    x1 = x0 + t1 * dx;
+    y1 = y0 + t1 * dy;
+    x0 = x0 + t0 * dx;
+    y0 = y0 + t0 * dy;
+  }
+  if (thickness < 1) thickness = 1;
+  int ix0 = (int)lround(x0), iy0 = (int)lround(y0), ix1 = (int)lround(x1), iy1 = (int)lround(y1);
+  int dx = abs(ix1 - ix0), sx = ix0 < ix1 ? 1 : -1;
+  int dy = -abs(iy1 - iy0), sy = iy0 < iy1 ? 1 : -1;
+  int err = dx + dy, off = (thickness - 1) / 2;
+  for (;;) {
+    seq_canvas_fill_rect(c, ix0 - off, iy0 - off, thickness, thickness, color);
+    if (ix0 == ix1 && iy0 == iy1) break;
+    int e2 = 2 * err;
+    if (e2 >= dy) {
+      err += dy;
+      ix0 += sx;
+    }
+    if (e2 <= dx) {
+      err += dx;
+      iy0 += sy;
+    }
+  }
+}
+
+/* Next code point of a label; bytes that are not valid UTF-8 show as boxes. */
+static uint32_t next_cp(const char *s, size_t n, size_t *pos) {
+  uint32_t cp;
+  if (seq_utf8_next(s, n, pos, &cp)) return cp;
+  (*pos)++;
+  return 0xFFFD;
+}
+
+int seq_canvas_text_width(const char *utf8, int scale) {
+  size_t n = strlen(utf8), pos = 0;
+  int count = 0;
+  while (pos < n) {
+    next_cp(utf8, n, &pos);
+    count++;
+  }
+  return count * SEQ_FONT_CELL_W * scale;
+}
+
+int seq_canvas_text_height(int scale) { return SEQ_FONT_CELL_H * scale; }
+
+void seq_canvas_text(seq_canvas *c, int x, int y, const char *utf8, uint32_t color, int scale,
+                     int vertical) {
+  if (scale < 1) scale = 1;
+  size_t n = strlen(utf8), pos = 0;
+  int pen = 0;
+  uint8_t rows[SEQ_FONT_CELL_H];
+  while (pos < n) {
+    uint32_t cp = next_cp(utf8, n, &pos);
+    seq_font_glyph(cp, rows);
+    for (int gy = 0; gy < SEQ_FONT_CELL_H; gy++)
+      for (int gx = 0; gx < 5; gx++) {
+        if (!(rows[gy] & (1u << (4 - gx)))) continue;
+        int u = pen + gx * scale, v = gy * scale;
+        if (vertical)
+          seq_canvas_fill_rect(c, x + v, y - u - scale, scale, scale, color);
+        else
+          seq_canvas_fill_rect(c, x + u, y + v, scale, scale, color);
+      }
+    pen += SEQ_FONT_CELL_W * scale;
+  }
+}
+
+seq_status seq_canvas_save_png(const seq_canvas *c, const char *path) {
+  return seq_png_write(path, c->rgb, c->width, c->height, 3);
+}
+
+/* ----------------------------------------------------------------- colour */
+
+static uint32_t lerp_stops(const uint32_t *stops, int n, double t) {
+  if (!(t >= 0)) t = 0; /* also maps NaN to the low end */
+  if (t > 1) t = 1;
+  double f = t * (n - 1);
+  int i = (int)f;
+  if (i >= n - 1) return stops[n - 1];
+  double w = f - i;
+  uint32_t a = stops[i], b = stops[i + 1], out = 0;
+  for (int sh = 16; sh >= 0; sh -= 8) {
+    double ca = (a >> sh) & 0xFF, cb = (b >> sh) & 0xFF;
+    out |= (uint32_t)lround(ca + (cb - ca) * w) << sh;
+  }
+  return out;
+}
+
+uint32_t seq_colormap(const char *name, double t) {
+  static const uint32_t viridis[] = {0x440154, 0x482475, 0x414487, 0x355F8D, 0x2A788E, 0x21918C,
+                                     0x22A884, 0x44BF70, 0x7AD151, 0xBDDF26, 0xFDE725};
+  static const uint32_t gray[] = {0x000000, 0xFFFFFF};
+  static const uint32_t hot[] = {0x0B0000, 0xE60000, 0xFFD200, 0xFFFFFF};
+  static const uint32_t blues[] = {0xF7FBFF, 0xC6DBEF, 0x6BAED6, 0x2171B5, 0x08306B};
+  if (name && !strcmp(name, "gray")) return lerp_stops(gray, 2, t);
+  if (name && !strcmp(name, "hot")) return lerp_stops(hot, 4, t);
+  if (name && !strcmp(name, "blues")) return lerp_stops(blues, 5, t);
+  return lerp_stops(viridis, 11, t);
+}
+
+uint32_t seq_plot_palette(int i) {
+  static const uint32_t tab10[] = {0x1F77B4, 0xFF7F0E, 0x2CA02C, 0xD62728, 0x9467BD,
+                                   0x8C564B, 0xE377C2, 0x7F7F7F, 0xBCBD22, 0x17BECF};
+  return tab10[((i % 10) + 10) % 10];
+}
+
+/* ------------------------------------------------------------------ ticks */
+
+typedef struct ticks {
+  double lo, hi, step;
+  int n;
+  double v[64];
+  int decimals;
+} ticks;
+
+/* "Nice" steps of 1, 2 or 5 times a power of ten, about `target` of them
+ * over [lo, hi]. */
+static void nice_ticks(ticks *t, double lo, double hi, int target) {
+  if (!(hi > lo)) {
+    double pad = lo != 0 ? fabs(lo) * 0.1 : 0.5;
+    lo -= pad;
+    hi += pad;
+  }
+  double rough = (hi - lo) / (target > 1 ? target : 2);
+  double mag = pow(10, floor(log10(rough)));
+  double norm = rough / mag;
+  double step = (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag;
+  t->lo = lo;
+  t->hi = hi;
+  t->step = step;
+  t->n = 0;
+  for (double k = ceil(lo / step - 1e-9); t->n < 64; k++) {
+    double v = k * step;
+    if (v > hi + step * 1e-9) break;
+    t->v[t->n++] = fabs(v) < step * 1e-9 ? 0 : v;
+  }
+  int d = -(int)floor(log10(step) + 1e-9);
+  t->decimals = d > 0 ? d : 0;
+}
+
+static void tick_label(char *buf, size_t n, double v, const ticks *t) {
+  double big = fabs(t->lo) > fabs(t->hi) ? fabs(t->lo) : fabs(t->hi);
+  if (big >= 1e6 || t->decimals > 6)
+    snprintf(buf, n, "%.3g", v);
+  else
+    snprintf(buf, n, "%.*f", t->decimals, v);
+  if (!strcmp(buf, "-0")) strcpy(buf, "0");
+}
+
+static void text_centered(seq_canvas *c, int cx, int y, const char *s, uint32_t col, int scale) {
+  seq_canvas_text(c, cx - seq_canvas_text_width(s, scale) / 2, y, s, col, scale, 0);
+}
+
+/* --------------------------------------------------------------- heat map */
+
+seq_status seq_plot_heatmap(const char *path, const double *values, int rows, int cols,
+                            const seq_heatmap_opts *o) {
+  seq_heatmap_opts def = {0};
+  def.vmin = def.vmax = NAN;
+  if (!o) o = &def;
+  if (rows <= 0 || cols <= 0 || rows > 4000 || cols > 4000)
+    return seq_fail(SEQ_EARG, "heatmap: bad matrix size %dx%d", rows, cols);
+  int fs = o->font_scale > 0 ? o->font_scale : 1, ts = fs + 1;
+  int th = seq_canvas_text_height(fs);
+  int big = rows > cols ? rows : cols;
+  int cs = o->cell > 0 ? o->cell : (560 + big - 1) / big;
+  if (o->cell <= 0 && cs > 48) cs = 48;
+  if (cs < 1) cs = 1;
+
+  double vmin = o->vmin, vmax = o->vmax;
+  if (isnan(vmin) || isnan(vmax)) {
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < (size_t)rows * cols; i++)
+      if (isfinite(values[i])) {
+        if (values[i] < lo) lo = values[i];
+        if (values[i] > hi) hi = values[i];
+      }
+    if (!isfinite(lo)) lo = 0, hi = 1;
+    if (isnan(vmin)) vmin = lo;
+    if (isnan(vmax)) vmax = hi;
+  }
+  if (!(vmax > vmin)) vmax = vmin + 1;
+
+  /* Which rows/columns get a label: all when the cells are tall enough for
+   * the glyphs (9 visible pixel rows), otherwise every k-th. */
+  int vis = 9 * fs + 1;
+  int ystep = cs >= vis ? 1 : (vis + cs - 1) / cs;
+  int maxw = 0;
+  char num[32];
+  for (int j = 0; j < cols; j++) {
+    const char *s = o->xlabels ? o->xlabels[j] : (snprintf(num, sizeof num, "%d", j), num);
+    int w = seq_canvas_text_width(s, fs);
+    if (w > maxw) maxw = w;
+  }
+  int x_vertical = maxw > cs - 1 && o->xlabels != NULL;
+  int xstep = x_vertical ? ystep : (maxw + 4 + cs - 1) / cs;
+  if (xstep < 1) xstep = 1;
+  int xlab_h = x_vertical ? maxw : th;
+  int ylab_w = 0;
+  for (int i = 0; i < rows; i++) {
+    const char *s = o->ylabels ? o->ylabels[i] : (snprintf(num, sizeof num, "%d", i), num);
+    int w = seq_canvas_text_width(s, fs);
+    if (w > ylab_w) ylab_w = w;
+  }
+
+  ticks ct;
+  nice_ticks(&ct, vmin, vmax, 6);
+  int cbar_lab_w = 0;
+  for (int k = 0; k < ct.n; k++) {
+    if (ct.v[k] < vmin - 1e-12 * fabs(vmin) || ct.v[k] > vmax + 1e-12 * fabs(vmax)) continue;
+    tick_label(num, sizeof num, ct.v[k], &ct);
+    int w = seq_canvas_text_width(num, fs);
+    if (w > cbar_lab_w) cbar_lab_w = w;
+  }
+
+  int top = 10 + (o->title ? seq_canvas_text_height(ts) + 6 : 0);
+  int left = 10 + (o->ylabel ? th + 6 : 0) + ylab_w + 6;
+  int mw = cols * cs, mh = rows * cs;
+  int bottom = 6 + xlab_h + 6 + (o->xlabel ? th + 4 : 0) + 8;
+  int cbar_x = left + mw + 16, cbar_w = 16;
+  int width = cbar_x + cbar_w + 6 + cbar_lab_w + 12;
+  int height = top + mh + bottom;
+  if (o->title) {
+    int tw = seq_canvas_text_width(o->title, ts) + 20;
+    if (tw > width) width = tw;
+  }
+
+  seq_canvas c;
+  SEQ_TRY(seq_canvas_init(&c, width, height, WHITE));
+  for (int i = 0; i < rows; i++)
+    for (int j = 0; j < cols; j++) {
+      double v = values[(size_t)i * cols + j];
+      uint32_t col = isfinite(v) ? seq_colormap(o->cmap, (v - vmin) / (vmax - vmin)) : WHITE;
+      seq_canvas_fill_rect(&c, left + j * cs, top + i * cs, cs, cs, col);
+    }
+  seq_canvas_rect(&c, left - 1, top - 1, mw + 2, mh + 2, BLACK);
+
+  /* Row labels, right-aligned and centred on their row. */
+  for (int i = 0; i < rows; i += ystep) {
+    const char *s = o->ylabels ? o->ylabels[i] : (snprintf(num, sizeof num, "%d", i), num);
+    int w = seq_canvas_text_width(s, fs);
+    int cy = top + i * cs + cs / 2;
+    seq_canvas_fill_rect(&c, left - 4, cy, 3, 1, BLACK);
+    seq_canvas_text(&c, left - 6 - w, cy - (2 + 9 * fs / 2) * 1 - fs, s, BLACK, fs, 0);
+  }
+  /* Column labels below the matrix. */
+  for (int j = 0; j < cols; j += xstep) {
+    const char *s = o->xlabels ? o->xlabels[j] : (snprintf(num, sizeof num, "%d", j), num);
+    int cx = left + j * cs + cs / 2;
+    seq_canvas_fill_rect(&c, cx, top + mh + 1, 1, 3, BLACK);
+    if (x_vertical) {
+      /* Rotated: the glyph's top (accent rows) faces left. */
+      seq_canvas_text(&c, cx - 2 * fs - 5 * fs, top + mh + 6 + seq_canvas_text_width(s, fs), s,
+                      BLACK, fs, 1);
+    } else {
+      text_centered(&c, cx + fs / 2, top + mh + 6 - 2 * fs, s, BLACK, fs);
+    }
+  }
+  if (o->xlabel) text_centered(&c, left + mw / 2, top + mh + 6 + xlab_h + 6, o->xlabel, BLACK, fs);
+  if (o->ylabel) {
+    int w = seq_canvas_text_width(o->ylabel, fs);
+    seq_canvas_text(&c, 10, top + mh / 2 + w / 2, o->ylabel, BLACK, fs, 1);
+  }
+  if (o->title) text_centered(&c, width / 2, 8, o->title, BLACK, ts);
+
+  /* Colour bar with its own ticks. */
+  for (int y = 0; y < mh; y++) {
+    double t = 1.0 - (y + 0.5) / mh;
+    seq_canvas_fill_rect(&c, cbar_x, top + y, cbar_w, 1, seq_colormap(o->cmap, t));
+  }
+  seq_canvas_rect(&c, cbar_x - 1, top - 1, cbar_w + 2, mh + 2, BLACK);
+  for (int k = 0; k < ct.n; k++) {
+    double v = ct.v[k];
+    if (v < vmin - 1e-12 * fabs(vmin) || v > vmax + 1e-12 * fabs(vmax)) continue;
+    int y = top + (int)lround((1.0 - (v - vmin) / (vmax - vmin)) * (mh - 1));
+    seq_canvas_fill_rect(&c, cbar_x + cbar_w + 1, y, 4, 1, BLACK);
+    tick_label(num, sizeof num, v, &ct);
+    seq_canvas_text(&c, cbar_x + cbar_w + 7, y - 2 * fs - (7 * fs) / 2, num, BLACK, fs, 0);
+  }
+
+  seq_status s = seq_canvas_save_png(&c, path);
+  seq_canvas_free(&c);
+  return s;
+}
+
+/* -------------------------------------------------------------- line plot */
+
+static double finite_min(double a, double b) { return b < a ? b : a; }
+static double finite_max(double a, double b) { return b > a ? b : a; }
+
+seq_status seq_plot_lines(const char *path, const seq_series *series, int nseries,
+                          const seq_lines_opts *o) {
+  seq_lines_opts def = {0};
+  def.xmin = def.xmax = def.ymin = def.ymax = NAN;
+  def.legend = 1;
+  if (!o) o = &def;
+  if (nseries < 0 || nseries > 64) return seq_fail(SEQ_EARG, "plot_lines: bad series count %d", nseries);
+  int W = o->width > 0 ? o->width : 640, H = o->height > 0 ? o->height : 480;
+  if (W < 100 || H < 80) return seq_fail(SEQ_EARG, "plot_lines: image %dx%d is too small", W, H);
+  int fs = W >= 1200 ? 2 : 1, ts = fs + 1;
+  int th = seq_canvas_text_height(fs);
+
+  /* Data ranges over finite points. */
+  double dx0 = INFINITY, dx1 = -INFINITY, dy0 = INFINITY, dy1 = -INFINITY;
+  for (int s = 0; s < nseries; s++) {
+    const seq_series *sr = &series[s];
+    if (sr->n < 0 || (sr->n > 0 && !sr->y))
+      return seq_fail(SEQ_EARG, "plot_lines: series %d has no y values", s + 1);
+    for (int i = 0; i < sr->n; i++) {
+      double x = sr->x ? sr->x[i] : i + 1, y = sr->y[i];
+      if (!isfinite(x) || !isfinite(y)) continue;
+      dx0 = finite_min(dx0, x);
+      dx1 = finite_max(dx1, x);
+      dy0 = finite_min(dy0, y);
+      dy1 = finite_max(dy1, y);
+    }
+  }
+  if (!isfinite(dx0)) dx0 = 0, dx1 = 1, dy0 = 0, dy1 = 1;
+  /* 5% margins like matplotlib, unless the caller fixed the limits. */
+  double mx = (dx1 - dx0) * 0.05, my = (dy1 - dy0) * 0.05;
+  if (mx == 0) mx = dx0 != 0 ? fabs(dx0) * 0.05 : 0.5;
+  if (my == 0) my = dy0 != 0 ? fabs(dy0) * 0.05 : 0.5;
+  double xmin = isnan(o->xmin) ? dx0 - mx : o->xmin, xmax = isnan(o->xmax) ? dx1 + mx : o->xmax;
+  double ymin = isnan(o->ymin) ? dy0 - my : o->ymin, ymax = isnan(o->ymax) ? dy1 + my : o->ymax;
+  if (!(xmax > xmin)) xmax = xmin + 1;
+  if (!(ymax > ymin)) ymax = ymin + 1;
+
+  ticks xt, yt;
+  nice_ticks(&xt, xmin, xmax, W / 100 > 4 ? W / 100 : 4);
+  nice_ticks(&yt, ymin, ymax, H / 70 > 4 ? H / 70 : 4);
+  /* Integer-valued x data (epochs) should not get fractional ticks. */
+  int x_integral = 1;
+  for (int s = 0; s < nseries && x_integral; s++)
+    for (int i = 0; i < series[s].n; i++) {
+      double x = series[s].x ? series[s].x[i] : i + 1;
+      if (isfinite(x) && x != floor(x)) {
+        x_integral = 0;
+        break;
+      }
+    }
+  if (x_integral && xt.step < 1) nice_ticks(&xt, xmin, xmax, (int)ceil(xmax - xmin) > 1 ? (int)ceil(xmax - xmin) : 1);
+  char num[48];
+  int ylab_w = 0;
+  for (int k = 0; k < yt.n; k++) {
+    tick_label(num, sizeof num, yt.v[k], &yt);
+    int w = seq_canvas_text_width(num, fs);
+    if (w > ylab_w) ylab_w = w;
+  }
+  int left = 10 + (o->ylabel ? th + 6 : 0) + ylab_w + 8;
+  int top = 12 + (o->title ? seq_canvas_text_height(ts) + 6 : 0);
+  int bottom = 6 + th + 4 + (o->xlabel ? th + 4 : 0) + 8;
+  int right = 20;
+  int px0 = left, px1 = W - right, py0 = top, py1 = H - bottom;
+  if (px1 - px0 < 20 || py1 - py0 < 20)
+    return seq_fail(SEQ_EARG, "plot_lines: image %dx%d leaves no room for the plot", W, H);
+#define MAPX(x) (px0 + ((x) - xmin) / (xmax - xmin) * (px1 - px0))
+#define MAPY(y) (py1 - ((y) - ymin) / (ymax - ymin) * (py1 - py0))
+
+  seq_canvas c;
+  SEQ_TRY(seq_canvas_init(&c, W, H, WHITE));
+  /* Grid and ticks. */
+  for (int k = 0; k < xt.n; k++) {
+    if (xt.v[k] < xmin || xt.v[k] > xmax) continue;
+    int x = (int)lround(MAPX(xt.v[k]));
+    if (o->grid) seq_canvas_fill_rect(&c, x, py0, 1, py1 - py0, GRID);
+    seq_canvas_fill_rect(&c, x, py1, 1, 5, BLACK);
+    tick_label(num, sizeof num, xt.v[k], &xt);
+    text_centered(&c, x + fs / 2, py1 + 6 - 2 * fs, num, BLACK, fs);
+  }
+  for (int k = 0; k < yt.n; k++) {
+    if (yt.v[k] < ymin || yt.v[k] > ymax) continue;
+    int y = (int)lround(MAPY(yt.v[k]));
+    if (o->grid) seq_canvas_fill_rect(&c, px0, y, px1 - px0, 1, GRID);
+    seq_canvas_fill_rect(&c, px0 - 5, y, 5, 1, BLACK);
+    tick_label(num, sizeof num, yt.v[k], &yt);
+    seq_canvas_text(&c, px0 - 8 - seq_canvas_text_width(num, fs), y - 2 * fs - (7 * fs) / 2, num,
+                    BLACK, fs, 0);
+  }
+  /* Series, clipped to the plot area. */
+  c.clip_x0 = px0;
+  c.clip_y0 = py0;
+  c.clip_x1 = px1 + 1;
+  c.clip_y1 = py1 + 1;
+  for (int s = 0; s < nseries; s++) {
+    const seq_series *sr = &series[s];
+    uint32_t col = sr->has_color ? sr->color : seq_plot_palette(s);
+    int thick = sr->thickness > 0 ? sr->thickness : 2;
+    double lx = NAN, ly = NAN;
+    for (int i = 0; i < sr->n; i++) {
+      double x = sr->x ? sr->x[i] : i + 1, y = sr->y[i];
+      if (!isfinite(x) || !isfinite(y)) {
+        lx = ly = NAN;
+        continue;
+      }
+      double X = MAPX(x), Y = MAPY(y);
+      if (!isnan(lx)) seq_canvas_line(&c, lx, ly, X, Y, col, thick);
+      else if (sr->n == 1 || sr->markers) seq_canvas_line(&c, X, Y, X, Y, col, thick);
+      if (sr->markers) seq_canvas_fill_rect(&c, (int)lround(X) - 2, (int)lround(Y) - 2, 5, 5, col);
+      lx = X;
+      ly = Y;
+    }
+  }
+  c.clip_x0 = c.clip_y0 = 0;
+  c.clip_x1 = W;
+  c.clip_y1 = H;
+  seq_canvas_rect(&c, px0, py0, px1 - px0 + 1, py1 - py0 + 1, BLACK);
+
+  /* Legend: in the corner of the plot area that covers the fewest points. */
+  int nlab = 0, lw = 0;
+  for (int s = 0; s < nseries; s++)
+    if (series[s].label) {
+      nlab++;
+      int w = seq_canvas_text_width(series[s].label, fs);
+      if (w > lw) lw = w;
+    }
+  if (o->legend && nlab > 0) {
+    int row_h = th + 2, bw = 8 + 24 + 6 + lw + 8, bh = 6 + nlab * row_h + 4;
+    int best = 0;
+    long best_cover = -1;
+    for (int corner = 0; corner < 4; corner++) {
+      int bx = corner & 1 ? px0 + 8 : px1 - 8 - bw, by = corner & 2 ? py1 - 8 - bh : py0 + 8;
+      long cover = 0;
+      for (int s = 0; s < nseries; s++)
+        for (int i = 0; i < series[s].n; i++) {
+          double x = series[s].x ? series[s].x[i] : i + 1, y = series[s].y[i];
+          if (!isfinite(x) || !isfinite(y)) continue;
+          double X = MAPX(x), Y = MAPY(y);
+          if (X >= bx - 4 && X <= bx + bw + 4 && Y >= by - 4 && Y <= by + bh + 4) cover++;
+        }
+      if (best_cover < 0 || cover < best_cover) {
+        best_cover = cover;
+        best = corner;
+      }
+    }
+    int bx = best & 1 ? px0 + 8 : px1 - 8 - bw, by = best & 2 ? py1 - 8 - bh : py0 + 8;
+    seq_canvas_fill_rect(&c, bx, by, bw, bh, WHITE);
+    seq_canvas_rect(&c, bx, by, bw, bh, 0xA0A0A0);
+    int k = 0;
+    for (int s = 0; s < nseries; s++) {
+      if (!series[s].label) continue;
+      uint32_t col = series[s].has_color ? series[s].color : seq_plot_palette(s);
+      int y = by + 6 + k * row_h;
+      int my2 = y + 2 * fs + (7 * fs) / 2;
+      seq_canvas_line(&c, bx + 8, my2, bx + 32, my2, col, series[s].thickness > 0 ? series[s].thickness : 2);
+      seq_canvas_text(&c, bx + 38, y, series[s].label, BLACK, fs, 0);
+      k++;
+    }
+  }
+  if (o->title) text_centered(&c, W / 2, 8, o->title, BLACK, ts);
+  if (o->xlabel) text_centered(&c, (px0 + px1) / 2, py1 + 6 + th + 4, o->xlabel, BLACK, fs);
+  if (o->ylabel) {
+    int w = seq_canvas_text_width(o->ylabel, fs);
+    seq_canvas_text(&c, 10, (py0 + py1) / 2 + w / 2, o->ylabel, BLACK, fs, 1);
+  }
+#undef MAPX
+#undef MAPY
+  seq_status st = seq_canvas_save_png(&c, path);
+  seq_canvas_free(&c);
+  return st;
+}

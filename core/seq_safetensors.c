@@ -1,0 +1,590 @@
+/* seq_safetensors.c - see seq_safetensors.h.  Assumes a little-endian host
+ * (x86-64, aarch64), as the format's raw data is little-endian. */
+#define _POSIX_C_SOURCE 200809L
+#include "seq_safetensors.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "seq_error.h"
+#include "seq_ops.h"
+
+/* Header sizes above this are treated as corruption (the reference
+ * implementation uses the same 100 MB cap). */
+#define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
+
+static const char *st_dtype_name(seq_dtype d) {
+  switch (d) {
+  case SEQ_F32: return "F32";
+  case SEQ_F64: return "F64";
+  case SEQ_I32: return "I32";
+  case SEQ_I64: return "I64";
+  case SEQ_U8: return "U8";
+  default: return NULL;
+  }
+}
+
+static bool st_dtype_from(const char *s, seq_dtype *out) {
+  static const struct { const char *n; seq_dtype d; } tab[] = {
+      {"F32", SEQ_F32}, {"F64", SEQ_F64}, {"I32", SEQ_I32}, {"I64", SEQ_I64}, {"U8", SEQ_U8}};
+  for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+    if (strcmp(s, tab[i].n) == 0) { *out = tab[i].d; return true; }
+  return false;
+}
+
+/* ---- a growable byte buffer for the header ---- */
+
+typedef struct { char *p; size_t len, cap; bool oom; } buf;
+
+static void buf_put(buf *b, const char *s, size_t n) {
+  if (b->oom) return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (b->len + n + 1 > cap) cap *= 2;
+    char *q = realloc(b->p, cap);
+    if (!q) { b->oom = true; return; }
+    b->p = q;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = 0;
+}
+
+static void buf_str(buf *b, const char *s) { buf_put(b, s, strlen(s)); }
+
+static void buf_fmt(buf *b, const char *fmt, ...) {
+  char tmp[64];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (n > 0) buf_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* A JSON string literal: quotes, backslashes and control bytes escaped;
+ * other bytes (UTF-8) pass through. */
+static void buf_json_str(buf *b, const char *s) {
+  buf_put(b, "\"", 1);
+  for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    if (*c == '"') buf_put(b, "\\\"", 2);
+    else if (*c == '\\') buf_put(b, "\\\\", 2);
+    else if (*c == '\n') buf_put(b, "\\n", 2);
+    else if (*c == '\t') buf_put(b, "\\t", 2);
+    else if (*c == '\r') buf_put(b, "\\r", 2);
+    else if (*c < 0x20) buf_fmt(b, "\\u%04x", *c);
+    else buf_put(b, (const char *)c, 1);
+  }
+  buf_put(b, "\"", 1);
+}
+
+static void put_u64le(unsigned char *out, uint64_t v) {
+  for (int i = 0; i < 8; i++) out[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* ---- writing ---- */
+
+seq_status seq_safetensors_write(const char *path, int n, const char *const *names,
+                                 seq_tensor *const *tensors, int nmeta,
+                                 const char *const *meta_keys, const char *const *meta_values) {
+  if (!path || !*path) return seq_fail(SEQ_EARG, "save_tensors: empty path");
+  for (int i = 0; i < n; i++) {
+    if (!names[i] || !*names[i]) return seq_fail(SEQ_EARG, "save_tensors: tensor %d has an empty name", i + 1);
+    if (strcmp(names[i], "__metadata__") == 0)
+      return seq_fail(SEQ_EARG, "save_tensors: '__metadata__' is reserved and cannot name a tensor");
+    if (!st_dtype_name(tensors[i]->dtype))
+      return seq_fail(SEQ_EDTYPE, "save_tensors: tensor '%s' has unsupported dtype %s", names[i],
+                      seq_dtype_name(tensors[i]->dtype));
+    for (int j = 0; j < i; j++)
+      if (strcmp(names[i], names[j]) == 0)
+        return seq_fail(SEQ_EARG, "save_tensors: duplicate tensor name '%s'", names[i]);
+  }
+  seq_status st = SEQ_OK;
+  seq_tensor **host = calloc((size_t)(n > 0 ? n : 1), sizeof *host);
+  if (!host) return seq_fail(SEQ_ENOMEM, "save_tensors: out of memory");
+  buf hb = {0};
+  char *tmp = NULL;
+  FILE *f = NULL;
+
+  /* Host, contiguous copies (free when the tensor already is). */
+  for (int i = 0; i < n && st == SEQ_OK; i++) {
+    seq_tensor *c = NULL;
+    st = seq_to_device(&c, tensors[i], SEQ_CPU);
+    if (st == SEQ_OK) {
+      st = seq_contiguous(&host[i], c);
+      seq_tensor_release(c);
+    }
+  }
+  if (st != SEQ_OK) goto done;
+
+  buf_str(&hb, "{");
+  if (nmeta > 0) {
+    buf_str(&hb, "\"__metadata__\":{");
+    for (int i = 0; i < nmeta; i++) {
+      if (i) buf_str(&hb, ",");
+      buf_json_str(&hb, meta_keys[i]);
+      buf_str(&hb, ":");
+      buf_json_str(&hb, meta_values[i]);
+    }
+    buf_str(&hb, "}");
+  }
+  uint64_t off = 0;
+  for (int i = 0; i < n; i++) {
+    seq_tensor *t = host[i];
+    if (i || nmeta > 0) buf_str(&hb, ",");
+    buf_json_str(&hb, names[i]);
+    buf_fmt(&hb, ":{\"dtype\":\"%s\",\"shape\":[", st_dtype_name(t->dtype));
+    for (int d = 0; d < t->ndim; d++) buf_fmt(&hb, d ? ",%lld" : "%lld", (long long)t->shape[d]);
+    uint64_t nb = (uint64_t)t->numel * seq_dtype_size(t->dtype);
+    buf_fmt(&hb, "],\"data_offsets\":[%llu,", (unsigned long long)off);
+    buf_fmt(&hb, "%llu]}", (unsigned long long)(off + nb));
+    off += nb;
+  }
+  buf_str(&hb, "}");
+  /* pad with spaces so the data starts 8-byte aligned, as the reference
+   * writer does */
+  while (!hb.oom && (hb.len % 8) != 0) buf_str(&hb, " ");
+  if (hb.oom) { st = seq_fail(SEQ_ENOMEM, "save_tensors: out of memory building the header"); goto done; }
+
+  size_t tl = strlen(path) + 32;
+  tmp = malloc(tl);
+  if (!tmp) { st = seq_fail(SEQ_ENOMEM, "save_tensors: out of memory"); goto done; }
+  snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
+  f = fopen(tmp, "wb");
+  if (!f) { st = seq_fail(SEQ_EIO, "save_tensors: cannot create '%s': %s", tmp, strerror(errno)); goto done; }
+  unsigned char len8[8];
+  put_u64le(len8, (uint64_t)hb.len);
+  bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(hb.p, 1, hb.len, f) == hb.len;
+  for (int i = 0; i < n && ok; i++) {
+    size_t nb = (size_t)host[i]->numel * seq_dtype_size(host[i]->dtype);
+    if (nb) ok = fwrite(seq_tensor_data(host[i]), 1, nb, f) == nb;
+  }
+  if (ok) ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+  int err = errno;
+  if (fclose(f) != 0 && ok) { ok = false; err = errno; }
+  f = NULL;
+  if (!ok) {
+    remove(tmp);
+    st = seq_fail(SEQ_EIO, "save_tensors: writing '%s' failed: %s", tmp, strerror(err));
+    goto done;
+  }
+  if (rename(tmp, path) != 0) {
+    err = errno;
+    remove(tmp);
+    st = seq_fail(SEQ_EIO, "save_tensors: cannot rename '%s' to '%s': %s", tmp, path, strerror(err));
+  }
+
+done:
+  for (int i = 0; i < n; i++) seq_tensor_release(host[i]);
+  free(host);
+  free(hb.p);
+  free(tmp);
+  return st;
+}
+
+/* ---- reading: a strict parser for the header's small JSON subset ---- */
+
+typedef struct {
+  const char *p, *end;
+  const char *path;
+  seq_status st; /* first failure */
+} parser;
+
+static seq_status pfail(parser *ps, const char *fmt, ...) {
+  if (ps->st != SEQ_OK) return ps->st;
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  ps->st = seq_fail(SEQ_EFORMAT, "load_tensors: '%s': corrupt header: %s", ps->path, msg);
+  return ps->st;
+}
+
+static void ws(parser *ps) {
+  while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r')) ps->p++;
+}
+
+static bool expect(parser *ps, char c) {
+  ws(ps);
+  if (ps->p < ps->end && *ps->p == c) { ps->p++; return true; }
+  if (ps->p >= ps->end) pfail(ps, "expected '%c', found the end of the header", c);
+  else pfail(ps, "expected '%c', found '%c'", c, *ps->p);
+  return false;
+}
+
+static bool peek(parser *ps, char c) {
+  ws(ps);
+  return ps->p < ps->end && *ps->p == c;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+static bool read_hex4(parser *ps, unsigned *out) {
+  if (ps->end - ps->p < 4) return false;
+  unsigned v = 0;
+  for (int i = 0; i < 4; i++) {
+    int h = hexval(ps->p[i]);
+    if (h < 0) return false;
+    v = v * 16 + (unsigned)h;
+  }
+  ps->p += 4;
+  *out = v;
+  return true;
+}
+
+/* A string literal -> malloc'd UTF-8 (NULL on failure). */
+static char *pstring(parser *ps) {
+  if (!expect(ps, '"')) return NULL;
+  buf b = {0};
+  buf_put(&b, "", 0);
+  while (ps->p < ps->end && *ps->p != '"') {
+    unsigned char c = (unsigned char)*ps->p++;
+    if (c < 0x20) { pfail(ps, "control character in a string"); free(b.p); return NULL; }
+    if (c != '\\') { buf_put(&b, (const char *)&c, 1); continue; }
+    if (ps->p >= ps->end) break;
+    char e = *ps->p++;
+    const char *simple = NULL;
+    switch (e) {
+    case '"': simple = "\""; break;
+    case '\\': simple = "\\"; break;
+    case '/': simple = "/"; break;
+    case 'b': simple = "\b"; break;
+    case 'f': simple = "\f"; break;
+    case 'n': simple = "\n"; break;
+    case 'r': simple = "\r"; break;
+    case 't': simple = "\t"; break;
+    case 'u': break;
+    default: pfail(ps, "bad escape '\\%c' in a string", e); free(b.p); return NULL;
+    }
+    if (simple) { buf_str(&b, simple); continue; }
+    unsigned cp;
+    if (!read_hex4(ps, &cp)) { pfail(ps, "bad \\u escape"); free(b.p); return NULL; }
+    if (cp >= 0xD800 && cp < 0xDC00) { /* surrogate pair */
+      unsigned lo;
+      if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' || (ps->p += 2, !read_hex4(ps, &lo)) ||
+          lo < 0xDC00 || lo >= 0xE000) {
+        pfail(ps, "unpaired surrogate in a \\u escape");
+        free(b.p);
+        return NULL;
+      }
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+    }
+    char u[4];
+    size_t k;
+    if (cp < 0x80) { u[0] = (char)cp; k = 1; }
+    else if (cp < 0x800) { u[0] = (char)(0xC0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 63)); k = 2; }
+    else if (cp < 0x10000) {
+      u[0] = (char)(0xE0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 63)); u[2] = (char)(0x80 | (cp & 63)); k = 3;
+    } else {
+      u[0] = (char)(0xF0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 63));
+      u[2] = (char)(0x80 | ((cp >> 6) & 63)); u[3] = (char)(0x80 | (cp & 63)); k = 4;
+    }
+    buf_put(&b, u, k);
+  }
+  if (ps->p >= ps->end) { pfail(ps, "unterminated string"); free(b.p); return NULL; }
+  ps->p++; /* closing quote */
+  if (b.oom) { free(b.p); ps->st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory"); return NULL; }
+  return b.p;
+}
+
+static bool puint(parser *ps, uint64_t *out) {
+  ws(ps);
+  if (ps->p >= ps->end || *ps->p < '0' || *ps->p > '9') { pfail(ps, "expected a non-negative integer"); return false; }
+  uint64_t v = 0;
+  while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9') {
+    unsigned d = (unsigned)(*ps->p++ - '0');
+    if (v > (UINT64_MAX - d) / 10) { pfail(ps, "integer too large"); return false; }
+    v = v * 10 + d;
+  }
+  *out = v;
+  return true;
+}
+
+/* [u, u, ...] into out (at most `max`), count in *n. */
+static bool puint_array(parser *ps, uint64_t *out, int max, int *n, const char *what) {
+  *n = 0;
+  if (!expect(ps, '[')) return false;
+  if (peek(ps, ']')) { ps->p++; return true; }
+  for (;;) {
+    uint64_t v;
+    if (!puint(ps, &v)) return false;
+    if (*n >= max) { pfail(ps, "%s has more than %d entries", what, max); return false; }
+    out[(*n)++] = v;
+    if (peek(ps, ',')) { ps->p++; continue; }
+    return expect(ps, ']');
+  }
+}
+
+typedef struct {
+  char *name;
+  seq_dtype dtype;
+  int ndim;
+  int64_t shape[SEQ_MAX_DIM];
+  uint64_t begin, end;
+} entry;
+
+static bool pentry(parser *ps, entry *e) {
+  bool have_dtype = false, have_shape = false, have_off = false;
+  if (!expect(ps, '{')) return false;
+  if (peek(ps, '}')) { ps->p++; goto check; }
+  for (;;) {
+    char *k = pstring(ps);
+    if (!k) return false;
+    if (!expect(ps, ':')) { free(k); return false; }
+    if (strcmp(k, "dtype") == 0 && !have_dtype) {
+      char *d = pstring(ps);
+      if (!d) { free(k); return false; }
+      if (!st_dtype_from(d, &e->dtype)) {
+        pfail(ps, "tensor '%s' has dtype '%s' (supported: F32, F64, I32, I64, U8)", e->name, d);
+        free(d); free(k);
+        return false;
+      }
+      free(d);
+      have_dtype = true;
+    } else if (strcmp(k, "shape") == 0 && !have_shape) {
+      uint64_t s[SEQ_MAX_DIM];
+      if (!puint_array(ps, s, SEQ_MAX_DIM, &e->ndim, "shape")) { free(k); return false; }
+      for (int i = 0; i < e->ndim; i++) {
+        if (s[i] > ((uint64_t)1 << 48)) { pfail(ps, "tensor '%s' has an absurd dimension", e->name); free(k); return false; }
+        e->shape[i] = (int64_t)s[i];
+      }
+      have_shape = true;
+    } else if (strcmp(k, "data_offsets") == 0 && !have_off) {
+      uint64_t o[2];
+      int no;
+      if (!puint_array(ps, o, 2, &no, "data_offsets")) { free(k); return false; }
+      if (no != 2) { pfail(ps, "tensor '%s': data_offsets needs 2 entries", e->name); free(k); return false; }
+      e->begin = o[0];
+      e->end = o[1];
+      have_off = true;
+    } else {
+      pfail(ps, "tensor '%s': unexpected or repeated field '%s'", e->name, k);
+      free(k);
+      return false;
+    }
+    free(k);
+    if (peek(ps, ',')) { ps->p++; continue; }
+    if (!expect(ps, '}')) return false;
+    break;
+  }
+check:
+  if (!have_dtype || !have_shape || !have_off) {
+    pfail(ps, "tensor '%s' lacks %s", e->name, !have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
+    return false;
+  }
+  return true;
+}
+
+void seq_safetensors_free(seq_safetensors *st) {
+  if (!st) return;
+  for (int i = 0; i < st->n; i++) {
+    free(st->names[i]);
+    seq_tensor_release(st->tensors[i]);
+  }
+  for (int i = 0; i < st->nmeta; i++) {
+    free(st->meta_keys[i]);
+    free(st->meta_values[i]);
+  }
+  free(st->names);
+  free(st->tensors);
+  free(st->meta_keys);
+  free(st->meta_values);
+  memset(st, 0, sizeof *st);
+}
+
+/* Grows a pointer array to hold at least n+1 items. */
+static bool grow(void **arr, int n, int *cap, size_t item) {
+  if (n < *cap) return true;
+  int nc = *cap ? *cap * 2 : 8;
+  void *q = realloc(*arr, (size_t)nc * item);
+  if (!q) return false;
+  *arr = q;
+  *cap = nc;
+  return true;
+}
+
+static int cmp_begin(const void *a, const void *b) {
+  const entry *x = *(const entry *const *)a, *y = *(const entry *const *)b;
+  return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : 0;
+}
+
+seq_status seq_safetensors_read(const char *path, seq_safetensors *out) {
+  memset(out, 0, sizeof *out);
+  FILE *f = fopen(path, "rb");
+  if (!f) return seq_fail(SEQ_EIO, "load_tensors: cannot open '%s': %s", path, strerror(errno));
+  seq_status st = SEQ_OK;
+  unsigned char *data = NULL;
+  char *header = NULL;
+  entry *ents = NULL;
+  int ne = 0, cap_e = 0, cap_m = 0;
+  entry **order = NULL;
+
+  if (fseek(f, 0, SEEK_END) != 0) { st = seq_fail(SEQ_EIO, "load_tensors: cannot seek '%s'", path); goto done; }
+  long fsize = ftell(f);
+  rewind(f);
+  if (fsize < 8) {
+    st = seq_fail(SEQ_EFORMAT, "load_tensors: '%s' is truncated: %ld bytes, not even the 8-byte header length",
+                  path, fsize);
+    goto done;
+  }
+  unsigned char len8[8];
+  if (fread(len8, 1, 8, f) != 8) { st = seq_fail(SEQ_EIO, "load_tensors: cannot read '%s'", path); goto done; }
+  uint64_t hlen = 0;
+  for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | len8[i];
+  if (hlen > ST_MAX_HEADER || hlen > (uint64_t)fsize - 8) {
+    st = seq_fail(SEQ_EFORMAT,
+                  "load_tensors: '%s' is truncated or not a safetensors file: header length %llu, file size %ld",
+                  path, (unsigned long long)hlen, fsize);
+    goto done;
+  }
+  uint64_t dsize = (uint64_t)fsize - 8 - hlen;
+  header = malloc(hlen + 1);
+  data = malloc(dsize ? dsize : 1);
+  if (!header || !data) { st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory reading '%s'", path); goto done; }
+  if (fread(header, 1, hlen, f) != hlen || fread(data, 1, dsize, f) != dsize) {
+    st = seq_fail(SEQ_EIO, "load_tensors: short read on '%s'", path);
+    goto done;
+  }
+  header[hlen] = 0;
+
+  parser ps = {header, header + hlen, path, SEQ_OK};
+  if (!expect(&ps, '{')) goto parsed;
+  if (peek(&ps, '}')) { ps.p++; goto trailer; }
+  for (;;) {
+    char *key = pstring(&ps);
+    if (!key) goto parsed;
+    if (!expect(&ps, ':')) { free(key); goto parsed; }
+    if (strcmp(key, "__metadata__") == 0) {
+      free(key);
+      if (out->nmeta > 0 || cap_m > 0) { pfail(&ps, "repeated __metadata__"); goto parsed; }
+      if (!expect(&ps, '{')) goto parsed;
+      cap_m = 1;
+      if (peek(&ps, '}')) ps.p++;
+      else for (;;) {
+        char *k = pstring(&ps);
+        if (!k) goto parsed;
+        if (!expect(&ps, ':')) { free(k); goto parsed; }
+        if (!peek(&ps, '"')) { pfail(&ps, "__metadata__ value of '%s' is not a string", k); free(k); goto parsed; }
+        char *v = pstring(&ps);
+        if (!v) { free(k); goto parsed; }
+        int cm = out->nmeta;
+        int c1 = cm, c2 = cm;
+        if (!grow((void **)&out->meta_keys, cm, &c1, sizeof(char *)) ||
+            !grow((void **)&out->meta_values, cm, &c2, sizeof(char *))) {
+          free(k); free(v);
+          ps.st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory");
+          goto parsed;
+        }
+        out->meta_keys[cm] = k;
+        out->meta_values[cm] = v;
+        out->nmeta++;
+        if (peek(&ps, ',')) { ps.p++; continue; }
+        if (!expect(&ps, '}')) goto parsed;
+        break;
+      }
+    } else {
+      for (int i = 0; i < ne; i++)
+        if (strcmp(ents[i].name, key) == 0) { pfail(&ps, "tensor '%s' appears twice", key); free(key); goto parsed; }
+      if (!grow((void **)&ents, ne, &cap_e, sizeof *ents)) {
+        free(key);
+        ps.st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory");
+        goto parsed;
+      }
+      memset(&ents[ne], 0, sizeof ents[ne]);
+      ents[ne].name = key;
+      ne++;
+      if (!pentry(&ps, &ents[ne - 1])) goto parsed;
+    }
+    if (peek(&ps, ',')) { ps.p++; continue; }
+    if (!expect(&ps, '}')) goto parsed;
+    break;
+  }
+trailer:
+  ws(&ps);
+  if (ps.st == SEQ_OK && ps.p != ps.end) pfail(&ps, "unexpected bytes after the JSON object");
+parsed:
+  if (ps.st != SEQ_OK) { st = ps.st; goto done; }
+
+  /* Offsets: each tensor's byte range must match its shape, and the ranges
+   * must tile [0, data size) exactly. */
+  order = malloc(sizeof *order * (size_t)(ne ? ne : 1));
+  if (!order) { st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory"); goto done; }
+  for (int i = 0; i < ne; i++) {
+    entry *e = &ents[i];
+    order[i] = e;
+    uint64_t numel = 1;
+    for (int d = 0; d < e->ndim; d++) {
+      if (e->shape[d] && numel > UINT64_MAX / 16 / (uint64_t)e->shape[d]) {
+        st = seq_fail(SEQ_EFORMAT, "load_tensors: '%s': tensor '%s' is impossibly large", path, e->name);
+        goto done;
+      }
+      numel *= (uint64_t)e->shape[d];
+    }
+    if (e->end < e->begin || e->end > dsize) {
+      st = seq_fail(SEQ_EFORMAT,
+                    "load_tensors: '%s': tensor '%s' has data_offsets [%llu, %llu] outside the %llu data bytes "
+                    "(truncated file?)", path, e->name, (unsigned long long)e->begin, (unsigned long long)e->end,
+                    (unsigned long long)dsize);
+      goto done;
+    }
+    if (e->end - e->begin != numel * seq_dtype_size(e->dtype)) {
+      char sb[96];
+      st = seq_fail(SEQ_EFORMAT, "load_tensors: '%s': tensor '%s' (%s %s) needs %llu bytes but data_offsets give %llu",
+                    path, e->name, st_dtype_name(e->dtype), seq_shape_str(sb, sizeof sb, e->ndim, e->shape),
+                    (unsigned long long)(numel * seq_dtype_size(e->dtype)), (unsigned long long)(e->end - e->begin));
+      goto done;
+    }
+  }
+  qsort(order, (size_t)ne, sizeof *order, cmp_begin);
+  uint64_t pos = 0;
+  for (int i = 0; i < ne; i++) {
+    if (order[i]->begin < pos) {
+      st = seq_fail(SEQ_EFORMAT, "load_tensors: '%s': tensors '%s' and '%s' overlap", path, order[i - 1]->name,
+                    order[i]->name);
+      goto done;
+    }
+    if (order[i]->begin > pos) {
+      st = seq_fail(SEQ_EFORMAT, "load_tensors: '%s': %llu unused bytes before tensor '%s'", path,
+                    (unsigned long long)(order[i]->begin - pos), order[i]->name);
+      goto done;
+    }
+    pos = order[i]->end;
+  }
+  if (pos != dsize) {
+    st = seq_fail(SEQ_EFORMAT, "load_tensors: '%s': %llu bytes of data but the tensors cover %llu", path,
+                  (unsigned long long)dsize, (unsigned long long)pos);
+    goto done;
+  }
+
+  out->names = calloc((size_t)(ne ? ne : 1), sizeof *out->names);
+  out->tensors = calloc((size_t)(ne ? ne : 1), sizeof *out->tensors);
+  if (!out->names || !out->tensors) { st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory"); goto done; }
+  for (int i = 0; i < ne; i++) {
+    entry *e = &ents[i];
+    st = seq_tensor_from_host(&out->tensors[i], e->dtype, e->ndim, e->shape, data + e->begin, e->end - e->begin);
+    if (st != SEQ_OK) goto done;
+    out->names[i] = e->name;
+    e->name = NULL;
+    out->n = i + 1;
+  }
+
+done:
+  fclose(f);
+  for (int i = 0; i < ne; i++) free(ents[i].name);
+  free(ents);
+  free(order);
+  free(header);
+  free(data);
+  if (st != SEQ_OK) seq_safetensors_free(out);
+  return st;
+}

@@ -1,0 +1,1149 @@
+/* cuda_kernels.cu - the CUDA backend's own kernels and their launchers.
+ *
+ * CUDA C++ kept C-like: templates only for dtype dispatch.  Every launcher
+ * returns a seq_status; launch errors become
+ * "<kernel> launch: <cuda error string>".  All kernels use grid-stride loops
+ * so any size runs with a bounded grid, and all run on the default stream.
+ *
+ * Semantics follow the CPU backend (core/cpu_elementwise.c, cpu_reduce.c,
+ * cpu_index.c, cpu_random.c, cpu_loss.c, cpu_optim.c): same integer rules
+ * (division by zero gives 0), same NaN rules for max/min, reductions
+ * accumulate in double, the Philox mapping of core/seq_philox.h. */
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "seq_cuda.h"
+#include "seq_philox.h"
+
+#define THREADS 256
+#define MAX_BLOCKS (1 << 20)
+
+static unsigned blocks_for(int64_t n) {
+  int64_t b = (n + THREADS - 1) / THREADS;
+  if (b < 1) b = 1;
+  if (b > MAX_BLOCKS) b = MAX_BLOCKS;
+  return (unsigned)b;
+}
+
+#define LAUNCH_CHECK(name)                                                     \
+  do {                                                                         \
+    cudaError_t e_ = cudaGetLastError();                                       \
+    if (e_ != cudaSuccess)                                                     \
+      return seq_fail(SEQ_EBACKEND, "%s launch: %s", name, cudaGetErrorString(e_)); \
+  } while (0)
+
+#define GRID_STRIDE(i, n)                                                      \
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);    \
+       i += (int64_t)gridDim.x * blockDim.x)
+
+/* Dispatch on a runtime dtype: BODY sees the typedef T. */
+#define DISPATCH(dt, T, BODY)                                                  \
+  switch (dt) {                                                                \
+    case SEQ_F32: { typedef float T; BODY; } break;                            \
+    case SEQ_F64: { typedef double T; BODY; } break;                           \
+    case SEQ_I32: { typedef int32_t T; BODY; } break;                          \
+    case SEQ_I64: { typedef int64_t T; BODY; } break;                          \
+    case SEQ_U8: { typedef uint8_t T; BODY; } break;                           \
+    default: return seq_fail(SEQ_EDTYPE, "cuda: unsupported dtype %d", (int)(dt)); \
+  }
+#define DISPATCH_FLOAT(dt, T, what, BODY)                                      \
+  switch (dt) {                                                                \
+    case SEQ_F32: { typedef float T; BODY; } break;                            \
+    case SEQ_F64: { typedef double T; BODY; } break;                           \
+    default: return seq_fail(SEQ_EDTYPE, "%s: needs f32 or f64 on cuda", what); \
+  }
+
+/* ---- strided iteration ----
+ * Up to 4 operands (operand 0 is the output) over one iteration shape, with
+ * size-1 dims dropped and dims merged where contiguous for every operand (as
+ * the CPU's iter_init does).  `contig` marks the all-contiguous fast path. */
+#define MAX_OPS 4
+struct seq_iter {
+  int ndim;
+  int nops;
+  int contig;
+  int64_t shape[SEQ_MAX_DIM];
+  int64_t stride[MAX_OPS][SEQ_MAX_DIM];
+};
+
+/* Strides of `a` aligned to an iteration shape of `ndim` dims (right
+ * aligned; missing or size-1 dims broadcast with stride 0). */
+static void aligned_strides(const seq_cuda_arr *a, int ndim, const int64_t *shape, int64_t *st) {
+  for (int d = 0; d < ndim; d++) {
+    int ad = d - (ndim - a->ndim);
+    st[d] = (ad < 0 || a->shape[ad] == 1 || shape[d] == 1) ? 0 : a->stride[ad];
+  }
+}
+
+static void iter_init(seq_iter *it, int ndim, const int64_t *shape, int nops,
+                      const seq_cuda_arr *const *ops) {
+  int64_t st[MAX_OPS][SEQ_MAX_DIM];
+  for (int k = 0; k < nops; k++) aligned_strides(ops[k], ndim, shape, st[k]);
+  it->nops = nops;
+  int n = 0;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] == 1) continue;
+    if (n > 0) {
+      bool merge = true;
+      for (int k = 0; k < nops; k++)
+        if (it->stride[k][n - 1] != st[k][d] * shape[d]) merge = false;
+      if (merge) {
+        it->shape[n - 1] *= shape[d];
+        for (int k = 0; k < nops; k++) it->stride[k][n - 1] = st[k][d];
+        continue;
+      }
+    }
+    it->shape[n] = shape[d];
+    for (int k = 0; k < nops; k++) it->stride[k][n] = st[k][d];
+    n++;
+  }
+  if (n == 0) {
+    it->shape[0] = 1;
+    for (int k = 0; k < nops; k++) it->stride[k][0] = 1;
+    n = 1;
+  }
+  it->ndim = n;
+  it->contig = n == 1;
+  for (int k = 0; k < nops; k++)
+    if (it->stride[k][0] != 1) it->contig = 0;
+}
+
+/* Element offsets of every operand for logical index i. */
+__device__ static inline void iter_offsets(const seq_iter &it, int64_t i, int64_t *off) {
+  if (it.contig) {
+    for (int k = 0; k < MAX_OPS; k++) off[k] = i;
+    return;
+  }
+  for (int k = 0; k < MAX_OPS; k++) off[k] = 0;
+  for (int d = it.ndim - 1; d >= 0; d--) {
+    int64_t c = i % it.shape[d];
+    i /= it.shape[d];
+    for (int k = 0; k < MAX_OPS; k++)
+      if (k < it.nops) off[k] += c * it.stride[k][d];
+  }
+}
+
+/* ---- copy / fill ---- */
+
+template <typename TO, typename TI>
+__global__ void k_copy(seq_iter it, int64_t n, TO *out, const TI *src) {
+  GRID_STRIDE(i, n) {
+    int64_t off[MAX_OPS];
+    iter_offsets(it, i, off);
+    out[off[0]] = (TO)src[off[1]];
+  }
+}
+
+extern "C" seq_status seq_cuda_k_copy(const seq_cuda_arr *out, const seq_cuda_arr *src) {
+  int64_t n = 1;
+  for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
+  if (n == 0) return SEQ_OK;
+  if (out->dtype == src->dtype) {
+    /* same dtype, both contiguous: one device copy */
+    seq_iter it;
+    const seq_cuda_arr *ops[2] = {out, src};
+    iter_init(&it, out->ndim, out->shape, 2, ops);
+    if (it.contig) {
+      size_t bytes = (size_t)n * seq_dtype_size((seq_dtype)out->dtype);
+      SEQ_CU(cudaMemcpyAsync, (out->data, src->data, bytes, cudaMemcpyDeviceToDevice, 0));
+      return SEQ_OK;
+    }
+  }
+  seq_iter it;
+  const seq_cuda_arr *ops[2] = {out, src};
+  iter_init(&it, out->ndim, out->shape, 2, ops);
+  DISPATCH(out->dtype, TO, DISPATCH(src->dtype, TI, (k_copy<TO, TI><<<blocks_for(n), THREADS>>>(
+                                                         it, n, (TO *)out->data, (const TI *)src->data))));
+  LAUNCH_CHECK("copy");
+  return SEQ_OK;
+}
+
+template <typename T>
+__global__ void k_fill(T *out, int64_t n, T v) {
+  GRID_STRIDE(i, n) out[i] = v;
+}
+
+extern "C" seq_status seq_cuda_k_fill(void *data, seq_dtype dt, int64_t n, double value) {
+  if (n == 0) return SEQ_OK;
+  DISPATCH(dt, T, (k_fill<T><<<blocks_for(n), THREADS>>>((T *)data, n, (T)value)));
+  LAUNCH_CHECK("fill");
+  return SEQ_OK;
+}
+
+/* ---- binary ---- */
+
+template <typename T> struct is_float_t { static const bool value = false; };
+template <> struct is_float_t<float> { static const bool value = true; };
+template <> struct is_float_t<double> { static const bool value = true; };
+
+template <typename T>
+__device__ static inline T dpow(T a, T b) { return (T)pow((double)a, (double)b); }
+__device__ static inline float dpow(float a, float b) { return powf(a, b); }
+__device__ static inline double dpow(double a, double b) { return pow(a, b); }
+
+template <typename T>
+__device__ static inline T bin_arith(int op, T x, T y) {
+  if (is_float_t<T>::value) {
+    switch (op) {
+      case SEQ_BIN_ADD: return x + y;
+      case SEQ_BIN_SUB: return x - y;
+      case SEQ_BIN_MUL: return x * y;
+      case SEQ_BIN_DIV: return x / y;
+      case SEQ_BIN_POW: return (T)dpow(x, y);
+      case SEQ_BIN_MAX: return (x > y || x != x) ? x : y;
+      case SEQ_BIN_MIN: return (x < y || x != x) ? x : y;
+    }
+  } else {
+    switch (op) {
+      case SEQ_BIN_ADD: return (T)(x + y);
+      case SEQ_BIN_SUB: return (T)(x - y);
+      case SEQ_BIN_MUL: return (T)(x * y);
+      case SEQ_BIN_DIV: return y == 0 ? (T)0 : (T)(x / y);
+      case SEQ_BIN_POW: return (T)pow((double)x, (double)y);
+      case SEQ_BIN_MAX: return x > y ? x : y;
+      case SEQ_BIN_MIN: return x < y ? x : y;
+    }
+  }
+  return (T)0;
+}
+
+template <typename T>
+__device__ static inline uint8_t bin_cmp(int op, T x, T y) {
+  switch (op) {
+    case SEQ_BIN_EQ: return x == y;
+    case SEQ_BIN_NE: return x != y;
+    case SEQ_BIN_LT: return x < y;
+    case SEQ_BIN_LE: return x <= y;
+    case SEQ_BIN_GT: return x > y;
+    case SEQ_BIN_GE: return x >= y;
+  }
+  return 0;
+}
+
+template <typename T>
+__global__ void k_binary(seq_iter it, int64_t n, int op, T *out, const T *a, const T *b) {
+  GRID_STRIDE(i, n) {
+    int64_t off[MAX_OPS];
+    iter_offsets(it, i, off);
+    out[off[0]] = bin_arith<T>(op, a[off[1]], b[off[2]]);
+  }
+}
+
+template <typename T>
+__global__ void k_compare(seq_iter it, int64_t n, int op, uint8_t *out, const T *a, const T *b) {
+  GRID_STRIDE(i, n) {
+    int64_t off[MAX_OPS];
+    iter_offsets(it, i, off);
+    out[off[0]] = bin_cmp<T>(op, a[off[1]], b[off[2]]);
+  }
+}
+
+extern "C" seq_status seq_cuda_k_binary(seq_binop op, const seq_cuda_arr *out,
+                                        const seq_cuda_arr *a, const seq_cuda_arr *b) {
+  if (a->dtype != b->dtype)
+    return seq_fail(SEQ_EDTYPE, "binary op: operands of dtypes %s and %s",
+                    seq_dtype_name((seq_dtype)a->dtype), seq_dtype_name((seq_dtype)b->dtype));
+  int64_t n = 1;
+  for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
+  if (n == 0) return SEQ_OK;
+  seq_iter it;
+  const seq_cuda_arr *ops[3] = {out, a, b};
+  iter_init(&it, out->ndim, out->shape, 3, ops);
+  bool cmp = op >= SEQ_BIN_EQ && op <= SEQ_BIN_GE;
+  if (cmp) {
+    if (out->dtype != SEQ_U8) return seq_fail(SEQ_EDTYPE, "comparison: output must be u8");
+    DISPATCH(a->dtype, T, (k_compare<T><<<blocks_for(n), THREADS>>>(
+                              it, n, (int)op, (uint8_t *)out->data, (const T *)a->data,
+                              (const T *)b->data)));
+  } else {
+    if (out->dtype != a->dtype)
+      return seq_fail(SEQ_EDTYPE, "binary op: output dtype %s differs from operands' %s",
+                      seq_dtype_name((seq_dtype)out->dtype), seq_dtype_name((seq_dtype)a->dtype));
+    DISPATCH(a->dtype, T, (k_binary<T><<<blocks_for(n), THREADS>>>(
+                              it, n, (int)op, (T *)out->data, (const T *)a->data,
+                              (const T *)b->data)));
+  }
+  LAUNCH_CHECK("binary");
+  return SEQ_OK;
+}
+
+/* ---- unary ---- */
+
+__device__ static inline float un_float(int op, float x, float q0, float q1) {
+  switch (op) {
+    case SEQ_UN_NEG: return -x;
+    case SEQ_UN_EXP: return expf(x);
+    case SEQ_UN_LOG: return logf(x);
+    case SEQ_UN_SQRT: return sqrtf(x);
+    case SEQ_UN_TANH: return tanhf(x);
+    case SEQ_UN_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case SEQ_UN_RELU: return x > 0 ? x : 0.0f;
+    case SEQ_UN_ABS: return fabsf(x);
+    case SEQ_UN_SIGN: return (float)((x > 0) - (x < 0));
+    case SEQ_UN_SQUARE: return x * x;
+    case SEQ_UN_RECIPROCAL: return 1.0f / x;
+    case SEQ_UN_CLAMP: return x < q0 ? q0 : (x > q1 ? q1 : x);
+    case SEQ_UN_POW_SCALAR: return powf(x, q0);
+    case SEQ_UN_AFFINE: return x * q0 + q1;
+    case SEQ_UN_RSUB_POW: return powf(q0, x);
+  }
+  return 0.0f;
+}
+
+__device__ static inline double un_double(int op, double x, double q0, double q1) {
+  switch (op) {
+    case SEQ_UN_NEG: return -x;
+    case SEQ_UN_EXP: return exp(x);
+    case SEQ_UN_LOG: return log(x);
+    case SEQ_UN_SQRT: return sqrt(x);
+    case SEQ_UN_TANH: return tanh(x);
+    case SEQ_UN_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case SEQ_UN_RELU: return x > 0 ? x : 0.0;
+    case SEQ_UN_ABS: return fabs(x);
+    case SEQ_UN_SIGN: return (double)((x > 0) - (x < 0));
+    case SEQ_UN_SQUARE: return x * x;
+    case SEQ_UN_RECIPROCAL: return 1.0 / x;
+    case SEQ_UN_CLAMP: return x < q0 ? q0 : (x > q1 ? q1 : x);
+    case SEQ_UN_POW_SCALAR: return pow(x, q0);
+    case SEQ_UN_AFFINE: return x * q0 + q1;
+    case SEQ_UN_RSUB_POW: return pow(q0, x);
+  }
+  return 0.0;
+}
+
+/* integers go through int64 (no pointless unsigned comparisons for u8) */
+template <typename T>
+__device__ static inline T un_int(int op, T xt, double p0, double p1) {
+  const int64_t x = (int64_t)xt;
+  switch (op) {
+    case SEQ_UN_NEG: return (T)(-x);
+    case SEQ_UN_RELU: return (T)(x > 0 ? x : 0);
+    case SEQ_UN_ABS: return (T)(x < 0 ? -x : x);
+    case SEQ_UN_SIGN: return (T)((x > 0) - (x < 0));
+    case SEQ_UN_SQUARE: return (T)(x * x);
+    case SEQ_UN_CLAMP: return (double)x < p0 ? (T)p0 : ((double)x > p1 ? (T)p1 : xt);
+    case SEQ_UN_AFFINE: return (T)((double)x * p0 + p1);
+    case SEQ_UN_POW_SCALAR: return (T)pow((double)x, p0);
+  }
+  return (T)0;
+}
+
+__global__ void k_unary_f32(seq_iter it, int64_t n, int op, float *out, const float *a, float q0,
+                            float q1) {
+  GRID_STRIDE(i, n) {
+    int64_t off[MAX_OPS];
+    iter_offsets(it, i, off);
+    out[off[0]] = un_float(op, a[off[1]], q0, q1);
+  }
+}
+
+__global__ void k_unary_f64(seq_iter it, int64_t n, int op, double *out, const double *a,
+                            double q0, double q1) {
+  GRID_STRIDE(i, n) {
+    int64_t off[MAX_OPS];
+    iter_offsets(it, i, off);
+    out[off[0]] = un_double(op, a[off[1]], q0, q1);
+  }
+}
+
+template <typename T>
+__global__ void k_unary_int(seq_iter it, int64_t n, int op, T *out, const T *a, double p0,
+                            double p1) {
+  GRID_STRIDE(i, n) {
+    int64_t off[MAX_OPS];
+    iter_offsets(it, i, off);
+    out[off[0]] = un_int<T>(op, a[off[1]], p0, p1);
+  }
+}
+
+extern "C" seq_status seq_cuda_k_unary(seq_unop op, const seq_cuda_arr *out, const seq_cuda_arr *a,
+                                       double p0, double p1) {
+  if (out->dtype != a->dtype) return seq_fail(SEQ_EDTYPE, "unary op: dtypes differ");
+  if ((int)op < 0 || op >= SEQ_NUNOPS) return seq_fail(SEQ_EARG, "unary op %d: unknown", (int)op);
+  int64_t n = 1;
+  for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
+  if (n == 0) return SEQ_OK;
+  seq_iter it;
+  const seq_cuda_arr *ops[2] = {out, a};
+  iter_init(&it, out->ndim, out->shape, 2, ops);
+  unsigned g = blocks_for(n);
+  switch (out->dtype) {
+    case SEQ_F32:
+      k_unary_f32<<<g, THREADS>>>(it, n, (int)op, (float *)out->data, (const float *)a->data,
+                                  (float)p0, (float)p1);
+      break;
+    case SEQ_F64:
+      k_unary_f64<<<g, THREADS>>>(it, n, (int)op, (double *)out->data, (const double *)a->data,
+                                  p0, p1);
+      break;
+    default: {
+      bool int_ok = op == SEQ_UN_NEG || op == SEQ_UN_RELU || op == SEQ_UN_ABS ||
+                    op == SEQ_UN_SIGN || op == SEQ_UN_SQUARE || op == SEQ_UN_CLAMP ||
+                    op == SEQ_UN_AFFINE || op == SEQ_UN_POW_SCALAR;
+      if (!int_ok) return seq_fail(SEQ_EDTYPE, "this op needs a float tensor, got an integer one");
+      switch (out->dtype) {
+        case SEQ_I32:
+          k_unary_int<int32_t><<<g, THREADS>>>(it, n, (int)op, (int32_t *)out->data,
+                                               (const int32_t *)a->data, p0, p1);
+          break;
+        case SEQ_I64:
+          k_unary_int<int64_t><<<g, THREADS>>>(it, n, (int)op, (int64_t *)out->data,
+                                               (const int64_t *)a->data, p0, p1);
+          break;
+        case SEQ_U8:
+          k_unary_int<uint8_t><<<g, THREADS>>>(it, n, (int)op, (uint8_t *)out->data,
+                                               (const uint8_t *)a->data, p0, p1);
+          break;
+        default: return seq_fail(SEQ_EDTYPE, "unary op: unsupported dtype");
+      }
+    }
+  }
+  LAUNCH_CHECK("unary");
+  return SEQ_OK;
+}
+
+/* ---- where ---- */
+
+template <typename T>
+__global__ void k_where(seq_iter it, int64_t n, T *out, const uint8_t *c, const T *a, const T *b) {
+  GRID_STRIDE(i, n) {
+    int64_t off[MAX_OPS];
+    iter_offsets(it, i, off);
+    out[off[0]] = c[off[1]] ? a[off[2]] : b[off[3]];
+  }
+}
+
+extern "C" seq_status seq_cuda_k_where(const seq_cuda_arr *out, const seq_cuda_arr *cond,
+                                       const seq_cuda_arr *a, const seq_cuda_arr *b) {
+  if (cond->dtype != SEQ_U8 || a->dtype != out->dtype || b->dtype != out->dtype)
+    return seq_fail(SEQ_EDTYPE, "where: dtypes do not agree");
+  int64_t n = 1;
+  for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
+  if (n == 0) return SEQ_OK;
+  seq_iter it;
+  const seq_cuda_arr *ops[4] = {out, cond, a, b};
+  iter_init(&it, out->ndim, out->shape, 4, ops);
+  DISPATCH(out->dtype, T, (k_where<T><<<blocks_for(n), THREADS>>>(
+                              it, n, (T *)out->data, (const uint8_t *)cond->data,
+                              (const T *)a->data, (const T *)b->data)));
+  LAUNCH_CHECK("where");
+  return SEQ_OK;
+}
+
+/* ---- reductions ---- */
+
+__device__ static inline void store_as(void *out, int dt, int64_t i, double v) {
+  switch (dt) {
+    case SEQ_F32: ((float *)out)[i] = (float)v; break;
+    case SEQ_F64: ((double *)out)[i] = v; break;
+    case SEQ_I32: ((int32_t *)out)[i] = (int32_t)v; break;
+    case SEQ_I64: ((int64_t *)out)[i] = (int64_t)v; break;
+    case SEQ_U8: ((uint8_t *)out)[i] = (uint8_t)v; break;
+  }
+}
+
+/* The CPU's "better" rule: strictly greater (less), or a NaN replacing a
+ * number; ties keep the earlier index. */
+__device__ static inline bool red_better(int op, double v, int64_t vi, double best, int64_t bi) {
+  bool mx = op == SEQ_RED_MAX || op == SEQ_RED_ARGMAX;
+  if (v != v) return best == best || vi < bi;
+  if (best != best) return false;
+  if (mx ? v > best : v < best) return true;
+  return v == best && vi < bi;
+}
+
+/* One block per [outer] row when inner == 1 (a row is contiguous): threads
+ * stride over the row, then a shared-memory tree combines them. */
+template <typename T>
+__global__ void k_reduce_rows(int op, void *out, int out_dt, const T *in, int64_t rows, int64_t n) {
+  __shared__ double sv[THREADS];
+  __shared__ int64_t si[THREADS];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T *p = in + r * n;
+    double acc = 0, best = 0;
+    int64_t bi = -1;
+    bool sum = op == SEQ_RED_SUM || op == SEQ_RED_MEAN;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+      double v = (double)p[j];
+      if (sum) acc += v;
+      else if (bi < 0 || red_better(op, v, j, best, bi)) {
+        best = v;
+        bi = j;
+      }
+    }
+    sv[threadIdx.x] = sum ? acc : best;
+    si[threadIdx.x] = bi;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+      if (threadIdx.x < s) {
+        if (sum) {
+          sv[threadIdx.x] += sv[threadIdx.x + s];
+        } else {
+          int64_t oi = si[threadIdx.x + s];
+          if (oi >= 0 && (si[threadIdx.x] < 0 ||
+                          red_better(op, sv[threadIdx.x + s], oi, sv[threadIdx.x], si[threadIdx.x]))) {
+            sv[threadIdx.x] = sv[threadIdx.x + s];
+            si[threadIdx.x] = oi;
+          }
+        }
+      }
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+      double v;
+      if (op == SEQ_RED_SUM) v = sv[0];
+      else if (op == SEQ_RED_MEAN) v = n ? sv[0] / (double)n : NAN;
+      else if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) v = (double)(si[0] < 0 ? 0 : si[0]);
+      else v = sv[0];
+      store_as(out, out_dt, r, v);
+    }
+    __syncthreads();
+  }
+}
+
+/* inner > 1: one thread per (outer, inner) output walks the reduced dim;
+ * neighbouring threads read neighbouring addresses. */
+template <typename T>
+__global__ void k_reduce_cols(int op, void *out, int out_dt, const T *in, int64_t outer, int64_t n,
+                              int64_t inner) {
+  GRID_STRIDE(oi, outer * inner) {
+    int64_t o = oi / inner, j = oi % inner;
+    const T *p = in + o * n * inner + j;
+    double v;
+    if (op == SEQ_RED_SUM || op == SEQ_RED_MEAN) {
+      double acc = 0;
+      for (int64_t k = 0; k < n; k++) acc += (double)p[k * inner];
+      v = op == SEQ_RED_MEAN ? (n ? acc / (double)n : NAN) : acc;
+    } else {
+      double best = (double)p[0];
+      int64_t bi = 0;
+      for (int64_t k = 1; k < n; k++) {
+        double x = (double)p[k * inner];
+        if (red_better(op, x, k, best, bi)) {
+          best = x;
+          bi = k;
+        }
+      }
+      v = (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) ? (double)bi : best;
+    }
+    store_as(out, out_dt, oi, v);
+  }
+}
+
+extern "C" seq_status seq_cuda_k_reduce(seq_redop op, void *out, seq_dtype out_dt, const void *in,
+                                        seq_dtype in_dt, int64_t outer, int64_t n, int64_t inner) {
+  if ((int)op < 0 || op >= SEQ_NREDOPS) return seq_fail(SEQ_EARG, "reduce: unknown op %d", (int)op);
+  if (outer * inner == 0) return SEQ_OK;
+  if (inner == 1) {
+    int64_t g = outer < MAX_BLOCKS ? outer : MAX_BLOCKS;
+    DISPATCH(in_dt, T, (k_reduce_rows<T><<<(unsigned)g, THREADS>>>((int)op, out, (int)out_dt,
+                                                                   (const T *)in, outer, n)));
+  } else {
+    DISPATCH(in_dt, T, (k_reduce_cols<T><<<blocks_for(outer * inner), THREADS>>>(
+                           (int)op, out, (int)out_dt, (const T *)in, outer, n, inner)));
+  }
+  LAUNCH_CHECK("reduce");
+  return SEQ_OK;
+}
+
+/* ---- indexing ---- */
+
+__device__ static inline void report(seq_cuda_deferred *d, int code, long long bad, long long limit) {
+  if (atomicCAS(&d->code, 0, code) == 0) {
+    d->bad = bad;
+    d->limit = limit;
+    __threadfence_system();
+  }
+}
+
+__device__ static inline int64_t load_id(const void *idx, int idt, int64_t i) {
+  return idt == SEQ_I32 ? (int64_t)((const int32_t *)idx)[i] : ((const int64_t *)idx)[i];
+}
+
+/* Kernel view of an array: shape and strides only (data passed apart). */
+struct seq_karr {
+  int ndim;
+  int64_t shape[SEQ_MAX_DIM];
+  int64_t stride[SEQ_MAX_DIM];
+};
+
+static seq_karr karr(const seq_cuda_arr *a) {
+  seq_karr k;
+  k.ndim = a->ndim;
+  for (int d = 0; d < SEQ_MAX_DIM; d++) {
+    k.shape[d] = d < a->ndim ? a->shape[d] : 1;
+    k.stride[d] = d < a->ndim ? a->stride[d] : 0;
+  }
+  return k;
+}
+
+/* Coordinates of logical index i over `shape` (row-major). */
+__device__ static inline void coords_of(const seq_karr &s, int64_t i, int64_t *c) {
+  for (int d = s.ndim - 1; d >= 0; d--) {
+    c[d] = i % s.shape[d];
+    i /= s.shape[d];
+  }
+}
+
+__device__ static inline int64_t offset_of(const seq_karr &s, const int64_t *c) {
+  int64_t o = 0;
+  for (int d = 0; d < s.ndim; d++) o += c[d] * s.stride[d];
+  return o;
+}
+
+template <typename T> __device__ static inline void atomic_add(T *p, T v);
+template <> __device__ inline void atomic_add<float>(float *p, float v) { atomicAdd(p, v); }
+template <> __device__ inline void atomic_add<double>(double *p, double v) { atomicAdd(p, v); }
+template <> __device__ inline void atomic_add<int32_t>(int32_t *p, int32_t v) { atomicAdd((int *)p, (int)v); }
+template <> __device__ inline void atomic_add<int64_t>(int64_t *p, int64_t v) {
+  atomicAdd((unsigned long long *)p, (unsigned long long)v); /* two's complement */
+}
+template <> __device__ inline void atomic_add<uint8_t>(uint8_t *p, uint8_t v) {
+  /* byte add through a CAS on the enclosing aligned word */
+  unsigned int *w = (unsigned int *)((uintptr_t)p & ~(uintptr_t)3);
+  unsigned int shift = ((unsigned int)((uintptr_t)p & 3)) * 8;
+  unsigned int old = *w, assumed;
+  do {
+    assumed = old;
+    unsigned int byte = ((assumed >> shift) + v) & 0xffu;
+    old = atomicCAS(w, assumed, (assumed & ~(0xffu << shift)) | (byte << shift));
+  } while (old != assumed);
+}
+
+/* out[.., j, ..] = src[.., idx[j], ..] */
+template <typename T>
+__global__ void k_index_select(seq_karr o, T *out, seq_karr s, const T *src, int dim,
+                               const void *idx, int idt, int64_t n, seq_cuda_deferred *err) {
+  GRID_STRIDE(i, n) {
+    int64_t c[SEQ_MAX_DIM];
+    coords_of(o, i, c);
+    int64_t id = load_id(idx, idt, c[dim]);
+    if (id < 0 || id >= s.shape[dim]) {
+      report(err, SEQ_CUDA_ERR_INDEX_SELECT, id, s.shape[dim]);
+      out[offset_of(o, c)] = (T)0;
+      continue;
+    }
+    int64_t oo = offset_of(o, c);
+    c[dim] = id;
+    out[oo] = src[offset_of(s, c)];
+  }
+}
+
+extern "C" seq_status seq_cuda_k_index_select(const seq_cuda_arr *out, const seq_cuda_arr *src,
+                                              int dim, const void *idx, seq_dtype idx_dt,
+                                              int64_t nidx) {
+  if (out->dtype != src->dtype) return seq_fail(SEQ_EDTYPE, "index_select: dtypes differ");
+  if (dim < 0 || dim >= out->ndim || out->ndim != src->ndim || out->shape[dim] != nidx)
+    return seq_fail(SEQ_ESHAPE, "index_select: bad shapes for dim %d", dim);
+  int64_t n = 1;
+  for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
+  if (n == 0) return SEQ_OK;
+  seq_karr o = karr(out), s = karr(src);
+  seq_cuda_deferred *err = seq_cuda_deferred_dev();
+  DISPATCH(out->dtype, T, (k_index_select<T><<<blocks_for(n), THREADS>>>(
+                              o, (T *)out->data, s, (const T *)src->data, dim, idx, (int)idx_dt,
+                              n, err)));
+  LAUNCH_CHECK("index_select");
+  return SEQ_OK;
+}
+
+/* dst[.., idx[j], ..] += src[.., j, ..] */
+template <typename T>
+__global__ void k_index_add(seq_karr d, T *dst, seq_karr s, const T *src, int dim, const void *idx,
+                            int idt, int64_t n, seq_cuda_deferred *err) {
+  GRID_STRIDE(i, n) {
+    int64_t c[SEQ_MAX_DIM];
+    coords_of(s, i, c);
+    T v = src[offset_of(s, c)];
+    int64_t id = load_id(idx, idt, c[dim]);
+    if (id < 0 || id >= d.shape[dim]) {
+      report(err, SEQ_CUDA_ERR_INDEX_ADD, id, d.shape[dim]);
+      continue;
+    }
+    c[dim] = id;
+    atomic_add<T>(dst + offset_of(d, c), v);
+  }
+}
+
+extern "C" seq_status seq_cuda_k_index_add(const seq_cuda_arr *dst, int dim, const void *idx,
+                                           seq_dtype idx_dt, int64_t nidx, const seq_cuda_arr *src) {
+  if (dst->dtype != src->dtype) return seq_fail(SEQ_EDTYPE, "index_add: dtypes differ");
+  if (dim < 0 || dim >= dst->ndim || dst->ndim != src->ndim || src->shape[dim] != nidx)
+    return seq_fail(SEQ_ESHAPE, "index_add: bad shapes for dim %d", dim);
+  int64_t n = 1;
+  for (int d = 0; d < src->ndim; d++) n *= src->shape[d];
+  if (n == 0) return SEQ_OK;
+  seq_karr dk = karr(dst), sk = karr(src);
+  seq_cuda_deferred *err = seq_cuda_deferred_dev();
+  DISPATCH(dst->dtype, T, (k_index_add<T><<<blocks_for(n), THREADS>>>(
+                              dk, (T *)dst->data, sk, (const T *)src->data, dim, idx, (int)idx_dt,
+                              n, err)));
+  LAUNCH_CHECK("index_add");
+  return SEQ_OK;
+}
+
+/* out[c] = src[c with c[dim] = idx[c]]; out has idx's shape, idx contiguous */
+template <typename T>
+__global__ void k_gather(seq_karr o, T *out, seq_karr s, const T *src, int dim, const void *idx,
+                         int idt, int64_t n, seq_cuda_deferred *err) {
+  GRID_STRIDE(i, n) {
+    int64_t c[SEQ_MAX_DIM];
+    coords_of(o, i, c);
+    int64_t oo = offset_of(o, c);
+    int64_t id = load_id(idx, idt, i);
+    if (id < 0 || id >= s.shape[dim]) {
+      report(err, SEQ_CUDA_ERR_GATHER, id, s.shape[dim]);
+      out[oo] = (T)0;
+      continue;
+    }
+    c[dim] = id;
+    out[oo] = src[offset_of(s, c)];
+  }
+}
+
+extern "C" seq_status seq_cuda_k_gather(const seq_cuda_arr *out, const seq_cuda_arr *src, int dim,
+                                        const void *idx, seq_dtype idx_dt) {
+  if (out->dtype != src->dtype) return seq_fail(SEQ_EDTYPE, "gather: dtypes differ");
+  if (dim < 0 || dim >= src->ndim || out->ndim != src->ndim)
+    return seq_fail(SEQ_ESHAPE, "gather: bad shapes for dim %d", dim);
+  int64_t n = 1;
+  for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
+  if (n == 0) return SEQ_OK;
+  seq_karr o = karr(out), s = karr(src);
+  seq_cuda_deferred *err = seq_cuda_deferred_dev();
+  DISPATCH(out->dtype, T, (k_gather<T><<<blocks_for(n), THREADS>>>(
+                              o, (T *)out->data, s, (const T *)src->data, dim, idx, (int)idx_dt,
+                              n, err)));
+  LAUNCH_CHECK("gather");
+  return SEQ_OK;
+}
+
+/* dst[c with c[dim] = idx[c]] += src[c]; iterates over src's (= idx's) shape */
+template <typename T>
+__global__ void k_scatter_add(seq_karr d, T *dst, seq_karr s, const T *src, int dim,
+                              const void *idx, int idt, int64_t n, seq_cuda_deferred *err) {
+  GRID_STRIDE(i, n) {
+    int64_t c[SEQ_MAX_DIM];
+    coords_of(s, i, c);
+    T v = src[offset_of(s, c)];
+    int64_t id = load_id(idx, idt, i);
+    if (id < 0 || id >= d.shape[dim]) {
+      report(err, SEQ_CUDA_ERR_SCATTER_ADD, id, d.shape[dim]);
+      continue;
+    }
+    c[dim] = id;
+    atomic_add<T>(dst + offset_of(d, c), v);
+  }
+}
+
+extern "C" seq_status seq_cuda_k_scatter_add(const seq_cuda_arr *dst, int dim, const void *idx,
+                                             seq_dtype idx_dt, const seq_cuda_arr *src) {
+  if (dst->dtype != src->dtype) return seq_fail(SEQ_EDTYPE, "scatter_add: dtypes differ");
+  if (dim < 0 || dim >= dst->ndim || dst->ndim != src->ndim)
+    return seq_fail(SEQ_ESHAPE, "scatter_add: bad shapes for dim %d", dim);
+  int64_t n = 1;
+  for (int d = 0; d < src->ndim; d++) n *= src->shape[d];
+  if (n == 0) return SEQ_OK;
+  seq_karr dk = karr(dst), sk = karr(src);
+  seq_cuda_deferred *err = seq_cuda_deferred_dev();
+  DISPATCH(dst->dtype, T, (k_scatter_add<T><<<blocks_for(n), THREADS>>>(
+                              dk, (T *)dst->data, sk, (const T *)src->data, dim, idx,
+                              (int)idx_dt, n, err)));
+  LAUNCH_CHECK("scatter_add");
+  return SEQ_OK;
+}
+
+/* ---- random (core/seq_philox.h mapping) ----
+ * The affine steps use _rn intrinsics so nvcc cannot fuse them into an FMA:
+ * the CPU rounds the product and the sum separately, and the f32 numbers
+ * must agree bit for bit. */
+__global__ void k_uniform_f32(float *out, int64_t n, uint64_t seed, uint64_t offset, float lo,
+                              float span) {
+  GRID_STRIDE(k, n) {
+    float u = seq_philox_uniform_f32(offset + (uint64_t)k, seed);
+    out[k] = __fadd_rn(lo, __fmul_rn(span, u));
+  }
+}
+
+__global__ void k_uniform_f64(double *out, int64_t n, uint64_t seed, uint64_t offset, double lo,
+                              double hi) {
+  GRID_STRIDE(k, n) {
+    double u = seq_philox_uniform_f64(offset + (uint64_t)k, seed);
+    out[k] = __dadd_rn(lo, __dmul_rn(__dsub_rn(hi, lo), u));
+  }
+}
+
+template <typename T>
+__global__ void k_normal(T *out, int64_t n, uint64_t seed, uint64_t offset, double mean,
+                         double std) {
+  GRID_STRIDE(k, n) {
+    uint32_t r[4];
+    seq_philox4x32(offset + (uint64_t)k, seed, r);
+    double u1 = __dmul_rn((double)r[0] + 1.0, 1.0 / 4294967296.0);
+    double u2 = __dmul_rn((double)r[1], 1.0 / 4294967296.0);
+    double z = __dmul_rn(sqrt(__dmul_rn(-2.0, log(u1))), cos(__dmul_rn(6.283185307179586, u2)));
+    out[k] = (T)__dadd_rn(mean, __dmul_rn(std, z));
+  }
+}
+
+extern "C" seq_status seq_cuda_k_rand(void *out, seq_dtype dt, int64_t n, uint64_t seed,
+                                      uint64_t offset, bool normal, double a, double b) {
+  if (n == 0) return SEQ_OK;
+  unsigned g = blocks_for(n);
+  if (dt == SEQ_F32) {
+    if (normal) k_normal<float><<<g, THREADS>>>((float *)out, n, seed, offset, a, b);
+    else k_uniform_f32<<<g, THREADS>>>((float *)out, n, seed, offset, (float)a, (float)(b - a));
+  } else if (dt == SEQ_F64) {
+    if (normal) k_normal<double><<<g, THREADS>>>((double *)out, n, seed, offset, a, b);
+    else k_uniform_f64<<<g, THREADS>>>((double *)out, n, seed, offset, a, b);
+  } else {
+    return seq_fail(SEQ_EDTYPE, "rand: needs f32 or f64, got %s", seq_dtype_name(dt));
+  }
+  LAUNCH_CHECK("rand");
+  return SEQ_OK;
+}
+
+/* ---- softmax family: one block per row ---- */
+
+__device__ static inline float dexp(float x) { return expf(x); }
+__device__ static inline double dexp(double x) { return exp(x); }
+__device__ static inline float dlog(float x) { return logf(x); }
+__device__ static inline double dlog(double x) { return log(x); }
+__device__ static inline float dlog1p(float x) { return log1pf(x); }
+__device__ static inline double dlog1p(double x) { return log1p(x); }
+
+/* Block-wide sum / max of one value per thread (blockDim.x == THREADS). */
+template <typename T>
+__device__ static T block_sum(T v, T *sh) {
+  sh[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = THREADS / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+    __syncthreads();
+  }
+  T r = sh[0];
+  __syncthreads();
+  return r;
+}
+
+template <typename T>
+__device__ static T block_max(T v, T *sh) {
+  sh[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = THREADS / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      T o = sh[threadIdx.x + s];
+      if (o > sh[threadIdx.x]) sh[threadIdx.x] = o;
+    }
+    __syncthreads();
+  }
+  T r = sh[0];
+  __syncthreads();
+  return r;
+}
+
+template <typename T>
+__device__ static T row_max(const T *x, int64_t cols, T *sh) {
+  T m = x[0];
+  for (int64_t j = threadIdx.x; j < cols; j += THREADS) m = x[j] > m ? x[j] : m;
+  return block_max<T>(m, sh);
+}
+
+template <typename T>
+__global__ void k_softmax(T *out, const T *x, int64_t rows, int64_t cols, int log_) {
+  __shared__ T sh[THREADS];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T *xr = x + r * cols;
+    T *yr = out + r * cols;
+    T m = row_max<T>(xr, cols, sh);
+    T s = 0;
+    for (int64_t j = threadIdx.x; j < cols; j += THREADS) s += dexp(xr[j] - m);
+    s = block_sum<T>(s, sh);
+    if (log_) {
+      T ls = dlog(s) + m;
+      for (int64_t j = threadIdx.x; j < cols; j += THREADS) yr[j] = xr[j] - ls;
+    } else {
+      T inv = (T)1 / s;
+      for (int64_t j = threadIdx.x; j < cols; j += THREADS) yr[j] = dexp(xr[j] - m) * inv;
+    }
+  }
+}
+
+template <typename T>
+__global__ void k_softmax_bw(T *dx, const T *y, const T *dy, int64_t rows, int64_t cols, int log_) {
+  __shared__ T sh[THREADS];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T *yr = y + r * cols, *gr = dy + r * cols;
+    T *dr = dx + r * cols;
+    T s = 0;
+    for (int64_t j = threadIdx.x; j < cols; j += THREADS) s += log_ ? gr[j] : gr[j] * yr[j];
+    s = block_sum<T>(s, sh);
+    for (int64_t j = threadIdx.x; j < cols; j += THREADS)
+      dr[j] = log_ ? gr[j] - dexp(yr[j]) * s : yr[j] * (gr[j] - s);
+  }
+}
+
+static unsigned row_blocks(int64_t rows) { return (unsigned)(rows < MAX_BLOCKS ? rows : MAX_BLOCKS); }
+
+extern "C" seq_status seq_cuda_k_softmax(void *out, const void *x, seq_dtype dt, int64_t rows,
+                                         int64_t cols, bool log) {
+  if (rows == 0 || cols == 0) return SEQ_OK;
+  DISPATCH_FLOAT(dt, T, "softmax", (k_softmax<T><<<row_blocks(rows), THREADS>>>(
+                                       (T *)out, (const T *)x, rows, cols, (int)log)));
+  LAUNCH_CHECK("softmax");
+  return SEQ_OK;
+}
+
+extern "C" seq_status seq_cuda_k_softmax_backward(void *dx, const void *y, const void *dy,
+                                                  seq_dtype dt, int64_t rows, int64_t cols,
+                                                  bool log) {
+  if (rows == 0 || cols == 0) return SEQ_OK;
+  DISPATCH_FLOAT(dt, T, "softmax_backward", (k_softmax_bw<T><<<row_blocks(rows), THREADS>>>(
+                                                (T *)dx, (const T *)y, (const T *)dy, rows, cols,
+                                                (int)log)));
+  LAUNCH_CHECK("softmax_backward");
+  return SEQ_OK;
+}
+
+/* As core/cpu_loss.c: probs = softmax(z); lse = m + log(sum exp(z - m)) in
+ * double; loss = lse - z[id] (class ids) or lse*sum(t) - sum(t*z). */
+template <typename T>
+__global__ void k_softmax_xent(T *loss, T *probs, const T *x, const void *target, int kind,
+                               int64_t rows, int64_t cols, seq_cuda_deferred *err) {
+  __shared__ T sh[THREADS];
+  __shared__ double shd[THREADS];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T *xr = x + r * cols;
+    T m = row_max<T>(xr, cols, sh);
+    double s = 0;
+    for (int64_t j = threadIdx.x; j < cols; j += THREADS) s += (double)dexp(xr[j] - m);
+    s = block_sum<double>(s, shd);
+    double lse = (double)m + log(s);
+    if (probs) {
+      T inv = (T)(1.0 / s);
+      for (int64_t j = threadIdx.x; j < cols; j += THREADS) probs[r * cols + j] = dexp(xr[j] - m) * inv;
+    }
+    if (kind == 0) {
+      const T *tr = (const T *)target + r * cols;
+      double st = 0, stz = 0;
+      for (int64_t j = threadIdx.x; j < cols; j += THREADS) {
+        st += (double)tr[j];
+        stz += (double)tr[j] * (double)xr[j];
+      }
+      st = block_sum<double>(st, shd);
+      stz = block_sum<double>(stz, shd);
+      if (threadIdx.x == 0) loss[r] = (T)(lse * st - stz);
+    } else if (threadIdx.x == 0) {
+      int64_t id = kind == 1 ? (int64_t)((const int32_t *)target)[r] : ((const int64_t *)target)[r];
+      if (id < 0 || id >= cols) {
+        report(err, SEQ_CUDA_ERR_XENT, id, cols);
+        loss[r] = (T)NAN;
+      } else {
+        loss[r] = (T)(lse - (double)xr[id]);
+      }
+    }
+  }
+}
+
+extern "C" seq_status seq_cuda_k_softmax_xent(void *loss, void *probs, const void *logits,
+                                              const void *target, int target_kind, seq_dtype dt,
+                                              int64_t rows, int64_t cols) {
+  if (rows == 0) return SEQ_OK;
+  if (cols == 0) return seq_fail(SEQ_ESHAPE, "softmax_cross_entropy: zero classes");
+  seq_cuda_deferred *err = seq_cuda_deferred_dev();
+  DISPATCH_FLOAT(dt, T, "softmax_cross_entropy",
+                 (k_softmax_xent<T><<<row_blocks(rows), THREADS>>>(
+                     (T *)loss, (T *)probs, (const T *)logits, target, target_kind, rows, cols, err)));
+  LAUNCH_CHECK("softmax_cross_entropy");
+  return SEQ_OK;
+}
+
+/* Stable BCE with logits, as core/cpu_loss.c:
+ * e = exp(-|x|); loss = max(x,0) - x*t + log1p(e); sig from e. */
+template <typename T>
+__global__ void k_sigmoid_bce(T *loss, T *sig, const T *x, const T *t, int64_t n) {
+  GRID_STRIDE(i, n) {
+    T v = x[i], y = t[i];
+    T e = dexp(-(v < 0 ? -v : v));
+    loss[i] = (v > 0 ? v : (T)0) - v * y + dlog1p(e);
+    if (sig) sig[i] = v >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);
+  }
+}
+
+extern "C" seq_status seq_cuda_k_sigmoid_bce(void *loss, void *sig, const void *logits,
+                                             const void *target, seq_dtype dt, int64_t n) {
+  if (n == 0) return SEQ_OK;
+  DISPATCH_FLOAT(dt, T, "sigmoid_binary_cross_entropy",
+                 (k_sigmoid_bce<T><<<blocks_for(n), THREADS>>>((T *)loss, (T *)sig, (const T *)logits,
+                                                               (const T *)target, n)));
+  LAUNCH_CHECK("sigmoid_binary_cross_entropy");
+  return SEQ_OK;
+}
+
+/* ---- optimizer steps (formulas in core/seq_backend.h) ---- */
+
+/* Same order and arithmetic as core/cpu_optim.c: the update runs in the
+ * param's dtype with the scalar factors computed in double on the host. */
+template <typename T> struct optim_k {
+  int kind, nesterov;
+  T lr, clip, decay, mom, rho, eps, b1c, b2c, alpha;
+  int wd_on;
+};
+
+template <typename T>
+__global__ void k_optim(optim_k<T> h, T *p, const T *gp, T *s0, T *s1, int64_t n) {
+  GRID_STRIDE(k, n) {
+    T g = gp[k];
+    if (h.clip > 0) g = g > h.clip ? h.clip : (g < -h.clip ? -h.clip : g);
+    T w = p[k];
+    if (h.wd_on) w -= w * h.decay;
+    if (h.kind == SEQ_OPTIM_SGD) {
+      if (h.mom != 0) {
+        T v = h.mom * s0[k] - h.lr * g;
+        s0[k] = v;
+        w += h.nesterov ? h.mom * v - h.lr * g : v;
+      } else {
+        w -= h.lr * g;
+      }
+    } else if (h.kind == SEQ_OPTIM_RMSPROP) {
+      T s = h.rho * s0[k] + (1 - h.rho) * g * g;
+      s0[k] = s;
+      T inc = h.lr * g / sqrt(s + h.eps);
+      if (h.mom > 0) {
+        inc = h.mom * s1[k] + inc;
+        s1[k] = inc;
+      }
+      w -= inc;
+    } else {
+      T m = s0[k] + (g - s0[k]) * h.b1c;
+      T v = s1[k] + (g * g - s1[k]) * h.b2c;
+      s0[k] = m;
+      s1[k] = v;
+      w -= (m * h.alpha) / (sqrt(v) + h.eps);
+    }
+    p[k] = w;
+  }
+}
+
+template <typename T>
+static optim_k<T> optim_params(const seq_optim_hparams *hp) {
+  optim_k<T> h;
+  h.kind = (int)hp->kind;
+  h.nesterov = hp->nesterov ? 1 : 0;
+  h.lr = (T)hp->lr;
+  h.clip = (T)hp->clipvalue;
+  h.decay = (T)(hp->lr * hp->weight_decay);
+  h.wd_on = hp->weight_decay > 0;
+  h.mom = (T)hp->momentum;
+  h.rho = (T)hp->rho;
+  h.eps = (T)hp->eps;
+  h.b1c = (T)(1.0 - hp->beta1);
+  h.b2c = (T)(1.0 - hp->beta2);
+  double t = (double)(hp->step > 0 ? hp->step : 1);
+  h.alpha = (T)(hp->lr * sqrt(1.0 - pow(hp->beta2, t)) / (1.0 - pow(hp->beta1, t)));
+  return h;
+}
+
+extern "C" seq_status seq_cuda_k_optim(const seq_optim_hparams *hp, void *param, const void *grad,
+                                       void *s0, void *s1, seq_dtype dt, int64_t n) {
+  if (n == 0) return SEQ_OK;
+  unsigned g = blocks_for(n);
+  if (dt == SEQ_F32)
+    k_optim<float><<<g, THREADS>>>(optim_params<float>(hp), (float *)param, (const float *)grad,
+                                   (float *)s0, (float *)s1, n);
+  else if (dt == SEQ_F64)
+    k_optim<double><<<g, THREADS>>>(optim_params<double>(hp), (double *)param,
+                                    (const double *)grad, (double *)s0, (double *)s1, n);
+  else
+    return seq_fail(SEQ_EDTYPE, "optimizer step: needs f32 or f64");
+  LAUNCH_CHECK("optimizer step");
+  return SEQ_OK;
+}
+
+/* ---- LSTM weight packing (see cuda_lstm.c) ---- */
+
+/* Keras kernel K[i, g*H + h] -> cuDNN W_g[h, i]; recurrent likewise;
+ * bias[g*H + h] -> b_in_g[h]; b_rec_g = 0.  One launch over all pieces. */
+template <typename T>
+__global__ void k_lstm_pack(seq_cuda_lstm_wptrs w, const T *K, const T *R, const T *b, int64_t I,
+                            int64_t H) {
+  const int64_t nK = 4 * H * I, nR = 4 * H * H, nB = 4 * H;
+  GRID_STRIDE(e, nK + nR + 2 * nB) {
+    if (e < nK) {
+      int64_t g = e / (H * I), r = e % (H * I), h = r / I, i = r % I;
+      ((T *)w.w_in[g])[h * I + i] = K[i * 4 * H + g * H + h];
+    } else if (e < nK + nR) {
+      int64_t q = e - nK, g = q / (H * H), r = q % (H * H), h = r / H, j = r % H;
+      ((T *)w.w_rec[g])[h * H + j] = R[j * 4 * H + g * H + h];
+    } else if (e < nK + nR + nB) {
+      int64_t q = e - nK - nR, g = q / H, h = q % H;
+      ((T *)w.b_in[g])[h] = b[g * H + h];
+    } else {
+      int64_t q = e - nK - nR - nB, g = q / H, h = q % H;
+      ((T *)w.b_rec[g])[h] = (T)0;
+    }
+  }
+}
+
+/* Iterates over the Keras layouts so the writes are coalesced. */
+template <typename T>
+__global__ void k_lstm_unpack(seq_cuda_lstm_wptrs w, T *dK, T *dR, T *db, int64_t I, int64_t H) {
+  const int64_t nK = dK ? I * 4 * H : 0, nR = dR ? H * 4 * H : 0, nB = db ? 4 * H : 0;
+  GRID_STRIDE(e, nK + nR + nB) {
+    if (e < nK) {
+      int64_t i = e / (4 * H), col = e % (4 * H), g = col / H, h = col % H;
+      dK[e] = ((const T *)w.w_in[g])[h * I + i];
+    } else if (e < nK + nR) {
+      int64_t q = e - nK, j = q / (4 * H), col = q % (4 * H), g = col / H, h = col % H;
+      dR[q] = ((const T *)w.w_rec[g])[h * H + j];
+    } else {
+      int64_t q = e - nK - nR, g = q / H, h = q % H;
+      db[q] = ((const T *)w.b_in[g])[h];
+    }
+  }
+}
+
+extern "C" seq_status seq_cuda_k_lstm_pack(const seq_cuda_lstm_wptrs *w, const void *kernel,
+                                           const void *recurrent, const void *bias, seq_dtype dt,
+                                           int64_t I, int64_t H) {
+  int64_t n = 4 * H * I + 4 * H * H + 8 * H;
+  DISPATCH_FLOAT(dt, T, "lstm", (k_lstm_pack<T><<<blocks_for(n), THREADS>>>(
+                                    *w, (const T *)kernel, (const T *)recurrent, (const T *)bias,
+                                    I, H)));
+  LAUNCH_CHECK("lstm weight pack");
+  return SEQ_OK;
+}
+
+extern "C" seq_status seq_cuda_k_lstm_unpack(const seq_cuda_lstm_wptrs *dw, void *dkernel,
+                                             void *drecurrent, void *dbias, seq_dtype dt, int64_t I,
+                                             int64_t H) {
+  int64_t n = (dkernel ? I * 4 * H : 0) + (drecurrent ? H * 4 * H : 0) + (dbias ? 4 * H : 0);
+  if (n == 0) return SEQ_OK;
+  DISPATCH_FLOAT(dt, T, "lstm", (k_lstm_unpack<T><<<blocks_for(n), THREADS>>>(
+                                    *dw, (T *)dkernel, (T *)drecurrent, (T *)dbias, I, H)));
+  LAUNCH_CHECK("lstm weight unpack");
+  return SEQ_OK;
+}
+
+template <typename T>
+__global__ void k_one_hot(T *out, const void *ids, int idt, int64_t n, int64_t I,
+                          seq_cuda_deferred *err) {
+  GRID_STRIDE(e, n * I) {
+    int64_t r = e / I, c = e % I;
+    int64_t id = load_id(ids, idt, r);
+    if (c == 0 && (id < 0 || id >= I)) report(err, SEQ_CUDA_ERR_LSTM_INDEX, id, I);
+    out[e] = id == c ? (T)1 : (T)0;
+  }
+}
+
+extern "C" seq_status seq_cuda_k_one_hot(void *out, seq_dtype dt, const void *ids, seq_dtype id_dt,
+                                         int64_t n, int64_t I) {
+  if (n * I == 0) return SEQ_OK;
+  if (id_dt != SEQ_I32 && id_dt != SEQ_I64) return seq_fail(SEQ_EDTYPE, "lstm: ids must be i32 or i64");
+  seq_cuda_deferred *err = seq_cuda_deferred_dev();
+  DISPATCH_FLOAT(dt, T, "lstm", (k_one_hot<T><<<blocks_for(n * I), THREADS>>>(
+                                    (T *)out, ids, (int)id_dt, n, I, err)));
+  LAUNCH_CHECK("lstm one-hot");
+  return SEQ_OK;
+}

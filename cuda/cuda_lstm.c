@@ -1,0 +1,420 @@
+/* cuda_lstm.c - the fused LSTM through cuDNN's RNN API (the v8 calls of
+ * cuDNN 9: cudnnSetRNNDescriptor_v8, cudnnRNNForward,
+ * cudnnRNNBackwardData_v8, cudnnRNNBackwardWeights_v8).
+ *
+ * Weights: the core keeps Keras-layout tensors (kernel [I,4H], recurrent
+ * [H,4H], bias [4H], gates i,f,c,o).  cuDNN's LSTM gate order for linear
+ * layers 0..3 (input) and 4..7 (recurrent) is also i,f,c(g),o, each matrix
+ * row-major [H, in].  Every forward packs the Keras tensors into a fresh
+ * weight space with one transpose kernel (I*4H + H*4H elements: tiny next to
+ * the sequence work) and every backward unpacks the weight-space gradient.
+ * Keras has one bias; we use CUDNN_RNN_DOUBLE_BIAS (the most used mode) with
+ * the recurrent bias held at zero, so the gates see exactly bias_in, and
+ * d(bias) is the input-bias gradient (the recurrent-bias gradient is the same
+ * numbers and is ignored).
+ *
+ * Index input (x_is_index): cuDNN needs the dense input, so the one-hot
+ * [B,T,I] is materialised on the device (for the char-RNN, 128*40*57 floats,
+ * about 1 MB).  dkernel then comes from cuDNN's weight gradient, which for a
+ * one-hot input equals the row scatter-add the CPU backend does.
+ *
+ * `saved` (training) owns: the weight space used by the forward (a later
+ * optimizer step must not change what backward differentiates), the reserve
+ * space, the dense input when we built one, y only when the caller passed
+ * none, the descriptors and the device sequence-length array.  The op layer
+ * (core/seq_nn.c) keeps x, h0, c0 and a detached alias of y alive in the
+ * node and passes them in `args` again to backward. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include "seq_cuda.h"
+
+/* One cuDNN RNN descriptor per (dtype, I, H, math) - a model has one or two
+ * LSTM shapes, and descriptors are never freed while saved state may use them. */
+typedef struct lstm_plan {
+  seq_dtype dt;
+  int64_t I, H;
+  bool tf32;
+  cudnnRNNDescriptor_t rnn;
+  size_t wsize;
+  bool have_offsets;
+  size_t off_w_in[4], off_w_rec[4], off_b_in[4], off_b_rec[4];
+} lstm_plan;
+
+#define MAX_PLANS 32
+static lstm_plan plans[MAX_PLANS];
+static int nplans;
+
+typedef struct lstm_saved {
+  lstm_plan *plan;
+  int64_t B, T;
+  cudnnRNNDataDescriptor_t xdesc, ydesc;
+  cudnnTensorDescriptor_t hdesc;
+  seq_cuda_scratch wspace, reserve, ycopy, xdense, seqlen;
+  size_t work_bytes, reserve_bytes;
+  const void *x; /* dense input used by the forward (xdense or args->x's data) */
+} lstm_saved;
+
+static cudnnDataType_t dn_type(seq_dtype dt) {
+  return dt == SEQ_F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+}
+
+static seq_status get_plan(seq_dtype dt, int64_t I, int64_t H, lstm_plan **out) {
+  bool tf32 = dt == SEQ_F32 && seq_cuda_get_tf32();
+  for (int i = 0; i < nplans; i++)
+    if (plans[i].dt == dt && plans[i].I == I && plans[i].H == H && plans[i].tf32 == tf32) {
+      *out = &plans[i];
+      return SEQ_OK;
+    }
+  if (nplans == MAX_PLANS)
+    return seq_fail(SEQ_EARG, "lstm: more than %d distinct LSTM shapes on cuda", MAX_PLANS);
+  cudnnHandle_t h = (cudnnHandle_t)seq_cuda_cudnn_handle();
+  lstm_plan *p = &plans[nplans];
+  memset(p, 0, sizeof *p);
+  p->dt = dt;
+  p->I = I;
+  p->H = H;
+  p->tf32 = tf32;
+  SEQ_CUDNN(cudnnCreateRNNDescriptor, (&p->rnn));
+  /* FMA math keeps f32 exact-ish (no TF32); DEFAULT_MATH lets cuDNN use TF32
+   * tensor cores on Ampere and later. */
+  cudnnMathType_t math = tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+  cudnnStatus_t s = cudnnSetRNNDescriptor_v8(
+      p->rnn, CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_DOUBLE_BIAS, CUDNN_UNIDIRECTIONAL,
+      CUDNN_LINEAR_INPUT, dn_type(dt), dn_type(dt), math, (int32_t)I, (int32_t)H, (int32_t)H,
+      1, NULL, CUDNN_RNN_PADDED_IO_DISABLED);
+  if (s != CUDNN_STATUS_SUCCESS) {
+    cudnnDestroyRNNDescriptor(p->rnn);
+    return seq_fail(SEQ_EBACKEND, "cudnnSetRNNDescriptor_v8: %s", cudnnGetErrorString(s));
+  }
+  s = cudnnGetRNNWeightSpaceSize(h, p->rnn, &p->wsize);
+  if (s != CUDNN_STATUS_SUCCESS) {
+    cudnnDestroyRNNDescriptor(p->rnn);
+    return seq_fail(SEQ_EBACKEND, "cudnnGetRNNWeightSpaceSize: %s", cudnnGetErrorString(s));
+  }
+  nplans++;
+  *out = p;
+  return SEQ_OK;
+}
+
+/* Finds where each gate's matrix and bias live inside the weight space (the
+ * offsets do not depend on the buffer, so they are computed once per plan
+ * with the first real buffer) and checks their sizes. */
+static seq_status plan_offsets(lstm_plan *p, void *wspace) {
+  if (p->have_offsets) return SEQ_OK;
+  cudnnHandle_t h = (cudnnHandle_t)seq_cuda_cudnn_handle();
+  cudnnTensorDescriptor_t md, bd;
+  SEQ_CUDNN(cudnnCreateTensorDescriptor, (&md));
+  cudnnStatus_t s = cudnnCreateTensorDescriptor(&bd);
+  if (s != CUDNN_STATUS_SUCCESS) {
+    cudnnDestroyTensorDescriptor(md);
+    return seq_fail(SEQ_EBACKEND, "cudnnCreateTensorDescriptor: %s", cudnnGetErrorString(s));
+  }
+  seq_status st = SEQ_OK;
+  for (int lin = 0; lin < 8 && st == SEQ_OK; lin++) {
+    void *maddr = NULL, *baddr = NULL;
+    s = cudnnGetRNNWeightParams(h, p->rnn, 0, p->wsize, wspace, lin, md, &maddr, bd, &baddr);
+    if (s != CUDNN_STATUS_SUCCESS) {
+      st = seq_fail(SEQ_EBACKEND, "cudnnGetRNNWeightParams: %s", cudnnGetErrorString(s));
+      break;
+    }
+    /* check the matrix really is [H, in] and the bias [H] */
+    cudnnDataType_t dtp;
+    int nd = 0, dims[8] = {0}, strides[8] = {0};
+    s = cudnnGetTensorNdDescriptor(md, 8, &dtp, &nd, dims, strides);
+    int64_t want = p->H * (lin < 4 ? p->I : p->H), got = 1;
+    for (int d = 0; d < nd; d++) got *= dims[d];
+    if (s != CUDNN_STATUS_SUCCESS || !maddr || !baddr || got != want) {
+      st = seq_fail(SEQ_EBACKEND,
+                    "cudnnGetRNNWeightParams: unexpected layout for linear layer %d "
+                    "(%lld elements, expected %lld)", lin, (long long)got, (long long)want);
+      break;
+    }
+    size_t mo = (size_t)((char *)maddr - (char *)wspace), bo = (size_t)((char *)baddr - (char *)wspace);
+    if (lin < 4) {
+      p->off_w_in[lin] = mo;
+      p->off_b_in[lin] = bo;
+    } else {
+      p->off_w_rec[lin - 4] = mo;
+      p->off_b_rec[lin - 4] = bo;
+    }
+  }
+  cudnnDestroyTensorDescriptor(md);
+  cudnnDestroyTensorDescriptor(bd);
+  if (st == SEQ_OK) p->have_offsets = true;
+  return st;
+}
+
+static seq_cuda_lstm_wptrs wptrs(const lstm_plan *p, void *base) {
+  seq_cuda_lstm_wptrs w;
+  for (int g = 0; g < 4; g++) {
+    w.w_in[g] = (char *)base + p->off_w_in[g];
+    w.w_rec[g] = (char *)base + p->off_w_rec[g];
+    w.b_in[g] = (char *)base + p->off_b_in[g];
+    w.b_rec[g] = (char *)base + p->off_b_rec[g];
+  }
+  return w;
+}
+
+void seq_cuda_lstm_free_saved(void *ptr) {
+  lstm_saved *s = ptr;
+  if (!s) return;
+  if (s->xdesc) cudnnDestroyRNNDataDescriptor(s->xdesc);
+  if (s->ydesc) cudnnDestroyRNNDataDescriptor(s->ydesc);
+  if (s->hdesc) cudnnDestroyTensorDescriptor(s->hdesc);
+  seq_cuda_scratch_free(&s->wspace);
+  seq_cuda_scratch_free(&s->reserve);
+  seq_cuda_scratch_free(&s->ycopy);
+  seq_cuda_scratch_free(&s->xdense);
+  seq_cuda_scratch_free(&s->seqlen);
+  free(s);
+}
+
+static seq_status set_descriptors(lstm_saved *s, seq_dtype dt, int64_t B, int64_t T, int64_t I,
+                                  int64_t H) {
+  int *lens = malloc(sizeof(int) * (size_t)B);
+  if (!lens) return seq_fail(SEQ_ENOMEM, "lstm: out of host memory");
+  for (int64_t b = 0; b < B; b++) lens[b] = (int)T;
+  seq_status st = SEQ_OK;
+  cudnnStatus_t e;
+#define DN_STEP(fn, args)                                                      \
+  if (st == SEQ_OK && (e = fn args) != CUDNN_STATUS_SUCCESS)                   \
+    st = seq_fail(SEQ_EBACKEND, "%s: %s", #fn, cudnnGetErrorString(e));
+  DN_STEP(cudnnCreateRNNDataDescriptor, (&s->xdesc));
+  DN_STEP(cudnnCreateRNNDataDescriptor, (&s->ydesc));
+  DN_STEP(cudnnCreateTensorDescriptor, (&s->hdesc));
+  DN_STEP(cudnnSetRNNDataDescriptor, (s->xdesc, dn_type(dt), CUDNN_RNN_DATA_LAYOUT_BATCH_MAJOR_UNPACKED,
+                                      (int)T, (int)B, (int)I, lens, NULL));
+  DN_STEP(cudnnSetRNNDataDescriptor, (s->ydesc, dn_type(dt), CUDNN_RNN_DATA_LAYOUT_BATCH_MAJOR_UNPACKED,
+                                      (int)T, (int)B, (int)H, lens, NULL));
+  int hdims[3] = {1, (int)B, (int)H}, hstrides[3] = {(int)(B * H), (int)H, 1};
+  DN_STEP(cudnnSetTensorNdDescriptor, (s->hdesc, dn_type(dt), 3, hdims, hstrides));
+#undef DN_STEP
+  free(lens);
+  if (st != SEQ_OK) return st;
+  /* the device copy of the sequence lengths (all T: no padding) */
+  SEQ_TRY(seq_cuda_scratch_alloc(&s->seqlen, sizeof(int32_t) * (size_t)B));
+  return seq_cuda_k_fill(s->seqlen.ptr, SEQ_I32, B, (double)T);
+}
+
+static seq_status check_arg(const char *what, const seq_tensor *t, seq_dtype dt, int64_t numel) {
+  if (!t) return SEQ_OK;
+  if (t->dtype != dt)
+    return seq_fail(SEQ_EDTYPE, "lstm: %s is %s, expected %s", what, seq_dtype_name(t->dtype),
+                    seq_dtype_name(dt));
+  if (t->numel != numel)
+    return seq_fail(SEQ_ESHAPE, "lstm: %s has shape %s (%lld elements, expected %lld)", what,
+                    seq_tshape(t), (long long)t->numel, (long long)numel);
+  return SEQ_OK;
+}
+
+static seq_status contig_out(const char *what, const seq_tensor *t) {
+  if (t && !seq_tensor_is_contiguous(t))
+    return seq_fail(SEQ_EARG, "lstm: output %s must be contiguous", what);
+  return SEQ_OK;
+}
+
+static seq_status forward_impl(seq_lstm_args *a, lstm_saved *s, seq_cuda_scratch *tmp) {
+  const int64_t B = a->B, T = a->T, I = a->I, H = a->H;
+  const seq_dtype dt = a->kernel->dtype;
+  const size_t es = seq_dtype_size(dt);
+  cudnnHandle_t h = (cudnnHandle_t)seq_cuda_cudnn_handle();
+
+  SEQ_TRY(get_plan(dt, I, H, &s->plan));
+  lstm_plan *p = s->plan;
+  s->B = B;
+  s->T = T;
+  SEQ_TRY(set_descriptors(s, dt, B, T, I, H));
+
+  /* weights -> weight space */
+  SEQ_TRY(seq_cuda_scratch_alloc(&s->wspace, p->wsize));
+  SEQ_TRY(plan_offsets(p, s->wspace.ptr));
+  SEQ_TRY(seq_cuda_memset_zero_impl(s->wspace.ptr, p->wsize));
+  const void *kp, *rp, *bp;
+  SEQ_TRY(seq_cuda_contig(a->kernel, dt, &tmp[0], &kp));
+  SEQ_TRY(seq_cuda_contig(a->recurrent, dt, &tmp[1], &rp));
+  SEQ_TRY(seq_cuda_contig(a->bias, dt, &tmp[2], &bp));
+  seq_cuda_lstm_wptrs w = wptrs(p, s->wspace.ptr);
+  SEQ_TRY(seq_cuda_k_lstm_pack(&w, kp, rp, bp, dt, I, H));
+
+  /* dense input */
+  if (a->x_is_index) {
+    if (a->x->dtype != SEQ_I32 && a->x->dtype != SEQ_I64)
+      return seq_fail(SEQ_EDTYPE, "lstm: index input must be i32 or i64, got %s",
+                      seq_dtype_name(a->x->dtype));
+    if (a->x->numel != B * T)
+      return seq_fail(SEQ_ESHAPE, "lstm: index input %s, expected [%lld,%lld]", seq_tshape(a->x),
+                      (long long)B, (long long)T);
+    const void *ids;
+    SEQ_TRY(seq_cuda_contig(a->x, a->x->dtype, &tmp[3], &ids));
+    SEQ_TRY(seq_cuda_scratch_alloc(&s->xdense, (size_t)(B * T * I) * es));
+    SEQ_TRY(seq_cuda_k_one_hot(s->xdense.ptr, dt, ids, a->x->dtype, B * T, I));
+    s->x = s->xdense.ptr;
+  } else {
+    SEQ_TRY(check_arg("x", a->x, dt, B * T * I));
+    if (seq_tensor_is_contiguous(a->x)) {
+      s->x = seq_tensor_data(a->x);
+    } else {
+      const void *xp;
+      SEQ_TRY(seq_cuda_contig(a->x, dt, &s->xdense, &xp));
+      s->x = xp;
+    }
+  }
+  const void *h0 = NULL, *c0 = NULL;
+  if (a->h0) SEQ_TRY(seq_cuda_contig(a->h0, dt, &tmp[4], &h0));
+  if (a->c0) SEQ_TRY(seq_cuda_contig(a->c0, dt, &tmp[5], &c0));
+
+  /* y is required by cuDNN even when the caller does not want it; backward
+   * reads it again (the op layer keeps the forward's y alive for that). */
+  void *y;
+  if (a->y) {
+    y = seq_tensor_data(a->y);
+  } else {
+    seq_cuda_scratch *ys = a->training ? &s->ycopy : &tmp[6];
+    SEQ_TRY(seq_cuda_scratch_alloc(ys, (size_t)(B * T * H) * es));
+    y = ys->ptr;
+  }
+
+  cudnnForwardMode_t mode = a->training ? CUDNN_FWD_MODE_TRAINING : CUDNN_FWD_MODE_INFERENCE;
+  size_t work_bytes = 0, reserve_bytes = 0;
+  SEQ_CUDNN(cudnnGetRNNTempSpaceSizes, (h, p->rnn, mode, s->xdesc, &work_bytes, &reserve_bytes));
+  s->work_bytes = work_bytes;
+  s->reserve_bytes = reserve_bytes;
+  SEQ_TRY(seq_cuda_scratch_alloc(&tmp[7], work_bytes));
+  if (a->training) SEQ_TRY(seq_cuda_scratch_alloc(&s->reserve, reserve_bytes));
+  SEQ_CUDNN(cudnnRNNForward,
+            (h, p->rnn, mode, (const int32_t *)s->seqlen.ptr, s->xdesc, s->x, s->ydesc, y,
+             s->hdesc, h0, a->h_n ? seq_tensor_data(a->h_n) : NULL, s->hdesc, c0,
+             a->c_n ? seq_tensor_data(a->c_n) : NULL, p->wsize, s->wspace.ptr, work_bytes,
+             tmp[7].ptr, a->training ? reserve_bytes : 0, a->training ? s->reserve.ptr : NULL));
+  return SEQ_OK;
+}
+
+seq_status seq_cuda_lstm_forward(seq_lstm_args *a) {
+  SEQ_TRY(seq_cuda_ensure_init());
+  if (!a->kernel || !a->recurrent || !a->bias || !a->x)
+    return seq_fail(SEQ_EARG, "lstm: missing x, kernel, recurrent or bias");
+  const seq_dtype dt = a->kernel->dtype;
+  if (dt != SEQ_F32 && dt != SEQ_F64)
+    return seq_fail(SEQ_EDTYPE, "lstm: weights must be f32 or f64 on cuda, got %s", seq_dtype_name(dt));
+  const int64_t B = a->B, T = a->T, I = a->I, H = a->H;
+  if (B <= 0 || T <= 0 || I <= 0 || H <= 0 || B > 0x7fffffff || T > 0x7fffffff ||
+      I > 0x7fffffff || H > 0x7fffffff)
+    return seq_fail(SEQ_ESHAPE, "lstm: bad sizes B=%lld T=%lld I=%lld H=%lld", (long long)B,
+                    (long long)T, (long long)I, (long long)H);
+  SEQ_TRY(check_arg("kernel", a->kernel, dt, I * 4 * H));
+  SEQ_TRY(check_arg("recurrent", a->recurrent, dt, H * 4 * H));
+  SEQ_TRY(check_arg("bias", a->bias, dt, 4 * H));
+  SEQ_TRY(check_arg("h0", a->h0, dt, B * H));
+  SEQ_TRY(check_arg("c0", a->c0, dt, B * H));
+  SEQ_TRY(check_arg("y", a->y, dt, B * T * H));
+  SEQ_TRY(check_arg("h_n", a->h_n, dt, B * H));
+  SEQ_TRY(check_arg("c_n", a->c_n, dt, B * H));
+  SEQ_TRY(contig_out("y", a->y));
+  SEQ_TRY(contig_out("h_n", a->h_n));
+  SEQ_TRY(contig_out("c_n", a->c_n));
+
+  lstm_saved *s = calloc(1, sizeof *s);
+  if (!s) return seq_fail(SEQ_ENOMEM, "lstm: out of host memory");
+  seq_cuda_scratch tmp[8];
+  memset(tmp, 0, sizeof tmp);
+  seq_status st = forward_impl(a, s, tmp);
+  for (int i = 0; i < 8; i++) seq_cuda_scratch_free(&tmp[i]);
+  if (st != SEQ_OK || !a->training) {
+    seq_cuda_lstm_free_saved(s);
+    a->saved = NULL;
+    return st;
+  }
+  a->saved = s;
+  return SEQ_OK;
+}
+
+static seq_status backward_impl(seq_lstm_args *a, seq_lstm_grads *g, lstm_saved *s,
+                                seq_cuda_scratch *tmp) {
+  const int64_t B = s->B, T = s->T, I = a->I, H = a->H;
+  const seq_dtype dt = s->plan->dt;
+  const size_t es = seq_dtype_size(dt);
+  lstm_plan *p = s->plan;
+  cudnnHandle_t h = (cudnnHandle_t)seq_cuda_cudnn_handle();
+  /* the forward's hidden states: the op layer's saved y, else our copy */
+  const void *ysaved = a->y ? seq_tensor_data(a->y) : s->ycopy.ptr;
+
+  SEQ_TRY(check_arg("y", a->y, dt, B * T * H));
+  SEQ_TRY(check_arg("dy", g->dy, dt, B * T * H));
+  SEQ_TRY(check_arg("dh_n", g->dh_n, dt, B * H));
+  SEQ_TRY(check_arg("dc_n", g->dc_n, dt, B * H));
+  SEQ_TRY(check_arg("dx", a->x_is_index ? NULL : g->dx, dt, B * T * I));
+  SEQ_TRY(check_arg("dkernel", g->dkernel, dt, I * 4 * H));
+  SEQ_TRY(check_arg("drecurrent", g->drecurrent, dt, H * 4 * H));
+  SEQ_TRY(check_arg("dbias", g->dbias, dt, 4 * H));
+  SEQ_TRY(check_arg("dh0", g->dh0, dt, B * H));
+  SEQ_TRY(check_arg("dc0", g->dc0, dt, B * H));
+  SEQ_TRY(contig_out("dx", a->x_is_index ? NULL : g->dx));
+  SEQ_TRY(contig_out("dkernel", g->dkernel));
+  SEQ_TRY(contig_out("drecurrent", g->drecurrent));
+  SEQ_TRY(contig_out("dbias", g->dbias));
+  SEQ_TRY(contig_out("dh0", g->dh0));
+  SEQ_TRY(contig_out("dc0", g->dc0));
+
+  /* cuDNN needs a dense dy; a missing one is zeros */
+  const void *dy;
+  if (g->dy) {
+    SEQ_TRY(seq_cuda_contig(g->dy, dt, &tmp[0], &dy));
+  } else {
+    SEQ_TRY(seq_cuda_scratch_alloc(&tmp[0], (size_t)(B * T * H) * es));
+    SEQ_TRY(seq_cuda_memset_zero_impl(tmp[0].ptr, (size_t)(B * T * H) * es));
+    dy = tmp[0].ptr;
+  }
+  const void *dhy = NULL, *dcy = NULL, *hx = NULL, *cx = NULL;
+  if (g->dh_n) SEQ_TRY(seq_cuda_contig(g->dh_n, dt, &tmp[1], &dhy));
+  if (g->dc_n) SEQ_TRY(seq_cuda_contig(g->dc_n, dt, &tmp[2], &dcy));
+  if (a->h0) SEQ_TRY(seq_cuda_contig(a->h0, dt, &tmp[3], &hx));
+  if (a->c0) SEQ_TRY(seq_cuda_contig(a->c0, dt, &tmp[4], &cx));
+  /* dx is always produced by cuDNN; use scratch when it is not wanted */
+  void *dx;
+  if (g->dx && !a->x_is_index) {
+    dx = seq_tensor_data(g->dx);
+  } else {
+    SEQ_TRY(seq_cuda_scratch_alloc(&tmp[5], (size_t)(B * T * I) * es));
+    dx = tmp[5].ptr;
+  }
+  /* the workspace size is the forward's (same descriptor and mode) */
+  SEQ_TRY(seq_cuda_scratch_alloc(&tmp[6], s->work_bytes));
+  SEQ_CUDNN(cudnnRNNBackwardData_v8,
+            (h, p->rnn, (const int32_t *)s->seqlen.ptr, s->ydesc, ysaved, dy, s->xdesc, dx,
+             s->hdesc, hx, dhy, g->dh0 ? seq_tensor_data(g->dh0) : NULL, s->hdesc, cx, dcy,
+             g->dc0 ? seq_tensor_data(g->dc0) : NULL, p->wsize, s->wspace.ptr, s->work_bytes,
+             tmp[6].ptr, s->reserve_bytes, s->reserve.ptr));
+  if (g->dkernel || g->drecurrent || g->dbias) {
+    /* BackwardWeights must follow BackwardData (it reads what that left in
+     * the reserve space); ADD mode into a zeroed buffer = plain gradient. */
+    SEQ_TRY(seq_cuda_scratch_alloc(&tmp[7], p->wsize));
+    SEQ_TRY(seq_cuda_memset_zero_impl(tmp[7].ptr, p->wsize));
+    SEQ_CUDNN(cudnnRNNBackwardWeights_v8,
+              (h, p->rnn, CUDNN_WGRAD_MODE_ADD, (const int32_t *)s->seqlen.ptr, s->xdesc, s->x,
+               s->hdesc, hx, s->ydesc, ysaved, p->wsize, tmp[7].ptr, s->work_bytes,
+               tmp[6].ptr, s->reserve_bytes, s->reserve.ptr));
+    seq_cuda_lstm_wptrs dw = wptrs(p, tmp[7].ptr);
+    SEQ_TRY(seq_cuda_k_lstm_unpack(&dw, g->dkernel ? seq_tensor_data(g->dkernel) : NULL,
+                                   g->drecurrent ? seq_tensor_data(g->drecurrent) : NULL,
+                                   g->dbias ? seq_tensor_data(g->dbias) : NULL, dt, I, H));
+  }
+  return SEQ_OK;
+}
+
+seq_status seq_cuda_lstm_backward(seq_lstm_args *a, seq_lstm_grads *g) {
+  SEQ_TRY(seq_cuda_ensure_init());
+  lstm_saved *s = a->saved;
+  if (!s)
+    return seq_fail(SEQ_EGRAD, "lstm: backward without a training forward (no saved state)");
+  if (!s->reserve.ptr || (!a->y && !s->ycopy.ptr))
+    return seq_fail(SEQ_EGRAD, "lstm: saved state is incomplete");
+  seq_cuda_scratch tmp[8];
+  memset(tmp, 0, sizeof tmp);
+  seq_status st = backward_impl(a, g, s, tmp);
+  for (int i = 0; i < 8; i++) seq_cuda_scratch_free(&tmp[i]);
+  return st;
+}

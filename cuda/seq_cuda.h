@@ -1,0 +1,190 @@
+/* seq_cuda.h - the CUDA backend (cuda/): public switches and the internal
+ * interface between the host code (cuda_*.c, plain C11) and the kernels
+ * (cuda_kernels.cu, CUDA C++ kept C-like).
+ *
+ * Everything runs on the legacy default stream, so kernels, cuBLAS, cuDNN
+ * and cudaMemcpy are ordered with each other; the caching allocator can hand
+ * a freed block to the next op without synchronising, because any later use
+ * of the block is queued after every earlier use. */
+#ifndef SEQ_CUDA_H
+#define SEQ_CUDA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "seq_backend.h"
+
+/* ---- public: for the core and the Lua bindings ---- */
+
+/* The backend table; NULL with "no CUDA device available" (SEQ_EDEVICE) when
+ * there is no usable device, or the failing call's message.  Cheap after the
+ * first call.  (Also declared in seq_backend.h under SEQ_HAVE_CUDA.) */
+const seq_backend *seq_cuda_backend(void);
+
+/* TF32 tensor-core math for f32 GEMMs (cuBLAS) and the cuDNN LSTM.  Off by
+ * default so that GPU results match the CPU to ~1e-6 relative. */
+void seq_cuda_set_tf32(bool on);
+bool seq_cuda_get_tf32(void);
+/* Number of visible devices (0 when the driver or a device is missing);
+ * never fails, never sets an error message. */
+int seq_cuda_device_count(void);
+/* Returns every cached free block to the driver (e.g. before a memory
+ * report); blocks in use are untouched. */
+void seq_cuda_empty_cache(void);
+/* Bytes held by the caching allocator: in use, and cached free. */
+void seq_cuda_memory_stats(size_t *in_use, size_t *cached);
+
+/* ---- internal ---- */
+
+/* Checks a CUDA runtime / cuBLAS / cuDNN status: on failure returns
+ * seq_fail(SEQ_EBACKEND, "<call>: <error string>").  Usage:
+ *   SEQ_CU(cudaMemcpy, (dst, src, n, cudaMemcpyHostToDevice)); */
+#define SEQ_CU(fn, args)                                                       \
+  do {                                                                         \
+    cudaError_t seq_cu_e_ = fn args;                                           \
+    if (seq_cu_e_ != cudaSuccess) {                                            \
+      (void)cudaGetLastError(); /* clear non-sticky errors */                  \
+      return seq_fail(SEQ_EBACKEND, "%s: %s", #fn, cudaGetErrorString(seq_cu_e_)); \
+    }                                                                          \
+  } while (0)
+#define SEQ_CUBLAS(fn, args)                                                   \
+  do {                                                                         \
+    cublasStatus_t seq_cb_e_ = fn args;                                        \
+    if (seq_cb_e_ != CUBLAS_STATUS_SUCCESS)                                    \
+      return seq_fail(SEQ_EBACKEND, "%s: %s", #fn, seq_cuda_cublas_str(seq_cb_e_)); \
+  } while (0)
+#define SEQ_CUDNN(fn, args)                                                    \
+  do {                                                                         \
+    cudnnStatus_t seq_dn_e_ = fn args;                                         \
+    if (seq_dn_e_ != CUDNN_STATUS_SUCCESS)                                     \
+      return seq_fail(SEQ_EBACKEND, "%s: %s", #fn, cudnnGetErrorString(seq_dn_e_)); \
+  } while (0)
+
+/* An operand as the kernels see it: device pointer, dtype and a strided
+ * shape (up to SEQ_MAX_DIM dims, strides in elements). */
+typedef struct seq_cuda_arr {
+  void *data;
+  int dtype; /* seq_dtype */
+  int ndim;
+  int64_t shape[SEQ_MAX_DIM];
+  int64_t stride[SEQ_MAX_DIM];
+} seq_cuda_arr;
+
+/* Describes tensor `t` (its data pointer already includes the offset). */
+seq_cuda_arr seq_cuda_arr_of(const seq_tensor *t);
+/* A contiguous array over raw device memory. */
+seq_cuda_arr seq_cuda_arr_raw(void *data, seq_dtype dt, int ndim, const int64_t *shape);
+
+/* Scratch device memory from the caching allocator (cuda_backend.c). */
+typedef struct seq_cuda_scratch {
+  void *ptr;
+  size_t nbytes;
+} seq_cuda_scratch;
+/* Pointer to t's elements as a contiguous array of dtype `want`: t's own
+ * memory when it already is one, else a converted copy in `s` (release with
+ * seq_cuda_scratch_free; a no-op when nothing was allocated). */
+seq_status seq_cuda_contig(const seq_tensor *t, seq_dtype want, seq_cuda_scratch *s,
+                           const void **out);
+seq_status seq_cuda_scratch_alloc(seq_cuda_scratch *s, size_t nbytes);
+void seq_cuda_scratch_free(seq_cuda_scratch *s);
+
+/* memory (cuda_memory.c) */
+seq_status seq_cuda_alloc(void **ptr, size_t nbytes);
+void seq_cuda_free(void *ptr, size_t nbytes);
+seq_status seq_cuda_ensure_init(void); /* device, handles; sets the message on failure */
+seq_status seq_cuda_memset_zero_impl(void *ptr, size_t nbytes);
+seq_status seq_cuda_upload_impl(void *dst, const void *src, size_t nbytes);
+seq_status seq_cuda_download_impl(void *dst, const void *src, size_t nbytes);
+seq_status seq_cuda_synchronize_impl(void);
+/* Index errors found inside kernels are recorded in host-mapped memory and
+ * reported at the next synchronising call (download / synchronize). */
+typedef struct seq_cuda_deferred {
+  int code;          /* 0 none, else a SEQ_CUDA_ERR_* value (first error wins) */
+  int pad;
+  long long bad;     /* the offending id */
+  long long limit;   /* the valid range is [0, limit) */
+} seq_cuda_deferred;
+enum {
+  SEQ_CUDA_ERR_NONE, SEQ_CUDA_ERR_INDEX_SELECT, SEQ_CUDA_ERR_INDEX_ADD, SEQ_CUDA_ERR_GATHER,
+  SEQ_CUDA_ERR_SCATTER_ADD, SEQ_CUDA_ERR_XENT, SEQ_CUDA_ERR_LSTM_INDEX
+};
+seq_cuda_deferred *seq_cuda_deferred_dev(void); /* device-side pointer for kernels */
+seq_status seq_cuda_check_deferred(void);       /* call after a synchronisation */
+const char *seq_cuda_cublas_str(int status);
+
+/* kernels (cuda_kernels.cu); each launcher checks the launch */
+seq_status seq_cuda_k_copy(const seq_cuda_arr *out, const seq_cuda_arr *src);
+seq_status seq_cuda_k_fill(void *data, seq_dtype dt, int64_t n, double value);
+seq_status seq_cuda_k_binary(seq_binop op, const seq_cuda_arr *out, const seq_cuda_arr *a,
+                             const seq_cuda_arr *b);
+seq_status seq_cuda_k_unary(seq_unop op, const seq_cuda_arr *out, const seq_cuda_arr *a,
+                            double p0, double p1);
+seq_status seq_cuda_k_where(const seq_cuda_arr *out, const seq_cuda_arr *cond,
+                            const seq_cuda_arr *a, const seq_cuda_arr *b);
+/* Reduces a contiguous [outer, n, inner] array over the middle dim. */
+seq_status seq_cuda_k_reduce(seq_redop op, void *out, seq_dtype out_dt, const void *in,
+                             seq_dtype in_dt, int64_t outer, int64_t n, int64_t inner);
+seq_status seq_cuda_k_index_select(const seq_cuda_arr *out, const seq_cuda_arr *src, int dim,
+                                   const void *idx, seq_dtype idx_dt, int64_t nidx);
+seq_status seq_cuda_k_index_add(const seq_cuda_arr *dst, int dim, const void *idx,
+                                seq_dtype idx_dt, int64_t nidx, const seq_cuda_arr *src);
+seq_status seq_cuda_k_gather(const seq_cuda_arr *out, const seq_cuda_arr *src, int dim,
+                             const void *idx, seq_dtype idx_dt);
+seq_status seq_cuda_k_scatter_add(const seq_cuda_arr *dst, int dim, const void *idx,
+                                  seq_dtype idx_dt, const seq_cuda_arr *src);
+seq_status seq_cuda_k_rand(void *out, seq_dtype dt, int64_t n, uint64_t seed, uint64_t offset,
+                           bool normal, double a, double b);
+seq_status seq_cuda_k_softmax(void *out, const void *x, seq_dtype dt, int64_t rows,
+                              int64_t cols, bool log);
+seq_status seq_cuda_k_softmax_backward(void *dx, const void *y, const void *dy, seq_dtype dt,
+                                       int64_t rows, int64_t cols, bool log);
+/* target_kind: 0 probabilities [N,C] of dtype dt, 1 i32 ids, 2 i64 ids */
+seq_status seq_cuda_k_softmax_xent(void *loss, void *probs, const void *logits,
+                                   const void *target, int target_kind, seq_dtype dt,
+                                   int64_t rows, int64_t cols);
+seq_status seq_cuda_k_sigmoid_bce(void *loss, void *sig, const void *logits,
+                                  const void *target, seq_dtype dt, int64_t n);
+seq_status seq_cuda_k_optim(const seq_optim_hparams *hp, void *param, const void *grad,
+                            void *s0, void *s1, seq_dtype dt, int64_t n);
+
+/* LSTM helpers.  Pointers to cuDNN's per-gate matrices (row-major [H, in])
+ * and bias vectors [H] inside its weight space, gate order i, f, c, o. */
+typedef struct seq_cuda_lstm_wptrs {
+  void *w_in[4], *w_rec[4], *b_in[4], *b_rec[4];
+} seq_cuda_lstm_wptrs;
+/* Keras kernel [I,4H], recurrent [H,4H], bias [4H] (contiguous) -> weight
+ * space; the recurrent biases are set to zero (Keras has one bias). */
+seq_status seq_cuda_k_lstm_pack(const seq_cuda_lstm_wptrs *w, const void *kernel,
+                                const void *recurrent, const void *bias, seq_dtype dt,
+                                int64_t I, int64_t H);
+/* Weight-space gradients -> Keras layout; any destination may be NULL. */
+seq_status seq_cuda_k_lstm_unpack(const seq_cuda_lstm_wptrs *dw, void *dkernel,
+                                  void *drecurrent, void *dbias, seq_dtype dt, int64_t I,
+                                  int64_t H);
+/* ids [n] (i32/i64) -> one-hot rows [n, I] of dtype dt. */
+seq_status seq_cuda_k_one_hot(void *out, seq_dtype dt, const void *ids, seq_dtype id_dt,
+                              int64_t n, int64_t I);
+
+/* cuda_blas.c */
+seq_status seq_cuda_gemm(seq_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                         int64_t k, double alpha, const void *a, int64_t lda, int64_t stride_a,
+                         const void *b, int64_t ldb, int64_t stride_b, double beta, void *c,
+                         int64_t ldc, int64_t stride_c, int64_t batch);
+/* cuda_lstm.c */
+seq_status seq_cuda_lstm_forward(seq_lstm_args *args);
+seq_status seq_cuda_lstm_backward(seq_lstm_args *args, seq_lstm_grads *grads);
+void seq_cuda_lstm_free_saved(void *saved);
+/* Library handles owned by cuda_memory.c (created in seq_cuda_ensure_init). */
+void *seq_cuda_cublas_handle(void); /* cublasHandle_t */
+void *seq_cuda_cudnn_handle(void);  /* cudnnHandle_t */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

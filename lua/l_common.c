@@ -1,0 +1,178 @@
+/* l_common.c - helpers shared by all bindings (declared in seq_lua.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "seq_backend.h"
+#include "seq_lua.h"
+#include "seq_ops.h"
+
+int seq_lua_error(lua_State *L, seq_status s) {
+  (void)s;
+  return luaL_error(L, "%s", seq_last_error());
+}
+
+seq_tensor *seq_lua_to_tensor(lua_State *L, int idx) {
+  seq_tensor **box = luaL_testudata(L, idx, SEQ_TENSOR_MT);
+  return box ? *box : NULL;
+}
+
+seq_tensor *seq_lua_check_tensor(lua_State *L, int idx) {
+  seq_tensor *t = seq_lua_to_tensor(L, idx);
+  if (!t) {
+    const char *got = luaL_typename(L, idx);
+    luaL_argerror(L, idx, lua_pushfstring(L, "tensor expected, got %s", got));
+  }
+  return t;
+}
+
+/* External memory (tensor storage) is invisible to Lua's collector, so a
+ * loop that drops large tensors could grow without bound before Lua feels
+ * any pressure.  We count bytes handed to Lua since the last full collection
+ * and force one when they exceed the larger of 256 MiB and what was live
+ * after the previous collection (so memory stays within ~2x of live). */
+static size_t pending_bytes;
+static size_t live_after_gc;
+
+static void gc_pressure(lua_State *L, size_t nbytes) {
+  pending_bytes += nbytes;
+  size_t limit = live_after_gc > ((size_t)256 << 20) ? live_after_gc : ((size_t)256 << 20);
+  if (pending_bytes > limit) {
+    lua_gc(L, LUA_GCCOLLECT);
+    pending_bytes = 0;
+    live_after_gc = seq_storage_live_bytes(SEQ_CPU) + seq_storage_live_bytes(SEQ_CUDA);
+  }
+}
+
+void seq_lua_push_tensor(lua_State *L, seq_tensor *t) {
+  gc_pressure(L, (size_t)t->numel * seq_dtype_size(t->dtype));
+  seq_tensor **box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = t;
+  luaL_setmetatable(L, SEQ_TENSOR_MT);
+}
+
+int seq_lua_check_shape(lua_State *L, int idx, int64_t *shape) {
+  int n = 0;
+  if (lua_istable(L, idx)) {
+    n = (int)luaL_len(L, idx);
+    if (n > SEQ_MAX_DIM) luaL_argerror(L, idx, "too many dims");
+    for (int i = 0; i < n; i++) {
+      lua_geti(L, idx, i + 1);
+      int ok;
+      lua_Integer v = lua_tointegerx(L, -1, &ok);
+      if (!ok) luaL_argerror(L, idx, "shape entries must be integers");
+      shape[i] = v;
+      lua_pop(L, 1);
+    }
+  } else {
+    int top = lua_gettop(L);
+    for (int i = idx; i <= top && lua_type(L, i) == LUA_TNUMBER; i++) {
+      if (n >= SEQ_MAX_DIM) luaL_argerror(L, i, "too many dims");
+      int ok;
+      lua_Integer v = lua_tointegerx(L, i, &ok);
+      if (!ok) luaL_argerror(L, i, "size must be an integer");
+      shape[n++] = v;
+    }
+  }
+  for (int i = 0; i < n; i++)
+    if (shape[i] < 0) luaL_argerror(L, idx, lua_pushfstring(L, "negative size %d", (int)shape[i]));
+  return n;
+}
+
+seq_device seq_lua_default_device(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "seq.default_device");
+  const char *name = lua_tostring(L, -1);
+  seq_device d = SEQ_CPU;
+  if (name) seq_device_from_name(name, &d);
+  lua_pop(L, 1);
+  return d;
+}
+
+/* ---- nested Lua tables -> tensor ---- */
+
+static void table_shape(lua_State *L, int idx, int *ndim, int64_t *shape) {
+  int n = 0;
+  lua_pushvalue(L, idx);
+  while (lua_istable(L, -1)) {
+    if (n >= SEQ_MAX_DIM) luaL_error(L, "tensor: nested tables deeper than %d", SEQ_MAX_DIM);
+    shape[n++] = (int64_t)luaL_len(L, -1);
+    if (shape[n - 1] == 0) break;
+    lua_geti(L, -1, 1);
+    lua_remove(L, -2);
+  }
+  lua_pop(L, 1);
+  *ndim = n;
+}
+
+static void table_fill(lua_State *L, int idx, int depth, int ndim, const int64_t *shape,
+                       double *out, int64_t *pos, bool *all_int) {
+  if (!lua_istable(L, idx)) luaL_error(L, "tensor: ragged nested table (expected a table at depth %d)", depth + 1);
+  if ((int64_t)luaL_len(L, idx) != shape[depth])
+    luaL_error(L, "tensor: ragged nested table (length %d at depth %d, expected %d)",
+               (int)luaL_len(L, idx), depth + 1, (int)shape[depth]);
+  for (int64_t i = 1; i <= shape[depth]; i++) {
+    lua_geti(L, idx, i);
+    if (depth + 1 < ndim) {
+      table_fill(L, lua_gettop(L), depth + 1, ndim, shape, out, pos, all_int);
+    } else {
+      int t = lua_type(L, -1);
+      if (t == LUA_TNUMBER) {
+        if (!lua_isinteger(L, -1)) *all_int = false;
+        out[(*pos)++] = lua_tonumber(L, -1);
+      } else if (t == LUA_TBOOLEAN) {
+        out[(*pos)++] = lua_toboolean(L, -1);
+      } else {
+        luaL_error(L, "tensor: expected numbers in the nested table, got %s", luaL_typename(L, -1));
+      }
+    }
+    lua_pop(L, 1);
+  }
+}
+
+seq_tensor *seq_lua_tensor_arg(lua_State *L, int idx, seq_dtype dtype, seq_device dev) {
+  idx = lua_absindex(L, idx);
+  seq_tensor *t = seq_lua_to_tensor(L, idx);
+  seq_tensor *r = NULL;
+  if (t) {
+    seq_tensor *c = NULL;
+    SEQ_LUA_CHECK(L, seq_cast(&c, t, dtype == SEQ_NDTYPES ? t->dtype : dtype));
+    seq_status st = seq_to_device(&r, c, dev);
+    seq_tensor_release(c);
+    SEQ_LUA_CHECK(L, st);
+    return r;
+  }
+  int ndim = 0;
+  int64_t shape[SEQ_MAX_DIM];
+  bool all_int = true;
+  int64_t n = 1;
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    all_int = lua_isinteger(L, idx);
+  } else if (lua_istable(L, idx)) {
+    table_shape(L, idx, &ndim, shape);
+    n = seq_shape_numel(ndim, shape);
+  } else {
+    luaL_argerror(L, idx, lua_pushfstring(L, "number, table or tensor expected, got %s", luaL_typename(L, idx)));
+    return NULL;
+  }
+  /* The staging buffer is Lua userdata so an error while reading the
+   * table cannot leak it. */
+  double *buf = lua_newuserdatauv(L, sizeof(double) * (size_t)(n ? n : 1), 0);
+  if (ndim == 0) buf[0] = lua_tonumber(L, idx);
+  else if (n > 0) {
+    int64_t pos = 0;
+    table_fill(L, idx, 0, ndim, shape, buf, &pos, &all_int);
+  }
+  if (dtype == SEQ_NDTYPES) dtype = all_int ? SEQ_I64 : SEQ_F32;
+  seq_tensor *host = NULL;
+  seq_status st = seq_tensor_from_host(&host, SEQ_F64, ndim, shape, buf, sizeof(double) * (size_t)n);
+  lua_pop(L, 1);
+  SEQ_LUA_CHECK(L, st);
+  seq_tensor *c = NULL;
+  st = seq_cast(&c, host, dtype);
+  seq_tensor_release(host);
+  SEQ_LUA_CHECK(L, st);
+  st = seq_to_device(&r, c, dev);
+  seq_tensor_release(c);
+  SEQ_LUA_CHECK(L, st);
+  return r;
+}

@@ -1,0 +1,451 @@
+/* l_imdb.c - Lua bindings for core/seq_imdb and core/seq_pad (prefixes
+ * imdb_, ragged_, pad_).  The Lua face is lua/seq/imdb.lua and
+ * lua/seq/ragged.lua.
+ *
+ * A list of sequences crosses into Lua "ragged": values (1-D tensor, i32 ids
+ * for IMDB) and offsets (i64 tensor of n+1 entries; sequence i, 1-based, is
+ * values[offsets[i]+1 .. offsets[i+1]] in Lua positions).  25,000 reviews
+ * stay two tensors instead of 25,000 Lua tables. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "seq_imdb.h"
+#include "seq_lua.h"
+#include "seq_pad.h"
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- option helpers (opts table at index `t`) ---- */
+static const char *opt_string(lua_State *L, int t, const char *key, const char *def) {
+  lua_getfield(L, t, key);
+  const char *s = def;
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "option '%s' must be a string, got %s", key, luaL_typename(L, -1));
+    s = lua_tostring(L, -1);
+  }
+  lua_pop(L, 1); /* the string stays alive: it is referenced by the opts table */
+  return s;
+}
+
+/* nil -> def; false -> SEQ_IMDB_NONE when allow_none; integer-valued number. */
+static int64_t opt_int(lua_State *L, int t, const char *op, const char *key, int64_t def,
+                       int allow_none) {
+  lua_getfield(L, t, key);
+  int64_t v = def;
+  if (lua_isnil(L, -1)) {
+    v = def;
+  } else if (allow_none && lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+    v = SEQ_IMDB_NONE;
+  } else {
+    int ok;
+    lua_Integer i = lua_tointegerx(L, -1, &ok);
+    if (!ok)
+      luaL_error(L, "%s: option '%s' must be an integer%s, got %s", op, key,
+                 allow_none ? " or false" : "", lua_tostring(L, -1) ? lua_tostring(L, -1)
+                                                                     : luaL_typename(L, -1));
+    v = (int64_t)i;
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* ---- split -> Lua table {x = {values, offsets}, values=, offsets=, y=} ---- */
+static void push_split(lua_State *L, const seq_imdb_split *s) {
+  seq_tensor *values, *offsets, *y;
+  int64_t nv = s->ntokens, no = s->n + 1, ys[2] = {s->n, 1};
+  SEQ_LUA_CHECK(L, seq_tensor_from_host(&values, SEQ_I32, 1, &nv, s->values,
+                                        (size_t)nv * sizeof(int32_t)));
+  lua_createtable(L, 0, 4);
+  seq_lua_push_tensor(L, values);
+  lua_setfield(L, -2, "values");
+  SEQ_LUA_CHECK(L, seq_tensor_from_host(&offsets, SEQ_I64, 1, &no, s->offsets,
+                                        (size_t)no * sizeof(int64_t)));
+  seq_lua_push_tensor(L, offsets);
+  lua_setfield(L, -2, "offsets");
+  SEQ_LUA_CHECK(L, seq_tensor_empty(&y, SEQ_F32, SEQ_CPU, 2, ys));
+  float *yd = seq_tensor_data(y);
+  for (int64_t i = 0; i < s->n; i++) yd[i] = (float)s->labels[i];
+  seq_lua_push_tensor(L, y);
+  lua_setfield(L, -2, "y");
+  lua_pushinteger(L, (lua_Integer)s->n);
+  lua_setfield(L, -2, "n");
+}
+
+/* imdb_load{train=, test=, word_index=, cache=path|nil, num_words=, skip_top=,
+ *           maxlen=, seed=, start_char=, oov_char=, index_from=, limit=}
+ *   -> train, test, info
+ * train/test = {values = i32 [T], offsets = i64 [n+1], y = f32 [n,1], n = n};
+ * info = {from_cache = bool, load_seconds = s, prepare_seconds = s}.
+ * start_char / oov_char = false mean Keras's None. */
+static void read_opts(lua_State *L, int t, seq_imdb_opts *o) {
+  const char *op = "imdb.load";
+  *o = seq_imdb_default_opts();
+  o->num_words = opt_int(L, t, op, "num_words", SEQ_IMDB_NONE, 1);
+  o->skip_top = opt_int(L, t, op, "skip_top", 0, 0);
+  o->maxlen = opt_int(L, t, op, "maxlen", SEQ_IMDB_NONE, 1);
+  int64_t seed = opt_int(L, t, op, "seed", 113, 0);
+  if (seed < 0 || seed > 0xffffffffLL)
+    luaL_error(L, "%s: seed must be between 0 and 2^32-1 (got %I)", op, (lua_Integer)seed);
+  o->seed = (uint32_t)seed;
+  o->start_char = opt_int(L, t, op, "start_char", 1, 1);
+  o->oov_char = opt_int(L, t, op, "oov_char", 2, 1);
+  o->index_from = opt_int(L, t, op, "index_from", 3, 0);
+  o->limit = opt_int(L, t, op, "limit", SEQ_IMDB_NONE, 1);
+  /* Bad options fail before any (slow) file work. */
+  SEQ_LUA_CHECK(L, seq_imdb_check_opts(o));
+}
+
+/* imdb_check_opts(opts) -> true, or a Lua error naming the bad option */
+static int l_imdb_check_opts(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  seq_imdb_opts o;
+  read_opts(L, 1, &o);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_imdb_load(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  seq_imdb_opts o;
+  read_opts(L, 1, &o);
+  seq_imdb_paths p;
+  p.train = opt_string(L, 1, "train", NULL);
+  p.test = opt_string(L, 1, "test", NULL);
+  p.word_index = opt_string(L, 1, "word_index", NULL);
+  p.cache = opt_string(L, 1, "cache", NULL);
+  if (!p.train || !p.test || !p.word_index)
+    return luaL_error(L, "imdb.load: the train, test and word_index paths are required");
+  seq_imdb_split tr, te;
+  double t0 = now_s();
+  seq_imdb_corpus c;
+  bool from_cache;
+  SEQ_LUA_CHECK(L, seq_imdb_corpus_load(&p, &c, &from_cache));
+  double t1 = now_s();
+  seq_status st = seq_imdb_prepare(&c, &o, &tr, &te);
+  seq_imdb_corpus_free(&c);
+  SEQ_LUA_CHECK(L, st);
+  double t2 = now_s();
+  push_split(L, &tr);
+  seq_imdb_split_free(&tr);
+  push_split(L, &te);
+  seq_imdb_split_free(&te);
+  lua_createtable(L, 0, 3);
+  lua_pushboolean(L, from_cache);
+  lua_setfield(L, -2, "from_cache");
+  lua_pushnumber(L, t1 - t0);
+  lua_setfield(L, -2, "load_seconds");
+  lua_pushnumber(L, t2 - t1);
+  lua_setfield(L, -2, "prepare_seconds");
+  return 3;
+}
+
+/* imdb_word_index(path) -> {word = rank}, {rank -> word} */
+static int l_imdb_word_index(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  seq_imdb_vocab *v;
+  SEQ_LUA_CHECK(L, seq_imdb_vocab_read(path, &v));
+  int64_t n = seq_imdb_vocab_size(v);
+  lua_createtable(L, 0, (int)n);
+  lua_createtable(L, (int)n, 0);
+  for (int64_t r = 1; r <= n; r++) {
+    size_t len;
+    const char *w = seq_imdb_vocab_word(v, r, &len);
+    lua_pushlstring(L, w, len);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, (lua_Integer)r);
+    lua_pushinteger(L, (lua_Integer)r);
+    lua_rawset(L, -4);
+  }
+  seq_imdb_vocab_free(v);
+  return 2;
+}
+
+static void push_token(void *ctx, const char *tok, size_t n) {
+  lua_State *L = ctx;
+  lua_pushlstring(L, tok, n);
+  lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+}
+
+/* imdb_tokenize(text) -> {token, ...} with the tokeniser the word index was
+ * built with (for encoding one's own reviews). */
+static int l_imdb_tokenize(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  char *scratch = lua_newuserdatauv(L, n + 1, 0);
+  lua_newtable(L);
+  seq_imdb_tokenize(s, n, scratch, push_token, L);
+  return 1;
+}
+
+/* ---- ragged helpers ---- */
+typedef struct ragged {
+  seq_tensor *values, *offsets;
+  const int64_t *off;
+  int64_t n;
+} ragged;
+
+static void check_ragged(lua_State *L, int vi, int oi, ragged *r) {
+  r->values = seq_lua_check_tensor(L, vi);
+  r->offsets = seq_lua_check_tensor(L, oi);
+  if (r->values->device != SEQ_CPU || r->offsets->device != SEQ_CPU)
+    luaL_error(L, "ragged sequences must be on the cpu");
+  if (r->values->ndim != 1 || !seq_tensor_is_contiguous(r->values))
+    luaL_error(L, "ragged values must be a contiguous 1-D tensor, got %s", seq_tshape(r->values));
+  if (r->offsets->dtype != SEQ_I64 || r->offsets->ndim != 1 || r->offsets->numel < 1 ||
+      !seq_tensor_is_contiguous(r->offsets))
+    luaL_error(L, "ragged offsets must be a contiguous 1-D i64 tensor of n+1 entries, got %s %s",
+               seq_dtype_name(r->offsets->dtype), seq_tshape(r->offsets));
+  r->off = seq_tensor_data(r->offsets);
+  r->n = r->offsets->numel - 1;
+  SEQ_LUA_CHECK(L, seq_pad_check_offsets("ragged", r->off, r->n, r->values->numel));
+}
+
+static void push_number_of(lua_State *L, const seq_tensor *t, int64_t k) {
+  const void *d = seq_tensor_data(t);
+  switch (t->dtype) {
+  case SEQ_I32: lua_pushinteger(L, ((const int32_t *)d)[k]); break;
+  case SEQ_I64: lua_pushinteger(L, (lua_Integer)((const int64_t *)d)[k]); break;
+  case SEQ_U8: lua_pushinteger(L, ((const uint8_t *)d)[k]); break;
+  case SEQ_F32: lua_pushnumber(L, ((const float *)d)[k]); break;
+  default: lua_pushnumber(L, ((const double *)d)[k]); break;
+  }
+}
+
+/* ragged_get(values, offsets, i) -> Lua table of sequence i (1-based), or
+ * nil when i is out of range (so ipairs stops). */
+static int l_ragged_get(lua_State *L) {
+  ragged r;
+  check_ragged(L, 1, 2, &r);
+  lua_Integer i = luaL_checkinteger(L, 3);
+  if (i < 1 || i > r.n) {
+    lua_pushnil(L);
+    return 1;
+  }
+  int64_t a = r.off[i - 1], b = r.off[i];
+  lua_createtable(L, (int)(b - a), 0);
+  for (int64_t k = a; k < b; k++) {
+    push_number_of(L, r.values, k);
+    lua_rawseti(L, -2, (lua_Integer)(k - a + 1));
+  }
+  return 1;
+}
+
+/* ragged_slice(values, offsets, first, last) -> values, offsets of sequences
+ * first..last (1-based, inclusive), copied and rebased to start at 0. */
+static int l_ragged_slice(lua_State *L) {
+  ragged r;
+  check_ragged(L, 1, 2, &r);
+  lua_Integer first = luaL_checkinteger(L, 3), last = luaL_optinteger(L, 4, r.n);
+  if (first < 1) first = 1;
+  if (last > r.n) last = r.n;
+  int64_t m = last >= first ? last - first + 1 : 0;
+  int64_t a = m ? r.off[first - 1] : 0, b = m ? r.off[last] : 0;
+  int64_t nv = b - a, no = m + 1;
+  size_t es = seq_dtype_size(r.values->dtype);
+  seq_tensor *v, *o;
+  SEQ_LUA_CHECK(L, seq_tensor_from_host(&v, r.values->dtype, 1, &nv,
+                                        (const char *)seq_tensor_data(r.values) + (size_t)a * es,
+                                        (size_t)nv * es));
+  seq_lua_push_tensor(L, v);
+  SEQ_LUA_CHECK(L, seq_tensor_empty(&o, SEQ_I64, SEQ_CPU, 1, &no));
+  int64_t *od = seq_tensor_data(o);
+  od[0] = 0;
+  for (int64_t k = 0; k < m; k++) od[k + 1] = r.off[first + k] - a;
+  seq_lua_push_tensor(L, o);
+  return 2;
+}
+
+/* ragged_lengths(values, offsets) -> i64 tensor [n] of sequence lengths */
+static int l_ragged_lengths(lua_State *L) {
+  ragged r;
+  check_ragged(L, 1, 2, &r);
+  seq_tensor *t;
+  int64_t n = r.n;
+  SEQ_LUA_CHECK(L, seq_tensor_empty(&t, SEQ_I64, SEQ_CPU, 1, &n));
+  int64_t *d = seq_tensor_data(t);
+  for (int64_t i = 0; i < n; i++) d[i] = r.off[i + 1] - r.off[i];
+  seq_lua_push_tensor(L, t);
+  return 1;
+}
+
+/* Flattens a Lua list of sequences (each a Lua list of numbers or a tensor)
+ * at `idx` into new values/offsets tensors pushed on the stack.  Values are
+ * i64 when every item is an integer, else f64, unless `dtype` is given. */
+static void flatten_table(lua_State *L, int idx, const char *what, seq_dtype want) {
+  idx = lua_absindex(L, idx);
+  lua_Integer n = luaL_len(L, idx);
+  int64_t no = (int64_t)n + 1;
+  seq_tensor *o;
+  SEQ_LUA_CHECK(L, seq_tensor_empty(&o, SEQ_I64, SEQ_CPU, 1, &no));
+  seq_lua_push_tensor(L, o); /* owned by Lua from here on: errors cannot leak it */
+  int64_t *off = seq_tensor_data(o);
+  off[0] = 0;
+  bool all_int = true;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, idx, i);
+    seq_tensor *t = seq_lua_to_tensor(L, -1);
+    int64_t len;
+    if (t) {
+      if (t->ndim > 1) luaL_error(L, "%s: sequence %d is a tensor of shape %s, expected 1-D", what, (int)i, seq_tshape(t));
+      len = t->numel;
+      if (seq_dtype_is_float(t->dtype)) all_int = false;
+    } else if (lua_istable(L, -1)) {
+      len = (int64_t)luaL_len(L, -1);
+      for (int64_t k = 1; k <= len && all_int; k++) {
+        lua_geti(L, -1, (lua_Integer)k);
+        if (!lua_isinteger(L, -1)) all_int = false;
+        lua_pop(L, 1);
+      }
+    } else {
+      luaL_error(L, "%s: sequence %d must be a table of numbers or a tensor, got %s", what, (int)i,
+                 luaL_typename(L, -1));
+      return;
+    }
+    off[i] = off[i - 1] + len;
+    lua_pop(L, 1);
+  }
+  seq_dtype vd = want != SEQ_NDTYPES ? want : (all_int ? SEQ_I64 : SEQ_F64);
+  int64_t nv = off[n];
+  seq_tensor *v;
+  SEQ_LUA_CHECK(L, seq_tensor_empty(&v, vd, SEQ_CPU, 1, &nv));
+  seq_lua_push_tensor(L, v);
+  void *vdat = seq_tensor_data(v);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, idx, i);
+    seq_tensor *t = seq_lua_to_tensor(L, -1);
+    int64_t len = off[i] - off[i - 1];
+    for (int64_t k = 0; k < len; k++) {
+      double x;
+      lua_Integer xi = 0;
+      bool isint = false;
+      if (t) {
+        x = seq_tensor_get_flat(t, k);
+      } else {
+        lua_geti(L, -1, (lua_Integer)(k + 1));
+        int ok;
+        x = lua_tonumberx(L, -1, &ok);
+        if (!ok)
+          luaL_error(L, "%s: item %d of sequence %d is %s, expected a number", what, (int)(k + 1),
+                     (int)i, luaL_typename(L, -1));
+        if (lua_isinteger(L, -1)) {
+          xi = lua_tointeger(L, -1);
+          isint = true;
+        }
+        lua_pop(L, 1);
+      }
+      int64_t at = off[i - 1] + k;
+      switch (vd) {
+      case SEQ_I64: ((int64_t *)vdat)[at] = isint ? (int64_t)xi : (int64_t)x; break;
+      case SEQ_I32: ((int32_t *)vdat)[at] = isint ? (int32_t)xi : (int32_t)x; break;
+      case SEQ_F32: ((float *)vdat)[at] = (float)x; break;
+      case SEQ_U8: ((uint8_t *)vdat)[at] = (uint8_t)x; break;
+      default: ((double *)vdat)[at] = x; break;
+      }
+    }
+    lua_pop(L, 1);
+  }
+  /* stack: ... offsets values -> values offsets */
+  lua_rotate(L, -2, 1);
+}
+
+/* ragged_from_table(list [, dtype]) -> values, offsets */
+static int l_ragged_from_table(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  seq_dtype d = SEQ_NDTYPES;
+  if (!lua_isnoneornil(L, 2) && !seq_dtype_from_name(luaL_checkstring(L, 2), &d))
+    return luaL_error(L, "ragged_from_table: unknown dtype '%s'", lua_tostring(L, 2));
+  flatten_table(L, 1, "ragged_from_table", d);
+  return 2;
+}
+
+/* pad_sequences(seqs, opts) or pad_sequences(values, offsets, opts)
+ *   seqs: a Lua list of sequences (tables of numbers or 1-D tensors) or a
+ *         ragged table {values = tensor, offsets = tensor};
+ *   opts: maxlen (nil = longest), padding 'pre'|'post', truncating
+ *         'pre'|'post', value (0), dtype ('i32').
+ *   -> [n, maxlen] tensor */
+static int l_pad_sequences(lua_State *L) {
+  const char *op = "pad_sequences";
+  int vi, oi, opts;
+  if (seq_lua_to_tensor(L, 1)) {
+    vi = 1;
+    oi = 2;
+    opts = 3;
+  } else {
+    luaL_argexpected(L, lua_istable(L, 1), 1, "list of sequences or ragged {values=, offsets=}");
+    opts = 2;
+    lua_getfield(L, 1, "values");
+    lua_getfield(L, 1, "offsets");
+    if (seq_lua_to_tensor(L, -2) && seq_lua_to_tensor(L, -1)) {
+      vi = lua_gettop(L) - 1;
+      oi = lua_gettop(L);
+    } else {
+      lua_pop(L, 2);
+      flatten_table(L, 1, op, SEQ_NDTYPES);
+      vi = lua_gettop(L) - 1;
+      oi = lua_gettop(L);
+    }
+  }
+  int64_t maxlen = -1;
+  seq_pad_side padding = SEQ_PAD_PRE, truncating = SEQ_PAD_PRE;
+  double value = 0;
+  seq_dtype dtype = SEQ_I32;
+  if (!lua_isnoneornil(L, opts)) {
+    luaL_checktype(L, opts, LUA_TTABLE);
+    lua_getfield(L, opts, "maxlen");
+    if (!lua_isnil(L, -1)) {
+      int ok;
+      lua_Integer m = lua_tointegerx(L, -1, &ok);
+      if (!ok || m < 1)
+        return luaL_error(L, "%s: maxlen must be a positive integer or nil, got %s", op,
+                          lua_tostring(L, -1) ? lua_tostring(L, -1) : luaL_typename(L, -1));
+      maxlen = (int64_t)m;
+    }
+    lua_pop(L, 1);
+    const char *s = opt_string(L, opts, "padding", "pre");
+    if (!seq_pad_side_from_name(s, &padding))
+      return luaL_error(L, "%s: padding must be 'pre' or 'post', got '%s'", op, s);
+    s = opt_string(L, opts, "truncating", "pre");
+    if (!seq_pad_side_from_name(s, &truncating))
+      return luaL_error(L, "%s: truncating must be 'pre' or 'post', got '%s'", op, s);
+    lua_getfield(L, opts, "value");
+    if (!lua_isnil(L, -1)) {
+      int ok;
+      value = lua_tonumberx(L, -1, &ok);
+      if (!ok) return luaL_error(L, "%s: value must be a number", op);
+    }
+    lua_pop(L, 1);
+    s = opt_string(L, opts, "dtype", "i32");
+    if (!seq_dtype_from_name(s, &dtype)) return luaL_error(L, "%s: unknown dtype '%s'", op, s);
+  }
+  ragged r;
+  check_ragged(L, vi, oi, &r);
+  seq_tensor *out;
+  SEQ_LUA_CHECK(L, seq_pad_sequences(&out, r.values, r.offsets, maxlen, padding, truncating, value, dtype));
+  seq_lua_push_tensor(L, out);
+  return 1;
+}
+
+void seq_lua_register_imdb(lua_State *L) {
+  static const luaL_Reg fns[] = {
+      {"imdb_load", l_imdb_load},
+      {"imdb_check_opts", l_imdb_check_opts},
+      {"imdb_word_index", l_imdb_word_index},
+      {"imdb_tokenize", l_imdb_tokenize},
+      {"ragged_get", l_ragged_get},
+      {"ragged_slice", l_ragged_slice},
+      {"ragged_lengths", l_ragged_lengths},
+      {"ragged_from_table", l_ragged_from_table},
+      {"pad_sequences", l_pad_sequences},
+      {NULL, NULL},
+  };
+  luaL_setfuncs(L, fns, 0);
+}

@@ -1,0 +1,222 @@
+/* l_plot.c - Lua bindings for core/seq_plot and seq_png (prefix plot_).
+ * The Lua face is lua/seq/plot.lua. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "seq_lua.h"
+#include "seq_ops.h"
+#include "seq_plot.h"
+#include "seq_png.h"
+
+/* Optional string field of the table at idx (NULL if absent); the string
+ * stays referenced by the table, so the pointer is valid during the call. */
+static const char *opt_str(lua_State *L, int idx, const char *key) {
+  lua_getfield(L, idx, key);
+  const char *s = lua_isnil(L, -1) ? NULL : lua_tostring(L, -1);
+  if (!s && !lua_isnil(L, -1)) luaL_error(L, "plot: option '%s' must be a string", key);
+  lua_pop(L, 1);
+  return s;
+}
+
+static double opt_num(lua_State *L, int idx, const char *key, double def) {
+  lua_getfield(L, idx, key);
+  double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Colour from 0xRRGGBB or "#rrggbb". */
+static int opt_color(lua_State *L, int idx, const char *key, uint32_t *out) {
+  lua_getfield(L, idx, key);
+  int ok = 1;
+  if (lua_isinteger(L, -1)) {
+    *out = (uint32_t)lua_tointeger(L, -1) & 0xFFFFFF;
+  } else if (lua_type(L, -1) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, -1);
+    char *end;
+    if (s[0] != '#' || strlen(s) != 7) luaL_error(L, "plot: colour must be '#rrggbb', got '%s'", s);
+    *out = (uint32_t)strtoul(s + 1, &end, 16);
+    if (*end) luaL_error(L, "plot: colour must be '#rrggbb', got '%s'", s);
+  } else {
+    ok = 0;
+  }
+  lua_pop(L, 1);
+  return ok;
+}
+
+/* A list of strings at field `key` as a C array (userdata on the stack). */
+static const char **opt_labels(lua_State *L, int idx, const char *key, int expect) {
+  lua_getfield(L, idx, key);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  luaL_checktype(L, -1, LUA_TTABLE);
+  int n = (int)luaL_len(L, -1);
+  if (n != expect) luaL_error(L, "plot.heatmap: %s has %d entries, the matrix needs %d", key, n, expect);
+  int t = lua_gettop(L);
+  const char **arr = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n ? n : 1), 0);
+  for (int i = 0; i < n; i++) {
+    lua_geti(L, t, i + 1);
+    arr[i] = lua_tostring(L, -1);
+    if (!arr[i]) luaL_error(L, "plot.heatmap: %s[%d] must be a string", key, i + 1);
+    lua_pop(L, 1); /* still referenced by the table */
+  }
+  /* keep the table and the array on the stack until the call returns */
+  return arr;
+}
+
+/* A 2-D f64 contiguous CPU copy of a tensor or nested table, pushed. */
+static seq_tensor *check_matrix(lua_State *L, int idx) {
+  seq_tensor *t = seq_lua_tensor_arg(L, idx, SEQ_F64, SEQ_CPU);
+  seq_lua_push_tensor(L, t);
+  if (t->ndim != 2) luaL_error(L, "plot.heatmap: values must be 2-D, got %s", seq_tshape(t));
+  if (!seq_tensor_is_contiguous(t)) {
+    seq_tensor *c;
+    SEQ_LUA_CHECK(L, seq_contiguous(&c, t));
+    seq_lua_push_tensor(L, c);
+    t = c;
+  }
+  return t;
+}
+
+static seq_tensor *check_vector(lua_State *L, int idx) {
+  seq_tensor *t = seq_lua_tensor_arg(L, idx, SEQ_F64, SEQ_CPU);
+  seq_lua_push_tensor(L, t);
+  if (t->ndim != 1) luaL_error(L, "plot.lines: series values must be 1-D, got %s", seq_tshape(t));
+  if (!seq_tensor_is_contiguous(t)) {
+    seq_tensor *c;
+    SEQ_LUA_CHECK(L, seq_contiguous(&c, t));
+    seq_lua_push_tensor(L, c);
+    t = c;
+  }
+  return t;
+}
+
+/* plot_heatmap(path, values, opts) -- values: 2-D tensor or nested table;
+ * opts: title, xlabel, ylabel, xlabels, ylabels, cmap, vmin, vmax, cell,
+ * font_scale */
+static int l_heatmap(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  if (lua_isnoneornil(L, 3)) {
+    lua_settop(L, 2);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 3, LUA_TTABLE);
+  seq_tensor *m = check_matrix(L, 2);
+  int rows = (int)m->shape[0], cols = (int)m->shape[1];
+  seq_heatmap_opts o;
+  memset(&o, 0, sizeof o);
+  o.title = opt_str(L, 3, "title");
+  o.xlabel = opt_str(L, 3, "xlabel");
+  o.ylabel = opt_str(L, 3, "ylabel");
+  o.cmap = opt_str(L, 3, "cmap");
+  o.vmin = opt_num(L, 3, "vmin", NAN);
+  o.vmax = opt_num(L, 3, "vmax", NAN);
+  o.cell = (int)opt_num(L, 3, "cell", 0);
+  o.font_scale = (int)opt_num(L, 3, "font_scale", 0);
+  o.xlabels = opt_labels(L, 3, "xlabels", cols);
+  o.ylabels = opt_labels(L, 3, "ylabels", rows);
+  SEQ_LUA_CHECK(L, seq_plot_heatmap(path, (const double *)seq_tensor_data(m), rows, cols, &o));
+  lua_pushstring(L, path);
+  return 1;
+}
+
+/* plot_lines(path, series, opts) -- series: list of {y=, x=, label=, color=,
+ * thickness=, markers=}; opts: width, height, title, xlabel, ylabel, xmin,
+ * xmax, ymin, ymax, legend (default true), grid */
+static int l_lines(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (lua_isnoneornil(L, 3)) {
+    lua_settop(L, 2);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 3, LUA_TTABLE);
+  int ns = (int)luaL_len(L, 2);
+  if (ns > 64) return luaL_error(L, "plot.lines: at most 64 series, got %d", ns);
+  seq_series *sr = lua_newuserdatauv(L, sizeof(seq_series) * (size_t)(ns ? ns : 1), 0);
+  memset(sr, 0, sizeof(seq_series) * (size_t)(ns ? ns : 1));
+  for (int i = 0; i < ns; i++) {
+    lua_geti(L, 2, i + 1);
+    int s = lua_gettop(L);
+    if (!lua_istable(L, s)) return luaL_error(L, "plot.lines: series %d must be a table", i + 1);
+    lua_getfield(L, s, "y");
+    if (lua_isnil(L, -1)) return luaL_error(L, "plot.lines: series %d has no y", i + 1);
+    seq_tensor *y = check_vector(L, lua_gettop(L));
+    sr[i].y = (const double *)seq_tensor_data(y);
+    sr[i].n = (int)y->numel;
+    lua_getfield(L, s, "x");
+    if (!lua_isnil(L, -1)) {
+      seq_tensor *x = check_vector(L, lua_gettop(L));
+      if (x->numel != y->numel)
+        return luaL_error(L, "plot.lines: series %d has %d x values and %d y values", i + 1,
+                          (int)x->numel, (int)y->numel);
+      sr[i].x = (const double *)seq_tensor_data(x);
+    }
+    sr[i].label = opt_str(L, s, "label");
+    sr[i].has_color = opt_color(L, s, "color", &sr[i].color);
+    sr[i].thickness = (int)opt_num(L, s, "thickness", 0);
+    lua_getfield(L, s, "markers");
+    sr[i].markers = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    /* the series table and its tensors stay on the stack (Lua owns them) */
+  }
+  seq_lines_opts o;
+  memset(&o, 0, sizeof o);
+  o.width = (int)opt_num(L, 3, "width", 0);
+  o.height = (int)opt_num(L, 3, "height", 0);
+  o.title = opt_str(L, 3, "title");
+  o.xlabel = opt_str(L, 3, "xlabel");
+  o.ylabel = opt_str(L, 3, "ylabel");
+  o.xmin = opt_num(L, 3, "xmin", NAN);
+  o.xmax = opt_num(L, 3, "xmax", NAN);
+  o.ymin = opt_num(L, 3, "ymin", NAN);
+  o.ymax = opt_num(L, 3, "ymax", NAN);
+  lua_getfield(L, 3, "legend");
+  o.legend = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+  lua_getfield(L, 3, "grid");
+  o.grid = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  SEQ_LUA_CHECK(L, seq_plot_lines(path, sr, ns, &o));
+  lua_pushstring(L, path);
+  return 1;
+}
+
+/* plot_png_read(path [, channels=3]) -> width, height, pixels (a string of
+ * width*height*channels bytes, rows top to bottom) */
+static int l_png_read(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int ch = (int)luaL_optinteger(L, 2, 3);
+  uint8_t *px;
+  int w, h;
+  SEQ_LUA_CHECK(L, seq_png_read(path, ch, &px, &w, &h));
+  lua_pushinteger(L, w);
+  lua_pushinteger(L, h);
+  lua_pushlstring(L, (const char *)px, (size_t)w * (size_t)h * (size_t)ch);
+  free(px);
+  return 3;
+}
+
+/* plot_png_write(path, width, height, pixels [, channels=3]) */
+static int l_png_write(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lua_Integer w = luaL_checkinteger(L, 2), h = luaL_checkinteger(L, 3);
+  size_t n;
+  const char *px = luaL_checklstring(L, 4, &n);
+  int ch = (int)luaL_optinteger(L, 5, 3);
+  if (w <= 0 || h <= 0 || (ch != 1 && ch != 3 && ch != 4) || n != (size_t)(w * h * ch))
+    return luaL_error(L, "png_write: %d bytes do not make a %dx%d image with %d channels", (int)n,
+                      (int)w, (int)h, ch);
+  SEQ_LUA_CHECK(L, seq_png_write(path, (const uint8_t *)px, (int)w, (int)h, ch));
+  return 0;
+}
+
+void seq_lua_register_plot(lua_State *L) {
+  static const luaL_Reg fns[] = {
+      {"plot_heatmap", l_heatmap},   {"plot_lines", l_lines},        {"plot_png_read", l_png_read},
+      {"plot_png_write", l_png_write}, {NULL, NULL},
+  };
+  luaL_setfuncs(L, fns, 0);
+}

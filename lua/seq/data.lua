@@ -1,0 +1,303 @@
+-- seq.data - data sets with a local cache, like keras.utils.get_file.
+--
+--   local path = data.get_file('nietzsche.txt')          -- a registered data set
+--   local path = data.get_file('x.csv', {origin = 'https://...', sha256 = '...',
+--                                        cache_subdir = 'mine'})
+--
+-- Look-up order for a file `fname` (which may contain a subfolder, e.g.
+-- 'imdb/train.tsv.gz'):
+--   1. $SEQLUA_DATA/<fname> and $SEQLUA_DATA/<cache_subdir>/<fname>
+--      (the data folder of a workplace or class room; never written to)
+--   2. <cache>/<cache_subdir>/<fname>, where <cache> is $SEQLUA_CACHE or
+--      $XDG_CACHE_HOME/seqlua/datasets or ~/.cache/seqlua/datasets
+--   3. a download from opts.origin into (2): a temporary file renamed into
+--      place when complete, with a progress bar when stderr is a terminal.
+-- The file's hash is checked when opts (or the registry) gives one.  A
+-- mismatch in the read-only data folder is an error; a mismatching cached
+-- download is fetched again.  Without a network (or an origin) the error
+-- says what to download and where to put it.
+--
+-- Hash cache: hashing the 13 MB IMDB files on every load would cost time,
+-- so a verified hash is remembered in <cache>/verified.tsv keyed by (path,
+-- size, mtime in ns, algorithm, hash).  A file that is replaced or touched
+-- is hashed again.  opts.verify = 'always' forces hashing; 'never' skips it.
+local core = require 'seq.core'
+
+local M = {}
+
+-- Overrides for the environment (tests, notebooks): cache_dir = path;
+-- data_dir = path, or false to ignore $SEQLUA_DATA.
+M.config = {}
+
+-- The course's data sets.  Hashes as listed in the shared data README.
+M.registry = {
+  ['nietzsche.txt'] = {
+    origin = 'https://s3.amazonaws.com/text-datasets/nietzsche.txt',
+    sha256 = '23cf69874ab69d3d256099ab530ea4be24d47d9675b673bcc67cbcd6298ec647',
+  },
+  ['imdb/train.tsv.gz'] = {
+    sha256 = '8d65a563a735443a828e32667226909e8d65c56588e69391e7f6c1b8945e571c',
+    note = 'the aclImdb train reviews as label<TAB>file<TAB>text lines, gzipped',
+  },
+  ['imdb/test.tsv.gz'] = {
+    sha256 = '2f81eceab7a876864585099f56fd3f085800249d296d068efea345b75137efeb',
+    note = 'the aclImdb test reviews as label<TAB>file<TAB>text lines, gzipped',
+  },
+  ['imdb/imdb_word_index.json'] = {
+    sha256 = '027313fe9a320280f3bf0fac5baf58c4a683cf39a7ed9c3d3d3912bde4284cf6',
+    note = "Keras' imdb_word_index.json (md5 bfafd718b763782e994055a2d397834f)",
+  },
+}
+
+local function getenv(name)
+  local v = os.getenv(name)
+  if v and v ~= '' then return v end
+  return nil
+end
+
+local function join(...)
+  local parts = {}
+  for i = 1, select('#', ...) do -- arguments may be nil (no cache_subdir)
+    local p = select(i, ...)
+    if p and p ~= '' then parts[#parts + 1] = p end
+  end
+  return (table.concat(parts, '/'):gsub('//+', '/'))
+end
+
+local function dirname(p) return p:match('^(.*)/[^/]*$') or '.' end
+
+local function exists(p) return core.data_stat(p) ~= nil end
+
+--- The cache root: $SEQLUA_CACHE, else $XDG_CACHE_HOME/seqlua/datasets,
+--- else ~/.cache/seqlua/datasets.
+function M.cache_dir()
+  if M.config.cache_dir then return M.config.cache_dir end
+  local d = getenv('SEQLUA_CACHE')
+  if d then return d end
+  local xdg = getenv('XDG_CACHE_HOME')
+  if xdg then return join(xdg, 'seqlua', 'datasets') end
+  local home = getenv('HOME') or '.'
+  return join(home, '.cache', 'seqlua', 'datasets')
+end
+
+--- The data folder named by $SEQLUA_DATA, or nil.
+function M.data_dir()
+  if M.config.data_dir ~= nil then return M.config.data_dir or nil end
+  return getenv('SEQLUA_DATA')
+end
+
+-- ---- remembered hashes ----
+
+local function verified_path() return join(M.cache_dir(), 'verified.tsv') end
+
+local function verified_lookup(path, size, mtime, algo, hash)
+  local f = io.open(verified_path(), 'r')
+  if not f then return false end
+  local key = table.concat({algo, hash, tostring(size), tostring(mtime), path}, '\t')
+  for line in f:lines() do
+    if line == key then
+      f:close()
+      return true
+    end
+  end
+  f:close()
+  return false
+end
+
+local function verified_store(path, size, mtime, algo, hash)
+  -- Best effort: a read-only home only costs re-hashing next time.
+  pcall(core.data_mkdirs, M.cache_dir())
+  local f = io.open(verified_path(), 'a')
+  if not f then return end
+  f:write(table.concat({algo, hash, tostring(size), tostring(mtime), path}, '\t'), '\n')
+  f:close()
+end
+
+local function file_hash(path, algo)
+  if algo == 'md5' then return core.data_md5(path) end
+  return core.data_sha256(path)
+end
+
+--- Checks path against an expected hash; returns true, or false and the
+--- actual hash.  Uses (and fills) the verified-hash cache unless
+--- verify == 'always'.
+function M.check_hash(path, algo, want, verify)
+  want = want:lower()
+  if verify == 'never' then return true end
+  local size, mtime = core.data_stat(path)
+  if verify ~= 'always' and size and verified_lookup(path, size, mtime, algo, want) then
+    return true
+  end
+  local got = file_hash(path, algo)
+  if got ~= want then return false, got end
+  if size then verified_store(path, size, mtime, algo, want) end
+  return true
+end
+
+-- ---- download with a progress bar ----
+
+local function human(n)
+  if n >= 1e9 then return string.format('%.1f GB', n / 1e9) end
+  if n >= 1e6 then return string.format('%.1f MB', n / 1e6) end
+  if n >= 1e3 then return string.format('%.0f KB', n / 1e3) end
+  return string.format('%d B', n)
+end
+
+local function progress_bar(label)
+  if not core.data_isatty(2) then return nil end
+  local last = -1
+  return function(done, total)
+    if done == last then return end
+    last = done
+    local line
+    if total and total > 0 then
+      local frac = done / total
+      local w = 30
+      local fill = math.floor(frac * w)
+      line = string.format('%s %3d%% [%s%s%s] %s / %s', label, math.floor(frac * 100),
+        string.rep('=', fill), fill < w and '>' or '', string.rep('.', math.max(0, w - fill - 1)),
+        human(done), human(total))
+    else
+      line = string.format('%s %s', label, human(done))
+    end
+    io.stderr:write('\r', line, '\27[K')
+    io.stderr:flush()
+  end
+end
+
+--- Downloads url to path atomically (with a progress bar on a terminal).
+function M.download(url, path, opts)
+  opts = opts or {}
+  core.data_mkdirs(dirname(path))
+  local bar, own_bar = opts.progress, false
+  if bar == nil then
+    bar = progress_bar('Downloading ' .. (opts.label or url))
+    own_bar = bar ~= nil
+  end
+  local ok, err = pcall(core.data_download, url, path, {
+    progress = bar or nil,
+    connect_timeout = opts.connect_timeout,
+    low_speed_timeout = opts.low_speed_timeout,
+  })
+  if own_bar then io.stderr:write('\n') end
+  if not ok then error(err, 0) end
+  return path
+end
+
+-- ---- get_file ----
+
+local function expected_hash(opts)
+  if opts.sha256 then return 'sha256', opts.sha256 end
+  if opts.md5 then return 'md5', opts.md5 end
+  if opts.file_hash then
+    return (#opts.file_hash == 32 and 'md5' or 'sha256'), opts.file_hash
+  end
+  return nil
+end
+
+local function where_to_put(fname, cache_path)
+  local places = {}
+  local dd = M.data_dir()
+  if dd then places[#places + 1] = join(dd, fname) end
+  places[#places + 1] = cache_path
+  if not dd then places[#places + 1] = '$SEQLUA_DATA/' .. fname .. ' (after setting SEQLUA_DATA)' end
+  return table.concat(places, '\n    or ')
+end
+
+--- Path to a local copy of data set file `fname`; see the top of this file.
+--- opts: origin (URL), sha256 or md5 (or file_hash), cache_subdir,
+--- verify ('always' | 'never'), connect_timeout (s), progress (function or
+--- false).  Registered names (M.registry) supply origin and hash.
+function M.get_file(fname, opts)
+  if type(fname) ~= 'string' or fname == '' then error('get_file: a file name is required', 2) end
+  opts = opts or {}
+  local reg = M.registry[fname] or (opts.cache_subdir and M.registry[join(opts.cache_subdir, fname)])
+  if reg then
+    local merged = {}
+    for k, v in pairs(reg) do merged[k] = v end
+    for k, v in pairs(opts) do merged[k] = v end
+    -- An explicit hash in opts replaces the registry's (either kind).
+    if opts.sha256 or opts.md5 or opts.file_hash then
+      merged.sha256, merged.md5, merged.file_hash = opts.sha256, opts.md5, opts.file_hash
+    end
+    opts = merged
+  end
+  local sub = opts.cache_subdir
+  local algo, want = expected_hash(opts)
+  local cache_path = join(M.cache_dir(), sub, fname)
+
+  local candidates = {}
+  local dd = M.data_dir()
+  if dd then
+    candidates[#candidates + 1] = join(dd, fname)
+    if sub then candidates[#candidates + 1] = join(dd, sub, fname) end
+  end
+  for _, p in ipairs(candidates) do
+    if exists(p) then
+      if algo then
+        local ok, got = M.check_hash(p, algo, want, opts.verify)
+        if not ok then
+          error(string.format('get_file: %s has the wrong %s (expected %s, got %s); ' ..
+            'replace it with a good copy%s', p, algo, want, got,
+            opts.origin and (' from ' .. opts.origin) or ''), 2)
+        end
+      end
+      return p
+    end
+  end
+
+  if exists(cache_path) then
+    if not algo then return cache_path end
+    local ok, got = M.check_hash(cache_path, algo, want, opts.verify)
+    if ok then return cache_path end
+    if not opts.origin then
+      error(string.format('get_file: %s has the wrong %s (expected %s, got %s); ' ..
+        'replace it with a good copy', cache_path, algo, want, got), 2)
+    end
+    os.remove(cache_path) -- a corrupt earlier download: fetch it again
+  end
+
+  if not opts.origin then
+    error(string.format('get_file: %s not found and no download address is known%s.\n' ..
+      '  Obtain %s%s and put it at\n    %s',
+      fname, opts.note and (' (' .. opts.note .. ')') or '', fname,
+      want and string.format(' (%s %s)', algo, want) or '', where_to_put(fname, cache_path)), 2)
+  end
+
+  local ok, err = pcall(M.download, opts.origin, cache_path, {
+    label = fname, progress = opts.progress,
+    connect_timeout = opts.connect_timeout, low_speed_timeout = opts.low_speed_timeout,
+  })
+  if not ok then
+    error(string.format('get_file: could not download %s: %s\n' ..
+      '  If this machine is offline, download %s elsewhere%s and put it at\n    %s',
+      fname, tostring(err), opts.origin, want and string.format(' (%s %s)', algo, want) or '',
+      where_to_put(fname, cache_path)), 2)
+  end
+  if algo then
+    local good, got = M.check_hash(cache_path, algo, want, 'always')
+    if not good then
+      os.remove(cache_path)
+      error(string.format('get_file: the download of %s from %s has the wrong %s ' ..
+        '(expected %s, got %s); the file was removed.  Check the address and the hash.',
+        fname, opts.origin, algo, want, got), 2)
+    end
+  end
+  return cache_path
+end
+
+-- seq.data.imdb is loaded on first use (it reads big files);
+-- seq.data.pad_sequences is the IMDB helper's (lua/seq/imdb.lua).
+return setmetatable(M, {
+  __index = function(t, k)
+    if k == 'imdb' then
+      local m = require 'seq.imdb'
+      rawset(t, k, m)
+      return m
+    elseif k == 'pad_sequences' then
+      local f = require('seq.imdb').pad_sequences
+      rawset(t, k, f)
+      return f
+    end
+  end,
+})

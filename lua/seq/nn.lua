@@ -1,0 +1,614 @@
+-- seq.nn: Keras-style layers over seqlua's fused core ops.
+--
+--   local nn = seq.nn
+--   local model = nn.Sequential{
+--     nn.Embedding(5000, 32, {input_length = 500}),
+--     nn.LSTM(100),
+--     nn.Dense(1, {activation = 'sigmoid'}),
+--   }
+--
+-- A layer is a table with weights (leaf tensors with requires_grad) that is
+-- callable: `y = layer(x)`.  It builds lazily from the first input's shape,
+-- or eagerly when given `input_shape` (without the batch dimension, as in
+-- Keras).  Weights follow Keras's order, shapes and default initializers, so
+-- `get_weights()` / `set_weights()` exchange values with Keras directly
+-- (LSTM: kernel I x 4H, recurrent_kernel H x 4H, bias 4H; gates i, f, c, o).
+--
+-- Layers are device-agnostic: weights are created on `layer.device` (else
+-- seq.default_device()) and moved with `layer:to(device)`.
+local seq = require 'seq'
+local core = seq.core
+
+local nn = {}
+
+--- Initializers -------------------------------------------------------------
+
+local init = {}
+nn.initializers = init
+
+local function wopts(layer)
+  return {dtype = layer.dtype or 'f32', device = layer.device or seq.default_device()}
+end
+
+function init.zeros(shape, o) return seq.zeros(shape, o) end
+function init.ones(shape, o) return seq.ones(shape, o) end
+
+-- Keras GlorotUniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)); for a 2-d
+-- kernel [in, out] fan_in = in, fan_out = out.
+function init.glorot_uniform(shape, o)
+  local fan_in, fan_out = shape[1], shape[#shape]
+  if #shape == 1 then fan_in, fan_out = shape[1], shape[1] end
+  local limit = math.sqrt(6 / (fan_in + fan_out))
+  return seq.uniform(shape, -limit, limit, o)
+end
+
+function init.glorot_normal(shape, o)
+  local fan_in, fan_out = shape[1], shape[#shape]
+  return seq.randn(shape, {dtype = o.dtype, device = o.device, std = math.sqrt(2 / (fan_in + fan_out))})
+end
+
+function init.he_uniform(shape, o)
+  local limit = math.sqrt(6 / shape[1])
+  return seq.uniform(shape, -limit, limit, o)
+end
+
+-- Keras RandomUniform default for Embedding: U(-0.05, 0.05).
+function init.uniform(shape, o) return seq.uniform(shape, -0.05, 0.05, o) end
+init.random_uniform = init.uniform
+
+-- Keras Orthogonal (gain 1): QR of a normal matrix of shape (max, min) with
+-- the signs of diag(R) folded into Q, transposed for wide matrices.  Done by
+-- modified Gram-Schmidt with re-orthogonalisation in f64 Lua arrays (the
+-- matrices are at most a few hundred columns; this runs once per layer),
+-- which gives exactly the Q of a QR with positive diag(R).
+function init.orthogonal(shape, o)
+  local rows, cols = shape[1], shape[2]
+  local m, n = math.max(rows, cols), math.min(rows, cols)
+  local a = seq.randn({n, m}, {dtype = 'f64', device = 'cpu'}):tolist() -- n column vectors of length m
+  for j = 1, n do
+    local v = a[j]
+    for _ = 1, 2 do -- twice is enough for full f64 orthogonality
+      for k = 1, j - 1 do
+        local q = a[k]
+        local dot = 0
+        for i = 1, m do dot = dot + q[i] * v[i] end
+        for i = 1, m do v[i] = v[i] - dot * q[i] end
+      end
+    end
+    local norm = 0
+    for i = 1, m do norm = norm + v[i] * v[i] end
+    norm = math.sqrt(norm)
+    if norm < 1e-12 then error('orthogonal: degenerate random matrix (try another seed)', 2) end
+    for i = 1, m do v[i] = v[i] / norm end
+  end
+  -- a[j][i] = Q[i][j] with Q m x n.  Tall (rows >= cols): W = Q; wide: W = Q^T.
+  local t = seq.tensor(a, {dtype = 'f64'}) -- [n, m] = Q^T
+  if rows >= cols then t = t:transpose(1, 2):contiguous() end
+  return t:cast(o.dtype or 'f32'):to(o.device or seq.default_device())
+end
+
+local function get_initializer(spec, what)
+  if type(spec) == 'function' then return spec end
+  if type(spec) == 'string' then
+    local f = init[spec]
+    if f then return f end
+    local names = {}
+    for k in pairs(init) do names[#names + 1] = k end
+    table.sort(names)
+    error(string.format("%s: unknown initializer '%s' (valid: %s)", what, spec, table.concat(names, ', ')), 3)
+  end
+  error(string.format('%s: initializer must be a name or a function(shape, opts), got %s', what, type(spec)), 3)
+end
+
+--- Activations ----------------------------------------------------------------
+
+local activations = {
+  linear = function(x) return x end,
+  softmax = function(x) return x:softmax() end,
+  sigmoid = function(x) return x:sigmoid() end,
+  tanh = function(x) return x:tanh() end,
+  relu = function(x) return x:relu() end,
+}
+nn.activations = activations
+
+local function check_activation(name, what)
+  if name == nil then return 'linear' end
+  if type(name) == 'function' then return name end
+  if not activations[name] then
+    local names = {}
+    for k in pairs(activations) do names[#names + 1] = k end
+    table.sort(names)
+    error(string.format("%s: unknown activation '%s' (valid: %s)", what, tostring(name), table.concat(names, ', ')), 3)
+  end
+  return name
+end
+
+local function apply_activation(name, x)
+  if type(name) == 'function' then return name(x) end
+  return activations[name](x)
+end
+
+--- The Layer base class ---------------------------------------------------------
+
+local Layer = {}
+Layer.__index = Layer
+Layer.__call = function(self, ...) return self:call(...) end
+Layer.class_name = 'Layer'
+nn.Layer = Layer
+nn.classes = {} -- class_name -> class, for seq.load_model
+
+local name_counts = {}
+local function auto_name(class_name)
+  local base = class_name:gsub('(%l)(%u)', '%1_%2'):lower()
+  local n = name_counts[base]
+  name_counts[base] = (n or -1) + 1
+  return n == nil and base or string.format('%s_%d', base, n + 1)
+end
+
+-- Subclassing: local MyLayer = nn.Layer:extend('MyLayer').  A subclass
+-- defines init(self, ...), and build(self, input_shape) / forward(self, x) /
+-- compute_output_shape(self, input_shape) as needed.
+function Layer:extend(class_name)
+  local cls = setmetatable({}, {__index = self, __call = function(c, ...) return c.new(...) end})
+  cls.__index = cls
+  cls.__call = Layer.__call
+  cls.__tostring = Layer.__tostring
+  cls.class_name = class_name
+  cls.new = function(...)
+    local o = setmetatable({}, cls)
+    o.weight_names = {}
+    o.training = false
+    o.built = false
+    if o.init then o:init(...) end
+    o.name = o.name or auto_name(class_name)
+    return o
+  end
+  nn.classes[class_name] = cls
+  return cls
+end
+
+-- Common options every layer accepts.
+function Layer:base_opts(opts)
+  self.name = opts.name
+  self.dtype = opts.dtype
+  self.device = opts.device
+  if opts.input_shape then self.declared_input_shape = opts.input_shape end
+  if opts.batch_input_shape then
+    local s = {}
+    for i = 2, #opts.batch_input_shape do s[#s + 1] = opts.batch_input_shape[i] end
+    self.declared_input_shape = s
+  end
+end
+
+-- Creates a weight (leaf tensor, requires_grad) and records it in order.
+function Layer:add_weight(name, shape, initializer)
+  local f = get_initializer(initializer, self.class_name .. '.' .. name)
+  local w = f(shape, wopts(self))
+  if w.dtype ~= (self.dtype or 'f32') then w = w:cast(self.dtype or 'f32') end
+  w = w:detach()
+  w.requires_grad = true
+  self[name] = w
+  self.weight_names[#self.weight_names + 1] = name
+  return w
+end
+
+function Layer:build(input_shape) end
+
+function Layer:compute_output_shape(input_shape) return input_shape end
+
+-- input_shape without the batch dimension (a table of integers).
+function Layer:ensure_built(input_shape)
+  if not self.built then
+    self.input_shape = input_shape
+    self:build(input_shape)
+    self.built = true
+    self.output_shape = self:compute_output_shape(input_shape)
+  end
+end
+
+local function shape_without_batch(x)
+  local s = x:shape()
+  table.remove(s, 1)
+  return s
+end
+nn.shape_without_batch = shape_without_batch
+
+-- `layer(x)`: builds if needed, then forward.  Extra arguments go to
+-- forward (Sequential passes {logits = true} to the last layer when the loss
+-- is fused).
+function Layer:call(x, ...)
+  if not core.is_tensor(x) then
+    error(string.format('%s: input must be a tensor, got %s', self.name, type(x)), 2)
+  end
+  if x:dim() < 1 then error(string.format('%s: input must have a batch dimension', self.name), 2) end
+  self:ensure_built(self.declared_input_shape or shape_without_batch(x))
+  return self:forward(x, ...)
+end
+
+function Layer:forward(x) return x end
+
+function Layer:parameters()
+  local ps = {}
+  for i, n in ipairs(self.weight_names) do ps[i] = self[n] end
+  return ps
+end
+
+function Layer:count_params()
+  local n = 0
+  for _, p in ipairs(self:parameters()) do n = n + p:numel() end
+  return n
+end
+
+-- Copies of the weights, in Keras's order and shapes.
+function Layer:get_weights()
+  local out = {}
+  for i, w in ipairs(self:parameters()) do out[i] = w:detach():clone() end
+  return out
+end
+
+-- Builds from the weights' shapes when not built yet (subclasses say how).
+function Layer:build_from_weights(ws)
+  error(string.format('%s: not built yet; call it on data or give input_shape before set_weights', self.name), 3)
+end
+
+function Layer:set_weights(list)
+  if type(list) ~= 'table' then error(self.name .. ': set_weights expects a list of tensors', 2) end
+  local ws = {}
+  for i, w in ipairs(list) do
+    ws[i] = core.is_tensor(w) and w or seq.tensor(w, {dtype = self.dtype or 'f32'})
+  end
+  if not self.built then self:build_from_weights(ws) end
+  local ps = self:parameters()
+  if #ws ~= #ps then
+    error(string.format('%s: set_weights got %d arrays, the layer has %d (%s)', self.name, #ws, #ps,
+      table.concat(self.weight_names, ', ')), 2)
+  end
+  for i, p in ipairs(ps) do
+    local want, got = p:shape(), ws[i]:shape()
+    local same = #want == #got
+    for d = 1, #want do same = same and want[d] == got[d] end
+    if not same then
+      error(string.format('%s: weight %d (%s) must have shape [%s], got [%s]', self.name, i, self.weight_names[i],
+        table.concat(want, ','), table.concat(got, ',')), 2)
+    end
+  end
+  seq.no_grad(function()
+    for i, p in ipairs(ps) do p:copy_(ws[i]:detach():cast(p.dtype):to(p.device)) end
+  end)
+end
+
+function Layer:to(device)
+  self.device = device
+  for _, n in ipairs(self.weight_names) do
+    local w = self[n]:detach():to(device)
+    w.requires_grad = true
+    self[n] = w
+  end
+  return self
+end
+
+function Layer:train(on)
+  self.training = (on == nil) and true or on
+  return self
+end
+
+-- Config for saving; from_config(cfg) must rebuild an equal layer.
+function Layer:get_config()
+  return {name = self.name, input_shape = self.declared_input_shape, dtype = self.dtype}
+end
+
+-- Which output activation this layer ends with, for the fused losses.
+function Layer:output_activation() return nil end
+
+function Layer:__tostring()
+  return string.format('%s(%s)', self.class_name, self.name)
+end
+
+--- Dense ------------------------------------------------------------------------
+
+local Dense = Layer:extend('Dense')
+nn.Dense = Dense
+
+function Dense:init(units, opts)
+  opts = opts or {}
+  if math.type(units) ~= 'integer' or units < 1 then
+    error('Dense: units must be a positive integer, got ' .. tostring(units), 3)
+  end
+  self:base_opts(opts)
+  self.units = units
+  self.activation = check_activation(opts.activation, 'Dense')
+  self.use_bias = opts.use_bias ~= false
+  self.kernel_initializer = opts.kernel_initializer or 'glorot_uniform'
+  self.bias_initializer = opts.bias_initializer or 'zeros'
+  get_initializer(self.kernel_initializer, 'Dense')
+  get_initializer(self.bias_initializer, 'Dense')
+end
+
+function Dense:build(input_shape)
+  if #input_shape < 1 then error(self.name .. ': Dense needs inputs of rank >= 2 (batch, features)', 4) end
+  local fan_in = input_shape[#input_shape]
+  self:add_weight('kernel', {fan_in, self.units}, self.kernel_initializer)
+  if self.use_bias then self:add_weight('bias', {self.units}, self.bias_initializer) end
+end
+
+function Dense:build_from_weights(ws)
+  self:ensure_built({ws[1]:shape()[1]})
+end
+
+function Dense:compute_output_shape(s)
+  local o = {table.unpack(s)}
+  o[#o] = self.units
+  return o
+end
+
+function Dense:forward(x, opts)
+  if not x.dtype:match('^f') then
+    error(string.format('%s: Dense needs float input, got %s (use an Embedding for ids)', self.name, x.dtype), 3)
+  end
+  local nin = self.kernel:shape()[1]
+  if x:size(-1) ~= nin then
+    error(string.format('%s: expected inputs with last dimension %d, got shape [%s]', self.name, nin,
+      table.concat(x:shape(), ',')), 3)
+  end
+  local y = x:matmul(self.kernel)
+  if self.use_bias then y = y + self.bias end
+  if opts and opts.logits then return y end
+  return apply_activation(self.activation, y)
+end
+
+function Dense:output_activation()
+  return type(self.activation) == 'string' and self.activation or nil
+end
+
+function Dense:get_config()
+  local c = Layer.get_config(self)
+  c.units, c.activation, c.use_bias = self.units, self.activation, self.use_bias
+  if type(c.activation) ~= 'string' then error(self.name .. ': cannot save a function activation', 0) end
+  if type(self.kernel_initializer) == 'string' then c.kernel_initializer = self.kernel_initializer end
+  if type(self.bias_initializer) == 'string' then c.bias_initializer = self.bias_initializer end
+  return c
+end
+
+function Dense.from_config(c) return Dense(c.units, c) end
+
+--- Activation ---------------------------------------------------------------------
+
+local Activation = Layer:extend('Activation')
+nn.Activation = Activation
+
+function Activation:init(name, opts)
+  opts = opts or {}
+  self:base_opts(opts)
+  self.activation = check_activation(name, 'Activation')
+end
+
+function Activation:forward(x, opts)
+  if opts and opts.logits then return x end
+  return apply_activation(self.activation, x)
+end
+
+function Activation:output_activation()
+  return type(self.activation) == 'string' and self.activation or nil
+end
+
+function Activation:get_config()
+  local c = Layer.get_config(self)
+  c.activation = self.activation
+  return c
+end
+
+function Activation.from_config(c) return Activation(c.activation, c) end
+
+--- Embedding ------------------------------------------------------------------------
+
+local Embedding = Layer:extend('Embedding')
+nn.Embedding = Embedding
+
+function Embedding:init(input_dim, output_dim, opts)
+  opts = opts or {}
+  if math.type(input_dim) ~= 'integer' or input_dim < 1 or math.type(output_dim) ~= 'integer' or output_dim < 1 then
+    error('Embedding: input_dim and output_dim must be positive integers', 3)
+  end
+  self:base_opts(opts)
+  if opts.mask_zero then
+    -- Keras would pass a mask on to the LSTM, which the fused op does not
+    -- take yet; refusing is better than silently training differently.
+    error('Embedding: mask_zero = true is not supported yet (pad with 0 and let the LSTM see the padding)', 3)
+  end
+  self.input_dim, self.output_dim = input_dim, output_dim
+  self.input_length = opts.input_length
+  if opts.input_length and not self.declared_input_shape then self.declared_input_shape = {opts.input_length} end
+  self.embeddings_initializer = opts.embeddings_initializer or 'uniform'
+  get_initializer(self.embeddings_initializer, 'Embedding')
+end
+
+function Embedding:build(input_shape)
+  self:add_weight('embeddings', {self.input_dim, self.output_dim}, self.embeddings_initializer)
+end
+
+function Embedding:build_from_weights(ws) self:ensure_built(self.declared_input_shape or {0}) end
+
+function Embedding:call(x, ...)
+  -- the sequence length may vary between calls when input_length is unset
+  if not core.is_tensor(x) then error(self.name .. ': input must be a tensor of ids', 2) end
+  self:ensure_built(self.declared_input_shape or shape_without_batch(x))
+  return self:forward(x, ...)
+end
+
+function Embedding:compute_output_shape(s)
+  local o = {table.unpack(s)}
+  o[#o + 1] = self.output_dim
+  return o
+end
+
+function Embedding:forward(x)
+  if x.dtype:match('^f') then
+    error(string.format('%s: Embedding needs integer ids (i32/i64), got %s', self.name, x.dtype), 3)
+  end
+  return core.embedding(self.embeddings, x)
+end
+
+function Embedding:get_config()
+  local c = Layer.get_config(self)
+  c.input_dim, c.output_dim, c.input_length = self.input_dim, self.output_dim, self.input_length
+  return c
+end
+
+function Embedding.from_config(c) return Embedding(c.input_dim, c.output_dim, c) end
+
+--- LSTM -----------------------------------------------------------------------------
+
+local LSTM = Layer:extend('LSTM')
+nn.LSTM = LSTM
+
+function LSTM:init(units, opts)
+  opts = opts or {}
+  if math.type(units) ~= 'integer' or units < 1 then
+    error('LSTM: units must be a positive integer, got ' .. tostring(units), 3)
+  end
+  self:base_opts(opts)
+  self.units = units
+  self.return_sequences = opts.return_sequences or false
+  self.return_state = opts.return_state or false
+  self.unit_forget_bias = opts.unit_forget_bias ~= false
+  self.dropout = opts.dropout or 0
+  if self.dropout < 0 or self.dropout >= 1 then error('LSTM: dropout must be in [0, 1)', 3) end
+  if (opts.recurrent_dropout or 0) ~= 0 then
+    error('LSTM: recurrent_dropout is not supported by the fused LSTM', 3)
+  end
+  for _, k in ipairs{'activation', 'recurrent_activation'} do
+    local a = opts[k]
+    if a ~= nil and a ~= (k == 'activation' and 'tanh' or 'sigmoid') then
+      error(string.format("LSTM: %s '%s' is not supported by the fused LSTM (tanh / sigmoid only)", k, tostring(a)), 3)
+    end
+  end
+  self.kernel_initializer = opts.kernel_initializer or 'glorot_uniform'
+  self.recurrent_initializer = opts.recurrent_initializer or 'orthogonal'
+  self.bias_initializer = opts.bias_initializer or 'zeros'
+end
+
+function LSTM:build(input_shape)
+  if #input_shape ~= 2 then
+    error(string.format('%s: LSTM expects input of shape [batch, timesteps, features] (input_shape {T, I}), got '
+      .. 'input_shape {%s}', self.name, table.concat(input_shape, ', ')), 4)
+  end
+  local I, H = input_shape[2], self.units
+  self:add_weight('kernel', {I, 4 * H}, self.kernel_initializer)
+  self:add_weight('recurrent_kernel', {H, 4 * H}, self.recurrent_initializer)
+  self:add_weight('bias', {4 * H}, self.bias_initializer)
+  if self.unit_forget_bias then
+    -- Keras: bias = [zeros(H), ones(H), zeros(2H)] (gates i, f, c, o)
+    seq.no_grad(function() self.bias:narrow(1, H + 1, H):fill_(1) end)
+  end
+end
+
+function LSTM:build_from_weights(ws)
+  self:ensure_built({self.declared_input_shape and self.declared_input_shape[1] or 0, ws[1]:shape()[1]})
+end
+
+function LSTM:call(x, ...)
+  if not core.is_tensor(x) then error(self.name .. ': input must be a tensor', 2) end
+  local s = x:shape()
+  if x.dtype:match('^f') then
+    if #s ~= 3 then
+      error(string.format('%s: LSTM expects a 3-d input [batch, timesteps, features], got shape [%s]', self.name,
+        table.concat(s, ',')), 2)
+    end
+    self:ensure_built(self.declared_input_shape or {s[2], s[3]})
+  else
+    -- integer class ids [B, T]: the one-hot input of width V is implied;
+    -- V comes from input_shape = {T, V}.
+    if #s ~= 2 then
+      error(string.format('%s: LSTM with integer input expects ids of shape [batch, timesteps], got [%s]',
+        self.name, table.concat(s, ',')), 2)
+    end
+    local d = self.declared_input_shape
+    if not self.built and not (d and #d == 2) then
+      error(string.format('%s: LSTM got integer ids [%s]; declare input_shape = {timesteps, num_classes} so it '
+        .. 'knows the one-hot width', self.name, table.concat(s, ',')), 2)
+    end
+    self:ensure_built(d)
+  end
+  return self:forward(x, ...)
+end
+
+function LSTM:compute_output_shape(s)
+  if self.return_sequences then return {s[1], self.units} end
+  return {self.units}
+end
+
+function LSTM:forward(x, opts, h0, c0)
+  local is_index = not x.dtype:match('^f')
+  if self.dropout > 0 and self.training then
+    if is_index then
+      error(self.name .. ': LSTM dropout on integer (one-hot) input is not supported', 3)
+    end
+    x = core.dropout(x, self.dropout, true)
+  end
+  local y, h, c = core.lstm(x, self.kernel, self.recurrent_kernel, self.bias, h0, c0, is_index)
+  local out = self.return_sequences and y or h
+  if self.return_state then return out, h, c end
+  return out
+end
+
+function LSTM:get_config()
+  local c = Layer.get_config(self)
+  c.units, c.return_sequences, c.return_state = self.units, self.return_sequences, self.return_state
+  c.unit_forget_bias, c.dropout = self.unit_forget_bias, self.dropout
+  return c
+end
+
+function LSTM.from_config(c) return LSTM(c.units, c) end
+
+--- Dropout --------------------------------------------------------------------------
+
+local Dropout = Layer:extend('Dropout')
+nn.Dropout = Dropout
+
+function Dropout:init(rate, opts)
+  opts = opts or {}
+  if type(rate) ~= 'number' or rate < 0 or rate >= 1 then
+    error('Dropout: rate must be a number in [0, 1), got ' .. tostring(rate), 3)
+  end
+  self:base_opts(opts)
+  self.rate = rate
+end
+
+function Dropout:forward(x)
+  if not self.training or self.rate == 0 then return x end
+  return core.dropout(x, self.rate, true)
+end
+
+function Dropout:get_config()
+  local c = Layer.get_config(self)
+  c.rate = self.rate
+  return c
+end
+
+function Dropout.from_config(c) return Dropout(c.rate, c) end
+
+--- Flatten (handy after an Embedding) ------------------------------------------------------
+
+local Flatten = Layer:extend('Flatten')
+nn.Flatten = Flatten
+
+function Flatten:init(opts) self:base_opts(opts or {}) end
+
+function Flatten:compute_output_shape(s)
+  local n = 1
+  for _, d in ipairs(s) do n = n * d end
+  return {n}
+end
+
+function Flatten:forward(x) return x:reshape({x:size(1), -1}) end
+
+function Flatten.from_config(c) return Flatten(c) end
+
+--- Sequential lives in seq.model ------------------------------------------------------
+
+function nn.Sequential(layers, opts) return require('seq.model').Sequential(layers, opts) end
+
+-- Resets automatic layer names (dense, dense_1, ...), e.g. between tests.
+function nn.reset_names() name_counts = {} end
+
+return nn

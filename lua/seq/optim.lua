@@ -1,0 +1,232 @@
+-- seq.optim: optimizers with Keras 3 semantics and defaults; the update
+-- itself is one fused core kernel per parameter (seq.core.optim_step).
+--
+--   seq.optim.SGD{lr = 0.01, momentum = 0.9, nesterov = true}
+--   seq.optim.RMSprop{lr = 0.001}              -- rho 0.9, eps 1e-7
+--   seq.optim.Adam{learning_rate = 1e-3}       -- beta_1 0.9, beta_2 0.999, eps 1e-7
+--
+-- Common options: clipnorm (per-variable, as Keras), global_clipnorm,
+-- clipvalue, weight_decay, and a learning rate that is a number, a
+-- function(step) -> lr, or a schedule from seq.optim.schedules; `step` is
+-- the 0-based count of updates done so far (Keras's optimizer.iterations).
+--
+-- The state (slots per parameter and the step count) is addressed by the
+-- parameter's position in the list passed to step(), so it survives
+-- model:to(device) and round-trips through get_state()/set_state().
+local seq = require 'seq'
+local core = seq.core
+
+local optim = {}
+
+--- Learning-rate schedules ---------------------------------------------------------
+
+local schedules = {}
+optim.schedules = schedules
+
+local Schedule = {}
+Schedule.__index = Schedule
+Schedule.__call = function(self, step) return self:value(step) end
+
+-- lr = initial_learning_rate * decay_rate ^ (step / decay_steps)
+function schedules.ExponentialDecay(o)
+  assert(o.initial_learning_rate and o.decay_steps and o.decay_rate,
+    'ExponentialDecay: initial_learning_rate, decay_steps and decay_rate are required')
+  local s = setmetatable({kind = 'ExponentialDecay', config = o}, Schedule)
+  function s:value(step)
+    local p = step / o.decay_steps
+    if o.staircase then p = math.floor(p) end
+    return o.initial_learning_rate * o.decay_rate ^ p
+  end
+  return s
+end
+
+-- lr = initial / (1 + decay_rate * step / decay_steps)
+function schedules.InverseTimeDecay(o)
+  local s = setmetatable({kind = 'InverseTimeDecay', config = o}, Schedule)
+  function s:value(step)
+    local p = step / o.decay_steps
+    if o.staircase then p = math.floor(p) end
+    return o.initial_learning_rate / (1 + o.decay_rate * p)
+  end
+  return s
+end
+
+-- boundaries {b1, b2, ...}, values {v0, v1, v2, ...}: v0 while step <= b1, ...
+function schedules.PiecewiseConstantDecay(o)
+  local s = setmetatable({kind = 'PiecewiseConstantDecay', config = o}, Schedule)
+  function s:value(step)
+    for i, b in ipairs(o.boundaries) do
+      if step <= b then return o.values[i] end
+    end
+    return o.values[#o.values]
+  end
+  return s
+end
+
+--- The optimizer base ------------------------------------------------------------------
+
+local Optimizer = {}
+Optimizer.__index = Optimizer
+optim.Optimizer = Optimizer
+
+local function new_optimizer(kind, defaults, o, known)
+  o = o or {}
+  for k in pairs(o) do
+    if not known[k] then
+      local names = {}
+      for n in pairs(known) do names[#names + 1] = n end
+      table.sort(names)
+      error(string.format("%s: unknown option '%s' (valid: %s)", defaults.class_name, k, table.concat(names, ', ')), 3)
+    end
+  end
+  local self = setmetatable({}, Optimizer)
+  self.kind = kind
+  self.class_name = defaults.class_name
+  local lr = o.learning_rate or o.lr or defaults.lr
+  if type(lr) == 'number' then
+    if lr <= 0 then error(defaults.class_name .. ': learning rate must be positive', 3) end
+  elseif type(lr) ~= 'function' and not (type(lr) == 'table' and getmetatable(lr) and getmetatable(lr).__call) then
+    error(defaults.class_name .. ': learning rate must be a number, a function(step) or a schedule', 3)
+  end
+  self.lr = lr
+  self.momentum = o.momentum or defaults.momentum or 0
+  self.nesterov = o.nesterov or false
+  self.rho = o.rho or defaults.rho
+  self.beta_1 = o.beta_1 or o.beta1 or defaults.beta_1
+  self.beta_2 = o.beta_2 or o.beta2 or defaults.beta_2
+  self.eps = o.epsilon or o.eps or defaults.eps
+  self.clipnorm = o.clipnorm
+  self.global_clipnorm = o.global_clipnorm
+  self.clipvalue = o.clipvalue
+  self.weight_decay = o.weight_decay
+  self.iterations = 0 -- updates done so far
+  self.slots = {}     -- [i] = {s0, s1} for the i-th parameter
+  -- the hyper-parameter table handed to the kernel, reused every step
+  self.hp = {kind = kind, lr = 0, momentum = self.momentum, rho = self.rho, beta1 = self.beta_1,
+             beta2 = self.beta_2, eps = self.eps, clipvalue = self.clipvalue or 0,
+             weight_decay = self.weight_decay or 0, nesterov = self.nesterov, step = 1}
+  return self
+end
+
+local common = {lr = true, learning_rate = true, clipnorm = true, global_clipnorm = true, clipvalue = true,
+                weight_decay = true, name = true}
+local function with(t)
+  local r = {}
+  for k in pairs(common) do r[k] = true end
+  for _, k in ipairs(t) do r[k] = true end
+  return r
+end
+
+function optim.SGD(o)
+  return new_optimizer('sgd', {class_name = 'SGD', lr = 0.01}, o, with{'momentum', 'nesterov'})
+end
+
+function optim.RMSprop(o)
+  return new_optimizer('rmsprop', {class_name = 'RMSprop', lr = 0.001, rho = 0.9, eps = 1e-7}, o,
+    with{'rho', 'momentum', 'eps', 'epsilon'})
+end
+
+function optim.Adam(o)
+  return new_optimizer('adam', {class_name = 'Adam', lr = 0.001, beta_1 = 0.9, beta_2 = 0.999, eps = 1e-7}, o,
+    with{'beta_1', 'beta_2', 'beta1', 'beta2', 'eps', 'epsilon'})
+end
+
+local by_name = {sgd = optim.SGD, rmsprop = optim.RMSprop, adam = optim.Adam}
+
+-- An optimizer from a name ('adam') or an optimizer object (returned as is).
+function optim.get(spec)
+  if type(spec) == 'table' and getmetatable(spec) == Optimizer then return spec end
+  if type(spec) == 'string' then
+    local f = by_name[spec:lower()]
+    if f then return f() end
+  end
+  error(string.format("unknown optimizer %s (valid: 'sgd', 'rmsprop', 'adam', or a seq.optim object)",
+    type(spec) == 'string' and ("'" .. spec .. "'") or tostring(spec)), 3)
+end
+
+-- The learning rate used by the next step.
+function Optimizer:current_lr()
+  local lr = self.lr
+  if type(lr) == 'number' then return lr end
+  return lr(self.iterations)
+end
+
+-- Sets a constant learning rate (ReduceLROnPlateau); schedules are replaced.
+function Optimizer:set_lr(lr) self.lr = lr end
+
+-- One update of every parameter from its .grad (parameters without a grad
+-- are skipped, as Keras skips None gradients).  Grads are left in place.
+function Optimizer:step(params)
+  local hp = self.hp
+  hp.lr = self:current_lr()
+  self.iterations = self.iterations + 1
+  hp.step = self.iterations
+  if self.global_clipnorm then core.clip_grad_norm(params, self.global_clipnorm) end
+  local kind = self.kind
+  for i = 1, #params do
+    local p = params[i]
+    if p.grad ~= nil then
+      if self.clipnorm then core.clip_grad_norm({p}, self.clipnorm) end
+      local slot = self.slots[i]
+      if not slot then
+        slot = {}
+        if kind == 'adam' or kind == 'rmsprop' then slot[1] = seq.zeros_like(p) end
+        if kind == 'adam' or (kind == 'rmsprop' and self.momentum > 0) then slot[2] = seq.zeros_like(p) end
+        if kind == 'sgd' and self.momentum > 0 then slot[1] = seq.zeros_like(p) end
+        self.slots[i] = slot
+      end
+      core.optim_step(hp, p, slot[1], slot[2])
+    end
+  end
+end
+
+function Optimizer:to(device)
+  for _, slot in pairs(self.slots) do
+    for k, t in pairs(slot) do slot[k] = t:to(device) end
+  end
+  return self
+end
+
+-- {step = n, tensors = {['3.s1'] = t, ...}}: the slots and the step count.
+function Optimizer:get_state()
+  local tensors = {}
+  for i, slot in pairs(self.slots) do
+    for k, t in pairs(slot) do tensors[string.format('%d.s%d', i, k - 1)] = t end
+  end
+  return {step = self.iterations, lr = type(self.lr) == 'number' and self.lr or nil, tensors = tensors}
+end
+
+function Optimizer:set_state(state, device)
+  self.iterations = math.tointeger(state.step) or 0
+  if state.lr and type(self.lr) == 'number' then self.lr = state.lr end
+  self.slots = {}
+  for key, t in pairs(state.tensors or {}) do
+    local i, k = key:match('^(%d+)%.s(%d)$')
+    if not i then error("optimizer state: bad slot name '" .. key .. "'", 2) end
+    i, k = tonumber(i), tonumber(k) + 1
+    self.slots[i] = self.slots[i] or {}
+    self.slots[i][k] = device and t:to(device) or t
+  end
+end
+
+function Optimizer:get_config()
+  local c = {class_name = self.class_name, momentum = self.momentum, nesterov = self.nesterov, rho = self.rho,
+             beta_1 = self.beta_1, beta_2 = self.beta_2, eps = self.eps, clipnorm = self.clipnorm,
+             global_clipnorm = self.global_clipnorm, clipvalue = self.clipvalue, weight_decay = self.weight_decay}
+  if type(self.lr) == 'number' then c.lr = self.lr
+  elseif type(self.lr) == 'table' and self.lr.kind then c.lr_schedule = {kind = self.lr.kind, config = self.lr.config}
+  else c.lr = self:current_lr() end -- a plain function cannot be saved: keep its current value
+  return c
+end
+
+function optim.from_config(c)
+  local o = {}
+  for k, v in pairs(c) do if k ~= 'class_name' and k ~= 'lr_schedule' then o[k] = v end end
+  if c.class_name == 'SGD' then o.rho, o.beta_1, o.beta_2, o.eps = nil, nil, nil, nil
+  elseif c.class_name == 'RMSprop' then o.beta_1, o.beta_2, o.nesterov = nil, nil, nil
+  else o.momentum, o.nesterov, o.rho = nil, nil, nil end
+  if c.lr_schedule then o.lr = schedules[c.lr_schedule.kind](c.lr_schedule.config) end
+  return optim[c.class_name](o)
+end
+
+return optim

@@ -1,0 +1,50 @@
+/* seq_lua.h - conventions shared by the Lua bindings (lua/l_*.c).
+ *
+ * The bindings are thin: check arguments, call core, and turn a failed
+ * seq_status into a Lua error carrying seq_last_error().  Tensors are full
+ * userdata holding one reference to a seq_tensor (metatable "seq.Tensor"). */
+#ifndef SEQ_LUA_H
+#define SEQ_LUA_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "seq_tensor.h"
+
+#define SEQ_TENSOR_MT "seq.Tensor"
+
+/* Raises a Lua error with the core's last message (never returns). */
+int seq_lua_error(lua_State *L, seq_status s);
+#define SEQ_LUA_CHECK(L, expr)                                                 \
+  do {                                                                         \
+    seq_status seq_lua_status_ = (expr);                                       \
+    if (seq_lua_status_ != SEQ_OK) seq_lua_error((L), seq_lua_status_);        \
+  } while (0)
+
+/* The tensor at stack index `idx`, or a Lua error naming the argument. */
+seq_tensor *seq_lua_check_tensor(lua_State *L, int idx);
+seq_tensor *seq_lua_to_tensor(lua_State *L, int idx); /* NULL if not a tensor */
+/* Pushes `t` as userdata, taking over the caller's reference. */
+void seq_lua_push_tensor(lua_State *L, seq_tensor *t);
+/* Converts a Lua number, nested table or tensor at `idx` to a tensor (new
+ * reference) of `dtype` (SEQ_NDTYPES: infer). */
+seq_tensor *seq_lua_tensor_arg(lua_State *L, int idx, seq_dtype dtype, seq_device dev);
+/* Reads a shape from varargs (n1, n2, ...) or a table {n1, n2} at `idx`. */
+int seq_lua_check_shape(lua_State *L, int idx, int64_t *shape);
+seq_device seq_lua_default_device(lua_State *L);
+
+/* Every binding file exports one registration function that adds its
+ * functions to the table on top of the stack (the `seq.core` module). */
+#define SEQ_LUA_MODULES(X)                                                     \
+  X(tensor)                                                                    \
+  X(nn)                                                                        \
+  X(io)                                                                        \
+  X(text)                                                                      \
+  X(plot)                                                                      \
+  X(data)                                                                      \
+  X(imdb)
+#define SEQ_LUA_DECLARE(name) void seq_lua_register_##name(lua_State *L);
+SEQ_LUA_MODULES(SEQ_LUA_DECLARE)
+#undef SEQ_LUA_DECLARE
+
+#endif

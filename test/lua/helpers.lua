@@ -1,0 +1,117 @@
+-- test/lua/helpers.lua - assertions shared by the Lua tests.
+local T = {}
+
+function T.skip(reason) error({skip = true, reason = reason}, 0) end
+
+function T.eq(a, b, msg)
+  if a ~= b then
+    error(string.format('%sexpected %s, got %s', msg and (msg .. ': ') or '', tostring(b), tostring(a)), 2)
+  end
+end
+
+local function flatten(x, out)
+  out = out or {}
+  if type(x) == 'table' then
+    for _, v in ipairs(x) do flatten(v, out) end
+  else
+    out[#out + 1] = x
+  end
+  return out
+end
+T.flatten = flatten
+
+-- Compares numbers, nested tables or tensors elementwise with
+-- |a-b| <= atol + rtol*|b|.
+function T.close(a, b, tol, msg)
+  tol = tol or {}
+  local atol, rtol = tol.atol or 1e-6, tol.rtol or 1e-5
+  if type(a) == 'userdata' then a = a:tolist() end
+  if type(b) == 'userdata' then b = b:tolist() end
+  local fa, fb = flatten(a), flatten(b)
+  if #fa ~= #fb then
+    error(string.format('%ssize mismatch: %d vs %d', msg and (msg .. ': ') or '', #fa, #fb), 2)
+  end
+  for i = 1, #fa do
+    local x, y = fa[i], fb[i]
+    if not (math.abs(x - y) <= atol + rtol * math.abs(y)) then
+      error(string.format('%selement %d: %.10g vs %.10g (atol %g rtol %g)',
+        msg and (msg .. ': ') or '', i, x, y, atol, rtol), 2)
+    end
+  end
+end
+
+-- Asserts that fn raises an error whose message contains every given plain
+-- substring.
+function T.raises(fn, ...)
+  local ok, err = pcall(fn)
+  if ok then error('expected an error, got none', 2) end
+  err = tostring(err)
+  for _, s in ipairs({...}) do
+    if not err:find(s, 1, true) then
+      error(string.format('error %q does not mention %q', err, s), 2)
+    end
+  end
+  return err
+end
+
+function T.truthy(v, msg)
+  if not v then error(msg or 'expected a true value', 2) end
+end
+
+-- Path of the shared data folder (SEQLUA_DATA), or skip.
+function T.data_dir()
+  local d = os.getenv('SEQLUA_DATA')
+  if not d or d == '' then T.skip('SEQLUA_DATA not set') end
+  return d
+end
+
+function T.tmpname(suffix)
+  local n = os.tmpname()
+  os.remove(n)
+  return n .. (suffix or '')
+end
+
+-- Finite-difference gradient check in f64.
+-- fn(inputs...) returns a tensor; each input must be an f64 tensor with
+-- requires_grad.  The scalar checked is sum(fn(...) * W) for a fixed random
+-- W, so every output element's gradient path is exercised.
+function T.gradcheck(fn, inputs, tol)
+  local seq = require 'seq'
+  tol = tol or {}
+  local eps, atol, rtol = tol.eps or 1e-6, tol.atol or 1e-6, tol.rtol or 1e-4
+  local out = fn(table.unpack(inputs))
+  local w = seq.randn(out:shape(), {dtype = 'f64'})
+  local function scalar()
+    return seq.no_grad(function() return (fn(table.unpack(inputs)) * w):sum():item() end)
+  end
+  for _, x in ipairs(inputs) do x.grad = nil end
+  local loss = (out * w):sum()
+  loss:backward()
+  for k, x in ipairs(inputs) do
+    if x.requires_grad then
+      local analytic = x.grad
+      if analytic == nil then error(string.format('input %d got no gradient', k), 2) end
+      local flat_shape = x:shape()
+      local n = x:numel()
+      local an = analytic:reshape(n)
+      local xf = x:detach():reshape(n) -- shares storage with x
+      for i = 1, n do
+        local orig = xf:get(i)
+        xf:set(i, orig + eps)
+        local fp = scalar()
+        xf:set(i, orig - eps)
+        local fm = scalar()
+        xf:set(i, orig)
+        local numeric = (fp - fm) / (2 * eps)
+        local a = an:get(i)
+        if math.abs(a - numeric) > atol + rtol * math.abs(numeric) then
+          error(string.format('input %d %s element %d: analytic %.10g vs numeric %.10g', k,
+            table.concat(flat_shape, 'x'), i, a, numeric), 2)
+        end
+      end
+    end
+  end
+  return true
+end
+
+return T

@@ -1,0 +1,201 @@
+-- test_get_file.lua - seq.data.get_file against a local HTTP server
+-- (python3 -m http.server on 127.0.0.1): download, cache hit, hash
+-- mismatch, HTTP 404, unreachable host, the data folder, md5, atomicity.
+local T = require 'helpers'
+local data = require 'seq.data'
+local core = require 'seq.core'
+
+local PY = '/usr/bin/python3'
+
+local function sh(cmd) return os.execute(cmd) end
+local function sleep(s) sh('sleep ' .. s) end
+
+local function mktemp_dir()
+  local p = io.popen('mktemp -d /tmp/seq_get_file.XXXXXX')
+  local d = p:read('l')
+  p:close()
+  return d
+end
+
+local function write(path, s)
+  local f = assert(io.open(path, 'wb'))
+  f:write(s)
+  f:close()
+end
+
+local function read(path)
+  local f = io.open(path, 'rb')
+  if not f then return nil end
+  local s = f:read('a')
+  f:close()
+  return s
+end
+
+local function exists(path) return core.data_stat(path) ~= nil end
+
+-- Starts an HTTP server serving `dir`; returns its base URL and pid.
+local function start_server(dir)
+  if not io.open(PY, 'r') then T.skip(PY .. ' not available') end
+  write(dir .. '/ping.txt', 'pong')
+  math.randomseed(os.time(), core.data_getpid())
+  for _ = 1, 5 do
+    local port = math.random(20000, 60000)
+    local p = io.popen(string.format('%s -m http.server %d --bind 127.0.0.1 --directory %s >%s/server.log 2>&1 & echo $!',
+      PY, port, dir, dir))
+    local pid = p:read('l')
+    p:close()
+    local url = string.format('http://127.0.0.1:%d', port)
+    for _ = 1, 50 do
+      local ok = pcall(core.data_download, url .. '/ping.txt', dir .. '/ping.out', {connect_timeout = 1})
+      if ok then
+        os.remove(dir .. '/ping.out')
+        return url, pid
+      end
+      -- stop early when the server died (port taken)
+      if not os.execute('kill -0 ' .. pid .. ' 2>/dev/null') then break end
+      sleep(0.1)
+    end
+    os.execute('kill ' .. pid .. ' 2>/dev/null')
+  end
+  error('could not start python3 -m http.server')
+end
+
+-- Runs fn(ctx) with a server, a served folder and an empty cache; always
+-- stops the server and removes the folders.
+local function with_server(fn)
+  local served, cache = mktemp_dir(), mktemp_dir()
+  local url, pid = start_server(served)
+  local saved = data.config
+  data.config = {cache_dir = cache, data_dir = false}
+  local ok, err = pcall(fn, {url = url, served = served, cache = cache})
+  data.config = saved
+  os.execute('kill ' .. pid .. ' 2>/dev/null')
+  os.execute("rm -rf '" .. served .. "' '" .. cache .. "'")
+  if not ok then error(err, 0) end
+end
+
+local BODY = string.rep('seqlua test data 0123456789\n', 5000) -- 140 KB
+local SHA = core.data_hash_string(BODY, 'sha256')
+local MD5 = core.data_hash_string(BODY, 'md5')
+local CLOSED = 'http://127.0.0.1:1' -- nothing listens on port 1
+
+local tests = {}
+
+function tests.download_then_cache_hit()
+  with_server(function(c)
+    write(c.served .. '/file.bin', BODY)
+    local calls, last_total = 0, nil
+    local path = data.get_file('file.bin', {origin = c.url .. '/file.bin', sha256 = SHA,
+      cache_subdir = 'sub', progress = function(done, total) calls = calls + 1; last_total = total end})
+    T.eq(path, c.cache .. '/sub/file.bin')
+    T.eq(read(path), BODY)
+    T.truthy(calls > 0, 'progress callback never called')
+    T.eq(last_total, #BODY)
+    -- no temporary file left behind
+    local p = io.popen("ls -a '" .. c.cache .. "/sub'")
+    local listing = p:read('a')
+    p:close()
+    T.truthy(not listing:find('%.part'), listing)
+    -- cache hit: found without the network (origin now unreachable)
+    local again = data.get_file('file.bin', {origin = CLOSED .. '/file.bin', sha256 = SHA,
+      cache_subdir = 'sub'})
+    T.eq(again, path)
+    -- the verified hash was remembered
+    T.truthy((read(c.cache .. '/verified.tsv') or ''):find(SHA, 1, true), 'verified.tsv lacks the hash')
+  end)
+end
+
+function tests.md5_is_accepted()
+  with_server(function(c)
+    write(c.served .. '/m.bin', BODY)
+    local path = data.get_file('m.bin', {origin = c.url .. '/m.bin', md5 = MD5})
+    T.eq(read(path), BODY)
+    T.eq(core.data_md5(path), MD5)
+  end)
+end
+
+function tests.hash_mismatch_fails_and_removes_the_download()
+  with_server(function(c)
+    write(c.served .. '/bad.bin', BODY .. 'tampered')
+    T.raises(function()
+      data.get_file('bad.bin', {origin = c.url .. '/bad.bin', sha256 = SHA})
+    end, 'wrong sha256', SHA)
+    T.truthy(not exists(c.cache .. '/bad.bin'), 'bad download kept')
+    -- a corrupt file already in the cache is fetched again
+    write(c.served .. '/ok.bin', BODY)
+    write(c.cache .. '/ok.bin', 'corrupt')
+    local path = data.get_file('ok.bin', {origin = c.url .. '/ok.bin', sha256 = SHA})
+    T.eq(read(path), BODY)
+  end)
+end
+
+function tests.http_404_is_a_clear_error()
+  with_server(function(c)
+    local err = T.raises(function()
+      data.get_file('missing.bin', {origin = c.url .. '/missing.bin', sha256 = SHA})
+    end, 'could not download missing.bin', '404', c.cache .. '/missing.bin')
+    T.truthy(not exists(c.cache .. '/missing.bin'))
+    T.truthy(err:find('put it at', 1, true), err)
+  end)
+end
+
+function tests.unreachable_host_says_what_to_do()
+  local cache = mktemp_dir()
+  local saved = data.config
+  data.config = {cache_dir = cache, data_dir = false}
+  local ok, err = pcall(data.get_file, 'nietzsche.txt', {origin = CLOSED .. '/nietzsche.txt'})
+  data.config = saved
+  os.execute("rm -rf '" .. cache .. "'")
+  T.truthy(not ok)
+  for _, s in ipairs({'could not download nietzsche.txt', 'unreachable', 'offline',
+                      CLOSED .. '/nietzsche.txt', cache .. '/nietzsche.txt', 'sha256 23cf6987'}) do
+    T.truthy(err:find(s, 1, true), string.format('%q lacks %q', err, s))
+  end
+end
+
+function tests.no_origin_names_the_file_and_places()
+  local cache = mktemp_dir()
+  local saved = data.config
+  data.config = {cache_dir = cache, data_dir = false}
+  local ok, err = pcall(data.get_file, 'imdb/train.tsv.gz')
+  data.config = saved
+  os.execute("rm -rf '" .. cache .. "'")
+  T.truthy(not ok)
+  T.truthy(err:find('imdb/train.tsv.gz not found', 1, true), err)
+  T.truthy(err:find(cache .. '/imdb/train.tsv.gz', 1, true), err)
+  T.truthy(err:find('SEQLUA_DATA', 1, true), err)
+end
+
+function tests.data_folder_first_and_checked()
+  local dd, cache = mktemp_dir(), mktemp_dir()
+  local saved = data.config
+  data.config = {cache_dir = cache, data_dir = dd}
+  core.data_mkdirs(dd .. '/sets')
+  write(dd .. '/sets/x.bin', BODY)
+  local ok, res = pcall(function()
+    -- found under <data>/<cache_subdir>/ without any origin
+    T.eq(data.get_file('x.bin', {cache_subdir = 'sets', sha256 = SHA}), dd .. '/sets/x.bin')
+    T.eq(data.get_file('sets/x.bin', {sha256 = SHA}), dd .. '/sets/x.bin')
+    -- a wrong file in the data folder is reported, never overwritten
+    write(dd .. '/y.bin', 'nope')
+    T.raises(function() data.get_file('y.bin', {sha256 = SHA, origin = CLOSED .. '/y.bin'}) end,
+      dd .. '/y.bin', 'wrong sha256')
+    T.eq(read(dd .. '/y.bin'), 'nope')
+  end)
+  data.config = saved
+  os.execute("rm -rf '" .. dd .. "' '" .. cache .. "'")
+  if not ok then error(res, 0) end
+end
+
+function tests.registered_course_data()
+  local dir = T.data_dir()
+  local p = data.get_file('nietzsche.txt')
+  T.eq(p, dir .. '/nietzsche.txt')
+  T.eq(core.data_sha256(p), data.registry['nietzsche.txt'].sha256)
+  T.eq(data.registry['nietzsche.txt'].origin, 'https://s3.amazonaws.com/text-datasets/nietzsche.txt')
+  for _, name in ipairs({'imdb/train.tsv.gz', 'imdb/test.tsv.gz', 'imdb/imdb_word_index.json'}) do
+    T.truthy(data.registry[name] and #data.registry[name].sha256 == 64, name)
+  end
+end
+
+return tests

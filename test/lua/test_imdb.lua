@@ -1,0 +1,150 @@
+-- seq.data.imdb: the IMDB data set with keras.datasets.imdb semantics.
+-- Needs SEQLUA_DATA (the shared data folder); skipped without it.
+-- Expected values come from a Python re-implementation of Keras's
+-- load_data over the same tokenisation (numpy RandomState(113)).
+local T = require 'helpers'
+local seq = require 'seq'
+local imdb = require 'seq.imdb'
+
+local tests = {}
+
+local function now()
+  -- wall clock with sub-second resolution, as the cache test needs
+  local p = io.popen('date +%s.%N')
+  local t = tonumber(p:read('*l'))
+  p:close()
+  return t
+end
+
+-- One tokenising load into a private cache file, shared by the tests.
+local cache_file
+local loaded
+local function load_default()
+  T.data_dir()
+  if not loaded then
+    cache_file = T.tmpname('.bin')
+    local t0 = now()
+    local tr, te, info = imdb.load{cache = cache_file}
+    loaded = {train = tr, test = te, info = info, seconds = now() - t0}
+  end
+  return loaded.train, loaded.test, loaded.info
+end
+
+function tests.counts_labels_and_start_char()
+  local train, test, info = load_default()
+  T.eq(info.from_cache, false, 'first load tokenises')
+  T.truthy(loaded.seconds < 10, string.format('first load took %.2fs', loaded.seconds))
+  T.eq(train.n, 25000)
+  T.eq(test.n, 25000)
+  T.eq(#train.x, 25000)
+  T.eq(#test.x, 25000)
+  local sh = train.y:shape()
+  T.eq(#sh, 2)
+  T.eq(sh[1], 25000)
+  T.eq(sh[2], 1)
+  T.eq(train.y.dtype, 'f32')
+  T.eq(train.y:sum():item(), 12500, 'train label balance')
+  T.eq(test.y:sum():item(), 12500, 'test label balance')
+  -- the seed-113 order: first labels of each split (Python reference)
+  local want_tr, want_te = {0, 1, 1, 0, 1, 1, 0, 1, 0, 1}, {1, 0, 0, 1, 0, 0, 0, 1, 1, 0}
+  for i = 1, 10 do
+    T.eq(train.y:get(i, 1), want_tr[i], 'train label ' .. i)
+    T.eq(test.y:get(i, 1), want_te[i], 'test label ' .. i)
+  end
+  local x1 = train.x[1]
+  T.eq(#x1, 195)
+  local want = {1, 14, 733, 9, 448, 23, 4, 2278, 1465, 1604, 14314, 374}
+  for i = 1, #want do T.eq(x1[i], want[i], 'train.x[1][' .. i .. ']') end
+  T.eq(#test.x[1], 163)
+  T.eq(test.x[1][2], 25)
+  for i = 1, 50 do T.eq(train.x[i][1], 1, 'start_char') end
+  T.eq(train.x.values.dtype, 'i32')
+end
+
+function tests.decode_and_word_index()
+  local train, test = load_default()
+  T.eq(imdb.decode(train.x[1]):sub(1, 60), '? this review is based on the dubbed shock o rama video rele')
+  T.eq(imdb.decode(test.x[1]):sub(1, 40), "? you want a movie that'll take you plac")
+  T.eq(imdb.decode({0, 1, 2, 4, 10}), '? ? ? the br')
+  local wi, iw = imdb.get_word_index()
+  T.eq(wi['the'], 1)
+  T.eq(wi['br'], 7)
+  T.eq(wi["don't"], 89)
+  T.eq(#iw, 88584)
+  T.eq(iw[7], 'br')
+  local tok = imdb.tokenize("Don't STOP<br />the-movie... CAFÉ")
+  T.eq(table.concat(tok, '|'), "don't|stop|br|the|movie|cafÉ")
+  local ids = imdb.encode('This film was just brilliant', {num_words = 5000})
+  T.eq(table.concat(ids, ','), '1,14,22,16,43,530')
+  T.eq(imdb.decode(ids), '? this film was just brilliant')
+end
+
+function tests.num_words_and_oov()
+  T.data_dir()
+  load_default()
+  local train, test = imdb.load{num_words = 5000, cache = cache_file}
+  T.eq(train.x.values:max():item() < 5000, true, 'ids below num_words')
+  T.eq(test.x.values:max():item() < 5000, true, 'test ids below num_words')
+  local want = {1, 14, 733, 9, 448, 23, 4, 2278, 1465, 1604, 2, 374, 626, 23, 35, 2, 182, 11, 3528, 89}
+  local x1 = train.x[1]
+  for i = 1, #want do T.eq(x1[i], want[i], 'num_words=5000 train.x[1][' .. i .. ']') end
+  T.eq(train.x.values:eq(2):sum():item(), 592372, 'oov count over train')
+  T.eq(train.x.values:numel(), 5967841)
+end
+
+function tests.maxlen_drops_long_reviews_and_limit()
+  T.data_dir()
+  load_default()
+  local train, test = imdb.load{maxlen = 100, cache = cache_file}
+  T.eq(train.n, 2773)
+  T.eq(test.n, 2963)
+  T.eq(train.y:sum():item(), 1537)
+  T.eq(test.y:sum():item(), 1604)
+  T.eq(train.x:lengths():max():item() < 100, true, 'all shorter than maxlen')
+  local x = imdb.pad_sequences(train.x, {maxlen = 100})
+  T.eq(x:shape()[1], 2773)
+  T.eq(x:shape()[2], 100)
+  local small = imdb.load{limit = 100, cache = cache_file}
+  T.eq(small.n, 100)
+  T.eq(#small.x, 100)
+  T.eq(small.y:sum():item(), 58)
+  T.eq(small.x[1][3], 733)
+end
+
+function tests.cache_makes_the_second_load_fast()
+  T.data_dir()
+  load_default()
+  local t0 = now()
+  local train, _, info = imdb.load{cache = cache_file}
+  local dt = now() - t0
+  T.eq(info.from_cache, true, 'second load reads the cache')
+  T.eq(train.n, 25000)
+  T.truthy(dt < 1.0, string.format('cached load took %.3fs', dt))
+  print(string.format('      imdb: first load %.2fs, cached load %.3fs (corpus %.3fs + prepare %.3fs)',
+    loaded.seconds, dt, info.load_seconds, info.prepare_seconds))
+end
+
+function tests.bad_options_and_missing_files()
+  T.raises(function() imdb.load{num_words = 3} end, 'num_words')
+  T.raises(function() imdb.load{num_words = 1} end, 'num_words')
+  T.raises(function() imdb.load{maxlen = 0} end, 'maxlen')
+  T.raises(function() imdb.load{numwords = 10} end, "unknown option 'numwords'")
+  T.raises(function() imdb.load{skip_top = -1} end, 'skip_top')
+  T.raises(function() imdb.load{seed = -5} end, 'seed')
+  T.raises(function() imdb.load{num_words = 'lots'} end, 'num_words')
+  T.raises(function() imdb.load{data_dir = '/nonexistent/imdb', cache = false} end,
+    '/nonexistent/imdb/')
+end
+
+function tests.maxlen_leaving_nothing_fails()
+  -- Keras raises when maxlen leaves no review; so do we
+  T.data_dir()
+  load_default()
+  T.raises(function() imdb.load{maxlen = 1, cache = cache_file} end, 'increase maxlen')
+end
+
+function tests.zz_cleanup()
+  if cache_file then os.remove(cache_file) end
+end
+
+return tests

@@ -1,0 +1,163 @@
+-- test/lua/test_lstm.lua - the fused LSTM op (seq.core.lstm): PyTorch parity
+-- from test/fixtures/lstm_torch.lua (outputs and every gradient, f32 and
+-- f64), finite-difference gradient checks in f64 for every input, and clear
+-- errors on bad input.
+local seq = require 'seq'
+local T = require 'helpers'
+local G = require 'gradcheck'
+local core = seq.core
+
+local fx = dofile('test/fixtures/lstm_torch.lua')
+
+local function tensor(tbl, dtype, grad)
+  local t = seq.tensor(tbl, {dtype = dtype})
+  if grad then t.requires_grad = true end
+  return t
+end
+
+-- Runs one fixture case in `dtype` and compares outputs and gradients.
+local function parity(name, dtype, tol)
+  local c = fx[name]
+  local x = c.index and seq.tensor(c.ids, {dtype = 'i64'}) or tensor(c.x, dtype, true)
+  local k, r, b = tensor(c.kernel, dtype, true), tensor(c.recurrent, dtype, true), tensor(c.bias, dtype, true)
+  local h0, c0
+  if c.state then h0, c0 = tensor(c.h0, dtype, true), tensor(c.c0, dtype, true) end
+  local y, hn, cn = core.lstm(x, k, r, b, h0, c0)
+  T.close(y, c.y, tol, name .. ' y')
+  T.close(hn, c.h_n, tol, name .. ' h_n')
+  T.close(cn, c.c_n, tol, name .. ' c_n')
+  local loss = (y * tensor(c.dy, dtype)):sum() + (hn * tensor(c.dh_n, dtype)):sum() +
+               (cn * tensor(c.dc_n, dtype)):sum()
+  loss:backward()
+  T.close(k.grad, c.dkernel, tol, name .. ' dkernel')
+  T.close(r.grad, c.drecurrent, tol, name .. ' drecurrent')
+  T.close(b.grad, c.dbias, tol, name .. ' dbias')
+  if not c.index then T.close(x.grad, c.dx, tol, name .. ' dx') end
+  if c.state then
+    T.close(h0.grad, c.dh0, tol, name .. ' dh0')
+    T.close(c0.grad, c.dc0, tol, name .. ' dc0')
+  end
+end
+
+local F32 = {atol = 1e-5, rtol = 1e-5}
+local F64 = {atol = 1e-12, rtol = 1e-10}
+
+local tests = {}
+
+for _, name in ipairs({'basic', 'state', 'index', 'index_state'}) do
+  tests['torch_parity_' .. name .. '_f32'] = function() parity(name, 'f32', F32) end
+  tests['torch_parity_' .. name .. '_f64'] = function() parity(name, 'f64', F64) end
+end
+
+-- Same answers whatever the thread count (each thread owns batch rows).
+function tests.thread_counts_agree()
+  local c = fx.state
+  local saved = seq.get_threads()
+  local ref
+  for _, n in ipairs({1, 2, 3}) do
+    seq.set_threads(n)
+    local y = core.lstm(tensor(c.x, 'f32'), tensor(c.kernel, 'f32'), tensor(c.recurrent, 'f32'),
+      tensor(c.bias, 'f32'), tensor(c.h0, 'f32'), tensor(c.c0, 'f32'))
+    if ref then T.close(y, ref, {atol = 0, rtol = 0}, 'threads ' .. n) else ref = y end
+  end
+  seq.set_threads(saved)
+end
+
+-- Finite differences in f64 through every input, including h0 and c0.
+local function fd_case(B, Tn, I, H, opts)
+  seq.manual_seed(opts.seed or 3)
+  local x = opts.index and seq.tensor((function()
+      local ids = {}
+      for bb = 1, B do
+        ids[bb] = {}
+        for t = 1, Tn do ids[bb][t] = (bb * 7 + t * 3) % I end
+      end
+      return ids
+    end)(), {dtype = 'i64'}) or G.leaf(B * Tn * I, 1.0)
+  local k, r, b = G.leaf(I * 4 * H, 0.6), G.leaf(H * 4 * H, 0.6), G.leaf(4 * H, 0.6)
+  local h0, c0 = G.leaf(B * H, 0.8), G.leaf(B * H, 0.8)
+  local wy = seq.randn(B, Tn, H, {dtype = 'f64'})
+  local wh, wc = seq.randn(B, H, {dtype = 'f64'}), seq.randn(B, H, {dtype = 'f64'})
+  local function f()
+    local xin = opts.index and x or x:reshape(B, Tn, I)
+    local hh, cc
+    if opts.state then hh, cc = h0:reshape(B, H), c0:reshape(B, H) end
+    local y, hn, cn = core.lstm(xin, k:reshape(I, 4 * H), r:reshape(H, 4 * H), b, hh, cc)
+    return (y * wy):sum() + (hn * wh):sum() + (cn * wc):sum()
+  end
+  local params = {kernel = k, recurrent = r, bias = b}
+  if not opts.index then params.x = x end
+  if opts.state then params.h0, params.c0 = h0, c0 end
+  G.check(f, params, {eps = 1e-6, tol = 1e-6})
+end
+
+function tests.gradcheck_float_input() fd_case(2, 4, 3, 3, {}) end
+function tests.gradcheck_with_state() fd_case(3, 3, 2, 4, {state = true}) end
+function tests.gradcheck_index_input() fd_case(2, 5, 4, 3, {index = true, state = true}) end
+function tests.gradcheck_single_step() fd_case(1, 1, 2, 2, {state = true}) end
+
+-- Only the outputs that reach the loss contribute (h_n alone here).
+function tests.gradient_from_final_state_only()
+  local B, Tn, I, H = 2, 3, 2, 3
+  seq.manual_seed(9)
+  local x, k, r, b = G.leaf(B * Tn * I), G.leaf(I * 4 * H, 0.5), G.leaf(H * 4 * H, 0.5), G.leaf(4 * H, 0.5)
+  G.check(function()
+    local _, hn = core.lstm(x:reshape(B, Tn, I), k:reshape(I, 4 * H), r:reshape(H, 4 * H), b)
+    return hn:sum()
+  end, {x = x, kernel = k, recurrent = r, bias = b})
+end
+
+-- The index path equals the float path on the one-hot matrix.
+function tests.index_equals_one_hot()
+  local c = fx.index
+  local B, Tn, I = c.B, c.T, c.I
+  local onehot = {}
+  for bb = 1, B do
+    onehot[bb] = {}
+    for t = 1, Tn do
+      local row = {}
+      for i = 1, I do row[i] = (c.ids[bb][t] == i - 1) and 1.0 or 0.0 end
+      onehot[bb][t] = row
+    end
+  end
+  local k, r, b = tensor(c.kernel, 'f64'), tensor(c.recurrent, 'f64'), tensor(c.bias, 'f64')
+  local y1 = core.lstm(seq.tensor(c.ids, {dtype = 'i32'}), k, r, b)
+  local y2 = core.lstm(tensor(onehot, 'f64'), k, r, b, nil, nil, false)
+  T.close(y1, y2, {atol = 1e-13, rtol = 1e-12})
+end
+
+function tests.no_graph_without_requires_grad()
+  local c = fx.basic
+  local y = core.lstm(tensor(c.x, 'f32'), tensor(c.kernel, 'f32'), tensor(c.recurrent, 'f32'),
+    tensor(c.bias, 'f32'))
+  T.eq(y.requires_grad, false)
+  T.close(y, c.y, F32)
+end
+
+function tests.backward_twice_is_a_clear_error()
+  local c = fx.basic
+  local k = tensor(c.kernel, 'f64', true)
+  local y = core.lstm(tensor(c.x, 'f64'), k, tensor(c.recurrent, 'f64'), tensor(c.bias, 'f64'))
+  local loss = y:sum()
+  loss:backward()
+  T.raises(function() loss:backward() end, 'freed')
+end
+
+function tests.errors()
+  local x = seq.randn(2, 3, 4)
+  local k, r, b = seq.randn(4, 8), seq.randn(2, 8), seq.randn(8)
+  T.raises(function() core.lstm(seq.randn(2, 3, 5), k, r, b) end, 'lstm', '[2,3,5]', 'kernel')
+  T.raises(function() core.lstm(x, seq.randn(4, 7), r, b) end, 'lstm', 'kernel')
+  T.raises(function() core.lstm(x, k, seq.randn(3, 8), b) end, 'lstm', 'recurrent')
+  T.raises(function() core.lstm(x, k, r, seq.randn(6)) end, 'lstm', 'bias')
+  T.raises(function() core.lstm(seq.randn(2, 3), k, r, b) end, 'lstm', 'input')
+  T.raises(function() core.lstm(x, k, r, b, seq.randn(3, 2), seq.randn(3, 2)) end, 'lstm', 'h0')
+  T.raises(function() core.lstm(x, k, r, b, seq.randn(2, 2)) end, 'h0 and c0')
+  T.raises(function() core.lstm(x, k, r, b:cast('f64')) end, 'lstm', 'f64')
+  local ids = seq.tensor({{0, 1, 4}, {2, 3, 1}}, {dtype = 'i64'})
+  T.raises(function() core.lstm(ids, k, r, b) end, 'lstm', 'out of range', '4')
+  T.raises(function() core.lstm(seq.tensor({{0, -1, 2}}, {dtype = 'i32'}), k, r, b) end, 'out of range')
+  T.raises(function() core.lstm('x', k, r, b) end, 'tensor expected')
+end
+
+return tests

@@ -1,0 +1,263 @@
+-- test/lua/test_nn_ops.lua - fused nn ops other than the LSTM: embedding,
+-- dropout, softmax / sigmoid cross-entropy (PyTorch values from
+-- test/fixtures/losses_torch.lua and finite differences), optimizer steps
+-- (Keras 3 formulas) and global-norm clipping.
+local seq = require 'seq'
+local T = require 'helpers'
+local G = require 'gradcheck'
+local core = seq.core
+
+local tests = {}
+
+-- ---------------------------------------------------------------- embedding
+
+function tests.embedding_gathers_rows()
+  local w = seq.tensor({{1, 2}, {3, 4}, {5, 6}}, {dtype = 'f32'})
+  local ids = seq.tensor({{2, 0}, {1, 1}}, {dtype = 'i64'})
+  local out = core.embedding(w, ids)
+  T.eq(table.concat(out:shape(), ','), '2,2,2')
+  T.close(out, {{{5, 6}, {1, 2}}, {{3, 4}, {3, 4}}})
+end
+
+function tests.embedding_gradcheck()
+  seq.manual_seed(4)
+  local V, D = 5, 3
+  local w = G.leaf(V * D)
+  local ids = seq.tensor({{4, 0, 4}, {2, 2, 1}}, {dtype = 'i32'})
+  local proj = seq.randn(2, 3, D, {dtype = 'f64'})
+  G.check(function() return (core.embedding(w:reshape(V, D), ids) * proj):sum() end, {w = w})
+  -- repeated ids accumulate; unused rows (3) get zero
+  local g = w.grad:reshape(V, D):tolist()
+  T.close(g[4], {0, 0, 0})
+end
+
+function tests.embedding_errors()
+  local w = seq.randn(4, 2)
+  T.raises(function() core.embedding(w, seq.tensor({0, 4}, {dtype = 'i64'})) end, 'embedding', 'out of range')
+  T.raises(function() core.embedding(w, seq.tensor({0, -1}, {dtype = 'i64'})) end, 'embedding')
+  T.raises(function() core.embedding(w, seq.tensor({0.5, 1}, {dtype = 'f32'})) end, 'embedding', 'i32 or i64')
+  T.raises(function() core.embedding(seq.randn(4), seq.tensor({0}, {dtype = 'i64'})) end, 'embedding', 'weight')
+end
+
+-- ------------------------------------------------------------------ dropout
+
+function tests.dropout_mask_and_scale()
+  seq.manual_seed(11)
+  local x = seq.ones(200, 50)
+  local y = core.dropout(x, 0.3, true)
+  local zeros, n = 0, 0
+  for _, row in ipairs(y:tolist()) do
+    for _, v in ipairs(row) do
+      n = n + 1
+      if v == 0 then zeros = zeros + 1
+      elseif math.abs(v - 1 / 0.7) > 1e-6 then error('kept value ' .. v .. ' is not 1/(1-rate)') end
+    end
+  end
+  local frac = zeros / n
+  T.truthy(frac > 0.27 and frac < 0.33, 'dropped fraction ' .. frac)
+  -- same seed, same mask; inference and rate 0 are the identity
+  seq.manual_seed(11)
+  T.close(core.dropout(x, 0.3, true), y, {atol = 0, rtol = 0})
+  T.close(core.dropout(x, 0.3, false), x, {atol = 0, rtol = 0})
+  T.close(core.dropout(x, 0, true), x, {atol = 0, rtol = 0})
+  T.raises(function() core.dropout(x, 1.0, true) end, 'dropout', 'rate')
+  T.raises(function() core.dropout(x, -0.1, true) end, 'dropout', 'rate')
+end
+
+function tests.dropout_gradcheck()
+  local x = G.leaf(24)
+  local w = seq.randn(24, {dtype = 'f64'})
+  -- reseeding inside f fixes the mask for every evaluation
+  G.check(function()
+    seq.manual_seed(5)
+    return (core.dropout(x, 0.4, true) * w):sum()
+  end, {x = x})
+end
+
+-- ------------------------------------------------------------------- losses
+
+local L = dofile('test/fixtures/losses_torch.lua')
+
+local function loss_parity(dtype, tol)
+  local s = L.softmax
+  local z = seq.tensor(s.logits, {dtype = dtype}); z.requires_grad = true
+  local loss = core.softmax_cross_entropy(z, seq.tensor(s.ids, {dtype = 'i64'}))
+  T.close(loss:item(), s.sparse_loss, tol, 'sparse loss')
+  loss:backward()
+  T.close(z.grad, s.sparse_grad, tol, 'sparse grad')
+  local z2 = seq.tensor(s.logits, {dtype = dtype}); z2.requires_grad = true
+  local loss2 = core.softmax_cross_entropy(z2, seq.tensor(s.probs, {dtype = dtype}))
+  T.close(loss2:item(), s.dense_loss, tol, 'dense loss')
+  loss2:backward()
+  T.close(z2.grad, s.dense_grad, tol, 'dense grad')
+  local b = L.bce
+  local bz = seq.tensor(b.logits, {dtype = dtype}); bz.requires_grad = true
+  local l3 = core.sigmoid_bce(bz, seq.tensor(b.target, {dtype = dtype}))
+  T.close(l3:item(), b.loss, tol, 'bce loss')
+  l3:backward()
+  T.close(bz.grad, b.grad, tol, 'bce grad')
+end
+
+function tests.losses_torch_parity_f64() loss_parity('f64', {atol = 1e-12, rtol = 1e-12}) end
+function tests.losses_torch_parity_f32() loss_parity('f32', {atol = 1e-5, rtol = 1e-5}) end
+
+function tests.softmax_xent_gradcheck_sparse()
+  seq.manual_seed(2)
+  local z = G.leaf(4 * 3, 3)
+  local ids = seq.tensor({2, 0, 1, 2}, {dtype = 'i64'})
+  G.check(function() return core.softmax_cross_entropy(z:reshape(4, 3), ids) * 1.7 end, {z = z})
+end
+
+function tests.softmax_xent_gradcheck_dense_3d()
+  seq.manual_seed(3)
+  local z = G.leaf(2 * 3 * 4, 2)
+  local p = seq.rand(2, 3, 4, {dtype = 'f64'})
+  p = p / p:sum(-1, true)
+  G.check(function() return core.softmax_cross_entropy(z:reshape(2, 3, 4), p) end, {z = z})
+end
+
+function tests.sigmoid_bce_gradcheck()
+  seq.manual_seed(4)
+  local z = G.leaf(10, 4)
+  local t = seq.rand(10, {dtype = 'f64'})
+  G.check(function() return core.sigmoid_bce(z, t) * 3 end, {z = z})
+end
+
+function tests.losses_saturate_without_nan()
+  local z = seq.tensor({{1000, -1000, 0}, {-1000, 1000, 0}}, {dtype = 'f32'})
+  local l = core.softmax_cross_entropy(z, seq.tensor({1, 1}, {dtype = 'i64'}))
+  T.close(l:item(), 1000, {atol = 1e-3, rtol = 1e-6})
+  local b = core.sigmoid_bce(seq.tensor({500, -500}, {dtype = 'f32'}), seq.tensor({0, 1}, {dtype = 'f32'}))
+  T.close(b:item(), 500, {atol = 1e-3, rtol = 1e-6})
+end
+
+function tests.loss_errors()
+  local z = seq.randn(3, 4)
+  T.raises(function() core.softmax_cross_entropy(z, seq.tensor({0, 4, 1}, {dtype = 'i64'})) end,
+    'softmax_cross_entropy', 'out of range', '4')
+  T.raises(function() core.softmax_cross_entropy(z, seq.tensor({0, 1}, {dtype = 'i64'})) end,
+    'softmax_cross_entropy', '[3,4]')
+  T.raises(function() core.softmax_cross_entropy(z, seq.randn(3, 5)) end, 'softmax_cross_entropy', '[3,5]')
+  T.raises(function() core.sigmoid_bce(z, seq.randn(5)) end, 'sigmoid_binary_cross_entropy')
+end
+
+-- --------------------------------------------------------------- optimizers
+
+-- Sets p.grad to g by a backward pass (as training does).
+local function set_grad(p, g)
+  p.grad = nil
+  local gt = seq.tensor(g, {dtype = p.dtype})
+  local loss = (p * gt):sum()
+  loss:backward()
+end
+
+-- Plain-Lua Keras 3 reference of one step on numbers.
+local function ref_step(hp, p, g, s0, s1)
+  local clip = hp.clipvalue or 0
+  if clip > 0 then g = math.max(-clip, math.min(clip, g)) end
+  local lr = hp.lr
+  if (hp.weight_decay or 0) > 0 then p = p - p * hp.weight_decay * lr end
+  if hp.kind == 'sgd' then
+    local m = hp.momentum or 0
+    if m ~= 0 then
+      s0 = m * s0 - lr * g
+      if hp.nesterov then p = p + m * s0 - lr * g else p = p + s0 end
+    else
+      p = p - lr * g
+    end
+  elseif hp.kind == 'rmsprop' then
+    local rho = hp.rho or 0.9
+    s0 = rho * s0 + (1 - rho) * g * g
+    local inc = lr * g / math.sqrt(s0 + (hp.eps or 1e-7))
+    if (hp.momentum or 0) > 0 then s1 = hp.momentum * s1 + inc; inc = s1 end
+    p = p - inc
+  else
+    local b1, b2, t = hp.beta1 or 0.9, hp.beta2 or 0.999, hp.step
+    local alpha = lr * math.sqrt(1 - b2 ^ t) / (1 - b1 ^ t)
+    s0 = s0 + (g - s0) * (1 - b1)
+    s1 = s1 + (g * g - s1) * (1 - b2)
+    p = p - s0 * alpha / (math.sqrt(s1) + (hp.eps or 1e-7))
+  end
+  return p, s0, s1
+end
+
+local function optim_case(hp, dtype, tol)
+  local p0 = {1.0, -2.0, 0.5, 3.0}
+  local grads = {{0.1, -0.3, 2.0, -5.0}, {0.2, 0.1, -1.0, 4.0}, {-0.4, 0.0, 0.5, 1.0}}
+  local p = seq.tensor(p0, {dtype = dtype}); p.requires_grad = true
+  local s0, s1 = seq.zeros(4, {dtype = dtype}), seq.zeros(4, {dtype = dtype})
+  local rp, r0, r1 = {table.unpack(p0)}, {0, 0, 0, 0}, {0, 0, 0, 0}
+  for step, g in ipairs(grads) do
+    hp.step = step
+    set_grad(p, g)
+    core.optim_step(hp, p, s0, s1)
+    for i = 1, 4 do rp[i], r0[i], r1[i] = ref_step(hp, rp[i], g[i], r0[i], r1[i]) end
+  end
+  T.close(p, rp, tol, hp.kind .. ' param')
+  T.close(s0, r0, tol, hp.kind .. ' state0')
+end
+
+local OPTIMS = {
+  {kind = 'sgd', lr = 0.1},
+  {kind = 'sgd', lr = 0.05, momentum = 0.9},
+  {kind = 'sgd', lr = 0.05, momentum = 0.9, nesterov = true, clipvalue = 1.5},
+  {kind = 'rmsprop', lr = 0.01},
+  {kind = 'rmsprop', lr = 0.01, rho = 0.8, momentum = 0.5, weight_decay = 0.01},
+  {kind = 'adam', lr = 0.001},
+  {kind = 'adam', lr = 0.02, beta1 = 0.8, beta2 = 0.99, eps = 1e-4, clipvalue = 1.0, weight_decay = 0.1},
+}
+
+function tests.optim_steps_match_keras_formulas_f64()
+  for _, hp in ipairs(OPTIMS) do optim_case(hp, 'f64', {atol = 1e-13, rtol = 1e-12}) end
+end
+
+function tests.optim_steps_match_keras_formulas_f32()
+  for _, hp in ipairs(OPTIMS) do optim_case(hp, 'f32', {atol = 1e-6, rtol = 1e-5}) end
+end
+
+-- The examples in the Keras 3 docstrings.
+function tests.optim_keras_doc_examples()
+  -- RMSprop(learning_rate=0.1), var 10, loss var^2/2 -> 9.683772
+  local v = seq.tensor({10.0}, {dtype = 'f32'}); v.requires_grad = true
+  set_grad(v, {10.0})
+  core.optim_step({kind = 'rmsprop', lr = 0.1}, v, seq.zeros(1))
+  T.close(v:get(1), 9.683772, {atol = 1e-6, rtol = 0})
+  -- SGD(learning_rate=0.1, momentum=0.9), var 1: steps of 0.1 then 0.18
+  local w = seq.tensor({1.0}, {dtype = 'f32'}); w.requires_grad = true
+  local vel = seq.zeros(1)
+  set_grad(w, {w:get(1)})
+  core.optim_step({kind = 'sgd', lr = 0.1, momentum = 0.9}, w, vel)
+  T.close(w:get(1), 0.9, {atol = 1e-7, rtol = 0})
+  set_grad(w, {w:get(1)})
+  core.optim_step({kind = 'sgd', lr = 0.1, momentum = 0.9}, w, vel)
+  T.close(w:get(1), 0.72, {atol = 1e-6, rtol = 0})
+end
+
+function tests.optim_errors()
+  local p = seq.zeros(3); p.requires_grad = true
+  T.raises(function() core.optim_step({kind = 'sgd'}, p) end, 'no gradient')
+  set_grad(p, {1, 2, 3})
+  T.raises(function() core.optim_step({kind = 'adagrad'}, p) end, 'unknown optimizer', 'adagrad')
+  T.raises(function() core.optim_step({kind = 'adam'}, p, seq.zeros(3)) end, 'adam', 'second moment')
+  T.raises(function() core.optim_step({kind = 'adam'}, p, seq.zeros(4), seq.zeros(3)) end, 'adam', '[4]')
+  T.raises(function() core.optim_step({kind = 'sgd', momentum = 0.9}, p) end, 'sgd', 'velocity')
+  T.raises(function() core.optim_step({kind = 'sgd', lr = 'fast'}, p) end, 'lr')
+end
+
+function tests.clip_grad_norm_global()
+  local a = seq.zeros(2); a.requires_grad = true
+  local b = seq.zeros(1); b.requires_grad = true
+  set_grad(a, {3, 0})
+  set_grad(b, {4})
+  local norm = core.clip_grad_norm({a, b}, 1.0)
+  T.close(norm, 5, {atol = 1e-6})
+  T.close(a.grad, {0.6, 0}, {atol = 1e-6})
+  T.close(b.grad, {0.8}, {atol = 1e-6})
+  -- under the limit: unchanged
+  norm = core.clip_grad_norm({a, b}, 10)
+  T.close(norm, 1, {atol = 1e-6})
+  T.close(b.grad, {0.8}, {atol = 1e-6})
+  T.raises(function() core.clip_grad_norm({a, 'x'}, 1) end, 'clip_grad_norm', 'params[2]')
+end
+
+return tests

@@ -1,0 +1,113 @@
+-- pad_sequences (seq.data.pad_sequences / seq.imdb.pad_sequences): Keras's
+-- keras.utils.pad_sequences semantics, computed in C (core/seq_pad.c).
+local T = require 'helpers'
+local seq = require 'seq'
+local imdb = require 'seq.imdb'
+local Ragged = require 'seq.ragged'
+local pad = imdb.pad_sequences
+
+local S = {{1, 2, 3}, {4, 5}, {}, {6, 7, 8, 9, 10}}
+
+local function same(t, want, msg)
+  T.eq(seq.core.is_tensor(t), true, msg)
+  local got = t:tolist()
+  T.eq(#got, #want, (msg or '') .. ' rows')
+  for i = 1, #want do
+    T.eq(#got[i], #want[i], (msg or '') .. ' row ' .. i .. ' length')
+    for j = 1, #want[i] do T.eq(got[i][j], want[i][j], string.format('%s [%d][%d]', msg or '', i, j)) end
+  end
+end
+
+local tests = {}
+
+function tests.defaults_pre_padding_to_longest()
+  local x = pad(S)
+  T.eq(x.dtype, 'i32')
+  same(x, {{0, 0, 1, 2, 3}, {0, 0, 0, 4, 5}, {0, 0, 0, 0, 0}, {6, 7, 8, 9, 10}}, 'default')
+end
+
+function tests.truncating_pre_keeps_the_end()
+  same(pad(S, {maxlen = 3}), {{1, 2, 3}, {0, 4, 5}, {0, 0, 0}, {8, 9, 10}}, 'pre/pre')
+end
+
+function tests.truncating_post_and_padding_post()
+  same(pad(S, {maxlen = 3, padding = 'post', truncating = 'post', value = -1}),
+    {{1, 2, 3}, {4, 5, -1}, {-1, -1, -1}, {6, 7, 8}}, 'post/post')
+  same(pad(S, {maxlen = 4, padding = 'pre', truncating = 'post', value = 7}),
+    {{7, 1, 2, 3}, {7, 7, 4, 5}, {7, 7, 7, 7}, {6, 7, 8, 9}}, 'pre/post')
+  same(pad(S, {maxlen = 4, padding = 'post', truncating = 'pre'}),
+    {{1, 2, 3, 0}, {4, 5, 0, 0}, {0, 0, 0, 0}, {7, 8, 9, 10}}, 'post/pre')
+end
+
+function tests.maxlen_longer_than_all()
+  same(pad({{1}, {2, 3}}, {maxlen = 4}), {{0, 0, 0, 1}, {0, 0, 2, 3}}, 'maxlen 4')
+end
+
+function tests.dtypes_and_float_values()
+  local x = pad({{0.5, 1.5}}, {maxlen = 3, dtype = 'f32', value = 0.25})
+  T.eq(x.dtype, 'f32')
+  T.close(x, {{0.25, 0.5, 1.5}})
+  -- floats into the default i32 truncate toward zero, like numpy's astype
+  same(pad({{2.7, -2.7}}), {{2, -2}}, 'f -> i32')
+  T.eq(pad(S, {dtype = 'i64'}).dtype, 'i64')
+end
+
+function tests.empty_inputs()
+  local x = pad({})
+  local sh = x:shape()
+  T.eq(sh[1], 0)
+  T.eq(sh[2], 0)
+  same(pad({{}, {}}, {maxlen = 2}), {{0, 0}, {0, 0}}, 'all empty with maxlen')
+  T.eq(pad({{}, {}}):shape()[2], 0, 'all empty without maxlen: width 0')
+end
+
+function tests.ragged_and_tensor_inputs()
+  local r = Ragged.from_table(S)
+  T.eq(#r, 4)
+  T.eq(r[4][5], 10)
+  T.eq(r[5], nil)
+  same(pad(r, {maxlen = 3}), {{1, 2, 3}, {0, 4, 5}, {0, 0, 0}, {8, 9, 10}}, 'ragged')
+  same(pad(r:slice(2, 3)), {{4, 5}, {0, 0}}, 'ragged slice')
+  same(pad({values = r.values, offsets = r.offsets}, {maxlen = 2}), {{2, 3}, {4, 5}, {0, 0}, {9, 10}},
+    'values/offsets table')
+  same(pad({seq.tensor({1, 2, 3}, {dtype = 'i32'}), seq.tensor({4}, {dtype = 'i64'})}),
+    {{1, 2, 3}, {0, 0, 4}}, 'list of tensors')
+  local n = 0
+  for i, s in ipairs(r) do n = n + 1; T.eq(#s, #S[i]) end
+  T.eq(n, 4, 'ipairs over a Ragged')
+  T.eq(r:lengths():tolist()[4], 5)
+end
+
+function tests.large_is_fast()
+  -- 25,000 x 500 like the IMDB script: must be a few milliseconds of C
+  local list = {}
+  for i = 1, 25000 do
+    local s = {}
+    for j = 1, (i % 700) + 1 do s[j] = j end
+    list[i] = s
+  end
+  local r = Ragged.from_table(list)
+  local t0 = os.clock()
+  local x = pad(r, {maxlen = 500})
+  local dt = os.clock() - t0
+  T.eq(x:shape()[1], 25000)
+  T.eq(x:get(699, 1), 201, 'row 699 = 1..700 truncated pre to 201..700')
+  T.eq(x:get(699, 500), 700)
+  T.eq(x:get(700, 500), 1, 'row 700 = {1}')
+  T.eq(x:get(700, 499), 0)
+  T.truthy(dt < 0.5, string.format('pad of 25000 x 500 took %.3fs', dt))
+end
+
+function tests.bad_input()
+  T.raises(function() pad(S, {maxlen = 0}) end, 'maxlen')
+  T.raises(function() pad(S, {maxlen = -2}) end, 'maxlen')
+  T.raises(function() pad(S, {padding = 'middle'}) end, 'padding', 'middle')
+  T.raises(function() pad(S, {truncating = 'both'}) end, 'truncating')
+  T.raises(function() pad(S, {dtype = 'complex'}) end, 'dtype')
+  T.raises(function() pad({{1, 'a'}}) end, 'item 2 of sequence 1')
+  T.raises(function() pad({1, 2}) end, 'sequence 1')
+  T.raises(function() pad(42) end, 'pad_sequences')
+  T.raises(function() pad(S, {value = 300, dtype = 'u8'}) end, '300')
+end
+
+return tests

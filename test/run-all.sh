@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# test/run-all.sh - builds seqlua and runs every test: the C unit tests
+# (ctest) and the Lua suite (test/run.lua).  Ends with one line
+# "N passed, N failed, N skipped" and exits non-zero on any failure.
+#
+#   test/run-all.sh              Release build in build/
+#   test/run-all.sh --asan       AddressSanitizer + UBSan build in build-asan/
+#   test/run-all.sh --valgrind   the Lua suite under valgrind (leak check)
+#
+# SEQLUA_DATA defaults to ../shared/data when that folder exists.
+set -u
+cd "$(dirname "$0")/.."
+mode=release
+for a in "$@"; do
+  case "$a" in
+    --asan) mode=asan ;;
+    --valgrind) mode=valgrind ;;
+    *) echo "usage: $0 [--asan|--valgrind]" >&2; exit 2 ;;
+  esac
+done
+if [ -z "${SEQLUA_DATA:-}" ] && [ -d ../shared/data ]; then
+  export SEQLUA_DATA="$(cd ../shared/data && pwd)"
+fi
+export SEQLUA_THREADS="${SEQLUA_THREADS:-2}"
+
+builddir="${SEQ_BUILD_DIR:-build}"
+cmake_args=(-DCMAKE_BUILD_TYPE=Release)
+if [ "$mode" = asan ]; then
+  builddir=build-asan
+  cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DSEQ_SANITIZE=ON -DSEQ_CUDA=OFF)
+  # OpenBLAS/OpenMP keep thread caches alive at exit; leaks are checked by the valgrind run
+  export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+fi
+cmake -S . -B "$builddir" "${cmake_args[@]}" > "$builddir.configure.log" 2>&1 || { cat "$builddir.configure.log"; echo "0 passed, 1 failed"; exit 1; }
+if ! cmake --build "$builddir" -j2 > "$builddir.build.log" 2>&1; then
+  grep -E "error|Error" "$builddir.build.log" | head -40
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+grep -E "warning:" "$builddir.build.log" | sort -u | head -20
+
+passed=0; failed=0; skipped=0
+
+# C unit tests (everything except the Lua suite, which runs below)
+ctest_out=$(cd "$builddir" && ctest --output-on-failure -E '^lua_suite$' 2>&1)
+echo "$ctest_out" | grep -E "Test +#|tests passed|Failed|FAILED|Error" | sed 's/^/  /'
+c_total=$(echo "$ctest_out" | sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2/p')
+c_failed=$(echo "$ctest_out" | sed -n 's/.*tests passed, \([0-9]*\) tests failed out of.*/\1/p')
+c_total=${c_total:-0}; c_failed=${c_failed:-1}
+passed=$((passed + c_total - c_failed)); failed=$((failed + c_failed))
+
+# The Lua suite
+runner=("$builddir/seqlua")
+if [ "$mode" = valgrind ]; then
+  runner=(valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$builddir/seqlua")
+fi
+lua_log=$(mktemp)
+"${runner[@]}" test/run.lua > "$lua_log" 2>&1
+lua_rc=$?
+grep -v '^ok ' "$lua_log"
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$lua_log" | tail -1)
+lp=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p'); lf=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p'); ls=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+passed=$((passed + ${lp:-0})); failed=$((failed + ${lf:-1})); skipped=$((skipped + ${ls:-0}))
+if [ "$lua_rc" -ne 0 ] && [ "${lf:-1}" -eq 0 ]; then
+  echo "Lua suite exited with status $lua_rc (valgrind errors or a crash)"
+  failed=$((failed + 1))
+fi
+rm -f "$lua_log"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
