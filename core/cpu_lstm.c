@@ -153,6 +153,7 @@ static void lstm_gemm(seq_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int6
  * ~2x the BLAS per step.  Other CPUs and f64 use the BLAS. */
 #define LSTM_NR 32
 #define LSTM_MR 8
+#define LSTM_PACK_MIN_T 4
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define LSTM_HAVE_PACKED 1
@@ -177,20 +178,34 @@ static size_t lstm_packed_floats(int64_t K, int64_t N) {
 static void lstm_pack_f32(const float *b, int64_t ldb, bool trans, int64_t K, int64_t N,
                           float *bp) {
   const int64_t np = (N + LSTM_NR - 1) / LSTM_NR;
+  if (!trans) { /* rows of B are contiguous: block copies */
+    for (int64_t k = 0; k < K; k++) {
+      const float *src = b + k * ldb;
+      for (int64_t p = 0; p < np; p++) {
+        float *dst = bp + (p * K + k) * LSTM_NR;
+        int64_t n0 = p * LSTM_NR, nv = N - n0 < LSTM_NR ? N - n0 : LSTM_NR;
+        memcpy(dst, src + n0, (size_t)nv * sizeof(float));
+        if (nv < LSTM_NR) memset(dst + nv, 0, (size_t)(LSTM_NR - nv) * sizeof(float));
+      }
+    }
+    return;
+  }
   for (int64_t p = 0; p < np; p++)
     for (int64_t k = 0; k < K; k++) {
       float *dst = bp + (p * K + k) * LSTM_NR;
       for (int64_t c = 0; c < LSTM_NR; c++) {
         int64_t n = p * LSTM_NR + c;
-        dst[c] = n < N ? (trans ? b[n * ldb + k] : b[k * ldb + n]) : 0.0f;
+        dst[c] = n < N ? b[n * ldb + k] : 0.0f;
       }
     }
 }
 
-/* C[M,N] (+)= A[M,K] . packed B. */
+/* C[M,N] (+)= A[M,K] . packed B, where A[m,k] = A[m*ars + k*acs] (so A
+ * may be a transposed view: the weight gradients read x^T and y^T). */
 __attribute__((target("avx512f,fma"), optimize("O3")))
-static void lstm_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                              const float *bp, bool accumulate, float *C, int64_t ldc) {
+static void lstm_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
+                              int64_t acs, const float *bp, bool accumulate, float *C,
+                              int64_t ldc) {
   const int64_t np = (N + LSTM_NR - 1) / LSTM_NR;
   for (int64_t p = 0; p < np; p++) {
     const float *bpp = bp + p * K * LSTM_NR;
@@ -200,13 +215,14 @@ static void lstm_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A, i
       lstm_v16 a0[LSTM_MR], a1[LSTM_MR];
 #pragma GCC unroll 8
       for (int i = 0; i < LSTM_MR; i++) a0[i] = a1[i] = (lstm_v16){0};
-      const float *Ar = A + r * lda;
+      const float *Ar = A + r * ars;
       for (int64_t k = 0; k < K; k++) {
         lstm_v16 b0 = *(const lstm_v16 *)(bpp + k * LSTM_NR);
         lstm_v16 b1 = *(const lstm_v16 *)(bpp + k * LSTM_NR + 16);
+        const float *Ak = Ar + k * acs;
 #pragma GCC unroll 8
         for (int i = 0; i < LSTM_MR; i++) {
-          float a = Ar[i * lda + k];
+          float a = Ak[i * ars];
           a0[i] += a * b0;
           a1[i] += a * b1;
         }
@@ -234,9 +250,9 @@ static void lstm_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A, i
     }
     for (; r < M; r++) {
       lstm_v16 a0 = {0}, a1 = {0};
-      const float *Ar = A + r * lda;
+      const float *Ar = A + r * ars;
       for (int64_t k = 0; k < K; k++) {
-        float a = Ar[k];
+        float a = Ar[k * acs];
         a0 += a * *(const lstm_v16 *)(bpp + k * LSTM_NR);
         a1 += a * *(const lstm_v16 *)(bpp + k * LSTM_NR + 16);
       }
@@ -248,11 +264,63 @@ static void lstm_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A, i
     }
   }
 }
+
+/* Rows of B packed per round of the big products: 256 x 416 floats stay in
+ * L2 while every row block of A runs over them. */
+#define LSTM_KC 256
+
+/* C (+)= A . op(B) for the big products (all steps at once), packing B in
+ * chunks of LSTM_KC rows into `buf` (LSTM_KC * roundup(N, 32) floats). */
+static void lstm_sgemm_big(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
+                           int64_t acs, const float *B, int64_t ldb, bool trans_b,
+                           bool accumulate, float *C, int64_t ldc, float *buf) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 && !accumulate)
+    for (int64_t r = 0; r < M; r++) memset(C + r * ldc, 0, (size_t)N * sizeof(float));
+  for (int64_t k0 = 0; k0 < K; k0 += LSTM_KC) {
+    const int64_t kc = K - k0 < LSTM_KC ? K - k0 : LSTM_KC;
+    lstm_pack_f32(trans_b ? B + k0 : B + k0 * ldb, ldb, trans_b, kc, N, buf);
+    lstm_sgemm_packed(M, N, kc, A + k0 * acs, ars, acs, buf, accumulate || k0 > 0, C, ldc);
+  }
+}
 #else
 #define LSTM_HAVE_PACKED 0
 static bool lstm_packed_ok(void) { return false; }
 static size_t lstm_packed_floats(int64_t K, int64_t N) { (void)K; (void)N; return 0; }
 #endif
+
+/* The products over all steps: C (+)= A . op(B) with A[m,k] at
+ * A[m*ars + k*acs] (one of ars, acs must be 1).  f32 on AVX-512 runs our
+ * kernel (`buf` holds LSTM_KC*roundup(N,32) floats); otherwise the BLAS. */
+static void lstm_big_gemm(seq_dtype dt, float *buf, int64_t m, int64_t n, int64_t k,
+                          const void *a, int64_t ars, int64_t acs, const void *b, int64_t ldb,
+                          bool trans_b, bool accumulate, void *c, int64_t ldc) {
+#if LSTM_HAVE_PACKED
+  if (buf) {
+    lstm_sgemm_big(m, n, k, a, ars, acs, b, ldb, trans_b, accumulate, c, ldc, buf);
+    return;
+  }
+#else
+  (void)buf;
+#endif
+  if (acs == 1)
+    lstm_gemm(dt, false, trans_b, m, n, k, a, ars, b, ldb, accumulate ? 1.0 : 0.0, c, ldc);
+  else
+    lstm_gemm(dt, true, trans_b, m, n, k, a, acs, b, ldb, accumulate ? 1.0 : 0.0, c, ldc);
+}
+
+/* Per-thread pack buffer for lstm_big_gemm with up to `n` columns, or NULL
+ * when the BLAS path is used. */
+static float *lstm_big_buf(seq_dtype dt, int64_t n) {
+#if LSTM_HAVE_PACKED
+  if (dt == SEQ_F32 && lstm_packed_ok() && n > 0)
+    return lstm_alloc(lstm_packed_floats(LSTM_KC, n) * sizeof(float));
+#else
+  (void)dt;
+  (void)n;
+#endif
+  return NULL;
+}
 
 /* One recurrent step product: C (+)= A . op(B), through the packed kernel
  * when `bp` is set, else the BLAS. */
@@ -261,7 +329,7 @@ static void lstm_step_gemm(seq_dtype dt, const float *bp, int64_t m, int64_t n, 
                            bool accumulate, void *c, int64_t ldc) {
 #if LSTM_HAVE_PACKED
   if (bp) {
-    lstm_sgemm_packed(m, n, k, a, lda, bp, accumulate, c, ldc);
+    lstm_sgemm_packed(m, n, k, a, lda, 1, bp, accumulate, c, ldc);
     return;
   }
 #else
@@ -570,21 +638,6 @@ seq_status seq_cpu_lstm_forward(seq_lstm_args *a) {
   char *zero = cells + n_cells * es;
   memset(zero, 0, n_zero * es);
 
-  /* 1. input projection of all steps */
-  if (BT > 0) {
-    if (a->x_is_index) {
-      const void *ids = seq_tensor_data(a->x);
-      const char *k = seq_tensor_data(a->kernel);
-      const size_t row = (size_t)G4 * es;
-#pragma omp parallel for schedule(static) num_threads(seq_cpu_get_threads())
-      for (int64_t r = 0; r < BT; r++)
-        memcpy(gates + (size_t)r * row, k + (size_t)lstm_id(a->x, ids, r) * row, row);
-    } else {
-      lstm_gemm(dt, false, false, BT, G4, I, seq_tensor_data(a->x), I, seq_tensor_data(a->kernel),
-                G4, 0.0, gates, G4);
-    }
-  }
-
   /* 2. the recurrence */
   const char *R = seq_tensor_data(a->recurrent);
   const char *bias = seq_tensor_data(a->bias);
@@ -600,7 +653,9 @@ seq_status seq_cpu_lstm_forward(seq_lstm_args *a) {
   }
 
   float *rp = NULL; /* packed recurrent kernel, f32 fast path */
-  if (dt == SEQ_F32 && T > 0 && lstm_packed_ok()) {
+  /* packing costs about one step's product: worth it over several steps
+   * (a stateful one-step call, as in text generation, goes to the BLAS) */
+  if (dt == SEQ_F32 && T >= LSTM_PACK_MIN_T && lstm_packed_ok()) {
     rp = lstm_alloc(lstm_packed_floats(H, G4) * sizeof(float));
 #if LSTM_HAVE_PACKED
     if (rp) lstm_pack_f32((const float *)R, G4, false, H, G4, rp);
@@ -614,6 +669,25 @@ seq_status seq_cpu_lstm_forward(seq_lstm_args *a) {
     int64_t b0, b1;
     lstm_slice(B, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1);
     const int64_t rows = b1 - b0;
+    /* 1. input projection of this thread's rows, all steps at once (rows
+     * b0*T .. b1*T-1 are contiguous in x and in the gates) */
+    if (rows > 0 && T > 0) {
+      const int64_t r0 = b0 * T, nr = rows * T;
+      if (a->x_is_index) {
+        const void *ids = seq_tensor_data(a->x);
+        const char *k = seq_tensor_data(a->kernel);
+        const size_t row = (size_t)G4 * es;
+        for (int64_t r = r0; r < r0 + nr; r++)
+          memcpy(gates + (size_t)r * row, k + (size_t)lstm_id(a->x, ids, r) * row, row);
+      } else {
+        float *buf = lstm_big_buf(dt, G4);
+        lstm_big_gemm(dt, buf, nr, G4, I, (const char *)seq_tensor_data(a->x) + (size_t)(r0 * I) * es,
+                      I, 1, seq_tensor_data(a->kernel), G4, false, false,
+                      gates + (size_t)(r0 * G4) * es, G4);
+        free(buf);
+      }
+    }
+    /* 2. the recurrence */
     for (int64_t t = 0; t < T && rows > 0; t++) {
       char *g = gates + (size_t)((b0 * T + t) * G4) * es;
       /* recurrent contribution */
@@ -765,10 +839,12 @@ seq_status seq_cpu_lstm_backward(seq_lstm_args *a, seq_lstm_grads *gr) {
   const char *dy = gr->dy ? seq_tensor_data(gr->dy) : NULL;
   const char *c0 = a->c0 ? seq_tensor_data(a->c0) : NULL;
   const bool want_dh0 = gr->dh0 != NULL;
+  const char *y = seq_tensor_data(a->y);
+  const char *h0 = a->h0 ? seq_tensor_data(a->h0) : NULL;
   s->consumed = true;
 
   float *rtp = NULL; /* packed recurrent^T [4H,H], f32 fast path */
-  if (dt == SEQ_F32 && T > 0 && lstm_packed_ok()) {
+  if (dt == SEQ_F32 && T >= LSTM_PACK_MIN_T && lstm_packed_ok()) {
     rtp = lstm_alloc(lstm_packed_floats(G4, H) * sizeof(float));
 #if LSTM_HAVE_PACKED
     if (rtp) lstm_pack_f32((const float *)R, G4, true, G4, H, rtp);
@@ -813,6 +889,72 @@ seq_status seq_cpu_lstm_backward(seq_lstm_args *a, seq_lstm_grads *gr) {
       if (t > 0 || want_dh0)
         lstm_step_gemm(dt, rtp, rows, H, G4, g, T * G4, true, R, G4, false, dhr, H);
     }
+
+    /* pack buffer for the big products of this thread (NULL: BLAS path) */
+    const int team = omp_get_num_threads();
+    const int64_t ncmax = (G4 + team - 1) / team;
+    float *buf = lstm_big_buf(dt, I > ncmax ? I : ncmax);
+    /* dx needs only this thread's rows of dG */
+    if (gr->dx && rows > 0 && T > 0)
+      lstm_big_gemm(dt, buf, rows * T, I, G4, dg + (size_t)(b0 * T * G4) * es, G4, 1,
+                    seq_tensor_data(a->kernel), G4, true, false,
+                    (char *)seq_tensor_data(gr->dx) + (size_t)(b0 * T * I) * es, I);
+    /* drecurrent = sum over rows r = b*T+t of h_{t-1}^T dG_r.  One GEMM pairs
+     * dG row r with y row r-1 for all r >= 1; that is right except where r
+     * starts a sequence (t = 0), whose h_{-1} is h0[b] (or 0) rather than
+     * the last output of the previous sequence, so a rank-B GEMM with rows
+     * fix[b] = h0[b] - y[b*T-1] corrects those terms. */
+    if (gr->drecurrent && T > 0) {
+      for (int64_t b = b0; b < b1; b++) {
+        for (int64_t j = 0; j < H; j++) {
+          double v = 0;
+          if (h0) v = dt == SEQ_F32 ? ((const float *)h0)[b * H + j] : ((const double *)h0)[b * H + j];
+          if (b > 0) {
+            int64_t idx = (b * T - 1) * H + j;
+            v -= dt == SEQ_F32 ? ((const float *)y)[idx] : ((const double *)y)[idx];
+          }
+          if (dt == SEQ_F32) ((float *)fix)[b * H + j] = (float)v;
+          else ((double *)fix)[b * H + j] = v;
+        }
+      }
+    }
+#pragma omp barrier
+    /* weight gradients over all B*T rows: each thread owns a slice of the
+     * 4H columns, so nothing is shared and no reduction is needed */
+    int64_t j0, j1;
+    lstm_slice(G4, tid, team, &j0, &j1);
+    const int64_t nc = j1 - j0;
+    if (gr->dkernel && nc > 0) {
+      char *dk = seq_tensor_data(gr->dkernel);
+      if (a->x_is_index) {
+        const void *ids = seq_tensor_data(a->x);
+        for (int64_t i = 0; i < I; i++) memset(dk + (size_t)(i * G4 + j0) * es, 0, (size_t)nc * es);
+        for (int64_t r = 0; r < BT; r++) {
+          int64_t id = lstm_id(a->x, ids, r);
+          if (dt == SEQ_F32) {
+            float *dst = (float *)dk + id * G4;
+            const float *src = (const float *)dg + r * G4;
+            for (int64_t j = j0; j < j1; j++) dst[j] += src[j];
+          } else {
+            double *dst = (double *)dk + id * G4;
+            const double *src = (const double *)dg + r * G4;
+            for (int64_t j = j0; j < j1; j++) dst[j] += src[j];
+          }
+        }
+      } else {
+        lstm_big_gemm(dt, buf, I, nc, BT, seq_tensor_data(a->x), 1, I, dg + (size_t)j0 * es, G4,
+                      false, false, dk + (size_t)j0 * es, G4);
+      }
+    }
+    if (gr->drecurrent && nc > 0) {
+      char *dr = (char *)seq_tensor_data(gr->drecurrent) + (size_t)j0 * es;
+      lstm_big_gemm(dt, buf, H, nc, BT - 1, y, 1, H, dg + (size_t)(G4 + j0) * es, G4, false,
+                    false, dr, G4);
+      if (T > 0)
+        lstm_big_gemm(dt, buf, H, nc, B, fix, 1, H, dg + (size_t)j0 * es, T * G4, false, true, dr,
+                      G4);
+    }
+    free(buf);
   }
   if (nt > 1) lstm_blas_single_end(saved_threads);
   free(rtp);
@@ -829,62 +971,6 @@ seq_status seq_cpu_lstm_backward(seq_lstm_args *a, seq_lstm_grads *gr) {
     }
   }
   free(bacc);
-
-  /* weight gradients over all steps */
-  if (gr->dkernel) {
-    char *dk = seq_tensor_data(gr->dkernel);
-    if (a->x_is_index) {
-      memset(dk, 0, (size_t)(I * G4) * es);
-      const void *ids = seq_tensor_data(a->x);
-      /* threads split the columns so no two write the same element */
-#pragma omp parallel num_threads(seq_cpu_get_threads())
-      {
-        int64_t j0, j1;
-        lstm_slice(G4, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
-        for (int64_t r = 0; r < BT; r++) {
-          int64_t id = lstm_id(a->x, ids, r);
-          if (dt == SEQ_F32) {
-            float *dst = (float *)dk + id * G4;
-            const float *src = (const float *)dg + r * G4;
-            for (int64_t j = j0; j < j1; j++) dst[j] += src[j];
-          } else {
-            double *dst = (double *)dk + id * G4;
-            const double *src = (const double *)dg + r * G4;
-            for (int64_t j = j0; j < j1; j++) dst[j] += src[j];
-          }
-        }
-      }
-    } else {
-      lstm_gemm(dt, true, false, I, G4, BT, seq_tensor_data(a->x), I, dg, G4, 0.0, dk, G4);
-    }
-  }
-  if (gr->drecurrent) {
-    /* sum over rows r = b*T+t of h_{t-1}^T dG_r.  One GEMM pairs dG row r
-     * with y row r-1 for r >= 1; that is right except where r starts a
-     * sequence (t = 0), whose h_{-1} is h0[b] (or 0) rather than the last
-     * output of the previous sequence, so a rank-B GEMM swaps those terms. */
-    char *dr = seq_tensor_data(gr->drecurrent);
-    const char *y = seq_tensor_data(a->y);
-    const char *h0 = a->h0 ? seq_tensor_data(a->h0) : NULL;
-    lstm_gemm(dt, true, false, H, G4, BT - 1, y, H, dg + (size_t)G4 * es, G4, 0.0, dr, G4);
-    for (int64_t b = 0; b < B; b++) {
-      for (int64_t j = 0; j < H; j++) {
-        double v = 0;
-        if (h0) v = dt == SEQ_F32 ? ((const float *)h0)[b * H + j] : ((const double *)h0)[b * H + j];
-        if (b > 0 && T > 0) {
-          int64_t idx = (b * T - 1) * H + j;
-          v -= dt == SEQ_F32 ? ((const float *)y)[idx] : ((const double *)y)[idx];
-        }
-        if (dt == SEQ_F32) ((float *)fix)[b * H + j] = (float)v;
-        else ((double *)fix)[b * H + j] = v;
-      }
-    }
-    if (T > 0) lstm_gemm(dt, true, false, H, G4, B, fix, H, dg, T * G4, 1.0, dr, G4);
-  }
-  if (gr->dx) {
-    lstm_gemm(dt, false, true, BT, I, G4, dg, G4, seq_tensor_data(a->kernel), G4, 0.0,
-              seq_tensor_data(gr->dx), I);
-  }
   free(scratch);
   return SEQ_OK;
 }

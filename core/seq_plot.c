@@ -327,7 +327,7 @@ seq_status seq_plot_heatmap(const char *path, const double *values, int rows, in
     int w = seq_canvas_text_width(s, fs);
     int cy = top + i * cs + cs / 2;
     seq_canvas_fill_rect(&c, left - 4, cy, 3, 1, BLACK);
-    seq_canvas_text(&c, left - 6 - w, cy - (2 + 9 * fs / 2) * 1 - fs, s, BLACK, fs, 0);
+    seq_canvas_text(&c, left - 6 - w, cy - 2 * fs - (7 * fs) / 2, s, BLACK, fs, 0);
   }
   /* Column labels below the matrix. */
   for (int j = 0; j < cols; j += xstep) {
@@ -336,7 +336,7 @@ seq_status seq_plot_heatmap(const char *path, const double *values, int rows, in
     seq_canvas_fill_rect(&c, cx, top + mh + 1, 1, 3, BLACK);
     if (x_vertical) {
       /* Rotated: the glyph's top (accent rows) faces left. */
-      seq_canvas_text(&c, cx - 2 * fs - 5 * fs, top + mh + 6 + seq_canvas_text_width(s, fs), s,
+      seq_canvas_text(&c, cx - 5 * fs, top + mh + 6 + seq_canvas_text_width(s, fs), s,
                       BLACK, fs, 1);
     } else {
       text_centered(&c, cx + fs / 2, top + mh + 6 - 2 * fs, s, BLACK, fs);
@@ -383,7 +383,7 @@ seq_status seq_plot_lines(const char *path, const seq_series *series, int nserie
   if (nseries < 0 || nseries > 64) return seq_fail(SEQ_EARG, "plot_lines: bad series count %d", nseries);
   int W = o->width > 0 ? o->width : 640, H = o->height > 0 ? o->height : 480;
   if (W < 100 || H < 80) return seq_fail(SEQ_EARG, "plot_lines: image %dx%d is too small", W, H);
-  int fs = W >= 1200 ? 2 : 1, ts = fs + 1;
+  int fs = o->font_scale > 0 ? o->font_scale : W >= 1200 ? 2 : 1, ts = fs + 1;
   int th = seq_canvas_text_height(fs);
 
   /* Data ranges over finite points. */

@@ -73,6 +73,7 @@ typedef struct seq_lines_opts {
   double xmin, xmax, ymin, ymax; /* NaN: from the data */
   int legend;                    /* draw a legend when any series has a label */
   int grid;
+  int font_scale;                /* 0: 1, or 2 for images 1200 pixels wide or more */
 } seq_lines_opts;
 
 seq_status seq_plot_lines(const char *path, const seq_series *series, int nseries,

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "seq_autograd.h"
 #include "seq_error.h"
 #include "seq_ops.h"
 
@@ -110,7 +111,9 @@ seq_status seq_safetensors_write(const char *path, int n, const char *const *nam
   char *tmp = NULL;
   FILE *f = NULL;
 
-  /* Host, contiguous copies (free when the tensor already is). */
+  /* Host, contiguous copies (free when the tensor already is); no autograd
+   * recording for what is only a copy to disk. */
+  bool prev_grad = seq_set_grad_enabled(false);
   for (int i = 0; i < n && st == SEQ_OK; i++) {
     seq_tensor *c = NULL;
     st = seq_to_device(&c, tensors[i], SEQ_CPU);
@@ -119,6 +122,7 @@ seq_status seq_safetensors_write(const char *path, int n, const char *const *nam
       seq_tensor_release(c);
     }
   }
+  seq_set_grad_enabled(prev_grad);
   if (st != SEQ_OK) goto done;
 
   buf_str(&hb, "{");

@@ -79,13 +79,20 @@ static seq_status get_plan(seq_dtype dt, int64_t I, int64_t H, lstm_plan **out) 
   p->H = H;
   p->tf32 = tf32;
   SEQ_CUDNN(cudnnCreateRNNDescriptor, (&p->rnn));
-  /* FMA math keeps f32 exact-ish (no TF32); DEFAULT_MATH lets cuDNN use TF32
-   * tensor cores on Ampere and later. */
-  cudnnMathType_t math = tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
-  cudnnStatus_t s = cudnnSetRNNDescriptor_v8(
-      p->rnn, CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_DOUBLE_BIAS, CUDNN_UNIDIRECTIONAL,
-      CUDNN_LINEAR_INPUT, dn_type(dt), dn_type(dt), math, (int32_t)I, (int32_t)H, (int32_t)H,
-      1, NULL, CUDNN_RNN_PADDED_IO_DISABLED);
+  /* FMA math keeps f32 free of TF32 (results match the CPU); TENSOR_OP math
+   * lets cuDNN run f32 as TF32 on Ampere and later when asked for.  Should a
+   * cuDNN build refuse FMA math for this configuration, DEFAULT is the
+   * fallback (it may use TF32 on sm_80+: the cross-device test would show). */
+  cudnnMathType_t math = tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+  cudnnStatus_t s;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    s = cudnnSetRNNDescriptor_v8(p->rnn, CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_DOUBLE_BIAS,
+                                 CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT, dn_type(dt), dn_type(dt),
+                                 math, (int32_t)I, (int32_t)H, (int32_t)H, 1, NULL,
+                                 CUDNN_RNN_PADDED_IO_DISABLED);
+    if (s == CUDNN_STATUS_SUCCESS || math == CUDNN_DEFAULT_MATH) break;
+    math = CUDNN_DEFAULT_MATH;
+  }
   if (s != CUDNN_STATUS_SUCCESS) {
     cudnnDestroyRNNDescriptor(p->rnn);
     return seq_fail(SEQ_EBACKEND, "cudnnSetRNNDescriptor_v8: %s", cudnnGetErrorString(s));

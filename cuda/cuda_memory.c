@@ -27,7 +27,8 @@ static char init_msg[256];    /* message for a failed start-up, re-raised per ca
 static seq_status init_code;
 static cublasHandle_t cublas_h;
 static cudnnHandle_t cudnn_h;
-static seq_cuda_deferred *deferred_host, *deferred_dev;
+static seq_cuda_deferred *deferred_dev;
+static bool deferred_armed; /* a kernel that may flag ran since the last check */
 
 int seq_cuda_device_count(void) {
   int n = 0;
@@ -58,13 +59,13 @@ static seq_status do_init(void) {
   if (cb != CUBLAS_STATUS_SUCCESS) return init_fail(SEQ_EBACKEND, "cublasCreate", seq_cuda_cublas_str(cb));
   cudnnStatus_t dn = cudnnCreate(&cudnn_h);
   if (dn != CUDNN_STATUS_SUCCESS) return init_fail(SEQ_EBACKEND, "cudnnCreate", cudnnGetErrorString(dn));
-  /* Host-mapped, so kernels can flag a bad index and the host can read the
-   * flag after any synchronising call without another copy. */
-  e = cudaHostAlloc((void **)&deferred_host, sizeof *deferred_host, cudaHostAllocMapped);
-  if (e != cudaSuccess) return init_fail(SEQ_EBACKEND, "cudaHostAlloc", cudaGetErrorString(e));
-  memset(deferred_host, 0, sizeof *deferred_host);
-  e = cudaHostGetDevicePointer((void **)&deferred_dev, deferred_host, 0);
-  if (e != cudaSuccess) return init_fail(SEQ_EBACKEND, "cudaHostGetDevicePointer", cudaGetErrorString(e));
+  /* Kernels flag a bad index here; the host copies the flag back only at
+   * synchronising calls, and only when a flagging kernel ran since the last
+   * check (device memory, not host-mapped: atomics on mapped host memory are
+   * not guaranteed over PCIe). */
+  e = cudaMalloc((void **)&deferred_dev, sizeof *deferred_dev);
+  if (e == cudaSuccess) e = cudaMemset(deferred_dev, 0, sizeof *deferred_dev);
+  if (e != cudaSuccess) return init_fail(SEQ_EBACKEND, "cudaMalloc", cudaGetErrorString(e));
   init_state = 1;
   return SEQ_OK;
 }
@@ -82,7 +83,10 @@ seq_status seq_cuda_ensure_init(void) {
 
 void *seq_cuda_cublas_handle(void) { return cublas_h; }
 void *seq_cuda_cudnn_handle(void) { return cudnn_h; }
-seq_cuda_deferred *seq_cuda_deferred_dev(void) { return deferred_dev; }
+seq_cuda_deferred *seq_cuda_deferred_dev(void) {
+  deferred_armed = true;
+  return deferred_dev;
+}
 
 static const char *deferred_op(int code) {
   switch (code) {
@@ -97,15 +101,14 @@ static const char *deferred_op(int code) {
 }
 
 seq_status seq_cuda_check_deferred(void) {
-  if (!deferred_host) return SEQ_OK;
-  volatile seq_cuda_deferred *d = deferred_host;
-  if (d->code == 0) return SEQ_OK;
-  int code = d->code;
-  long long bad = d->bad, limit = d->limit;
-  d->bad = d->limit = 0;
-  d->code = 0;
+  if (!deferred_dev || !deferred_armed) return SEQ_OK;
+  deferred_armed = false;
+  seq_cuda_deferred d;
+  SEQ_CU(cudaMemcpy, (&d, deferred_dev, sizeof d, cudaMemcpyDeviceToHost));
+  if (d.code == 0) return SEQ_OK;
+  SEQ_CU(cudaMemset, (deferred_dev, 0, sizeof d));
   return seq_fail(SEQ_EARG, "%s: index %lld out of range [0,%lld) (found on the GPU)",
-                  deferred_op(code), bad, limit);
+                  deferred_op(d.code), d.bad, d.limit);
 }
 
 const char *seq_cuda_cublas_str(int status) {

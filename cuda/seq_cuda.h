@@ -101,7 +101,7 @@ seq_status seq_cuda_memset_zero_impl(void *ptr, size_t nbytes);
 seq_status seq_cuda_upload_impl(void *dst, const void *src, size_t nbytes);
 seq_status seq_cuda_download_impl(void *dst, const void *src, size_t nbytes);
 seq_status seq_cuda_synchronize_impl(void);
-/* Index errors found inside kernels are recorded in host-mapped memory and
+/* Index errors found inside kernels are recorded in a device-side flag and
  * reported at the next synchronising call (download / synchronize). */
 typedef struct seq_cuda_deferred {
   int code;          /* 0 none, else a SEQ_CUDA_ERR_* value (first error wins) */
@@ -113,7 +113,7 @@ enum {
   SEQ_CUDA_ERR_NONE, SEQ_CUDA_ERR_INDEX_SELECT, SEQ_CUDA_ERR_INDEX_ADD, SEQ_CUDA_ERR_GATHER,
   SEQ_CUDA_ERR_SCATTER_ADD, SEQ_CUDA_ERR_XENT, SEQ_CUDA_ERR_LSTM_INDEX
 };
-seq_cuda_deferred *seq_cuda_deferred_dev(void); /* device-side pointer for kernels */
+seq_cuda_deferred *seq_cuda_deferred_dev(void); /* for kernels; arms the next check */
 seq_status seq_cuda_check_deferred(void);       /* call after a synchronisation */
 const char *seq_cuda_cublas_str(int status);
 

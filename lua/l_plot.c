@@ -125,7 +125,7 @@ static int l_heatmap(lua_State *L) {
 
 /* plot_lines(path, series, opts) -- series: list of {y=, x=, label=, color=,
  * thickness=, markers=}; opts: width, height, title, xlabel, ylabel, xmin,
- * xmax, ymin, ymax, legend (default true), grid */
+ * xmax, ymin, ymax, legend (default true), grid, font_scale */
 static int l_lines(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -174,6 +174,7 @@ static int l_lines(lua_State *L) {
   o.xmax = opt_num(L, 3, "xmax", NAN);
   o.ymin = opt_num(L, 3, "ymin", NAN);
   o.ymax = opt_num(L, 3, "ymax", NAN);
+  o.font_scale = (int)opt_num(L, 3, "font_scale", 0);
   lua_getfield(L, 3, "legend");
   o.legend = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
   lua_getfield(L, 3, "grid");

@@ -7,6 +7,7 @@
  * The `arg` table is set as lua5.4 sets it (arg[0] the script, arg[-1] ...
  * the interpreter and its options, arg[1..] the script's arguments).  With
  * no script and no -e, an interactive prompt. */
+#define _DEFAULT_SOURCE /* readlink */
 #include <errno.h>
 #include <lauxlib.h>
 #include <limits.h>

@@ -126,7 +126,7 @@ for k = 1, length do
 end
 print(table.concat(out))
 
-if opt.png then
+if opt.png and V > 0 then
   local P = {}
   for i = 1, V do
     local row = {}

@@ -183,8 +183,8 @@ function Tensor.t(t) return t:transpose(1, 2) end
 
 local submodules = {
   nn = 'seq.nn', optim = 'seq.optim', callbacks = 'seq.callbacks', data = 'seq.data',
-  text = 'seq.text', plot = 'seq.plot', losses = 'seq.losses', metrics = 'seq.metrics',
-  io = 'seq.io', utils = 'seq.utils', model = 'seq.model', json = 'seq.json',
+  text = 'seq.text', plot = 'seq.plot', losses = 'seq.losses',
+  utils = 'seq.utils', model = 'seq.model', json = 'seq.json',
 }
 
 --- Checkpoints (safetensors; core/seq_safetensors.c) ----------------------------

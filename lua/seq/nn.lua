@@ -220,8 +220,10 @@ function Layer:call(x, ...)
   if not core.is_tensor(x) then
     error(string.format('%s: input must be a tensor, got %s', self.name, type(x)), 2)
   end
-  if x:dim() < 1 then error(string.format('%s: input must have a batch dimension', self.name), 2) end
-  self:ensure_built(self.declared_input_shape or shape_without_batch(x))
+  if not self.built then
+    if x:dim() < 1 then error(string.format('%s: input must have a batch dimension', self.name), 2) end
+    self:ensure_built(self.declared_input_shape or shape_without_batch(x))
+  end
   return self:forward(x, ...)
 end
 
@@ -327,6 +329,7 @@ end
 function Dense:build(input_shape)
   if #input_shape < 1 then error(self.name .. ': Dense needs inputs of rank >= 2 (batch, features)', 4) end
   local fan_in = input_shape[#input_shape]
+  self.fan_in = fan_in
   self:add_weight('kernel', {fan_in, self.units}, self.kernel_initializer)
   if self.use_bias then self:add_weight('bias', {self.units}, self.bias_initializer) end
 end
@@ -345,7 +348,7 @@ function Dense:forward(x, opts)
   if not x.dtype:match('^f') then
     error(string.format('%s: Dense needs float input, got %s (use an Embedding for ids)', self.name, x.dtype), 3)
   end
-  local nin = self.kernel:shape()[1]
+  local nin = self.fan_in
   if x:size(-1) ~= nin then
     error(string.format('%s: expected inputs with last dimension %d, got shape [%s]', self.name, nin,
       table.concat(x:shape(), ',')), 3)
@@ -431,7 +434,7 @@ function Embedding:build_from_weights(ws) self:ensure_built(self.declared_input_
 function Embedding:call(x, ...)
   -- the sequence length may vary between calls when input_length is unset
   if not core.is_tensor(x) then error(self.name .. ': input must be a tensor of ids', 2) end
-  self:ensure_built(self.declared_input_shape or shape_without_batch(x))
+  if not self.built then self:ensure_built(self.declared_input_shape or shape_without_batch(x)) end
   return self:forward(x, ...)
 end
 

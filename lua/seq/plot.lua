@@ -33,7 +33,8 @@ end
 --- Line plot of several series with axes, ticks, labels and a legend.
 --- opts: path, series = {{y=, x=, label=, color=, thickness=, markers=}, ...},
 --- title, xlabel, ylabel, width, height (default 640x480), xmin, xmax,
---- ymin, ymax, legend (default true), grid.  Returns the path.
+--- ymin, ymax, legend (default true), grid, font_scale (1 or 2).  Returns
+--- the path.
 function M.lines(opts)
   local path = need(opts, 'path', 'lines')
   local series = need(opts, 'series', 'lines')
@@ -41,6 +42,7 @@ function M.lines(opts)
     width = opts.width, height = opts.height, title = opts.title,
     xlabel = opts.xlabel, ylabel = opts.ylabel, xmin = opts.xmin, xmax = opts.xmax,
     ymin = opts.ymin, ymax = opts.ymax, legend = opts.legend, grid = opts.grid,
+    font_scale = opts.font_scale,
   })
 end
 

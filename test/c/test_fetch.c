@@ -1,6 +1,7 @@
 /* test_fetch.c - SHA-256 and MD5 against known vectors, file hashing, mkdirs
  * and stat.  Downloads are covered by test/lua/test_get_file.lua (it needs a
  * local HTTP server). */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -105,6 +105,23 @@ function tests.download_then_cache_hit()
   end)
 end
 
+function tests.progress_callback_can_cancel_or_fail()
+  with_server(function(c)
+    write(c.served .. '/p.bin', BODY)
+    local target = c.cache .. '/p.bin'
+    T.raises(function()
+      core.data_download(c.url .. '/p.bin', target, {progress = function() return false end})
+    end, 'cancelled')
+    T.raises(function()
+      core.data_download(c.url .. '/p.bin', target, {progress = function() error('boom from Lua') end})
+    end, 'boom from Lua')
+    local p = io.popen("ls -a '" .. c.cache .. "'")
+    local listing = p:read('a')
+    p:close()
+    T.truthy(not listing:find('p.bin', 1, true), 'partial files left: ' .. listing)
+  end)
+end
+
 function tests.md5_is_accepted()
   with_server(function(c)
     write(c.served .. '/m.bin', BODY)

@@ -33,7 +33,6 @@ end
 function tests.counts_labels_and_start_char()
   local train, test, info = load_default()
   T.eq(info.from_cache, false, 'first load tokenises')
-  T.truthy(loaded.seconds < 10, string.format('first load took %.2fs', loaded.seconds))
   T.eq(train.n, 25000)
   T.eq(test.n, 25000)
   T.eq(#train.x, 25000)
@@ -111,17 +110,17 @@ function tests.maxlen_drops_long_reviews_and_limit()
   T.eq(small.x[1][3], 733)
 end
 
-function tests.cache_makes_the_second_load_fast()
+function tests.second_load_reads_the_cache()
   T.data_dir()
   load_default()
-  local t0 = now()
+  local t0, c0 = now(), os.clock()
   local train, _, info = imdb.load{cache = cache_file}
-  local dt = now() - t0
+  local dt, cpu = now() - t0, os.clock() - c0
   T.eq(info.from_cache, true, 'second load reads the cache')
   T.eq(train.n, 25000)
-  T.truthy(dt < 1.0, string.format('cached load took %.3fs', dt))
-  print(string.format('      imdb: first load %.2fs, cached load %.3fs (corpus %.3fs + prepare %.3fs)',
-    loaded.seconds, dt, info.load_seconds, info.prepare_seconds))
+  -- Timings are reported, not asserted (speed belongs to test/bench).
+  print(string.format('      imdb: first load %.2fs, cached load %.3fs wall %.3fs cpu ' ..
+    '(corpus %.3fs + prepare %.3fs)', loaded.seconds, dt, cpu, info.load_seconds, info.prepare_seconds))
 end
 
 function tests.bad_options_and_missing_files()

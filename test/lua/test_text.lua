@@ -124,23 +124,17 @@ function tests.display_labels()
   T.eq(text.display('é'), 'é')
 end
 
-function tests.nietzsche_counts_and_speed()
+function tests.nietzsche_counts()
   local dir = T.data_dir()
   local t = text.lower(text.read(dir .. '/nietzsche.txt'))
   T.eq(text.len(t), 600893)
   local chars = text.chars(t)
   T.eq(#chars, 57)
   local ci = text.maps(chars)
-  local best = math.huge
-  local counts
-  for _ = 1, 3 do
-    local t0 = os.clock()
-    local ids = text.vectorize(t, chars)
-    counts = text.bigram_counts(ids, #chars)
-    best = math.min(best, os.clock() - t0)
-  end
+  -- (its speed is measured by test/bench/run, not asserted here)
+  local ids = text.vectorize(t, chars)
+  local counts = text.bigram_counts(ids, #chars)
   T.eq(counts:get(ci.a + 1, ci.b + 1), 813)
-  T.truthy(best < 0.1, string.format('vectorize + count took %.3f s (limit 0.1 s)', best))
 end
 
 return tests

@@ -1,0 +1,481 @@
+-- seq.callbacks: Keras-style training callbacks.
+--
+-- A callback is a table with any of the hooks
+--   on_train_begin(self, logs)        on_train_end(self, logs)
+--   on_epoch_begin(self, epoch, logs) on_epoch_end(self, epoch, logs)
+--   on_batch_begin(self, batch, logs) on_batch_end(self, batch, logs)
+-- called as methods (write them `function cb:on_epoch_end(epoch, logs)`).
+-- Before training, `cb.model` is set to the model; any hook may set
+-- `self.model.stop_training = true` to end training after the current batch
+-- or epoch.  As in Keras, `epoch` and `batch` are 0-based (the progress bar
+-- prints "Epoch 1/3" for epoch 0).  `logs` holds averages over the epoch so
+-- far: loss, accuracy, ... and, at epoch end, val_loss, val_accuracy.
+--
+-- Lambda{on_epoch_end = function(epoch, logs) ... end} wraps plain
+-- functions (no self), like keras.callbacks.LambdaCallback.
+local seq = require 'seq'
+
+local callbacks = {}
+
+local function now() return seq.core.wall_time() end
+
+local function class(name)
+  local cls = {class_name = name}
+  cls.__index = cls
+  return cls
+end
+
+local function warn(msg) io.stderr:write('warning: ', msg, '\n') end
+
+-- Keys of logs in display order: loss first, then metrics, then val_*.
+local function ordered_keys(logs)
+  local keys = {}
+  for k, v in pairs(logs) do
+    if type(v) == 'number' then keys[#keys + 1] = k end
+  end
+  local function rank(k)
+    local base, val = k:gsub('^val_', '')
+    return (val > 0 and 2 or 0) + (base == 'loss' and 0 or 1)
+  end
+  table.sort(keys, function(a, b)
+    local ra, rb = rank(a), rank(b)
+    if ra ~= rb then return ra < rb end
+    return a < b
+  end)
+  return keys
+end
+callbacks.ordered_keys = ordered_keys
+
+--- CallbackList: what the fit loop talks to ------------------------------------
+
+local CallbackList = class('CallbackList')
+callbacks.CallbackList = CallbackList
+
+function callbacks.list(cbs, model)
+  local self = setmetatable({items = {}}, CallbackList)
+  for _, cb in ipairs(cbs or {}) do
+    if type(cb) ~= 'table' then error('callbacks: each callback must be a table of hooks, got ' .. type(cb), 3) end
+    cb.model = model
+    if cb.set_model then cb:set_model(model) end
+    self.items[#self.items + 1] = cb
+  end
+  return self
+end
+
+for _, hook in ipairs{'on_train_begin', 'on_train_end', 'on_epoch_begin', 'on_epoch_end', 'on_batch_begin',
+                      'on_batch_end', 'on_test_begin', 'on_test_end', 'on_predict_begin', 'on_predict_end'} do
+  CallbackList[hook] = function(self, ...)
+    local items = self.items
+    for i = 1, #items do
+      local f = items[i][hook]
+      if f then f(items[i], ...) end
+    end
+  end
+end
+
+-- Whether any callback wants per-batch hooks (the fit loop skips building
+-- batch logs when none does).
+function CallbackList:wants_batches()
+  for _, cb in ipairs(self.items) do
+    if cb.on_batch_begin or cb.on_batch_end then return true end
+  end
+  return false
+end
+
+--- Progress bar ---------------------------------------------------------------------
+
+local is_tty_cache
+-- stdout is a terminal?  (SEQLUA_PROGRESS=tty|plain overrides the test.)
+function callbacks.stdout_is_tty()
+  if is_tty_cache == nil then
+    local o = os.getenv('SEQLUA_PROGRESS')
+    if o == 'tty' then is_tty_cache = true
+    elseif o == 'plain' then is_tty_cache = false
+    else is_tty_cache = os.execute('test -t 1') == true end
+  end
+  return is_tty_cache
+end
+
+local function fmt_time_per_step(t)
+  if t >= 1 then return string.format('%.0fs/step', t) end
+  if t >= 1e-3 then return string.format('%.0fms/step', t * 1e3) end
+  return string.format('%.0fus/step', t * 1e6)
+end
+
+local function fmt_eta(s)
+  s = math.floor(s + 0.5)
+  if s > 3600 then return string.format('%d:%02d:%02d', s // 3600, (s % 3600) // 60, s % 60) end
+  if s > 60 then return string.format('%d:%02d', s // 60, s % 60) end
+  return string.format('%ds', s)
+end
+
+local function fmt_value(v)
+  if v ~= v then return 'nan' end
+  if math.abs(v) >= 1e-3 or v == 0 then return string.format('%.4f', v) end
+  return string.format('%.4e', v)
+end
+
+local function bar(current, target, width)
+  local filled = math.floor(width * current / target)
+  local s = '['
+  if filled > 0 then
+    s = s .. string.rep('=', filled - 1) .. (current < target and '>' or '=')
+  end
+  return s .. string.rep('.', width - filled) .. ']'
+end
+
+-- verbose = 1: a bar (in place on a TTY; on other outputs only the final
+-- line of each epoch); verbose = 2: one line per epoch, no bar.
+local ProgressBar = class('ProgressBar')
+callbacks.ProgressBar = ProgressBar
+
+function callbacks.ProgressBar_new(o)
+  o = o or {}
+  return setmetatable({verbose = o.verbose or 1, out = o.out or io.stdout, tty = o.tty, interval = 0.05}, ProgressBar)
+end
+setmetatable(ProgressBar, {__call = function(_, o) return callbacks.ProgressBar_new(o) end})
+
+function ProgressBar:on_train_begin()
+  if self.tty == nil then self.tty = callbacks.stdout_is_tty() end
+  self.epochs = self.model._fit_params and self.model._fit_params.epochs
+  self.steps = self.model._fit_params and self.model._fit_params.steps
+end
+
+function ProgressBar:on_epoch_begin(epoch)
+  self.out:write(string.format('Epoch %d/%d\n', epoch + 1, self.epochs or 0))
+  self.out:flush()
+  self.t0 = now()
+  self.last_draw = 0
+  self.seen = 0
+end
+
+function ProgressBar:line(current, logs, final)
+  local target = self.steps
+  local elapsed = now() - self.t0
+  local parts = {}
+  local w = #tostring(target)
+  if self.verbose == 1 then
+    parts[1] = string.format('%' .. w .. 'd/%d %s', current, target, bar(current, target, 30))
+  else
+    parts[1] = string.format('%d/%d', current, target)
+  end
+  local per = current > 0 and elapsed / current or 0
+  if final and self.verbose ~= 1 then
+    -- Keras 2's verbose=2 line: "16/16 - 2s - loss: ... - 110ms/epoch - 7ms/step"
+    parts[#parts + 1] = string.format('%.0fs', elapsed)
+    for _, k in ipairs(ordered_keys(logs)) do
+      parts[#parts + 1] = string.format('%s: %s', k, fmt_value(logs[k]))
+    end
+    local e = fmt_time_per_step(elapsed):gsub('/step', '/epoch')
+    parts[#parts + 1] = e
+    parts[#parts + 1] = fmt_time_per_step(per)
+    return table.concat(parts, ' - ')
+  elseif final then
+    parts[#parts + 1] = string.format('%.0fs %s', elapsed, fmt_time_per_step(per))
+  else
+    parts[#parts + 1] = 'ETA: ' .. fmt_eta(per * (target - current))
+  end
+  for _, k in ipairs(ordered_keys(logs)) do
+    parts[#parts + 1] = string.format('%s: %s', k, fmt_value(logs[k]))
+  end
+  return table.concat(parts, ' - ')
+end
+
+function ProgressBar:on_batch_end(batch, logs)
+  if self.verbose ~= 1 or not self.tty then return end
+  local current = batch + 1
+  local t = now()
+  if current < self.steps and t - self.last_draw < self.interval then return end
+  self.last_draw = t
+  local s = self:line(current, logs, false)
+  -- pad over the previous, possibly longer, line
+  self.out:write('\r', s, string.rep(' ', math.max(0, (self.prev_len or 0) - #s)))
+  self.prev_len = #s
+  self.out:flush()
+end
+
+function ProgressBar:on_epoch_end(epoch, logs)
+  local s = self:line(self.steps, logs, true)
+  if self.verbose == 1 and self.tty then
+    self.out:write('\r', s, string.rep(' ', math.max(0, (self.prev_len or 0) - #s)), '\n')
+  else
+    self.out:write(s, '\n')
+  end
+  self.prev_len = 0
+  self.out:flush()
+end
+
+--- History ---------------------------------------------------------------------------
+
+local History = class('History')
+callbacks.History = History
+setmetatable(History, {__call = function(cls) return setmetatable({history = {}, epoch = {}}, cls) end})
+
+function History:on_train_begin()
+  -- resuming with fit{initial_epoch=} keeps appending, as Keras does
+  self.history = self.history or {}
+end
+
+function History:on_epoch_end(epoch, logs)
+  self.epoch[#self.epoch + 1] = epoch
+  for k, v in pairs(logs) do
+    if type(v) == 'number' then
+      self.history[k] = self.history[k] or {}
+      local h = self.history[k]
+      h[#h + 1] = v
+    end
+  end
+end
+
+--- Lambda -----------------------------------------------------------------------------
+
+-- Lambda{on_epoch_end = function(epoch, logs) end, on_batch_end = function(batch, logs) end,
+--        on_train_begin = function(logs) end, ...}: plain functions, no self.
+function callbacks.Lambda(o)
+  local cb = {class_name = 'Lambda'}
+  for k, f in pairs(o or {}) do
+    if type(f) ~= 'function' or not k:match('^on_') then
+      error(string.format("Lambda: '%s' must be a hook function (on_epoch_end, on_batch_end, ...)", tostring(k)), 2)
+    end
+    cb[k] = function(_, ...) return f(...) end
+  end
+  return cb
+end
+
+--- Monitoring helpers --------------------------------------------------------------------
+
+local function monitor_mode(monitor, mode)
+  mode = mode or 'auto'
+  if mode == 'auto' then
+    return (monitor:find('acc') or monitor:find('auc')) and 'max' or 'min'
+  end
+  if mode ~= 'min' and mode ~= 'max' then error("mode must be 'auto', 'min' or 'max', got '" .. mode .. "'", 3) end
+  return mode
+end
+
+local function better(mode, current, best, min_delta)
+  if mode == 'max' then return current - min_delta > best end
+  return current + min_delta < best
+end
+
+-- Keras-style '{epoch:02d}-{val_loss:.2f}' placeholders; epoch is 1-based
+-- in file names, as in Keras.
+local function format_path(path, epoch, logs)
+  return (path:gsub('{([%w_]+):?([^}]*)}', function(key, spec)
+    local v = key == 'epoch' and epoch + 1 or logs[key]
+    if v == nil then return '{' .. key .. '}' end
+    if spec ~= '' then return string.format('%' .. spec, v) end
+    return tostring(v)
+  end))
+end
+callbacks.format_path = format_path
+
+--- ModelCheckpoint -------------------------------------------------------------------------
+
+-- ModelCheckpoint{filepath = 'ckpt-{epoch:02d}.safetensors', monitor = 'val_loss',
+--                 save_best_only = false, mode = 'auto', save_weights_only = false}
+function callbacks.ModelCheckpoint(o)
+  if type(o) == 'string' then o = {filepath = o} end
+  assert(o and o.filepath, 'ModelCheckpoint: filepath is required')
+  local cb = {class_name = 'ModelCheckpoint', filepath = o.filepath, monitor = o.monitor or 'val_loss',
+              save_best_only = o.save_best_only or false, verbose = o.verbose or 0,
+              save_weights_only = o.save_weights_only or false}
+  cb.mode = monitor_mode(cb.monitor, o.mode)
+  cb.best = cb.mode == 'max' and -math.huge or math.huge
+  function cb:on_epoch_end(epoch, logs)
+    local path = format_path(self.filepath, epoch, logs)
+    if self.save_best_only then
+      local cur = logs[self.monitor]
+      if cur == nil then
+        warn(string.format("ModelCheckpoint: '%s' is not in the logs; skipping", self.monitor))
+        return
+      end
+      if not better(self.mode, cur, self.best, 0) then return end
+      if self.verbose > 0 then
+        print(string.format('\nEpoch %d: %s improved from %.5f to %.5f, saving model to %s', epoch + 1,
+          self.monitor, self.best, cur, path))
+      end
+      self.best = cur
+    end
+    self.model:save(path, {epoch = epoch + 1, weights_only = self.save_weights_only})
+  end
+  return cb
+end
+
+--- EarlyStopping ------------------------------------------------------------------------------
+
+-- EarlyStopping{monitor = 'val_loss', min_delta = 0, patience = 0, mode = 'auto',
+--               baseline = nil, restore_best_weights = false, start_from_epoch = 0}
+-- (Keras's logic: stop when `patience` epochs in a row did not improve.)
+function callbacks.EarlyStopping(o)
+  o = o or {}
+  local cb = {class_name = 'EarlyStopping', monitor = o.monitor or 'val_loss', min_delta = math.abs(o.min_delta or 0),
+              patience = o.patience or 0, baseline = o.baseline, restore_best_weights = o.restore_best_weights or false,
+              start_from_epoch = o.start_from_epoch or 0, verbose = o.verbose or 0}
+  cb.mode = monitor_mode(cb.monitor, o.mode)
+  function cb:on_train_begin()
+    self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, 0, nil, 0
+    self.best = self.mode == 'max' and -math.huge or math.huge
+  end
+  function cb:on_epoch_end(epoch, logs)
+    local cur = logs[self.monitor]
+    if cur == nil then
+      if not self.warned then
+        warn(string.format("EarlyStopping: '%s' is not in the logs (have: %s)", self.monitor,
+          table.concat(ordered_keys(logs), ', ')))
+        self.warned = true
+      end
+      return
+    end
+    if epoch < self.start_from_epoch then return end
+    if self.restore_best_weights and self.best_weights == nil then self.best_weights = self.model:get_weights() end
+    self.wait = self.wait + 1
+    if better(self.mode, cur, self.best, self.min_delta) then
+      self.best, self.best_epoch = cur, epoch
+      if self.restore_best_weights then self.best_weights = self.model:get_weights() end
+      if self.baseline == nil or better(self.mode, cur, self.baseline, 0) then self.wait = 0 end
+      return
+    end
+    if self.wait >= self.patience and epoch > 0 then
+      self.stopped_epoch = epoch
+      self.model.stop_training = true
+      if self.restore_best_weights and self.best_weights then
+        if self.verbose > 0 then
+          print(string.format('Restoring model weights from the end of the best epoch: %d.', self.best_epoch + 1))
+        end
+        self.model:set_weights(self.best_weights)
+      end
+    end
+  end
+  function cb:on_train_end()
+    if self.stopped_epoch > 0 and self.verbose > 0 then
+      print(string.format('Epoch %d: early stopping', self.stopped_epoch + 1))
+    end
+  end
+  return cb
+end
+
+--- CSVLogger ------------------------------------------------------------------------------------
+
+-- CSVLogger(path [, {separator = ',', append = false}]): one row per epoch.
+function callbacks.CSVLogger(path, o)
+  if type(path) == 'table' then o, path = path, path.filename or path.path end
+  o = o or {}
+  local cb = {class_name = 'CSVLogger', path = path, sep = o.separator or ',', append = o.append or false}
+  function cb:on_train_begin()
+    local exists = io.open(self.path, 'r')
+    self.have_header = self.append and exists ~= nil and exists:read(1) ~= nil
+    if exists then exists:close() end
+    local f, err = io.open(self.path, self.append and 'a' or 'w')
+    if not f then error('CSVLogger: ' .. err, 0) end
+    self.file = f
+  end
+  function cb:on_epoch_end(epoch, logs)
+    if not self.keys then self.keys = ordered_keys(logs) end
+    if not self.have_header then
+      self.file:write('epoch', self.sep, table.concat(self.keys, self.sep), '\n')
+      self.have_header = true
+    end
+    local row = {tostring(epoch)}
+    for _, k in ipairs(self.keys) do row[#row + 1] = logs[k] and string.format('%.17g', logs[k]) or '' end
+    self.file:write(table.concat(row, self.sep), '\n')
+    self.file:flush()
+  end
+  function cb:on_train_end()
+    if self.file then self.file:close() end
+    self.file = nil
+  end
+  return cb
+end
+
+--- TerminateOnNaN ----------------------------------------------------------------------------------
+
+function callbacks.TerminateOnNaN()
+  local cb = {class_name = 'TerminateOnNaN'}
+  function cb:on_batch_end(batch, logs)
+    local l = logs.batch_loss or logs.loss
+    if l and (l ~= l or l == math.huge or l == -math.huge) then
+      io.stdout:write(string.format('\nBatch %d: Invalid loss, terminating training\n', batch))
+      self.model.stop_training = true
+      self.model.terminated_on_nan = true
+    end
+  end
+  return cb
+end
+
+--- ReduceLROnPlateau ---------------------------------------------------------------------------------
+
+-- ReduceLROnPlateau{monitor = 'val_loss', factor = 0.1, patience = 10, min_delta = 1e-4,
+--                   cooldown = 0, min_lr = 0, mode = 'auto', verbose = 0}
+function callbacks.ReduceLROnPlateau(o)
+  o = o or {}
+  local cb = {class_name = 'ReduceLROnPlateau', monitor = o.monitor or 'val_loss', factor = o.factor or 0.1,
+              patience = o.patience or 10, min_delta = o.min_delta or 1e-4, cooldown = o.cooldown or 0,
+              min_lr = o.min_lr or 0, verbose = o.verbose or 0}
+  if cb.factor >= 1 then error('ReduceLROnPlateau: factor must be < 1', 2) end
+  cb.mode = monitor_mode(cb.monitor, o.mode)
+  function cb:on_train_begin()
+    self.wait, self.cooldown_counter = 0, 0
+    self.best = self.mode == 'max' and -math.huge or math.huge
+  end
+  function cb:on_epoch_end(epoch, logs)
+    local opt = self.model.optimizer
+    logs.learning_rate = opt:current_lr()
+    local cur = logs[self.monitor]
+    if cur == nil then return end
+    if self.cooldown_counter > 0 then
+      self.cooldown_counter = self.cooldown_counter - 1
+      self.wait = 0
+    end
+    if better(self.mode, cur, self.best, self.min_delta) then
+      self.best, self.wait = cur, 0
+    elseif self.cooldown_counter <= 0 then
+      self.wait = self.wait + 1
+      if self.wait >= self.patience then
+        local old = opt:current_lr()
+        if old > self.min_lr then
+          local new = math.max(old * self.factor, self.min_lr)
+          opt:set_lr(new)
+          if self.verbose > 0 then
+            print(string.format('\nEpoch %d: ReduceLROnPlateau reducing learning rate to %g.', epoch + 1, new))
+          end
+          self.cooldown_counter, self.wait = self.cooldown, 0
+        end
+      end
+    end
+  end
+  return cb
+end
+
+--- PlotHistory: training curves as PNG ----------------------------------------------------------------
+
+-- PlotHistory{path = 'history.png', every_epoch = false}: draws the history
+-- with seq.plot.history at the end of training (or after every epoch).
+function callbacks.PlotHistory(o)
+  o = o or {}
+  local cb = {class_name = 'PlotHistory', path = o.path or 'history.png', every_epoch = o.every_epoch or false,
+              history = {}}
+  local function draw(self)
+    local ok, plot = pcall(require, 'seq.plot')
+    if not ok or not plot.history then
+      warn('PlotHistory: seq.plot.history is not available; no plot written')
+      return
+    end
+    self.paths = plot.history(self.history, {path = self.path, title = o.title})
+  end
+  function cb:on_epoch_end(epoch, logs)
+    for k, v in pairs(logs) do
+      if type(v) == 'number' then
+        self.history[k] = self.history[k] or {}
+        table.insert(self.history[k], v)
+      end
+    end
+    if self.every_epoch then draw(self) end
+  end
+  function cb:on_train_end()
+    if not self.every_epoch and next(self.history) then draw(self) end
+  end
+  return cb
+end
+
+return callbacks

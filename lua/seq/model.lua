@@ -1,0 +1,778 @@
+-- seq.model: Sequential models with Keras's compile / fit / evaluate /
+-- predict, and save / load in safetensors.
+--
+--   local model = seq.nn.Sequential{nn.Embedding(5000, 32, {input_length = 500}),
+--                                   nn.LSTM(100), nn.Dense(1, {activation = 'sigmoid'})}
+--   model:compile{loss = 'binary_crossentropy', optimizer = 'adam', metrics = {'accuracy'}}
+--   local history = model:fit(x, y, {epochs = 3, batch_size = 64, validation_split = 0.2})
+--   print(model:evaluate(x_test, y_test).accuracy)
+--
+-- The fit loop is plain Lua so it can be read and changed; per batch it is a
+-- handful of core calls (narrow/index_select, the layers' fused ops, one
+-- fused loss, backward, one fused update per weight), so the Lua overhead is
+-- small next to the arithmetic.
+--
+-- Losses follow TF-Keras: when the model ends in a softmax (sigmoid) and the
+-- loss is (sparse_)categorical_crossentropy (binary_crossentropy), the loss is
+-- computed from the pre-activation logits by a fused, stable kernel;
+-- otherwise from probabilities clipped to [1e-7, 1 - 1e-7].
+--
+-- Labels: sparse_categorical_crossentropy takes integer class ids [N] (or
+-- [N, 1]), 0-based; categorical_crossentropy one-hot / probability rows
+-- [N, C]; binary_crossentropy 0/1 values [N] or [N, 1]; mse any shape with
+-- as many elements per sample as the output.
+local seq = require 'seq'
+local nn = require 'seq.nn'
+local optim = require 'seq.optim'
+local callbacks = require 'seq.callbacks'
+local json = require 'seq.json'
+local core = seq.core
+
+local M = {}
+
+local EPS = 1e-7
+
+local function shape_str(s) return '[' .. table.concat(s, ',') .. ']' end
+
+--- Losses ------------------------------------------------------------------------
+
+-- Each loss: fn(y_true, out, fused) -> 0-d tensor (mean over samples);
+-- `out` holds logits when fused, probabilities otherwise.
+local losses = {}
+M.losses = losses
+
+local function sparse_ids(y)
+  if y.dtype:match('^f') then y = y:long() end
+  if y:dim() >= 2 and y:size(-1) == 1 then y = y:squeeze(-1) end
+  return y
+end
+
+function losses.categorical_crossentropy(y, out, fused)
+  if fused then return core.softmax_cross_entropy(out, y) end
+  local p = out / out:sum(-1, true)
+  p = p:clamp(EPS, 1 - EPS)
+  return -(y * p:log()):sum(-1):mean()
+end
+
+function losses.sparse_categorical_crossentropy(y, out, fused)
+  y = sparse_ids(y)
+  if fused then return core.softmax_cross_entropy(out, y) end
+  local p = (out / out:sum(-1, true)):clamp(EPS, 1 - EPS)
+  return -(p:log():gather(-1, y:unsqueeze(-1))):mean()
+end
+
+function losses.binary_crossentropy(y, out, fused)
+  if fused then return core.sigmoid_bce(out, y) end
+  local p = out:clamp(EPS, 1 - EPS)
+  return -(y * p:log() + (1 - y) * (1 - p):log()):mean()
+end
+
+function losses.mean_squared_error(y, out)
+  local d = out - y
+  return (d * d):mean()
+end
+losses.mse = losses.mean_squared_error
+
+function losses.mean_absolute_error(y, out) return (out - y):abs():mean() end
+losses.mae = losses.mean_absolute_error
+
+local loss_names = {'binary_crossentropy', 'categorical_crossentropy', 'mae', 'mean_absolute_error',
+                    'mean_squared_error', 'mse', 'sparse_categorical_crossentropy'}
+
+-- Which output activation a loss can fuse with.
+local fusable = {categorical_crossentropy = 'softmax', sparse_categorical_crossentropy = 'softmax',
+                 binary_crossentropy = 'sigmoid'}
+
+--- Sequential ------------------------------------------------------------------------
+
+local Sequential = {class_name = 'Sequential'}
+Sequential.__index = Sequential
+Sequential.__call = function(self, x) return self:predict_on_batch(x) end
+M.Sequential_class = Sequential
+
+local seq_count = -1
+function M.Sequential(layers, opts)
+  opts = opts or {}
+  local self = setmetatable({layers = {}, stop_training = false, epoch = 0}, Sequential)
+  seq_count = seq_count + 1
+  self.name = opts.name or (seq_count == 0 and 'sequential' or ('sequential_' .. seq_count))
+  for _, l in ipairs(layers or {}) do self:add(l) end
+  return self
+end
+
+function Sequential:add(layer)
+  if type(layer) ~= 'table' or not layer.forward then
+    error('Sequential:add: expected a layer (seq.nn.Dense(...), ...), got ' .. tostring(layer), 2)
+  end
+  self.layers[#self.layers + 1] = layer
+  self._params = nil
+  if self.device and layer.device ~= self.device then layer.device = self.device end
+  -- Keras builds eagerly once the first layer knows its input shape
+  if self.built and not layer.built then
+    local prev = self.layers[#self.layers - 1]
+    layer:ensure_built(prev.output_shape)
+  elseif not self.built then
+    self:try_build()
+  end
+  return self
+end
+
+-- Builds every layer from the first one's input_shape, when it has one.
+function Sequential:try_build()
+  if self.built then return true end
+  local first = self.layers[1]
+  if not first then return false end
+  local shape = first.declared_input_shape
+  if not shape then
+    if not first.built then return false end
+    shape = first.input_shape
+  end
+  for _, l in ipairs(self.layers) do
+    l:ensure_built(shape)
+    shape = l.output_shape
+  end
+  self.built = true
+  self._params = nil
+  return true
+end
+
+function Sequential:build(input_shape)
+  if input_shape and self.layers[1] and not self.layers[1].declared_input_shape then
+    self.layers[1].declared_input_shape = input_shape
+  end
+  if not self:try_build() then error('Sequential:build: give the input shape (without the batch dimension)', 2) end
+  return self
+end
+
+-- Forward through every layer.  opts.training switches Dropout;
+-- opts.logits makes the last layer stop before its softmax/sigmoid.
+function Sequential:forward(x, opts)
+  local layers = self.layers
+  local n = #layers
+  if n == 0 then error(self.name .. ': the model has no layers', 2) end
+  local training = opts and opts.training or false
+  for i = 1, n do
+    local l = layers[i]
+    l.training = training
+    if i == n and opts and opts.logits then x = l(x, {logits = true})
+    else x = l(x) end
+  end
+  if not self.built then
+    self.built = true
+    self._params = nil
+  end
+  return x
+end
+
+function Sequential:parameters()
+  local ps = self._params
+  if ps then return ps end
+  ps = {}
+  for _, l in ipairs(self.layers) do
+    for _, p in ipairs(l:parameters()) do ps[#ps + 1] = p end
+  end
+  if self.built then self._params = ps end
+  return ps
+end
+
+function Sequential:count_params()
+  local n = 0
+  for _, p in ipairs(self:parameters()) do n = n + p:numel() end
+  return n
+end
+
+function Sequential:get_weights()
+  local out = {}
+  for _, l in ipairs(self.layers) do
+    for _, w in ipairs(l:get_weights()) do out[#out + 1] = w end
+  end
+  return out
+end
+
+function Sequential:set_weights(list)
+  self:try_build()
+  local k = 1
+  for _, l in ipairs(self.layers) do
+    local n = #l.weight_names
+    if not l.built then
+      error(string.format('%s: layer %s is not built; call the model on data first', self.name, l.name), 2)
+    end
+    local part = {}
+    for i = 1, n do part[i] = list[k + i - 1] end
+    l:set_weights(part)
+    k = k + n
+  end
+  if k - 1 ~= #list then
+    error(string.format('%s: set_weights got %d arrays, the model has %d', self.name, #list, k - 1), 2)
+  end
+end
+
+function Sequential:to(device)
+  self.device = device
+  for _, l in ipairs(self.layers) do l:to(device) end
+  if self.optimizer then self.optimizer:to(device) end
+  self._params = nil
+  return self
+end
+
+--- compile --------------------------------------------------------------------------
+
+local metric_names = {'accuracy', 'acc', 'mae', 'mse'}
+
+function Sequential:compile(o)
+  o = o or {}
+  local loss = o.loss
+  if type(loss) == 'string' then
+    local name = loss:lower()
+    if not losses[name] then
+      error(string.format("compile: unknown loss '%s' (valid: %s, or a function(y_true, y_pred))", loss,
+        table.concat(loss_names, ', ')), 2)
+    end
+    self.loss_name = name
+    if name == 'mse' then self.loss_name = 'mean_squared_error' end
+    if name == 'mae' then self.loss_name = 'mean_absolute_error' end
+    self.loss_fn = losses[name]
+  elseif type(loss) == 'function' then
+    self.loss_name = nil
+    self.loss_fn = loss
+  else
+    error('compile: loss is required (a name such as \'binary_crossentropy\' or a function)', 2)
+  end
+  local ok, opt = pcall(optim.get, o.optimizer or 'rmsprop')
+  if not ok then error('compile: ' .. tostring(opt), 2) end
+  self.optimizer = opt
+  self.metrics = {}
+  local ms = o.metrics or {}
+  if type(ms) == 'string' then ms = {ms} end
+  for _, m in ipairs(ms) do
+    if type(m) ~= 'string' or not ({accuracy = 1, acc = 1, mae = 1, mse = 1})[m] then
+      error(string.format("compile: unknown metric '%s' (valid: %s)", tostring(m), table.concat(metric_names, ', ')), 2)
+    end
+    self.metrics[#self.metrics + 1] = m == 'acc' and 'accuracy' or m
+  end
+  self.compiled = true
+  self:try_build()
+  return self
+end
+
+-- The fused path applies when the last layer ends in the activation the
+-- loss fuses with.
+function Sequential:fused_activation()
+  local want = self.loss_name and fusable[self.loss_name]
+  local last = self.layers[#self.layers]
+  if want and last and last:output_activation() == want then return want end
+  return nil
+end
+
+--- Input checks ------------------------------------------------------------------------
+
+-- Lua tables of numbers are accepted for x and y (converted once).
+local function as_tensor(v)
+  if type(v) == 'table' and not core.is_tensor(v) then return seq.tensor(v) end
+  return v
+end
+
+local function check_xy(self, x, y, what)
+  if not core.is_tensor(x) then error(string.format('%s: x must be a tensor, got %s', what, type(x)), 3) end
+  if x:dim() < 1 then error(what .. ': x must have a samples dimension', 3) end
+  local first = self.layers[1]
+  local d = first and first.declared_input_shape
+  if d then
+    local want = #d + 1
+    if first.class_name == 'LSTM' and not x.dtype:match('^f') then want = 2 end -- ids for a one-hot input
+    if x:dim() ~= want then
+      error(string.format('%s: x has shape %s but the model expects rank %d input (input_shape {%s} plus the '
+        .. 'samples dimension)', what, shape_str(x:shape()), want, table.concat(d, ', ')), 3)
+    end
+  end
+  if y ~= nil then
+    if not core.is_tensor(y) then error(string.format('%s: y must be a tensor, got %s', what, type(y)), 3) end
+    if y:dim() < 1 or y:size(1) ~= x:size(1) then
+      error(string.format('%s: x has %d samples but y has %d (shapes %s and %s)', what, x:size(1),
+        y:dim() >= 1 and y:size(1) or 0, shape_str(x:shape()), shape_str(y:shape())), 3)
+    end
+  end
+end
+
+-- Labels in the dtype and layout the loss wants, checked once (not per batch).
+function Sequential:prepare_labels(y, what)
+  local name = self.loss_name
+  local out_shape = self.layers[#self.layers].output_shape
+  local classes = out_shape and out_shape[#out_shape]
+  if name == 'sparse_categorical_crossentropy' then
+    if y.dtype:match('^f') then y = y:cast('i64') end
+    if y:dim() >= 2 and y:size(-1) == 1 then y = y:squeeze(-1) end
+    local lo, hi = y:min():item(), y:max():item()
+    if classes and (lo < 0 or hi >= classes) then
+      error(string.format('%s: labels must be class ids in [0, %d) for a %d-unit output, found values in [%d, %d]',
+        what, classes, classes, lo, hi), 3)
+    end
+  elseif name == 'categorical_crossentropy' then
+    if not y.dtype:match('^f') then y = y:cast('f32') end
+    if classes and y:size(-1) ~= classes then
+      error(string.format('%s: categorical_crossentropy needs one-hot labels with %d columns, got shape %s '
+        .. "(use 'sparse_categorical_crossentropy' for integer ids)", what, classes, shape_str(y:shape())), 3)
+    end
+  elseif name == 'binary_crossentropy' then
+    if not y.dtype:match('^f') then y = y:cast('f32') end
+    local lo, hi = y:min():item(), y:max():item()
+    if lo < 0 or hi > 1 then
+      error(string.format('%s: binary_crossentropy labels must lie in [0, 1], found values in [%g, %g]', what, lo, hi), 3)
+    end
+  elseif not y.dtype:match('^f') then
+    y = y:cast('f32')
+  end
+  if name == 'binary_crossentropy' or name == 'mean_squared_error' or name == 'mean_absolute_error' then
+    -- [N] labels against an [N, 1] output: give them the output's layout
+    if out_shape then
+      local per = 1
+      for _, v in ipairs(out_shape) do per = per * v end
+      local n = y:numel() // math.max(1, y:size(1))
+      if n ~= per then
+        error(string.format('%s: labels have %d values per sample, the output has %d (shape %s)', what, n, per,
+          shape_str(out_shape)), 3)
+      end
+      local s = {y:size(1), table.unpack(out_shape)}
+      y = y:reshape(s)
+    end
+  end
+  return y
+end
+
+local function device_of(self)
+  local ps = self:parameters()
+  return ps[1] and ps[1].device or self.device or seq.default_device()
+end
+
+--- One batch -------------------------------------------------------------------------------
+
+-- Loss (0-d tensor) and the metric sums for one batch.
+function Sequential:batch_loss(xb, yb, training)
+  local fused = self:fused_activation()
+  local out = self:forward(xb, {training = training, logits = fused ~= nil})
+  local loss = self.loss_fn(yb, out, fused ~= nil)
+  return loss, out, fused
+end
+
+-- Number of correct predictions in a batch, Keras's meaning of accuracy
+-- per loss.
+function Sequential:batch_correct(out, yb, fused)
+  local name = self.loss_name
+  local hit
+  out = out:detach()
+  if name == 'binary_crossentropy' or (name ~= 'sparse_categorical_crossentropy' and out:size(-1) == 1) then
+    local thr = fused and 0 or 0.5 -- sigmoid(z) > 0.5  <=>  z > 0
+    hit = out:gt(thr):eq(yb:gt(0.5))
+  elseif name == 'sparse_categorical_crossentropy' then
+    hit = out:argmax(-1):eq(sparse_ids(yb):long())
+  else
+    hit = out:argmax(-1):eq(yb:argmax(-1))
+  end
+  return hit:sum():item(), hit:numel()
+end
+
+local function metric_sums(self, out, yb, fused, acc)
+  for _, m in ipairs(self.metrics) do
+    if m == 'accuracy' then
+      local c, n = self:batch_correct(out, yb, fused)
+      acc.accuracy = (acc.accuracy or 0) + c
+      acc.accuracy_n = (acc.accuracy_n or 0) + n
+    else
+      local o = out:detach()
+      if fused == 'softmax' then o = o:softmax() elseif fused == 'sigmoid' then o = o:sigmoid() end
+      local d = o - yb
+      local v = (m == 'mse' and (d * d):mean() or d:abs():mean()):item()
+      acc[m] = (acc[m] or 0) + v * yb:size(1)
+      acc[m .. '_n'] = (acc[m .. '_n'] or 0) + yb:size(1)
+    end
+  end
+end
+
+local function fill_logs(self, logs, acc, prefix)
+  prefix = prefix or ''
+  logs[prefix .. 'loss'] = acc.loss / acc.n
+  for _, m in ipairs(self.metrics) do
+    if acc[m .. '_n'] then logs[prefix .. m] = acc[m] / acc[m .. '_n'] end
+  end
+  return logs
+end
+
+local function zero_grads(ps)
+  for i = 1, #ps do ps[i].grad = nil end
+end
+
+local function need_compiled(self, what)
+  if not self.compiled then error(what .. ': compile the model first (model:compile{loss=, optimizer=})', 3) end
+end
+
+-- One update on one batch; returns the loss and a logs table.
+function Sequential:train_on_batch(x, y)
+  need_compiled(self, 'train_on_batch')
+  x, y = as_tensor(x), as_tensor(y)
+  check_xy(self, x, y, 'train_on_batch')
+  self:try_build()
+  local dev = device_of(self)
+  if x.device ~= dev then x = x:to(dev) end
+  if not self.built then self:forward(x:narrow(1, 1, math.min(1, x:size(1)))) end
+  y = self:prepare_labels(y, 'train_on_batch')
+  if y.device ~= dev then y = y:to(dev) end
+  local loss, out, fused = self:batch_loss(x, y, true)
+  local l = loss:item()
+  loss:backward()
+  local ps = self:parameters()
+  self.optimizer:step(ps)
+  zero_grads(ps)
+  local acc = {loss = l * x:size(1), n = x:size(1)}
+  metric_sums(self, out, y, fused, acc)
+  return l, fill_logs(self, {}, acc)
+end
+
+--- Shuffling --------------------------------------------------------------------------------
+
+-- A permutation of 0..n-1 from seqlua's generator: n counters are reserved
+-- on the global Philox stream and hashed (splitmix64) into a Fisher-Yates
+-- shuffle, so a seed fixes the order, and saving the generator's state
+-- (seq.core.rng_state) saves the shuffling too.
+local function mix64(z)
+  z = (z ~ (z >> 30)) * -4658895280553007687 -- 0xbf58476d1ce4e5b9
+  z = (z ~ (z >> 27)) * -7723592293110705685 -- 0x94d049bb133111eb
+  return z ~ (z >> 31)
+end
+
+function M.permutation(n, device)
+  local seed, counter = core.rng_reserve(n)
+  local key = mix64(seed + 0x632BE59BD9B4E019)
+  local p = {}
+  for i = 1, n do p[i] = i - 1 end
+  for i = n, 2, -1 do
+    local r = mix64(key + (counter + i) * -7046029254386353131) -- golden-ratio stride
+    local j = ((r >> 1) % i) + 1
+    p[i], p[j] = p[j], p[i]
+  end
+  return seq.tensor(p, {dtype = 'i64', device = device or 'cpu'})
+end
+
+--- fit -----------------------------------------------------------------------------------------
+
+local function has_terminate_on_nan(cbs)
+  for _, cb in ipairs(cbs or {}) do
+    if cb.class_name == 'TerminateOnNaN' then return true end
+  end
+  return false
+end
+
+-- model:fit(x, y, {batch_size = 32, epochs = 1, verbose = 1, callbacks = {},
+--                  validation_split = 0, validation_data = {x_val, y_val},
+--                  shuffle = true, initial_epoch = 0}) -> History
+function Sequential:fit(x, y, o)
+  o = o or {}
+  need_compiled(self, 'fit')
+  x, y = as_tensor(x), as_tensor(y)
+  check_xy(self, x, y, 'fit')
+  local bs = o.batch_size or 32
+  if math.type(bs) ~= 'integer' or bs < 1 then error('fit: batch_size must be a positive integer', 2) end
+  local epochs = o.epochs or 1
+  local initial_epoch = o.initial_epoch or 0
+  local verbose = o.verbose == nil and 1 or o.verbose
+  if verbose == true then verbose = 1 elseif verbose == false then verbose = 0 end
+
+  local x_val, y_val
+  if o.validation_data then
+    x_val, y_val = as_tensor(o.validation_data[1]), as_tensor(o.validation_data[2])
+    check_xy(self, x_val, y_val, 'fit (validation_data)')
+  elseif o.validation_split and o.validation_split > 0 then
+    -- Keras: the last fraction of the samples, before any shuffling
+    local n = x:size(1)
+    local nval = math.floor(n * o.validation_split)
+    if o.validation_split >= 1 or nval < 1 or nval >= n then
+      error(string.format('fit: validation_split %g leaves no training or no validation samples', o.validation_split), 2)
+    end
+    x_val, y_val = x:narrow(1, n - nval + 1, nval), y:narrow(1, n - nval + 1, nval)
+    x, y = x:narrow(1, 1, n - nval), y:narrow(1, 1, n - nval)
+  end
+
+  local dev = device_of(self)
+  -- build from one sample so labels can be checked against the output shape
+  if not self:try_build() then
+    seq.no_grad(function() self:forward(x:narrow(1, 1, 1):to(dev)) end)
+  end
+  dev = device_of(self)
+  y = self:prepare_labels(y, 'fit')
+  if y_val then y_val = self:prepare_labels(y_val, 'fit (validation_data)') end
+
+  local n = x:size(1)
+  local steps = (n + bs - 1) // bs
+  local history = callbacks.History()
+  local cb_list = {}
+  if verbose > 0 then cb_list[1] = callbacks.ProgressBar{verbose = verbose} end
+  for _, cb in ipairs(o.callbacks or {}) do cb_list[#cb_list + 1] = cb end
+  cb_list[#cb_list + 1] = history
+  local cbs = callbacks.list(cb_list, self)
+  local batch_hooks = cbs:wants_batches()
+  local nan_ok = has_terminate_on_nan(o.callbacks)
+  self._fit_params = {epochs = epochs, steps = steps, batch_size = bs, samples = n}
+  self.history = history
+  self.stop_training = false
+
+  local ps = self:parameters()
+  local opt = self.optimizer
+  local shuffle = o.shuffle ~= false
+  local on_dev = x.device == dev and y.device == dev
+
+  cbs:on_train_begin({})
+  for epoch = initial_epoch, epochs - 1 do
+    local logs = {}
+    cbs:on_epoch_begin(epoch, logs)
+    local perm = shuffle and M.permutation(n, x.device) or nil
+    local acc = {loss = 0, n = 0}
+    for b = 0, steps - 1 do
+      local start = b * bs
+      local len = math.min(bs, n - start)
+      local xb, yb
+      if perm then
+        local idx = perm:narrow(1, start + 1, len)
+        xb, yb = x:index_select(1, idx), y:index_select(1, idx)
+      else
+        xb, yb = x:narrow(1, start + 1, len), y:narrow(1, start + 1, len)
+      end
+      if not on_dev then xb, yb = xb:to(dev), yb:to(dev) end
+      if batch_hooks then cbs:on_batch_begin(b, {batch = b, size = len}) end
+      local loss, out, fused = self:batch_loss(xb, yb, true)
+      local l = loss:item()
+      if l ~= l and not nan_ok then
+        error(string.format('fit: the loss became NaN at epoch %d, batch %d (lower the learning rate, check the '
+          .. 'inputs for NaN, or add seq.callbacks.TerminateOnNaN() to stop quietly)', epoch + 1, b + 1), 2)
+      end
+      loss:backward()
+      opt:step(ps)
+      zero_grads(ps)
+      acc.loss = acc.loss + l * len
+      acc.n = acc.n + len
+      if #self.metrics > 0 then metric_sums(self, out, yb, fused, acc) end
+      if batch_hooks then
+        local bl = fill_logs(self, {batch = b, size = len, batch_loss = l}, acc)
+        cbs:on_batch_end(b, bl)
+      end
+      if self.stop_training then break end
+    end
+    fill_logs(self, logs, acc)
+    if x_val then
+      local v = self:evaluate(x_val, y_val, {batch_size = o.validation_batch_size or bs, verbose = 0,
+                                            _prepared = true})
+      for k, val in pairs(v) do logs['val_' .. k] = val end
+    end
+    self.epoch = epoch + 1
+    cbs:on_epoch_end(epoch, logs)
+    if self.stop_training then break end
+  end
+  cbs:on_train_end({})
+  self._fit_params = nil
+  return history
+end
+
+--- evaluate / predict -------------------------------------------------------------------
+
+-- model:evaluate(x, y, {batch_size = 32}) -> {loss = , accuracy = , ...}
+function Sequential:evaluate(x, y, o)
+  o = o or {}
+  need_compiled(self, 'evaluate')
+  x, y = as_tensor(x), as_tensor(y)
+  check_xy(self, x, y, 'evaluate')
+  local bs = o.batch_size or 32
+  local dev = device_of(self)
+  if not self:try_build() then seq.no_grad(function() self:forward(x:narrow(1, 1, 1):to(dev)) end) end
+  if not o._prepared then y = self:prepare_labels(y, 'evaluate') end
+  local n = x:size(1)
+  local acc = {loss = 0, n = 0}
+  seq.no_grad(function()
+    for start = 0, n - 1, bs do
+      local len = math.min(bs, n - start)
+      local xb, yb = x:narrow(1, start + 1, len), y:narrow(1, start + 1, len)
+      if xb.device ~= dev then xb, yb = xb:to(dev), yb:to(dev) end
+      local loss, out, fused = self:batch_loss(xb, yb, false)
+      acc.loss = acc.loss + loss:item() * len
+      acc.n = acc.n + len
+      metric_sums(self, out, yb, fused, acc)
+    end
+  end)
+  return fill_logs(self, {}, acc)
+end
+
+function Sequential:predict_on_batch(x)
+  return seq.no_grad(function() return self:forward(x, {training = false}) end)
+end
+
+-- model:predict(x, {batch_size = 32}) -> tensor of outputs (probabilities)
+function Sequential:predict(x, o)
+  o = o or {}
+  x = as_tensor(x)
+  check_xy(self, x, nil, 'predict')
+  local bs = o.batch_size or 32
+  local dev = device_of(self)
+  local n = x:size(1)
+  return seq.no_grad(function()
+    local outs = {}
+    for start = 0, n - 1, bs do
+      local xb = x:narrow(1, start + 1, math.min(bs, n - start))
+      if xb.device ~= dev then xb = xb:to(dev) end
+      outs[#outs + 1] = self:forward(xb, {training = false})
+    end
+    if #outs == 1 then return outs[1] end
+    return seq.cat(outs, 1)
+  end)
+end
+
+--- summary ----------------------------------------------------------------------------------
+
+local function commas(n)
+  local s = tostring(n)
+  local r = s:reverse():gsub('(%d%d%d)', '%1,'):reverse()
+  return (r:gsub('^,', ''))
+end
+
+local function out_shape_str(s)
+  if not s then return '?' end
+  local parts = {'None'}
+  for _, d in ipairs(s) do parts[#parts + 1] = tostring(d) end
+  return '(' .. table.concat(parts, ', ') .. ')'
+end
+
+-- A Keras-like table (returned as a string; print it).
+function Sequential:summary()
+  if not self:try_build() then
+    error(self.name .. ': this model has not yet been built; call it on data, fit it, or give input_shape to the '
+      .. 'first layer', 2)
+  end
+  local w1, w2, w3 = 29, 26, 10
+  local lines = {}
+  local function row(a, b, c)
+    lines[#lines + 1] = string.format(' %-' .. w1 .. 's %-' .. w2 .. 's %-' .. w3 .. 's', a, b, c)
+  end
+  local width = w1 + w2 + w3 + 4
+  lines[#lines + 1] = string.format('Model: "%s"', self.name)
+  lines[#lines + 1] = string.rep('_', width)
+  row('Layer (type)', 'Output Shape', 'Param #')
+  lines[#lines + 1] = string.rep('=', width)
+  local total = 0
+  for i, l in ipairs(self.layers) do
+    local np = l:count_params()
+    total = total + np
+    row(string.format('%s (%s)', l.name, l.class_name), out_shape_str(l.output_shape), tostring(np))
+    if i < #self.layers then lines[#lines + 1] = '' end
+  end
+  lines[#lines + 1] = string.rep('=', width)
+  lines[#lines + 1] = 'Total params: ' .. commas(total)
+  lines[#lines + 1] = 'Trainable params: ' .. commas(total)
+  lines[#lines + 1] = 'Non-trainable params: 0'
+  lines[#lines + 1] = string.rep('_', width)
+  return table.concat(lines, '\n')
+end
+
+--- save / load -------------------------------------------------------------------------------
+
+function Sequential:get_config()
+  local layers = {}
+  for i, l in ipairs(self.layers) do
+    if not l.get_config or not nn.classes[l.class_name] then
+      error(string.format('save: layer %d (%s) cannot be saved (no get_config / not registered with Layer:extend)',
+        i, tostring(l.class_name)), 3)
+    end
+    local c = l:get_config()
+    c.name = l.name
+    layers[i] = {class_name = l.class_name, config = c, weights = l.weight_names}
+  end
+  return {class_name = 'Sequential', name = self.name, layers = layers}
+end
+
+local FORMAT = 'seqlua-model'
+
+-- model:save(path [, {epoch = n, metadata = {key = 'string'}}]): architecture, weights, compile settings,
+-- optimizer state, generator state and epoch count, in one safetensors file
+-- (written atomically).  Tensor names: layers.<i>.<weight> (0-based layer
+-- index), optimizer.<param index>.s<slot>.
+function Sequential:save(path, o)
+  o = o or {}
+  if type(path) ~= 'string' then error('save: a path string expected', 2) end
+  local tensors = {}
+  for i, l in ipairs(self.layers) do
+    for _, name in ipairs(l.weight_names) do tensors[string.format('layers.%d.%s', i - 1, name)] = l[name] end
+  end
+  local meta = {format = FORMAT, version = '1', config = json.encode(self:get_config()),
+                epoch = tostring(o.epoch or self.epoch or 0)}
+  if self.compiled and not o.weights_only then
+    if not self.loss_name then
+      meta.compile_note = 'custom loss function: recompile after loading'
+    else
+      local opt = self.optimizer
+      meta.compile = json.encode({loss = self.loss_name, metrics = self.metrics, optimizer = opt:get_config()})
+      local st = opt:get_state()
+      meta.optimizer_step = tostring(st.step)
+      for k, t in pairs(st.tensors) do tensors['optimizer.' .. k] = t end
+    end
+  end
+  local seed, offset = core.rng_state()
+  meta.rng_seed, meta.rng_offset = string.format('%d', seed), string.format('%d', offset)
+  -- extra string pairs from the caller (e.g. a vocabulary); ours win
+  for k, v in pairs(o.metadata or {}) do
+    if meta[k] == nil then meta[k] = tostring(v) end
+  end
+  seq.save_tensors(path, tensors, meta)
+end
+
+-- seq.load_model(path [, {device = 'cpu', restore_rng = true}])
+function M.load(path, o)
+  o = o or {}
+  local tensors, meta = seq.load_tensors(path)
+  if meta.format ~= FORMAT then
+    error(string.format("load_model: '%s' is a safetensors file but not a seqlua model (no format=%s in its "
+      .. 'metadata); use seq.load_tensors for plain tensors', path, FORMAT), 2)
+  end
+  local ok, cfg = pcall(json.decode, meta.config or '')
+  if not ok or type(cfg) ~= 'table' or type(cfg.layers) ~= 'table' then
+    error(string.format("load_model: '%s': corrupt model config (%s)", path, tostring(cfg)), 2)
+  end
+  local model = M.Sequential(nil, {name = cfg.name})
+  if o.device then model.device = o.device end
+  for i, lc in ipairs(cfg.layers) do
+    local cls = nn.classes[lc.class_name]
+    if not cls or not cls.from_config then
+      error(string.format("load_model: '%s': unknown layer class '%s' (define it with nn.Layer:extend before "
+        .. 'loading)', path, tostring(lc.class_name)), 2)
+    end
+    local layer = cls.from_config(lc.config)
+    if o.device then layer.device = o.device end
+    model:add(layer)
+    local ws = {}
+    for k, name in ipairs(lc.weights or {}) do
+      local t = tensors[string.format('layers.%d.%s', i - 1, name)]
+      if not t then error(string.format("load_model: '%s': missing tensor layers.%d.%s", path, i - 1, name), 2) end
+      ws[k] = t
+    end
+    if #ws > 0 then layer:set_weights(ws) end
+  end
+  model:try_build()
+  if not model.built then
+    local all = true
+    for _, l in ipairs(model.layers) do all = all and l.built end
+    model.built = all
+  end
+  model._params = nil
+  model.epoch = math.tointeger(tonumber(meta.epoch)) or 0
+  if meta.compile then
+    local c = json.decode(meta.compile)
+    model:compile{loss = c.loss, metrics = c.metrics, optimizer = optim.from_config(c.optimizer)}
+    local st = {step = tonumber(meta.optimizer_step) or 0, tensors = {}}
+    for k, t in pairs(tensors) do
+      local key = k:match('^optimizer%.(.+)$')
+      if key then st.tensors[key] = t end
+    end
+    model.optimizer:set_state(st, model.device or seq.default_device())
+  end
+  -- last: building the layers above drew from the generator
+  if o.restore_rng ~= false and meta.rng_seed then
+    core.set_rng_state(math.tointeger(tonumber(meta.rng_seed)), math.tointeger(tonumber(meta.rng_offset)))
+  end
+  return model
+end
+
+return M

@@ -1,0 +1,77 @@
+"""test/gpu/imdb_torch.py - the PyTorch peer of test/gpu/imdb_bench.lua.
+
+Same model, data shapes and loop: Embedding(5000,32) -> LSTM(100) ->
+Linear(1) with the sigmoid fused into BCEWithLogitsLoss, Adam (lr 1e-3,
+eps 1e-7 as Keras), batch 64, maxlen 500, synthetic ids held on the GPU,
+batches taken in order (no shuffle, like the seqlua script), the loss read
+back only at the end of the epoch.  TF32 is off, as in seqlua's default.
+
+    python3 test/gpu/imdb_torch.py [--epochs N] [--limit SAMPLES] [--device cuda]
+Prints "RESULT imdb torch epoch_s=<best epoch seconds> steps=<n> loss=<last>".
+"""
+import argparse
+import time
+
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self, vocab=5000, emb=32, units=100):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, emb)
+        self.lstm = nn.LSTM(emb, units, batch_first=True)
+        self.dense = nn.Linear(units, 1)
+
+    def forward(self, ids):
+        _, (h, _) = self.lstm(self.emb(ids))
+        return self.dense(h[-1]).squeeze(1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--limit", type=int, default=25000)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--device", default="cuda")
+    a = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    dev = torch.device(a.device)
+    torch.manual_seed(1)
+    N, T, V, B = a.limit, 500, 5000, 64
+    x = torch.randint(1, V, (N, T), device=dev)
+    y = (torch.rand(N, device=dev) > 0.5).float()
+    model = Model().to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    lossf = nn.BCEWithLogitsLoss()
+
+    def step(s, bsz):
+        opt.zero_grad(set_to_none=True)
+        loss = lossf(model(x[s:s + bsz]), y[s:s + bsz])
+        loss.backward()
+        opt.step()
+        return loss
+
+    for w in range(a.warmup):
+        loss = step((w * B) % max(1, N - B), min(B, N))
+    loss.item()
+    best, steps = float("inf"), 0
+    for epoch in range(a.epochs):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        steps = 0
+        for s in range(0, N, B):
+            loss = step(s, min(B, N - s))
+            steps += 1
+        last = loss.item()  # synchronises
+        dt = time.perf_counter() - t0
+        best = min(best, dt)
+        print(f"epoch {epoch + 1}: {dt:.3f}s ({steps} steps, {dt * 1000 / steps:.2f} ms/step), loss {last:.4f}")
+    print(f"RESULT imdb torch epoch_s={best:.4f} steps={steps} loss={loss.item():.5f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+-- The seqlua executable: options, the arg table, exit statuses, errors with
+-- tracebacks, and `require 'seq'` from a plain lua5.4.
+local T = require 'helpers'
+
+local function exe()
+  local f = io.open('/proc/self/exe')
+  if f then f:close() end
+  -- arg[-1] is the interpreter as it was invoked (see test/run.lua)
+  local i = -1
+  while arg[i - 1] do i = i - 1 end
+  return arg[i]
+end
+
+local function run(cmd)
+  local p = io.popen(cmd .. ' 2>&1; echo "rc=$?"')
+  local out = p:read('a')
+  p:close()
+  local rc = tonumber(out:match('rc=(%d+)%s*$'))
+  return out:gsub('rc=%d+%s*$', ''), rc
+end
+
+local tests = {}
+
+function tests.version_and_help()
+  local out, rc = run(exe() .. ' --version')
+  T.eq(rc, 0)
+  T.truthy(out:find('seqlua %d+%.%d+'), out)
+  out, rc = run(exe() .. ' --help')
+  T.eq(rc, 0)
+  T.truthy(out:find('--device', 1, true) and out:find('--threads', 1, true), out)
+end
+
+function tests.matmul_error_exits_1_with_message()
+  local out, rc = run(exe() .. [[ -e "local seq=require'seq'; seq.matmul(seq.zeros(2,3), seq.zeros(4,5))"]])
+  T.eq(rc, 1)
+  T.truthy(out:find('matmul: shapes [2,3] and [4,5] do not align', 1, true), out)
+  T.truthy(out:find('stack traceback', 1, true), 'errors come with a traceback')
+end
+
+function tests.script_arg_table()
+  local path = T.tmpname('.lua')
+  local f = assert(io.open(path, 'w'))
+  f:write("print(arg[0] == ... and 'same' or 'diff', select('#', ...), arg[1], arg[2], #arg)\n")
+  f:close()
+  local out, rc = run(exe() .. ' --threads 1 ' .. path .. ' alpha beta')
+  os.remove(path)
+  T.eq(rc, 0)
+  T.truthy(out:find('diff\t2\talpha\tbeta\t2', 1, true), out)
+end
+
+function tests.bad_options()
+  local out, rc = run(exe() .. ' --threads zero -e "print(1)"')
+  T.eq(rc, 1)
+  T.truthy(out:find('--threads', 1, true), out)
+  out, rc = run(exe() .. ' --device tpu -e "print(1)"')
+  T.eq(rc, 1)
+  T.truthy(out:find("unknown device 'tpu'", 1, true), out)
+  out, rc = run(exe() .. ' /nonexistent/script.lua')
+  T.eq(rc, 1)
+  T.truthy(out:find('nonexistent', 1, true), out)
+end
+
+function tests.cuda_request_without_device()
+  local seq = require 'seq'
+  if seq.cuda.is_available() then T.skip('a CUDA device is present') end
+  local out, rc = run(exe() .. ' --device cuda -e "print(1)"')
+  T.eq(rc, 1)
+  T.truthy(out:find('no CUDA device available', 1, true), out)
+  out, rc = run('SEQLUA_DEVICE=cpu ' .. exe() .. ' -e "print(seq.default_device())"')
+  T.eq(rc, 0)
+  T.truthy(out:find('cpu', 1, true), out)
+end
+
+function tests.seed_option_fixes_randomness()
+  local a = run(exe() .. ' --seed 5 -e "print(seq.randn(3):sum():item())"')
+  local b = run(exe() .. ' --seed 5 -e "print(seq.randn(3):sum():item())"')
+  T.eq(a, b)
+end
+
+function tests.plain_lua_require()
+  local ok = os.execute('command -v lua5.4 >/dev/null 2>&1')
+  if not ok then T.skip('lua5.4 not installed') end
+  local dir = exe():match('^(.*)/[^/]*$') or '.'
+  local out, rc = run(string.format(
+    "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' lua5.4 -e \"local seq=require'seq'; print(seq.ones(2,2):sum():item())\"",
+    dir))
+  T.eq(rc, 0, out)
+  T.truthy(out:find('4.0', 1, true), out)
+end
+
+return tests
