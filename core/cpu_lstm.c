@@ -3,33 +3,45 @@
  * Layout.  Everything is batch-major like x and y: the gate workspace G is
  * [B,T,4H] with gates (i, f, c, o) side by side in each row.
  *
+ * Threads.  Rows of different batch elements never interact, so forward and
+ * backward each run as ONE OpenMP team in which every thread owns a slice of
+ * the batch for all T steps: no barrier per step (backward has one barrier
+ * before the weight gradients).  Inside the team every product runs
+ * single-threaded; the BLAS's own threads are parked for the call, so the
+ * two never oversubscribe the cores.
+ *
+ * Products.  f32 on AVX-512 (the training path) uses our own 8x32
+ * register-blocked kernel over packed panels of the right operand
+ * (lstm_sgemm_packed): the recurrent matrix is packed once per call and
+ * reused by all T steps, which the BLAS cannot do (it re-packs it on every
+ * call, as much work as the step itself), and the all-steps products pack
+ * their right operand in L2-sized chunks.  This also makes the LSTM
+ * independent of the BLAS's CPU detection.  f64 (gradient checks) and other
+ * CPUs use the BLAS with the same leading-dimension addressing.
+ *
  * Forward.
- *   1. G = x . kernel for all B*T rows in ONE GEMM (index input: a row
- *      gather of kernel instead; the one-hot matrix never exists).
- *   2. For t = 0..T-1: G[:,t] += h_{t-1} . recurrent (one GEMM per step,
- *      addressed through leading dimensions: rows of step t are T*4H apart,
- *      h_{t-1} is y[:,t-1] with stride T*H), then one fused pass adds the
- *      bias, activates the gates in place and writes c_t and h_t = y[:,t].
- *   The rows of different batch elements never interact, so the time loop
- *   runs as one OpenMP team where each thread owns a slice of the batch for
- *   all T steps: no barrier per step, and each thread calls the BLAS
- *   single-threaded (the BLAS's own threads are parked for the loop so the
- *   two never oversubscribe the cores).  Big GEMMs outside the loop use the
- *   BLAS's threads.
- *   Saved for backward: the activated gates G and the cell states C [B,T,H]
+ *   1. G = x . kernel over all of a thread's B*T rows at once (index input:
+ *      a row gather of kernel; the one-hot matrix never exists).
+ *   2. For t = 0..T-1: G[:,t] += h_{t-1} . recurrent (one product per step:
+ *      rows of step t are T*4H apart, h_{t-1} is y[:,t-1] with stride T*H),
+ *      then one fused pass adds the bias, activates the gates in place and
+ *      writes c_t and h_t = y[:,t].
+ *   Saved for backward: the activated gates G and the cell states [B,T,H]
  *   in one allocation; h_t is y itself (the op layer keeps y alive).
+ *   Inference keeps a window of 32 steps of G and only the running c.
  *
  * Backward (BPTT), same thread split:
  *   per step, the fused pass turns G[:,t] into pre-activation gate gradients
  *   dG[:,t] in place (the saved state is consumed) and accumulates dbias;
- *   then dh_{t-1} = dG[:,t] . recurrent^T (one GEMM per step).
- *   After the loop, with all steps' dG at hand:
- *     dkernel    = x^T . dG            one GEMM over B*T rows (index input:
- *                                       scatter-add of dG rows)
- *     drecurrent = sum_t h_{t-1}^T dG_t one GEMM over B*T-1 rows of the
- *                                       shifted y, plus a rank-B fix-up for
- *                                       the rows that start a sequence
- *     dx         = dG . kernel^T       one GEMM, only when wanted. */
+ *   then dh_{t-1} = dG[:,t] . recurrent^T (one product per step).
+ *   Then, with all steps' dG at hand:
+ *     dx         = dG . kernel^T       own rows, only when wanted
+ *     dkernel    = x^T . dG            over all B*T rows, threads split the
+ *                                       4H columns (index input: scatter-add
+ *                                       of dG rows)
+ *     drecurrent = sum_t h_{t-1}^T dG_t over B*T-1 rows of the shifted y,
+ *                                       plus a rank-B fix-up for the rows
+ *                                       that start a sequence. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -37,13 +49,11 @@
 
 #include "cpu_kernels.h"
 
-/* after our headers: OpenBLAS's cblas.h pulls in <complex.h>, whose macro
- * `I` would clobber the field names of seq_lstm_args */
-#include <cblas.h>
+#include "seq_cblas.h" /* cblas.h without <complex.h>'s macro I */
 #ifdef SEQ_BLAS_BLIS
 #include <blis.h>
-#endif
 #undef I
+#endif
 
 typedef struct lstm_saved {
   seq_dtype dtype;
@@ -154,6 +164,7 @@ static void lstm_gemm(seq_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int6
 #define LSTM_NR 32
 #define LSTM_MR 8
 #define LSTM_PACK_MIN_T 4
+#define LSTM_INFER_WINDOW 32 /* steps projected at a time in inference */
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define LSTM_HAVE_PACKED 1
@@ -303,7 +314,9 @@ static void lstm_big_gemm(seq_dtype dt, float *buf, int64_t m, int64_t n, int64_
 #else
   (void)buf;
 #endif
-  if (acs == 1)
+  /* a BLAS wants lda >= the row length it walks: with ars == acs == 1 (one
+   * row, or one column) only one reading is legal */
+  if (acs == 1 && ars >= (k > 1 ? k : 1))
     lstm_gemm(dt, false, trans_b, m, n, k, a, ars, b, ldb, accumulate ? 1.0 : 0.0, c, ldc);
   else
     lstm_gemm(dt, true, trans_b, m, n, k, a, acs, b, ldb, accumulate ? 1.0 : 0.0, c, ldc);
@@ -623,10 +636,15 @@ seq_status seq_cpu_lstm_forward(seq_lstm_args *a) {
 
   if (a->x_is_index) SEQ_TRY(lstm_check_ids(a->x, BT, I));
 
-  /* Workspace: gates [B,T,4H], cells [B,T,H] when training ([B,H] else),
-   * plus one zero row of H (initial state when h0/c0 are absent). */
+  /* Workspace: gates [B,TW,4H], cells [B,T,H] when training ([B,H] else),
+   * plus one zero row of H (initial state when h0/c0 are absent).  Training
+   * keeps every step's gates for backward (TW = T); inference only needs a
+   * window of steps, projected a window at a time (TW = LSTM_INFER_WINDOW),
+   * so its workspace does not grow with the sequence (205 MB -> 13 MB for
+   * batch 256 x 500 steps x 100 units). */
   const bool train = a->training;
-  const size_t n_gates = (size_t)BT * (size_t)G4;
+  const int64_t TW = train ? T : (T < LSTM_INFER_WINDOW ? T : LSTM_INFER_WINDOW);
+  const size_t n_gates = (size_t)(B * TW) * (size_t)G4;
   const size_t n_cells = train ? (size_t)BT * (size_t)H : (size_t)B * (size_t)H;
   const size_t n_zero = (size_t)H;
   char *block = lstm_alloc_big((n_gates + n_cells + n_zero) * es);
@@ -669,59 +687,67 @@ seq_status seq_cpu_lstm_forward(seq_lstm_args *a) {
     int64_t b0, b1;
     lstm_slice(B, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1);
     const int64_t rows = b1 - b0;
-    /* 1. input projection of this thread's rows, all steps at once (rows
-     * b0*T .. b1*T-1 are contiguous in x and in the gates) */
-    if (rows > 0 && T > 0) {
-      const int64_t r0 = b0 * T, nr = rows * T;
-      if (a->x_is_index) {
-        const void *ids = seq_tensor_data(a->x);
-        const char *k = seq_tensor_data(a->kernel);
-        const size_t row = (size_t)G4 * es;
-        for (int64_t r = r0; r < r0 + nr; r++)
-          memcpy(gates + (size_t)r * row, k + (size_t)lstm_id(a->x, ids, r) * row, row);
-      } else {
-        float *buf = lstm_big_buf(dt, G4);
-        lstm_big_gemm(dt, buf, nr, G4, I, (const char *)seq_tensor_data(a->x) + (size_t)(r0 * I) * es,
-                      I, 1, seq_tensor_data(a->kernel), G4, false, false,
-                      gates + (size_t)(r0 * G4) * es, G4);
-        free(buf);
+    float *buf = (!a->x_is_index && rows > 0) ? lstm_big_buf(dt, G4) : NULL;
+    for (int64_t t0 = 0; t0 < T && rows > 0; t0 += TW) {
+      const int64_t tc = T - t0 < TW ? T - t0 : TW;
+      /* 1. input projection of this thread's rows for steps t0..t0+tc-1.
+       * Training: all steps at once, rows b0*T .. b1*T-1 are contiguous in
+       * x and in the gates; inference: one product per batch row. */
+      const int64_t nblk = TW == T ? 1 : rows, blk_rows = TW == T ? rows * T : tc;
+      for (int64_t q = 0; q < nblk; q++) {
+        const int64_t xr = TW == T ? b0 * T : (b0 + q) * T + t0; /* first row of x */
+        const int64_t gr0 = TW == T ? b0 * T : (b0 + q) * TW;     /* first gates row */
+        if (a->x_is_index) {
+          const void *ids = seq_tensor_data(a->x);
+          const char *k = seq_tensor_data(a->kernel);
+          const size_t row = (size_t)G4 * es;
+          for (int64_t r = 0; r < blk_rows; r++)
+            memcpy(gates + (size_t)(gr0 + r) * row, k + (size_t)lstm_id(a->x, ids, xr + r) * row,
+                   row);
+        } else {
+          lstm_big_gemm(dt, buf, blk_rows, G4, I,
+                        (const char *)seq_tensor_data(a->x) + (size_t)(xr * I) * es, I, 1,
+                        seq_tensor_data(a->kernel), G4, false, false,
+                        gates + (size_t)(gr0 * G4) * es, G4);
+        }
+      }
+      /* 2. the recurrence over the window */
+      for (int64_t t = t0; t < t0 + tc; t++) {
+        char *g = gates + (size_t)((b0 * TW + (t - t0)) * G4) * es;
+        /* recurrent contribution */
+        if (t > 0)
+          lstm_step_gemm(dt, rp, rows, G4, H, y + (size_t)((b0 * T + t - 1) * H) * es, T * H,
+                         false, R, G4, true, g, TW * G4);
+        else if (h0)
+          lstm_step_gemm(dt, rp, rows, G4, H, h0 + (size_t)(b0 * H) * es, H, false, R, G4, true,
+                         g, TW * G4);
+        /* previous cell state */
+        const char *cp;
+        int64_t ldcp;
+        if (!train) {
+          cp = cells + (size_t)(b0 * H) * es;
+          ldcp = H;
+        } else if (t > 0) {
+          cp = cells + (size_t)(b0 * cs_b + (t - 1) * cs_t) * es;
+          ldcp = cs_b;
+        } else if (c0) {
+          cp = c0 + (size_t)(b0 * H) * es;
+          ldcp = H;
+        } else {
+          cp = zero;
+          ldcp = 0;
+        }
+        char *c = cells + (size_t)(b0 * cs_b + t * cs_t) * es;
+        char *h = y + (size_t)((b0 * T + t) * H) * es;
+        if (dt == SEQ_F32)
+          lstm_fwd_rows_f32(rows, H, (float *)g, TW * G4, (const float *)bias, (const float *)cp,
+                            ldcp, (float *)c, cs_b, (float *)h, T * H);
+        else
+          lstm_fwd_rows_f64(rows, H, (double *)g, TW * G4, (const double *)bias,
+                            (const double *)cp, ldcp, (double *)c, cs_b, (double *)h, T * H);
       }
     }
-    /* 2. the recurrence */
-    for (int64_t t = 0; t < T && rows > 0; t++) {
-      char *g = gates + (size_t)((b0 * T + t) * G4) * es;
-      /* recurrent contribution */
-      if (t > 0)
-        lstm_step_gemm(dt, rp, rows, G4, H, y + (size_t)((b0 * T + t - 1) * H) * es, T * H,
-                       false, R, G4, true, g, T * G4);
-      else if (h0)
-        lstm_step_gemm(dt, rp, rows, G4, H, h0 + (size_t)(b0 * H) * es, H, false, R, G4, true, g,
-                       T * G4);
-      /* previous cell state */
-      const char *cp;
-      int64_t ldcp;
-      if (!train) {
-        cp = cells + (size_t)(b0 * H) * es;
-        ldcp = H;
-      } else if (t > 0) {
-        cp = cells + (size_t)(b0 * cs_b + (t - 1) * cs_t) * es;
-        ldcp = cs_b;
-      } else if (c0) {
-        cp = c0 + (size_t)(b0 * H) * es;
-        ldcp = H;
-      } else {
-        cp = zero;
-        ldcp = 0;
-      }
-      char *c = cells + (size_t)(b0 * cs_b + t * cs_t) * es;
-      char *h = y + (size_t)((b0 * T + t) * H) * es;
-      if (dt == SEQ_F32)
-        lstm_fwd_rows_f32(rows, H, (float *)g, T * G4, (const float *)bias, (const float *)cp,
-                          ldcp, (float *)c, cs_b, (float *)h, T * H);
-      else
-        lstm_fwd_rows_f64(rows, H, (double *)g, T * G4, (const double *)bias,
-                          (const double *)cp, ldcp, (double *)c, cs_b, (double *)h, T * H);
-    }
+    free(buf);
   }
   if (nt > 1) lstm_blas_single_end(saved_threads);
   free(rp);

@@ -98,8 +98,10 @@ void seq_node_save(seq_node *node, seq_tensor *t) {
 
 seq_status seq_grad_accumulate(seq_tensor **slot, seq_tensor *g) {
   if (!*slot) {
-    *slot = seq_tensor_retain(g);
-    return SEQ_OK;
+    /* A fresh header over g's storage: the slot must never hold a tensor
+     * that has a grad or grad_fn of its own, or t.grad could reach back to
+     * t (loss:backward(loss) on a leaf) and leak as a reference cycle. */
+    return seq_detach(slot, g);
   }
   /* Out of place: the slot's tensor may be shared with another slot. */
   seq_tensor *sum;

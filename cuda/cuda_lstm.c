@@ -89,7 +89,8 @@ static seq_status get_plan(seq_dtype dt, int64_t I, int64_t H, lstm_plan **out) 
     s = cudnnSetRNNDescriptor_v8(p->rnn, CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_DOUBLE_BIAS,
                                  CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT, dn_type(dt), dn_type(dt),
                                  math, (int32_t)I, (int32_t)H, (int32_t)H, 1, NULL,
-                                 CUDNN_RNN_PADDED_IO_DISABLED);
+                                 /* required for the (un-packed) batch-major layout */
+                                 CUDNN_RNN_PADDED_IO_ENABLED);
     if (s == CUDNN_STATUS_SUCCESS || math == CUDNN_DEFAULT_MATH) break;
     math = CUDNN_DEFAULT_MATH;
   }

@@ -11,6 +11,9 @@
 #include "seq_backend.h"
 #include "seq_lua.h"
 #include "seq_ops.h"
+#ifdef SEQ_HAVE_CUDA
+#include "seq_cuda.h"
+#endif
 
 /* ---- argument helpers ---- */
 
@@ -235,6 +238,42 @@ static int l_default_device(lua_State *L) {
   return 1;
 }
 
+/* CUDA switches; without the backend they report "no device" honestly. */
+static int l_cuda_set_tf32(lua_State *L) {
+#ifdef SEQ_HAVE_CUDA
+  seq_cuda_set_tf32(lua_toboolean(L, 1));
+#endif
+  return 0;
+}
+
+static int l_cuda_memory(lua_State *L) {
+  size_t in_use = 0, cached = 0;
+#ifdef SEQ_HAVE_CUDA
+  if (seq_device_available(SEQ_CUDA)) seq_cuda_memory_stats(&in_use, &cached);
+#endif
+  lua_pushinteger(L, (lua_Integer)in_use);
+  lua_pushinteger(L, (lua_Integer)cached);
+  return 2;
+}
+
+static int l_cuda_empty_cache(lua_State *L) {
+#ifdef SEQ_HAVE_CUDA
+  if (seq_device_available(SEQ_CUDA)) seq_cuda_empty_cache();
+#endif
+  (void)L;
+  return 0;
+}
+
+static int l_synchronize(lua_State *L) {
+  seq_device d = SEQ_CPU;
+  if (!lua_isnoneornil(L, 1) && !seq_device_from_name(luaL_checkstring(L, 1), &d))
+    return luaL_argerror(L, 1, "unknown device");
+  const seq_backend *be = seq_backend_get(d);
+  if (!be) return seq_lua_error(L, SEQ_EDEVICE);
+  SEQ_LUA_CHECK(L, be->synchronize());
+  return 0;
+}
+
 static int l_is_tensor(lua_State *L) {
   lua_pushboolean(L, seq_lua_to_tensor(L, 1) != NULL);
   return 1;
@@ -275,12 +314,16 @@ static int l_where(lua_State *L) {
   seq_tensor *a = seq_lua_to_tensor(L, 2), *b = seq_lua_to_tensor(L, 3);
   const seq_tensor *like = a ? a : b;
   if (!like) return luaL_error(L, "where: at least one of the two values must be a tensor");
-  seq_tensor *ta = operand(L, 2, like), *tb = operand(L, 3, like);
+  /* Converted operands go onto the Lua stack at once, so that an error
+   * converting the second one cannot leak the first. */
+  seq_tensor *ops[2];
+  for (int k = 0; k < 2; k++) {
+    ops[k] = operand(L, 2 + k, like);
+    seq_lua_push_tensor(L, ops[k]);
+    lua_replace(L, 2 + k);
+  }
   seq_tensor *r = NULL;
-  seq_status st = seq_where(&r, c, ta, tb);
-  seq_tensor_release(ta);
-  seq_tensor_release(tb);
-  SEQ_LUA_CHECK(L, st);
+  SEQ_LUA_CHECK(L, seq_where(&r, c, ops[0], ops[1]));
   seq_lua_push_tensor(L, r);
   return 1;
 }
@@ -666,8 +709,8 @@ static int m_copy_(lua_State *L) {
  * outside of autograd. */
 static int m_add_(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
+  double alpha = luaL_optnumber(L, 3, 1.0); /* before any C allocation: it may raise */
   seq_tensor *o = seq_lua_tensor_arg(L, 2, t->dtype, t->device);
-  double alpha = luaL_optnumber(L, 3, 1.0);
   bool prev = seq_set_grad_enabled(false);
   seq_tensor *scaled = NULL, *sum = NULL;
   seq_status st = seq_unary(&scaled, SEQ_UN_AFFINE, o, alpha, 0.0);
@@ -839,8 +882,10 @@ static int m_newindex(lua_State *L) {
       return luaL_error(L, "grad: %s %s on %s does not match the tensor (%s %s on %s)", seq_dtype_name(g->dtype),
                         seq_tshape(g), seq_device_name(g->device), seq_dtype_name(t->dtype), seq_tshape(t),
                         seq_device_name(t->device));
+    seq_tensor *alias = NULL;
+    if (g) SEQ_LUA_CHECK(L, seq_detach(&alias, g)); /* see seq_grad_accumulate */
     seq_tensor_release(t->grad);
-    t->grad = seq_tensor_retain(g);
+    t->grad = alias;
     return 0;
   }
   return luaL_error(L, "cannot set field '%s' of a tensor", k);
@@ -861,7 +906,8 @@ static const luaL_Reg functions[] = {
     {"device_available", l_device_available}, {"live_bytes", l_live_bytes},
     {"set_default_device", l_set_default_device}, {"default_device", l_default_device},
     {"is_tensor", l_is_tensor}, {"cat", l_cat}, {"stack", l_stack}, {"where", l_where},
-    {"matmul", m_matmul},
+    {"matmul", m_matmul}, {"cuda_set_tf32", l_cuda_set_tf32}, {"cuda_memory", l_cuda_memory},
+    {"cuda_empty_cache", l_cuda_empty_cache}, {"synchronize", l_synchronize},
     {NULL, NULL}};
 
 void seq_lua_register_tensor(lua_State *L) {

@@ -53,7 +53,7 @@ passed=$((passed + c_total - c_failed)); failed=$((failed + c_failed))
 # The Lua suite
 runner=("$builddir/seqlua")
 if [ "$mode" = valgrind ]; then
-  runner=(valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$builddir/seqlua")
+  runner=(valgrind --quiet --suppressions=test/valgrind.supp --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$builddir/seqlua")
 fi
 lua_log=$(mktemp)
 "${runner[@]}" test/run.lua > "$lua_log" 2>&1

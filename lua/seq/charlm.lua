@@ -28,8 +28,8 @@ function M.windows(ids, maxlen, step)
   if n < 1 then
     error(string.format('charlm.windows: a text of %d characters has no window of %d + 1', len, maxlen), 2)
   end
-  local starts = seq.arange(0, n * step, step, {dtype = 'i64'})
-  local idx = starts:unsqueeze(2) + seq.arange(0, maxlen, {dtype = 'i64'}):unsqueeze(1) -- [n, maxlen]
+  local starts = seq.arange(0, n * step, step, {dtype = 'i32'})
+  local idx = starts:unsqueeze(2) + seq.arange(0, maxlen, {dtype = 'i32'}):unsqueeze(1) -- [n, maxlen]
   local x = ids:index_select(1, idx:reshape({n * maxlen})):reshape({n, maxlen})
   local y = ids:index_select(1, starts + maxlen)
   return x, y
@@ -64,7 +64,10 @@ function Stepper:reset() self.state = {} end
 -- after the last one as a Lua list (index 1 = id 0).
 function Stepper:feed(ids)
   local x = core.is_tensor(ids) and ids:cast('i32'):reshape({1, ids:numel()}) or seq.tensor({ids}, {dtype = 'i32'})
-  return seq.no_grad(function()
+  -- one row per step is too small to share between threads: run it on one
+  local threads = seq.get_threads()
+  if threads > 1 then seq.set_threads(1) end
+  local ok, probs = pcall(seq.no_grad, function()
     for i, l in ipairs(self.model.layers) do
       if l.class_name == 'LSTM' then
         local st = self.state[i]
@@ -79,6 +82,9 @@ function Stepper:feed(ids)
     end
     return x:reshape({-1}):cast('f64'):tolist()
   end)
+  if threads > 1 then seq.set_threads(threads) end
+  if not ok then error(probs, 0) end
+  return probs
 end
 
 --- Checkpoints with the vocabulary -----------------------------------------------

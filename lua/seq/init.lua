@@ -162,6 +162,12 @@ function seq.set_default_device(d) core.set_default_device(d) end
 
 seq.cuda = {
   is_available = function() return core.device_available('cuda') end,
+  -- TF32 tensor-core math for f32 GEMMs and the cuDNN LSTM (off by default)
+  set_tf32 = function(on) core.cuda_set_tf32(on) end,
+  -- bytes held by the caching allocator: in use, cached
+  memory = function() return core.cuda_memory() end,
+  empty_cache = function() core.cuda_empty_cache() end,
+  synchronize = function() core.synchronize('cuda') end,
 }
 
 --- Lua-side tensor methods ------------------------------------------------
@@ -184,7 +190,7 @@ function Tensor.t(t) return t:transpose(1, 2) end
 local submodules = {
   nn = 'seq.nn', optim = 'seq.optim', callbacks = 'seq.callbacks', data = 'seq.data',
   text = 'seq.text', plot = 'seq.plot', losses = 'seq.losses',
-  utils = 'seq.utils', model = 'seq.model', json = 'seq.json',
+  utils = 'seq.utils', model = 'seq.model', json = 'seq.json', Ragged = 'seq.ragged',
 }
 
 --- Checkpoints (safetensors; core/seq_safetensors.c) ----------------------------

@@ -1,6 +1,7 @@
 -- test/bench/lstm_bench.lua - the LSTM layer forward+backward at the course's
 -- two shapes, in seqlua.  Prints one line per case:
---   RESULT <case> <median seconds per batch> <peak RSS MiB>
+--   RESULT <case> <median wall s per batch> <peak RSS MiB> <median CPU s per batch>
+-- (CPU time, summed over threads, is the steadier figure on a busy machine)
 -- Usage: seqlua test/bench/lstm_bench.lua [--case imdb|char|char_ids|all]
 --        [--threads N] [--repeats N]
 -- The cases mirror test/bench/lstm_torch.py:
@@ -73,16 +74,17 @@ local function run_case(name)
     y:backward(dy)
   end
   step() -- warm-up (first-touch of the workspaces)
-  local samples = {}
+  local samples, cpu = {}, {}
   for rep = 1, opts.repeats do
-    local t0 = core.monotonic()
+    local t0, c0 = core.monotonic(), os.clock()
     step()
-    samples[rep] = core.monotonic() - t0
+    samples[rep], cpu[rep] = core.monotonic() - t0, os.clock() - c0
     collectgarbage()
   end
   table.sort(samples)
-  local med = samples[(#samples + 1) // 2]
-  print(string.format('RESULT %s %.6f %.1f', name, med, peak_rss_mib()))
+  table.sort(cpu)
+  local mid = (#samples + 1) // 2
+  print(string.format('RESULT %s %.6f %.1f %.6f', name, samples[mid], peak_rss_mib(), cpu[mid]))
 end
 
 if opts.case == 'all' then

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """PyTorch CPU peer of test/bench/lstm_bench.lua: nn.LSTM forward+backward
-at the course's two shapes.  Prints "RESULT <case> <median s> <peak RSS MiB>".
+at the course's two shapes.  Prints
+"RESULT <case> <median wall s> <peak RSS MiB> <median CPU s (all threads)>".
 Usage: /usr/bin/python3 test/bench/lstm_torch.py [--case imdb|char|all]
        [--threads N] [--repeats N]"""
 import argparse
@@ -37,13 +38,15 @@ def run_case(name, repeats):
         y.backward(dy)
 
     step()  # warm-up
-    samples = []
+    samples, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         samples.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print('RESULT %s %.6f %.1f' % (name, statistics.median(samples), rss), flush=True)
+    print('RESULT %s %.6f %.1f %.6f' % (name, statistics.median(samples), rss,
+                                        statistics.median(cpu)), flush=True)
 
 
 def main():

@@ -326,6 +326,7 @@ int main(void) {
     check_problem(4, 4, 7, 3, true, false);
     check_problem(2, 3, 5, 4, true, true);
     check_problem(1, 1, 2, 2, false, true);
+    check_problem(3, 6, 1, 1, false, true); /* one feature, one unit */
   }
   seq_cpu_set_threads(2);
   check_problem(5, 0, 3, 2, false, true); /* empty sequence: states pass through */

@@ -6,7 +6,8 @@
 # neither glibc nor CUDA's own (cuDNN, cuBLAS and the driver come from the
 # GPU machine).  Carry build-gpu/ to the device run (run tool: carry
 # ["build-gpu"]); test/gpu/run.sh uses it when it cannot build there.
-# The result must stay under the carry limit (64 MiB); the size is printed.
+# The result (one .tar.xz) must stay under the carry limit (64 MiB); the
+# size is printed.
 set -eu
 ROOT=$(pwd)
 TMP=${BUNDLE_BUILD_DIR:-$ROOT/build-gpu-tmp}
@@ -25,5 +26,10 @@ ldd "$TMP/seqlua" | awk '/=>/ { print $3 }' | while read -r lib; do
   esac
   cp -L "$lib" "$ROOT/build-gpu/bundle-lib/"
 done
+# one compressed file keeps the carry well under its limit
+tar -C "$ROOT/build-gpu" -cJf "$ROOT/build-gpu.tar.xz" seqlua bundle-lib
+rm -rf "$ROOT/build-gpu"
+mkdir -p "$ROOT/build-gpu"
+mv "$ROOT/build-gpu.tar.xz" "$ROOT/build-gpu/seqlua-bundle.tar.xz"
 du -sh "$ROOT/build-gpu"
 echo "carry build-gpu/ with the device run; test/gpu/run.sh falls back to it"

@@ -86,6 +86,9 @@ if [ "${GPU_USE_CARRIED:-0}" != 1 ] && command -v cmake > /dev/null && [ -n "$CU
     say "fresh build failed (see configure.log / build.log); trying the carried build"
   fi
 fi
+if [ -z "$SEQLUA" ] && [ -f "$ROOT/build-gpu/seqlua-bundle.tar.xz" ] && [ ! -x "$ROOT/build-gpu/seqlua" ]; then
+  tar -C "$ROOT/build-gpu" -xJf "$ROOT/build-gpu/seqlua-bundle.tar.xz" || say "could not unpack the carried bundle"
+fi
 if [ -z "$SEQLUA" ] && [ -x "$ROOT/build-gpu/seqlua" ]; then
   SEQLUA=$ROOT/build-gpu/seqlua
   [ -d "$ROOT/build-gpu/bundle-lib" ] && SEQLUA_LD="$ROOT/build-gpu/bundle-lib:$LD_LIBRARY_PATH"

@@ -95,6 +95,7 @@ function tests.gradcheck_float_input() fd_case(2, 4, 3, 3, {}) end
 function tests.gradcheck_with_state() fd_case(3, 3, 2, 4, {state = true}) end
 function tests.gradcheck_index_input() fd_case(2, 5, 4, 3, {index = true, state = true}) end
 function tests.gradcheck_single_step() fd_case(1, 1, 2, 2, {state = true}) end
+function tests.gradcheck_one_feature_one_unit() fd_case(2, 3, 1, 1, {state = true}) end
 
 -- Only the outputs that reach the loss contribute (h_n alone here).
 function tests.gradient_from_final_state_only()
@@ -124,6 +125,24 @@ function tests.index_equals_one_hot()
   local y1 = core.lstm(seq.tensor(c.ids, {dtype = 'i32'}), k, r, b)
   local y2 = core.lstm(tensor(onehot, 'f64'), k, r, b, nil, nil, false)
   T.close(y1, y2, {atol = 1e-13, rtol = 1e-12})
+end
+
+-- Gradients only where asked: x alone (weights frozen), and a strided
+-- (transposed) input view.
+function tests.partial_requires_grad_and_strided_input()
+  local B, Tn, I, H = 3, 4, 2, 3
+  seq.manual_seed(12)
+  local xt = G.leaf(Tn * B * I)
+  local k = seq.randn(I, 4 * H, {dtype = 'f64'}) * 0.5
+  local r = seq.randn(H, 4 * H, {dtype = 'f64'}) * 0.5
+  local b = seq.randn(4 * H, {dtype = 'f64'}) * 0.5
+  local w = seq.randn(B, Tn, H, {dtype = 'f64'})
+  G.check(function()
+    local x = xt:reshape(Tn, B, I):transpose(1, 2) -- [B,T,I], not contiguous
+    local y = core.lstm(x, k, r, b)
+    return (y * w):sum()
+  end, {x = xt})
+  T.eq(k.grad, nil)
 end
 
 function tests.no_graph_without_requires_grad()

@@ -1,0 +1,56 @@
+-- w_gen.lua MODE - generate 400 characters with the char-RNN model
+-- (LSTM(128) -> Dense(57, softmax)), sampling at temperature 0.5.
+--   window:   the tutorial's way: predict on the last 40-char window for
+--             every new char (40 LSTM steps per char)
+--   stateful: one LSTM step per char, carrying (h, c)
+package.path = (arg[0]:match('^(.*)/') or '.') .. '/?.lua;' .. package.path
+local B = require 'benchlib'
+local seq = require 'seq'
+local nn = seq.nn
+local a = B.args()
+local mode = a.mode or 'window'
+local c = B.CHAR
+seq.manual_seed(1)
+
+local lstm = nn.LSTM(c.units, {input_shape = {c.maxlen, c.nchars}})
+local dense = nn.Dense(c.nchars, {activation = 'softmax'})
+local model = nn.Sequential{lstm, dense}
+model:compile{loss = 'sparse_categorical_crossentropy', optimizer = seq.optim.RMSprop{lr = c.lr}}
+
+local function sample(probs, temperature)   -- the tutorial's helper, in Lua
+  local p, total = {}, 0
+  for i, v in ipairs(probs) do
+    p[i] = math.exp(math.log(v + 1e-12) / temperature); total = total + p[i]
+  end
+  local r, acc = math.random() * total, 0
+  for i = 1, #p do acc = acc + p[i]; if r <= acc then return i - 1 end end
+  return #p - 1
+end
+
+math.randomseed(1)
+local seed_ids = {}
+for i = 1, c.maxlen do seed_ids[i] = math.random(0, c.nchars - 1) end
+
+local function window()
+  local ids = {table.unpack(seed_ids)}
+  for _ = 1, B.GEN_CHARS do
+    local win = {table.move(ids, #ids - c.maxlen + 1, #ids, 1, {})}
+    local probs = model:predict(seq.tensor(win, {dtype = 'i32'}))
+    ids[#ids + 1] = sample(probs:tolist()[1], 0.5)
+  end
+end
+
+-- Stateful: seq.charlm.Stepper carries each LSTM's (h, c); the seed window
+-- is fed once, then one LSTM step per generated char.
+local function stateful()
+  local gen = require('seq.charlm').Stepper(model)
+  local probs = gen:feed(seed_ids)
+  for _ = 1, B.GEN_CHARS do
+    local nxt = sample(probs, 0.5)
+    probs = gen:feed({nxt})
+  end
+end
+
+local fn = mode == 'stateful' and stateful or window
+local s, samples = B.median_time(fn, a.repeats, 0)
+B.emit(mode == 'stateful' and 'gen_stateful' or 'gen_window', s, samples, {chars = B.GEN_CHARS})
