@@ -12,10 +12,10 @@
  *
  * Products.  f32 on AVX-512 (the training path) uses our own 8x32
  * register-blocked kernel over packed panels of the right operand
- * (lstm_sgemm_packed): the recurrent matrix is packed once per call and
+ * (lstm_sgemm_panels): the recurrent matrix is packed once per call and
  * reused by all T steps, which the BLAS cannot do (it re-packs it on every
- * call, as much work as the step itself), and the all-steps products pack
- * their right operand in L2-sized chunks.  This also makes the LSTM
+ * call, as much work as the step itself), and the all-steps products read
+ * dG in place in L2-sized chunks of rows.  This also makes the LSTM
  * independent of the BLAS's CPU detection.  f64 (gradient checks) and other
  * CPUs use the BLAS with the same leading-dimension addressing.
  *
@@ -195,8 +195,12 @@ static void lstm_pack_f32(const float *b, int64_t ldb, bool trans, int64_t K, in
       for (int64_t p = 0; p < np; p++) {
         float *dst = bp + (p * K + k) * LSTM_NR;
         int64_t n0 = p * LSTM_NR, nv = N - n0 < LSTM_NR ? N - n0 : LSTM_NR;
+        if (nv == LSTM_NR) { /* constant size: inlined moves, not a libc call */
+          memcpy(dst, src + n0, LSTM_NR * sizeof(float));
+          continue;
+        }
         memcpy(dst, src + n0, (size_t)nv * sizeof(float));
-        if (nv < LSTM_NR) memset(dst + nv, 0, (size_t)(LSTM_NR - nv) * sizeof(float));
+        memset(dst + nv, 0, (size_t)(LSTM_NR - nv) * sizeof(float));
       }
     }
     return;
@@ -211,15 +215,18 @@ static void lstm_pack_f32(const float *b, int64_t ldb, bool trans, int64_t K, in
     }
 }
 
-/* C[M,N] (+)= A[M,K] . packed B, where A[m,k] = A[m*ars + k*acs] (so A
- * may be a transposed view: the weight gradients read x^T and y^T). */
+/* C[M,N] (+)= A[M,K] . B in panels of 32 columns, where A[m,k] =
+ * A[m*ars + k*acs] (so A may be a transposed view: the weight gradients read
+ * x^T and y^T) and row k of panel p is at bp + p*pstride + k*bld: packed
+ * (pstride = K*32, bld = 32) or read in place from a row-major matrix
+ * whose N is a multiple of 32 (pstride = 32, bld = ldb). */
 __attribute__((target("avx512f,fma"), optimize("O3")))
-static void lstm_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
-                              int64_t acs, const float *bp, bool accumulate, float *C,
-                              int64_t ldc) {
+static void lstm_sgemm_panels(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
+                              int64_t acs, const float *bp, int64_t pstride, int64_t bld,
+                              bool accumulate, float *C, int64_t ldc) {
   const int64_t np = (N + LSTM_NR - 1) / LSTM_NR;
   for (int64_t p = 0; p < np; p++) {
-    const float *bpp = bp + p * K * LSTM_NR;
+    const float *bpp = bp + p * pstride;
     const int64_t n0 = p * LSTM_NR, nv = N - n0 < LSTM_NR ? N - n0 : LSTM_NR;
     int64_t r = 0;
     for (; r + LSTM_MR <= M; r += LSTM_MR) {
@@ -228,8 +235,9 @@ static void lstm_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A, i
       for (int i = 0; i < LSTM_MR; i++) a0[i] = a1[i] = (lstm_v16){0};
       const float *Ar = A + r * ars;
       for (int64_t k = 0; k < K; k++) {
-        lstm_v16 b0 = *(const lstm_v16 *)(bpp + k * LSTM_NR);
-        lstm_v16 b1 = *(const lstm_v16 *)(bpp + k * LSTM_NR + 16);
+        lstm_v16 b0, b1;
+        memcpy(&b0, bpp + k * bld, 64); /* unaligned when read in place */
+        memcpy(&b1, bpp + k * bld + 16, 64);
         const float *Ak = Ar + k * acs;
 #pragma GCC unroll 8
         for (int i = 0; i < LSTM_MR; i++) {
@@ -264,8 +272,11 @@ static void lstm_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A, i
       const float *Ar = A + r * ars;
       for (int64_t k = 0; k < K; k++) {
         float a = Ar[k * acs];
-        a0 += a * *(const lstm_v16 *)(bpp + k * LSTM_NR);
-        a1 += a * *(const lstm_v16 *)(bpp + k * LSTM_NR + 16);
+        lstm_v16 b0, b1;
+        memcpy(&b0, bpp + k * bld, 64);
+        memcpy(&b1, bpp + k * bld + 16, 64);
+        a0 += a * b0;
+        a1 += a * b1;
       }
       float tmp[LSTM_NR] __attribute__((aligned(64)));
       memcpy(tmp, &a0, 64);
@@ -288,10 +299,22 @@ static void lstm_sgemm_big(int64_t M, int64_t N, int64_t K, const float *A, int6
   if (M <= 0 || N <= 0) return;
   if (K <= 0 && !accumulate)
     for (int64_t r = 0; r < M; r++) memset(C + r * ldc, 0, (size_t)N * sizeof(float));
+  /* A row-major B is read in place for its whole panels (the packing would
+   * be one more pass over all of dG, which is memory-bound); only the
+   * ragged last panel, or a transposed B, is packed. */
+  const int64_t nfull = trans_b ? 0 : N / LSTM_NR * LSTM_NR;
   for (int64_t k0 = 0; k0 < K; k0 += LSTM_KC) {
     const int64_t kc = K - k0 < LSTM_KC ? K - k0 : LSTM_KC;
-    lstm_pack_f32(trans_b ? B + k0 : B + k0 * ldb, ldb, trans_b, kc, N, buf);
-    lstm_sgemm_packed(M, N, kc, A + k0 * acs, ars, acs, buf, accumulate || k0 > 0, C, ldc);
+    const bool acc = accumulate || k0 > 0;
+    if (nfull > 0)
+      lstm_sgemm_panels(M, nfull, kc, A + k0 * acs, ars, acs, B + k0 * ldb, LSTM_NR, ldb, acc, C,
+                        ldc);
+    if (nfull < N) {
+      const float *bk = trans_b ? B + k0 : B + k0 * ldb + nfull; /* trans: nfull = 0 */
+      lstm_pack_f32(bk, ldb, trans_b, kc, N - nfull, buf);
+      lstm_sgemm_panels(M, N - nfull, kc, A + k0 * acs, ars, acs, buf, kc * LSTM_NR, LSTM_NR, acc,
+                        C + nfull, ldc);
+    }
   }
 }
 #else
@@ -342,7 +365,7 @@ static void lstm_step_gemm(seq_dtype dt, const float *bp, int64_t m, int64_t n, 
                            bool accumulate, void *c, int64_t ldc) {
 #if LSTM_HAVE_PACKED
   if (bp) {
-    lstm_sgemm_packed(m, n, k, a, lda, 1, bp, accumulate, c, ldc);
+    lstm_sgemm_panels(m, n, k, a, lda, 1, bp, k * LSTM_NR, LSTM_NR, accumulate, c, ldc);
     return;
   }
 #else
