@@ -10,7 +10,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config \
   liblua5.4-dev lua5.4 \
-  libopenblas-dev libblis-dev \
+  libblis-openmp-dev libblis-dev libopenblas-dev \
   libpng-dev zlib1g-dev libcurl4-openssl-dev libreadline-dev \
   python3 valgrind ca-certificates >/dev/null
 echo "seqlua dependencies installed"
