@@ -6,13 +6,9 @@
  *   sigmoid_bce(logits, target) -> loss (0-d)
  *   optim_step(hparams, param [, state0, state1])
  *   clip_grad_norm(params, max_norm) -> norm before clipping
- *   monotonic() -> seconds from a monotonic clock (wall time for benchmarks;
- *                  os.clock is CPU time summed over threads)
  * All Lua-side checks happen before any core object is created, so a Lua
  * error never leaks a tensor. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <string.h>
-#include <time.h>
 
 #include "seq_lua.h"
 #include "seq_nn.h"
@@ -147,13 +143,6 @@ static int l_clip_grad_norm(lua_State *L) {
   return 1;
 }
 
-static int l_monotonic(lua_State *L) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
-  return 1;
-}
-
 void seq_lua_register_nn(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"lstm", l_lstm},
@@ -163,7 +152,6 @@ void seq_lua_register_nn(lua_State *L) {
       {"sigmoid_bce", l_sigmoid_bce},
       {"optim_step", l_optim_step},
       {"clip_grad_norm", l_clip_grad_norm},
-      {"monotonic", l_monotonic},
       {NULL, NULL},
   };
   luaL_setfuncs(L, fns, 0);

@@ -60,7 +60,7 @@ model:fit(x_train, train.y, {validation_data = {x_test, test.y}, epochs = opt.ep
                              batch_size = opt.batch_size, callbacks = callbacks})
 
 -- final evaluation of the model
-local scores = model:evaluate(x_test, test.y, {verbose = 0, batch_size = 256})
+local scores = model:evaluate(x_test, test.y, {verbose = 0, batch_size = opt.batch_size})
 print(string.format('Accuracy: %.2f%%', scores.accuracy * 100))
 if opt.save then
   model:save(opt.save)

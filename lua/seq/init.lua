@@ -154,6 +154,9 @@ function seq.no_grad(fn, ...)
   return table.unpack(res, 2, res.n)
 end
 
+-- Seconds from a monotonic wall clock (os.clock is CPU time summed over threads).
+function seq.clock() return core.wall_time() end
+
 function seq.is_grad_enabled() return core.grad_enabled() end
 function seq.set_threads(n) core.set_threads(n) end
 function seq.get_threads() return core.get_threads() end
