@@ -18,13 +18,27 @@
 static int cpu_threads = 0;
 
 /* Flush denormal floats to zero (FTZ) and treat denormal inputs as zero
- * (DAZ).  LSTM gradients that fade over 500 steps become denormals, which
- * x86 handles in microcode at ~100x the cost of a normal operation: an IMDB
- * epoch ran 5-8x slower without this.  TensorFlow does the same.  Must run
- * before any worker thread exists: threads inherit the creator's MXCSR. */
-void seq_cpu_init(void) {
+ * (DAZ) inside the heavy kernels.  LSTM gradients that fade over 500 steps
+ * become denormals, which x86 handles in microcode at ~100x the cost of a
+ * normal operation: an IMDB epoch ran 5-8x slower without this (TensorFlow
+ * sets the same mode in its own threads).  The calling (Lua) thread gets its
+ * mode back on leave, so Lua's own arithmetic keeps IEEE denormals; OpenMP
+ * worker threads run only our kernels and may keep the mode. */
+unsigned seq_cpu_ftz_enter(void) {
 #if defined(__x86_64__) || defined(__i386__)
-  _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ (bit 15) | DAZ (bit 6) */
+  unsigned saved = _mm_getcsr();
+  _mm_setcsr(saved | 0x8040); /* FTZ (bit 15) | DAZ (bit 6) */
+  return saved;
+#else
+  return 0;
+#endif
+}
+
+void seq_cpu_ftz_leave(unsigned saved) {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_setcsr(saved);
+#else
+  (void)saved;
 #endif
 }
 

@@ -10,6 +10,11 @@
 
 #include "seq_backend.h"
 
+/* Denormals-to-zero mode for a heavy kernel (see cpu_blas.c): enter returns
+ * the caller's mode, leave restores it. */
+unsigned seq_cpu_ftz_enter(void);
+void seq_cpu_ftz_leave(unsigned saved);
+
 seq_status seq_cpu_alloc(void **ptr, size_t nbytes);
 void seq_cpu_free(void *ptr, size_t nbytes);
 seq_status seq_cpu_memset_zero(void *ptr, size_t nbytes);

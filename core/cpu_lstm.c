@@ -650,7 +650,7 @@ static int lstm_team_size(int64_t B) {
 
 /* ---------------------------------------------------------------- forward */
 
-seq_status seq_cpu_lstm_forward(seq_lstm_args *a) {
+static seq_status lstm_forward_impl(seq_lstm_args *a) {
   SEQ_TRY(lstm_check_args(a));
   a->saved = NULL;
   const seq_dtype dt = a->kernel->dtype;
@@ -707,6 +707,7 @@ seq_status seq_cpu_lstm_forward(seq_lstm_args *a) {
   const int saved_threads = nt > 1 ? lstm_blas_single_begin() : 1;
 #pragma omp parallel num_threads(nt)
   {
+    seq_cpu_ftz_enter(); /* per thread; the caller's mode is restored below */
     int64_t b0, b1;
     lstm_slice(B, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1);
     const int64_t rows = b1 - b0;
@@ -834,7 +835,7 @@ static seq_status lstm_check_grad(const char *what, const seq_tensor *t, seq_dty
   return SEQ_OK;
 }
 
-seq_status seq_cpu_lstm_backward(seq_lstm_args *a, seq_lstm_grads *gr) {
+static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
   lstm_saved *s = a->saved;
   if (!s)
     return seq_fail(SEQ_EGRAD, "lstm backward: no saved state (forward ran without training)");
@@ -903,6 +904,7 @@ seq_status seq_cpu_lstm_backward(seq_lstm_args *a, seq_lstm_grads *gr) {
   const int saved_threads = nt > 1 ? lstm_blas_single_begin() : 1;
 #pragma omp parallel num_threads(nt)
   {
+    seq_cpu_ftz_enter(); /* per thread; the caller's mode is restored below */
     int tid = omp_get_thread_num();
     int64_t b0, b1;
     lstm_slice(B, tid, omp_get_num_threads(), &b0, &b1);
@@ -1022,4 +1024,19 @@ seq_status seq_cpu_lstm_backward(seq_lstm_args *a, seq_lstm_grads *gr) {
   free(bacc);
   free(scratch);
   return SEQ_OK;
+}
+
+/* Public entry points: run the kernels with denormals flushed to zero. */
+seq_status seq_cpu_lstm_forward(seq_lstm_args *a) {
+  const unsigned saved = seq_cpu_ftz_enter();
+  seq_status st = lstm_forward_impl(a);
+  seq_cpu_ftz_leave(saved);
+  return st;
+}
+
+seq_status seq_cpu_lstm_backward(seq_lstm_args *a, seq_lstm_grads *gr) {
+  const unsigned saved = seq_cpu_ftz_enter();
+  seq_status st = lstm_backward_impl(a, gr);
+  seq_cpu_ftz_leave(saved);
+  return st;
 }

@@ -166,10 +166,6 @@ extern const seq_backend seq_cpu_backend;
 const seq_backend *seq_cuda_backend(void);
 #endif
 
-/* One-time CPU set-up (denormals flushed to zero); call before any thread
- * is started.  Idempotent. */
-void seq_cpu_init(void);
-
 /* CPU threading: number of threads used by BLAS and our own parallel loops. */
 void seq_cpu_set_threads(int n);
 int seq_cpu_get_threads(void);

@@ -3,7 +3,6 @@
 #include "seq_lua.h"
 
 int luaopen_seq_core(lua_State *L) {
-  seq_cpu_init();
   lua_newtable(L);
 #define SEQ_LUA_CALL(name) seq_lua_register_##name(L);
   SEQ_LUA_MODULES(SEQ_LUA_CALL)

@@ -225,7 +225,6 @@ static int parse_int(const char *s, long long *out) {
 
 int main(int argc, char **argv) {
   if (argv[0] && argv[0][0]) progname = argv[0];
-  seq_cpu_init(); /* before anything can start a thread */
   const char *device = getenv("SEQLUA_DEVICE");
   const char *threads_env = getenv("SEQLUA_THREADS");
   long long threads = 0, seed = -1;
