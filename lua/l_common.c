@@ -29,14 +29,15 @@ seq_tensor *seq_lua_check_tensor(lua_State *L, int idx) {
 /* External memory (tensor storage) is invisible to Lua's collector, so a
  * loop that drops large tensors could grow without bound before Lua feels
  * any pressure.  We count bytes handed to Lua since the last full collection
- * and force one when they exceed the larger of 256 MiB and what was live
+ * and force one when they exceed the larger of 64 MiB and what was live
  * after the previous collection (so memory stays within ~2x of live). */
 static size_t pending_bytes;
 static size_t live_after_gc;
 
 static void gc_pressure(lua_State *L, size_t nbytes) {
   pending_bytes += nbytes;
-  size_t limit = live_after_gc > ((size_t)256 << 20) ? live_after_gc : ((size_t)256 << 20);
+  const size_t floor_bytes = (size_t)64 << 20; /* 256 MiB let a char-RNN epoch peak at 540 MB */
+  size_t limit = live_after_gc > floor_bytes ? live_after_gc : floor_bytes;
   if (pending_bytes > limit) {
     lua_gc(L, LUA_GCCOLLECT);
     pending_bytes = 0;
