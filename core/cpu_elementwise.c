@@ -179,7 +179,14 @@ seq_status seq_cpu_fill(seq_tensor *out, double value) {
 /* Integer-safe helpers: integer division by zero yields 0 instead of
  * trapping, since no Lua input may crash the process. */
 static inline double fdiv_d(double a, double b) { return a / b; }
-#define IDIV(T, a, b) ((b) == 0 ? (T)0 : (T)((a) / (b)))
+/* Widening through a function keeps -Wtype-limits quiet for u8, where the
+ * sign tests are trivially false. */
+static inline int64_t widen(int64_t v) { return v; }
+
+/* Integer ops wrap around like two's complement (through the unsigned type,
+ * since signed overflow is undefined in C); INT_MIN / -1 would trap. */
+#define IDIV(T, UT, a, b) ((b) == 0 ? (T)0 : widen(b) == -1 ? (T)((UT)0 - (UT)(a)) : (T)((a) / (b)))
+#define WRAP(T, UT, expr) ((T)(UT)(expr))
 
 #define BIN_LOOP(T, TO, EXPR)                                                        \
   FOR_EACH_ROW(it, total, ptrs, esz, {                                               \
@@ -226,14 +233,14 @@ static inline double fdiv_d(double a, double b) { return a / b; }
     }                                                                       \
   }
 
-#define BIN_INT(T)                                                                \
+#define BIN_INT(T, UT)                                                            \
   static void binary_##T(seq_binop op, const strided_iter *it, void **ptrs,       \
                          size_t *esz, int64_t total) {                            \
     switch (op) {                                                                 \
-      case SEQ_BIN_ADD: BIN_LOOP(T, T, x + y); break;                             \
-      case SEQ_BIN_SUB: BIN_LOOP(T, T, x - y); break;                             \
-      case SEQ_BIN_MUL: BIN_LOOP(T, T, x * y); break;                             \
-      case SEQ_BIN_DIV: BIN_LOOP(T, T, IDIV(T, x, y)); break;                     \
+      case SEQ_BIN_ADD: BIN_LOOP(T, T, WRAP(T, UT, (UT)x + (UT)y)); break;        \
+      case SEQ_BIN_SUB: BIN_LOOP(T, T, WRAP(T, UT, (UT)x - (UT)y)); break;        \
+      case SEQ_BIN_MUL: BIN_LOOP(T, T, WRAP(T, UT, (UT)x * (UT)y)); break;        \
+      case SEQ_BIN_DIV: BIN_LOOP(T, T, IDIV(T, UT, x, y)); break;                 \
       case SEQ_BIN_POW: BIN_LOOP(T, T, pow((double)x, (double)y)); break;         \
       case SEQ_BIN_MAX: BIN_LOOP(T, T, x > y ? x : y); break;                     \
       case SEQ_BIN_MIN: BIN_LOOP(T, T, x < y ? x : y); break;                     \
@@ -252,9 +259,9 @@ typedef int64_t i64;
 typedef uint8_t u8;
 BIN_FLOAT(float, powf)
 BIN_FLOAT(double, pow)
-BIN_INT(i32)
-BIN_INT(i64)
-BIN_INT(u8)
+BIN_INT(i32, uint32_t)
+BIN_INT(i64, uint64_t)
+BIN_INT(u8, uint32_t)
 
 seq_status seq_cpu_binary(seq_binop op, seq_tensor *out, const seq_tensor *a, const seq_tensor *b) {
   if (a->dtype != b->dtype)
@@ -349,19 +356,15 @@ static inline double sigmoid_(double x) { return 1.0 / (1.0 + exp(-x)); }
     return SEQ_OK;                                                                           \
   }
 
-/* Widening through a function keeps -Wtype-limits quiet for u8, where the
- * sign tests are trivially false. */
-static inline int64_t widen(int64_t v) { return v; }
-
-#define UN_INT(T)                                                                            \
+#define UN_INT(T, UT)                                                                          \
   static seq_status unary_##T(seq_unop op, const strided_iter *it, void **ptrs, size_t *esz, \
                               int64_t total, double p0d, double p1d) {                       \
     switch (op) {                                                                            \
-      case SEQ_UN_NEG: UN_LOOP(T, -x); break;                                                \
+      case SEQ_UN_NEG: UN_LOOP(T, WRAP(T, UT, (UT)0 - (UT)x)); break;                        \
       case SEQ_UN_RELU: UN_LOOP(T, widen(x) > 0 ? x : 0); break;                           \
-      case SEQ_UN_ABS: UN_LOOP(T, widen(x) < 0 ? -x : x); break;                           \
+      case SEQ_UN_ABS: UN_LOOP(T, widen(x) < 0 ? WRAP(T, UT, (UT)0 - (UT)x) : x); break;  \
       case SEQ_UN_SIGN: UN_LOOP(T, (widen(x) > 0) - (widen(x) < 0)); break;                                \
-      case SEQ_UN_SQUARE: UN_LOOP(T, x * x); break;                                          \
+      case SEQ_UN_SQUARE: UN_LOOP(T, WRAP(T, UT, (UT)x * (UT)x)); break;                      \
       case SEQ_UN_CLAMP: UN_LOOP(T, x < p0d ? (T)p0d : (x > p1d ? (T)p1d : x)); break;       \
       case SEQ_UN_AFFINE: UN_LOOP(T, (double)x * p0d + p1d); break;                          \
       case SEQ_UN_POW_SCALAR: UN_LOOP(T, pow((double)x, p0d)); break;                        \
@@ -373,9 +376,9 @@ static inline int64_t widen(int64_t v) { return v; }
 
 UN_FLOAT(float, f)
 UN_FLOAT(double, )
-UN_INT(i32)
-UN_INT(i64)
-UN_INT(u8)
+UN_INT(i32, uint32_t)
+UN_INT(i64, uint64_t)
+UN_INT(u8, uint32_t)
 
 seq_status seq_cpu_unary(seq_unop op, seq_tensor *out, const seq_tensor *a, double p0, double p1) {
   if (out->numel == 0) return SEQ_OK;

@@ -88,6 +88,11 @@ function tests.elementwise_and_broadcasting()
   local i = seq.tensor({7, 8}, {dtype = 'i32'})
   T.eq((i + 1).dtype, 'i32')
   T.close(i / seq.tensor({2, 0}, {dtype = 'i32'}), {3, 0})
+  -- integer overflow wraps, and INT_MIN / -1 neither traps nor is undefined
+  local big = seq.tensor({math.mininteger, math.maxinteger}, {dtype = 'i64'})
+  T.eq((big + 1):get(2), math.mininteger)
+  T.eq((big / -1):get(1), math.mininteger)
+  T.eq((-big):get(1), math.mininteger)
   -- mixed dtypes promote
   T.eq((i + b:narrow(1, 1, 2)).dtype, 'f32')
   T.eq((i * 0.5).dtype, 'f32')
