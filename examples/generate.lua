@@ -52,21 +52,7 @@ if #ids == 0 then
     .. table.concat(chars):gsub('\n', '\\n') .. ')', 0)
 end
 
-local function sample(preds, temperature)
-  local logits, top = {}, -math.huge
-  for i, p in ipairs(preds) do
-    logits[i] = math.log(math.max(p, 1e-30)) / temperature
-    top = math.max(top, logits[i])
-  end
-  local sum = 0
-  for i, l in ipairs(logits) do logits[i] = math.exp(l - top); sum = sum + logits[i] end
-  local r = math.random() * sum
-  for i, e in ipairs(logits) do
-    r = r - e
-    if r <= 0 then return i - 1 end
-  end
-  return #logits - 1
-end
+local sample = charlm.sample
 
 local gen = charlm.Stepper(model)
 io.write(table.concat(prime))

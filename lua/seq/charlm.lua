@@ -43,6 +43,25 @@ Stepper.__index = Stepper
 -- A stepper over a Sequential whose first layer is an LSTM on ids, followed
 -- by LSTMs (return_sequences on all but the last), Dropout, Dense and
 -- Activation layers.
+-- Draws a 0-based class id from probabilities `preds` (a Lua list) sharpened
+-- or flattened by `temperature`, as the Keras tutorial's sample() does;
+-- uses math.random, which seq.manual_seed seeds.
+function M.sample(preds, temperature)
+  local logits, top = {}, -math.huge
+  for i, p in ipairs(preds) do
+    logits[i] = math.log(math.max(p, 1e-30)) / temperature
+    top = math.max(top, logits[i])
+  end
+  local sum = 0
+  for i, l in ipairs(logits) do logits[i] = math.exp(l - top); sum = sum + logits[i] end
+  local r = math.random() * sum
+  for i, e in ipairs(logits) do
+    r = r - e
+    if r <= 0 then return i - 1 end
+  end
+  return #logits - 1
+end
+
 function M.Stepper(model)
   local layers = model.layers
   if not layers or not layers[1] or layers[1].class_name ~= 'LSTM' then
