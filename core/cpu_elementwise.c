@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cpu_kernels.h"
+#include "cpu_vmath.h"
 
 #define MAX_OPS 4
 #define PARALLEL_MIN 65536
@@ -327,14 +328,81 @@ seq_status seq_cpu_binary(seq_binop op, seq_tensor *out, const seq_tensor *a, co
     }                                                                    \
   })
 
-static inline float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
-static inline double sigmoid_(double x) { return 1.0 / (1.0 + exp(-x)); }
+/* the strided body of UN_LOOP, for one row */
+#define UN_LOOP_ROW(T, EXPR)                 \
+  do {                                       \
+    T *o = (T *)p0;                          \
+    const T *A = (const T *)p1;              \
+    for (int64_t i = 0; i < n; i++) {        \
+      const T x = A[i * s1];                 \
+      o[i * s0] = (T)(EXPR);                 \
+    }                                        \
+  } while (0)
+
+/* f32 exp, tanh and sigmoid over contiguous runs: cpu_vmath.h's vectorised
+ * polynomials, in blocks.  A block holding any input outside the
+ * polynomial's range (or a NaN) goes to libm instead, so exp still gives
+ * inf, 0 and denormals and NaN stays NaN.  The check comes before the
+ * block is written, so out may alias the input (in-place ops). */
+#define VMATH_BLOCK 256
+
+/* e^v / (1 + e^v) for negative v keeps e^v's denormals */
+static inline float sigmoid_libm_f32(float v) {
+  if (v < 0) {
+    const float e = expf(v);
+    return e / (1.0f + e);
+  }
+  return 1.0f / (1.0f + expf(-v));
+}
+
+SEQ_VMATH_CLONES
+static void vmath_block_f32(seq_unop op, int64_t n, const float *x, float *y, float lo, float hi,
+                            int *in_range) {
+  int ok = 1;
+  for (int64_t i = 0; i < n; i++) ok &= (x[i] >= lo) & (x[i] <= hi);
+  *in_range = ok;
+  if (!ok) return;
+  switch (op) {
+    case SEQ_UN_EXP: for (int64_t i = 0; i < n; i++) y[i] = seq_vexpf(x[i]); break;
+    case SEQ_UN_TANH: for (int64_t i = 0; i < n; i++) y[i] = seq_vtanhf(x[i]); break;
+    default: for (int64_t i = 0; i < n; i++) y[i] = seq_vsigmoidf(x[i]); break;
+  }
+}
+
+static void vmath_f32(seq_unop op, int64_t n, const float *x, float *y) {
+  /* tanh saturates correctly for every non-NaN input */
+  /* sigmoid takes exp(-x): x in [-87, 87] keeps -x inside [-87, 88] */
+  const float lo = op == SEQ_UN_TANH ? -INFINITY : SEQ_VEXPF_LO;
+  const float hi = op == SEQ_UN_EXP ? SEQ_VEXPF_HI : op == SEQ_UN_TANH ? INFINITY : -SEQ_VEXPF_LO;
+  for (int64_t i0 = 0; i0 < n; i0 += VMATH_BLOCK) {
+    const int64_t m = n - i0 < VMATH_BLOCK ? n - i0 : VMATH_BLOCK;
+    int in_range;
+    vmath_block_f32(op, m, x + i0, y + i0, lo, hi, &in_range);
+    if (in_range) continue;
+    for (int64_t i = i0; i < i0 + m; i++) {
+      const float v = x[i];
+      if (op == SEQ_UN_EXP) y[i] = expf(v);
+      else if (op == SEQ_UN_TANH) y[i] = tanhf(v);
+      else y[i] = sigmoid_libm_f32(v);
+    }
+  }
+}
 
 #define UN_FLOAT(T, SUF)                                                                     \
   static seq_status unary_##T(seq_unop op, const strided_iter *it, void **ptrs, size_t *esz, \
                               int64_t total, double p0d, double p1d) {                       \
     const T q0 = (T)p0d, q1 = (T)p1d;                                                        \
     (void)q1;                                                                                \
+    if (sizeof(T) == sizeof(float) &&                                                        \
+        (op == SEQ_UN_EXP || op == SEQ_UN_TANH || op == SEQ_UN_SIGMOID)) {                   \
+      FOR_EACH_ROW(it, total, ptrs, esz, {                                                   \
+        if (s0 == 1 && s1 == 1) vmath_f32(op, n, (const float *)p1, (float *)p0);            \
+        else if (op == SEQ_UN_EXP) UN_LOOP_ROW(float, expf(x));                             \
+        else if (op == SEQ_UN_TANH) UN_LOOP_ROW(float, tanhf(x));                           \
+        else UN_LOOP_ROW(float, sigmoid_libm_f32(x));                                        \
+      });                                                                                    \
+      return SEQ_OK;                                                                         \
+    }                                                                                        \
     switch (op) {                                                                            \
       case SEQ_UN_NEG: UN_LOOP(T, -x); break;                                                \
       case SEQ_UN_EXP: UN_LOOP(T, exp##SUF(x)); break;                                       \

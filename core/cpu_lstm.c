@@ -48,6 +48,7 @@
 #include <string.h>
 
 #include "cpu_kernels.h"
+#include "cpu_vmath.h"
 
 #include "seq_cblas.h" /* cblas.h without <complex.h>'s macro I */
 #ifdef SEQ_BLAS_BLIS
@@ -375,58 +376,13 @@ static void lstm_step_gemm(seq_dtype dt, const float *bp, int64_t m, int64_t n, 
 }
 
 /* ---------------------------------------------------- f32 gate arithmetic
- * A branch-free exp (Cephes polynomial, ~1 ulp on the clamped range) that
- * the compiler vectorises; glibc's expf is scalar and would dominate the
- * gate pass.  The gate functions are compiled for AVX-512, AVX2 and the
- * baseline and picked at load time, since the build does not assume
- * -march=native. */
-#define LSTM_INLINE static inline __attribute__((always_inline))
-
-LSTM_INLINE float lstm_expf(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
-  /* round to nearest by truncating a positive number: no floorf call, which
-   * the compiler will not inline without SSE4.1 and fast-math */
-  int32_t ni = (int32_t)(x * 1.44269504088896341f + 128.5f) - 128;
-  float n = (float)ni;
-  float r = x - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t bits = (ni + 127) << 23;
-  float s;
-  memcpy(&s, &bits, sizeof s);
-  return p * s;
-}
-
-LSTM_INLINE float lstm_sigmoidf(float x) { return 1.0f / (1.0f + lstm_expf(-x)); }
-
-LSTM_INLINE float lstm_tanhf(float x) {
-  float ax = x < 0.0f ? -x : x;
-  float e = lstm_expf(-2.0f * ax);
-  float t = (1.0f - e) / (1.0f + e);
-  /* near 0 the quotient cancels; the odd series is exact to f32 there */
-  float x2 = ax * ax;
-  float small = ax * (1.0f - x2 * (0.333333333f - x2 * 0.133333333f));
-  t = ax < 0.03f ? small : t;
-  return x < 0.0f ? -t : t;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SEQ_SANITIZE_BUILD)
-#define LSTM_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default"), optimize("O3", "no-trapping-math")))
-#else
-#define LSTM_CLONES
-#endif
+ * The gate functions use cpu_vmath.h's vectorisable exp, sigmoid and tanh
+ * and are compiled for AVX-512, AVX2 and the baseline. */
 
 /* Forward gate pass over `rows` rows of one step.
  * g: pre-activations without bias (row stride ldg) -> activated gates;
  * cp: c_{t-1} (stride ldcp, 0 = the same zero row for all); c, h: outputs. */
-LSTM_CLONES
+SEQ_VMATH_CLONES
 static void lstm_fwd_rows_f32(int64_t rows, int64_t H, float *g, int64_t ldg, const float *bias,
                               const float *cp, int64_t ldcp, float *c, int64_t ldc, float *h,
                               int64_t ldh) {
@@ -436,13 +392,13 @@ static void lstm_fwd_rows_f32(int64_t rows, int64_t H, float *g, int64_t ldg, co
     float *cr = c + r * ldc, *hr = h + r * ldh;
 #pragma omp simd
     for (int64_t j = 0; j < H; j++) {
-      float i = lstm_sigmoidf(gi[j] + bias[j]);
-      float f = lstm_sigmoidf(gf[j] + bias[H + j]);
-      float cc = lstm_tanhf(gc[j] + bias[2 * H + j]);
-      float o = lstm_sigmoidf(go[j] + bias[3 * H + j]);
+      float i = seq_vsigmoidf(gi[j] + bias[j]);
+      float f = seq_vsigmoidf(gf[j] + bias[H + j]);
+      float cc = seq_vtanhf(gc[j] + bias[2 * H + j]);
+      float o = seq_vsigmoidf(go[j] + bias[3 * H + j]);
       float cn = f * cpr[j] + i * cc;
       cr[j] = cn;
-      hr[j] = o * lstm_tanhf(cn);
+      hr[j] = o * seq_vtanhf(cn);
       gi[j] = i;
       gf[j] = f;
       gc[j] = cc;
@@ -456,7 +412,7 @@ static void lstm_fwd_rows_f32(int64_t rows, int64_t H, float *g, int64_t ldg, co
  * cp: c_{t-1}; dy: upstream dh from y (stride lddy, 0 = zero row);
  * dh: recurrent dh (stride H, read); dc: dc_t in, dc_{t-1} out (stride H);
  * bacc: running dbias sums [4H] in double. */
-LSTM_CLONES
+SEQ_VMATH_CLONES
 static void lstm_bwd_rows_f32(int64_t rows, int64_t H, float *g, int64_t ldg, const float *c,
                               int64_t ldc, const float *cp, int64_t ldcp, const float *dy,
                               int64_t lddy, const float *dh, float *dc, double *bacc) {
@@ -468,7 +424,7 @@ static void lstm_bwd_rows_f32(int64_t rows, int64_t H, float *g, int64_t ldg, co
 #pragma omp simd
     for (int64_t j = 0; j < H; j++) {
       float i = gi[j], f = gf[j], cc = gc[j], o = go[j];
-      float tc = lstm_tanhf(cr[j]);
+      float tc = seq_vtanhf(cr[j]);
       float dht = dhr[j] + dyr[j];
       float dct = dcr[j] + dht * o * (1.0f - tc * tc);
       float di = dct * cc, dcc = dct * i, df = dct * cpr[j], dout = dht * tc;

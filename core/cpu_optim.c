@@ -9,6 +9,7 @@
  *                         p += nesterov ? momentum*v - lr*g : v
  *   RMSprop  s = rho*s + (1-rho)*g^2
  *            inc = lr*g / sqrt(s + eps)           (eps inside the sqrt, as Keras 3)
+ *            eps_outside: inc = lr*g / (sqrt(s) + eps)   (Keras 2, PyTorch)
  *            momentum 0:  p -= inc
  *            else:        mom = momentum*mom + inc; p -= mom   (state1 = mom)
  *   Adam     m += (1-b1)(g-m);  v += (1-b2)(g^2-v)
@@ -54,6 +55,7 @@ static seq_status optim_check(const char *what, const seq_tensor *t, const seq_t
     const REAL mom = (REAL)hp->momentum, rho = (REAL)hp->rho, eps = (REAL)hp->eps;            \
     const REAL b1c = (REAL)(1.0 - hp->beta1), b2c = (REAL)(1.0 - hp->beta2);                  \
     const REAL alpha = (REAL)adam_alpha;                                                      \
+    const bool eps_out = hp->eps_outside;                                                     \
     _Pragma("omp parallel for schedule(static) if (par) num_threads(seq_cpu_get_threads())") \
     for (int64_t k = 0; k < n; k++) {                                                         \
       REAL g = gp[k];                                                                         \
@@ -73,7 +75,7 @@ static seq_status optim_check(const char *what, const seq_tensor *t, const seq_t
       case SEQ_OPTIM_RMSPROP: {                                                               \
         REAL s = rho * s0[k] + (1 - rho) * g * g;                                             \
         s0[k] = s;                                                                            \
-        REAL inc = lr * g / SQRT(s + eps);                                                    \
+        REAL inc = lr * g / (eps_out ? SQRT(s) + eps : SQRT(s + eps));                        \
         if (mom > 0) {                                                                        \
           inc = mom * s1[k] + inc;                                                            \
           s1[k] = inc;                                                                        \

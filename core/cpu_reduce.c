@@ -9,6 +9,30 @@
 
 #include "cpu_kernels.h"
 
+/* Sum of n contiguous floats in double.  Eight independent accumulators
+ * let the compiler vectorise without reassociating anything (a single
+ * accumulator is one dependent add per element: 4-5x slower). */
+#define SUM_LANES 8
+#define DEFINE_SUM_CONTIG(NAME, T)                               \
+  static double NAME(const T *x, int64_t n) {                    \
+    double lane[SUM_LANES] = {0};                                \
+    int64_t i = 0;                                               \
+    for (; i + SUM_LANES <= n; i += SUM_LANES)                   \
+      for (int k = 0; k < SUM_LANES; k++) lane[k] += (double)x[i + k]; \
+    double acc = 0;                                              \
+    for (int k = 0; k < SUM_LANES; k++) acc += lane[k];          \
+    for (; i < n; i++) acc += (double)x[i];                      \
+    return acc;                                                  \
+  }
+DEFINE_SUM_CONTIG(sum_contig_f32, float)
+DEFINE_SUM_CONTIG(sum_contig_f64, double)
+
+/* in RED_LOOP: contiguous float rows go through the lane sums */
+#define IS_FLOAT_T(T) (sizeof(T) >= 4 && (T)0.5 != 0)
+#define SUM_CONTIG(T, p, len)                                                        \
+  (sizeof(T) == sizeof(float) ? sum_contig_f32((const float *)(const void *)(p), len) \
+                              : sum_contig_f64((const double *)(const void *)(p), len))
+
 #define RED_LOOP(T)                                                                           \
   {                                                                                           \
     const T *x = (const T *)seq_tensor_data(a);                                               \
@@ -22,7 +46,8 @@
       switch (op) {                                                                           \
         case SEQ_RED_SUM:                                                                     \
         case SEQ_RED_MEAN:                                                                    \
-          for (int64_t i = 0; i < len; i++) acc += (double)p[i * inner];                      \
+          if (inner == 1 && IS_FLOAT_T(T)) acc = SUM_CONTIG(T, p, len);                         \
+          else for (int64_t i = 0; i < len; i++) acc += (double)p[i * inner];                 \
           if (op == SEQ_RED_MEAN) acc = len ? acc / (double)len : NAN;                        \
           break;                                                                              \
         default:                                                                              \
@@ -69,14 +94,14 @@ seq_status seq_cpu_reduce(seq_redop op, seq_tensor *out, const seq_tensor *a, in
   if (dim < 0 && (op == SEQ_RED_SUM || op == SEQ_RED_MEAN) && len >= 65536 &&
       (a->dtype == SEQ_F32 || a->dtype == SEQ_F64)) {
     double acc = 0;
-    if (a->dtype == SEQ_F32) {
-      const float *x = seq_tensor_data(a);
+    const int nchunks = seq_cpu_get_threads();
+    const bool f32 = a->dtype == SEQ_F32;
+    const void *x = seq_tensor_data(a);
 #pragma omp parallel for reduction(+ : acc) schedule(static)
-      for (int64_t i = 0; i < len; i++) acc += x[i];
-    } else {
-      const double *x = seq_tensor_data(a);
-#pragma omp parallel for reduction(+ : acc) schedule(static)
-      for (int64_t i = 0; i < len; i++) acc += x[i];
+    for (int c = 0; c < nchunks; c++) {
+      const int64_t lo = len * c / nchunks, hi = len * (c + 1) / nchunks;
+      acc += f32 ? sum_contig_f32((const float *)x + lo, hi - lo)
+                 : sum_contig_f64((const double *)x + lo, hi - lo);
     }
     store(out, 0, op == SEQ_RED_MEAN ? acc / (double)len : acc);
     return SEQ_OK;

@@ -45,6 +45,8 @@ typedef enum seq_optim_kind { SEQ_OPTIM_SGD, SEQ_OPTIM_RMSPROP, SEQ_OPTIM_ADAM }
  *   SGD:     v = momentum*v - lr*g;  p += nesterov ? momentum*v - lr*g : v
  *            (momentum 0: p -= lr*g, state0 unused)
  *   RMSprop: s = rho*s + (1-rho)*g^2;  p -= lr*g / sqrt(s + eps)
+ *            eps_outside: p -= lr*g / (sqrt(s) + eps), the update of Keras 2
+ *            (tf.keras's legacy RMSprop) and of torch.optim.RMSprop
  *   Adam:    m += (1-b1)(g-m); v += (1-b2)(g^2-v);
  *            p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)
  * `clipvalue` > 0 clips each gradient element first (done by the kernel);
@@ -53,6 +55,7 @@ typedef struct seq_optim_hparams {
   seq_optim_kind kind;
   double lr, momentum, rho, beta1, beta2, eps, clipvalue, weight_decay;
   bool nesterov;
+  bool eps_outside; /* RMSprop only, see above */
   int64_t step; /* 1-based step count, for Adam's bias correction */
 } seq_optim_hparams;
 

@@ -267,7 +267,7 @@ seq_status seq_view_raw(seq_tensor **out, seq_tensor *t, int ndim, const int64_t
     return seq_fail(SEQ_ESHAPE, "view: cannot view shape %s (%lld elements) as %s", seq_tshape(t),
                     (long long)t->numel, seq_shape_str(b, sizeof b, ndim, shape));
   }
-  seq_tensor *v;
+  seq_tensor *v = NULL;
   SEQ_TRY(view_header(&v, t));
   v->ndim = ndim;
   int64_t stride = 1;
@@ -287,7 +287,7 @@ seq_status seq_narrow_raw(seq_tensor **out, seq_tensor *t, int dim, int64_t star
   if (start < 0 || len < 0 || start + len > t->shape[dim])
     return seq_fail(SEQ_EARG, "narrow: range [%lld, %lld) out of bounds for dim %d of shape %s",
                     (long long)start + 1, (long long)(start + len) + 1, dim + 1, seq_tshape(t));
-  seq_tensor *v;
+  seq_tensor *v = NULL;
   SEQ_TRY(view_header(&v, t));
   v->ndim = t->ndim;
   memcpy(v->shape, t->shape, sizeof t->shape);
@@ -305,7 +305,7 @@ seq_status seq_select_raw(seq_tensor **out, seq_tensor *t, int dim, int64_t inde
   if (index < 0 || index >= t->shape[dim])
     return seq_fail(SEQ_EARG, "select: index %lld out of range for dim %d of shape %s",
                     (long long)index + 1, dim + 1, seq_tshape(t));
-  seq_tensor *v;
+  seq_tensor *v = NULL;
   SEQ_TRY(view_header(&v, t));
   v->ndim = t->ndim - 1;
   for (int i = 0, j = 0; i < t->ndim; i++) {
@@ -327,7 +327,7 @@ seq_status seq_permute_raw(seq_tensor **out, seq_tensor *t, const int *perm) {
       return seq_fail(SEQ_EARG, "permute: invalid permutation for shape %s", seq_tshape(t));
     seen[perm[i]] = true;
   }
-  seq_tensor *v;
+  seq_tensor *v = NULL;
   SEQ_TRY(view_header(&v, t));
   v->ndim = t->ndim;
   for (int i = 0; i < t->ndim; i++) {
@@ -376,7 +376,7 @@ static seq_status elem_offset(const seq_tensor *t, const int64_t *index, int64_t
 }
 
 seq_status seq_tensor_get(const seq_tensor *t, const int64_t *index, double *value) {
-  int64_t off;
+  int64_t off = 0;
   SEQ_TRY(elem_offset(t, index, &off));
   size_t es = seq_dtype_size(t->dtype);
   const char *src = (const char *)t->storage->data + off * (int64_t)es;
@@ -391,7 +391,7 @@ seq_status seq_tensor_get(const seq_tensor *t, const int64_t *index, double *val
 }
 
 seq_status seq_tensor_set(seq_tensor *t, const int64_t *index, double value) {
-  int64_t off;
+  int64_t off = 0;
   SEQ_TRY(elem_offset(t, index, &off));
   size_t es = seq_dtype_size(t->dtype);
   char *dst = (char *)t->storage->data + off * (int64_t)es;

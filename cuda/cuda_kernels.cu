@@ -989,6 +989,7 @@ template <typename T> struct optim_k {
   int kind, nesterov;
   T lr, clip, decay, mom, rho, eps, b1c, b2c, alpha;
   int wd_on;
+  int eps_outside;
 };
 
 template <typename T>
@@ -1009,7 +1010,7 @@ __global__ void k_optim(optim_k<T> h, T *p, const T *gp, T *s0, T *s1, int64_t n
     } else if (h.kind == SEQ_OPTIM_RMSPROP) {
       T s = h.rho * s0[k] + (1 - h.rho) * g * g;
       s0[k] = s;
-      T inc = h.lr * g / sqrt(s + h.eps);
+      T inc = h.lr * g / (h.eps_outside ? sqrt(s) + h.eps : sqrt(s + h.eps));
       if (h.mom > 0) {
         inc = h.mom * s1[k] + inc;
         s1[k] = inc;
@@ -1035,6 +1036,7 @@ static optim_k<T> optim_params(const seq_optim_hparams *hp) {
   h.clip = (T)hp->clipvalue;
   h.decay = (T)(hp->lr * hp->weight_decay);
   h.wd_on = hp->weight_decay > 0;
+  h.eps_outside = hp->eps_outside ? 1 : 0;
   h.mom = (T)hp->momentum;
   h.rho = (T)hp->rho;
   h.eps = (T)hp->eps;

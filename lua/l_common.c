@@ -29,15 +29,26 @@ seq_tensor *seq_lua_check_tensor(lua_State *L, int idx) {
 /* External memory (tensor storage) is invisible to Lua's collector, so a
  * loop that drops large tensors could grow without bound before Lua feels
  * any pressure.  We count bytes handed to Lua since the last full collection
- * and force one when they exceed the larger of 64 MiB and what was live
- * after the previous collection (so memory stays within ~2x of live). */
+ * and force one when they pass a limit.  A full collection costs time in
+ * proportion to the Lua heap, not to tensor bytes, so the limit scales with
+ * the heap: 64 tensor bytes per byte of Lua heap, at least 16 MiB (a training
+ * loop's heap is a few hundred KiB, so a collection every 16 MiB costs about
+ * a tenth of a millisecond and keeps garbage tensors to one batch or so; the
+ * 64 MiB floor used before held 50-60 MB of dead activations at every IMDB
+ * step).  It never exceeds what was live after the last collection unless
+ * that is below the floor, so memory stays within about twice what is live
+ * even for a program with a large Lua heap. */
 static size_t pending_bytes;
 static size_t live_after_gc;
 
 static void gc_pressure(lua_State *L, size_t nbytes) {
   pending_bytes += nbytes;
-  const size_t floor_bytes = (size_t)64 << 20; /* 256 MiB let a char-RNN epoch peak at 540 MB */
-  size_t limit = live_after_gc > floor_bytes ? live_after_gc : floor_bytes;
+  const size_t floor_bytes = (size_t)16 << 20;
+  if (pending_bytes <= floor_bytes) return;
+  size_t heap = (size_t)lua_gc(L, LUA_GCCOUNT) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB);
+  size_t limit = heap * 64;
+  if (limit > live_after_gc) limit = live_after_gc;
+  if (limit < floor_bytes) limit = floor_bytes;
   if (pending_bytes > limit) {
     lua_gc(L, LUA_GCCOLLECT);
     pending_bytes = 0;

@@ -122,6 +122,9 @@ static int l_optim_step(lua_State *L) {
   lua_getfield(L, 1, "nesterov");
   hp.nesterov = lua_toboolean(L, -1);
   lua_pop(L, 1);
+  lua_getfield(L, 1, "eps_outside");
+  hp.eps_outside = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   SEQ_LUA_CHECK(L, seq_optim_step(&hp, p, s0, s1));
   return 0;
 }

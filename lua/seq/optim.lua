@@ -3,6 +3,7 @@
 --
 --   seq.optim.SGD{lr = 0.01, momentum = 0.9, nesterov = true}
 --   seq.optim.RMSprop{lr = 0.001}              -- rho 0.9, eps 1e-7
+--   seq.optim.RMSprop{lr = 0.01, legacy = true} -- Keras 2's update (see below)
 --   seq.optim.Adam{learning_rate = 1e-3}       -- beta_1 0.9, beta_2 0.999, eps 1e-7
 --
 -- Common options: clipnorm (per-variable, as Keras), global_clipnorm,
@@ -99,12 +100,15 @@ local function new_optimizer(kind, defaults, o, known)
   self.global_clipnorm = o.global_clipnorm
   self.clipvalue = o.clipvalue
   self.weight_decay = o.weight_decay
+  self.legacy = o.legacy or false
+  if type(self.legacy) ~= 'boolean' then error(defaults.class_name .. ': legacy must be a boolean', 3) end
   self.iterations = 0 -- updates done so far
   self.slots = {}     -- [i] = {s0, s1} for the i-th parameter
   -- the hyper-parameter table handed to the kernel, reused every step
   self.hp = {kind = kind, lr = 0, momentum = self.momentum, rho = self.rho, beta1 = self.beta_1,
              beta2 = self.beta_2, eps = self.eps, clipvalue = self.clipvalue or 0,
-             weight_decay = self.weight_decay or 0, nesterov = self.nesterov, step = 1}
+             weight_decay = self.weight_decay or 0, nesterov = self.nesterov, step = 1,
+             eps_outside = self.legacy}
   return self
 end
 
@@ -121,9 +125,15 @@ function optim.SGD(o)
   return new_optimizer('sgd', {class_name = 'SGD', lr = 0.01}, o, with{'momentum', 'nesterov'})
 end
 
+-- Keras 3 divides by sqrt(s + eps).  legacy = true divides by sqrt(s) + eps
+-- instead, as Keras 2 did (tf.keras's optimizers.legacy.RMSprop) and as
+-- torch.optim.RMSprop does.  The two differ where s is small, that is early
+-- in training and for rarely-touched weights: with eps = 1e-7 inside the
+-- root, no step can exceed lr*g/3.2e-4, so the first updates are damped.
+-- Scripts that reproduce Keras 2 results (the course's char-RNN) want it.
 function optim.RMSprop(o)
   return new_optimizer('rmsprop', {class_name = 'RMSprop', lr = 0.001, rho = 0.9, eps = 1e-7}, o,
-    with{'rho', 'momentum', 'eps', 'epsilon'})
+    with{'rho', 'momentum', 'eps', 'epsilon', 'legacy'})
 end
 
 function optim.Adam(o)
@@ -212,7 +222,8 @@ end
 function Optimizer:get_config()
   local c = {class_name = self.class_name, momentum = self.momentum, nesterov = self.nesterov, rho = self.rho,
              beta_1 = self.beta_1, beta_2 = self.beta_2, eps = self.eps, clipnorm = self.clipnorm,
-             global_clipnorm = self.global_clipnorm, clipvalue = self.clipvalue, weight_decay = self.weight_decay}
+             global_clipnorm = self.global_clipnorm, clipvalue = self.clipvalue, weight_decay = self.weight_decay,
+             legacy = self.legacy or nil}
   if type(self.lr) == 'number' then c.lr = self.lr
   elseif type(self.lr) == 'table' and self.lr.kind then c.lr_schedule = {kind = self.lr.kind, config = self.lr.config}
   else c.lr = self:current_lr() end -- a plain function cannot be saved: keep its current value
@@ -222,9 +233,9 @@ end
 function optim.from_config(c)
   local o = {}
   for k, v in pairs(c) do if k ~= 'class_name' and k ~= 'lr_schedule' then o[k] = v end end
-  if c.class_name == 'SGD' then o.rho, o.beta_1, o.beta_2, o.eps = nil, nil, nil, nil
+  if c.class_name == 'SGD' then o.rho, o.beta_1, o.beta_2, o.eps, o.legacy = nil, nil, nil, nil, nil
   elseif c.class_name == 'RMSprop' then o.beta_1, o.beta_2, o.nesterov = nil, nil, nil
-  else o.momentum, o.nesterov, o.rho = nil, nil, nil end
+  else o.momentum, o.nesterov, o.rho, o.legacy = nil, nil, nil, nil end
   if c.lr_schedule then o.lr = schedules[c.lr_schedule.kind](c.lr_schedule.config) end
   return optim[c.class_name](o)
 end

@@ -70,6 +70,10 @@ function tests.train_sample_resume_generate()
   local loss1 = epoch_loss(a, 1, 1)
   T.truthy(loss1 < math.log(50) - 0.5, 'epoch 1 learnt something: loss ' .. loss1)
   check_samples(a, 0, 400)
+  -- the checkpoint keeps the tutorial's (Keras 2) RMSprop update
+  local saved = require('seq.charlm').load(ck)
+  T.eq(saved.optimizer.class_name, 'RMSprop')
+  T.eq(saved.optimizer.legacy, true, 'RMSprop{legacy = true} survives the checkpoint')
 
   -- resume: continues at epoch 2 with the saved optimizer and generator
   local b = must_run(common .. ' --epochs 2 --resume ' .. ck)

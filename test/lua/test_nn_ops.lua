@@ -168,7 +168,8 @@ local function ref_step(hp, p, g, s0, s1)
   elseif hp.kind == 'rmsprop' then
     local rho = hp.rho or 0.9
     s0 = rho * s0 + (1 - rho) * g * g
-    local inc = lr * g / math.sqrt(s0 + (hp.eps or 1e-7))
+    local eps = hp.eps or 1e-7
+    local inc = hp.eps_outside and lr * g / (math.sqrt(s0) + eps) or lr * g / math.sqrt(s0 + eps)
     if (hp.momentum or 0) > 0 then s1 = hp.momentum * s1 + inc; inc = s1 end
     p = p - inc
   else
@@ -203,6 +204,8 @@ local OPTIMS = {
   {kind = 'sgd', lr = 0.05, momentum = 0.9, nesterov = true, clipvalue = 1.5},
   {kind = 'rmsprop', lr = 0.01},
   {kind = 'rmsprop', lr = 0.01, rho = 0.8, momentum = 0.5, weight_decay = 0.01},
+  {kind = 'rmsprop', lr = 0.01, eps_outside = true},
+  {kind = 'rmsprop', lr = 0.01, rho = 0.8, momentum = 0.5, eps = 1e-3, eps_outside = true},
   {kind = 'adam', lr = 0.001},
   {kind = 'adam', lr = 0.02, beta1 = 0.8, beta2 = 0.99, eps = 1e-4, clipvalue = 1.0, weight_decay = 0.1},
 }
@@ -231,6 +234,43 @@ function tests.optim_keras_doc_examples()
   set_grad(w, {w:get(1)})
   core.optim_step({kind = 'sgd', lr = 0.1, momentum = 0.9}, w, vel)
   T.close(w:get(1), 0.72, {atol = 1e-6, rtol = 0})
+end
+
+-- RMSprop{legacy = true} against torch.optim.RMSprop (eps outside the
+-- sqrt), with gradients down to 1e-6 so that where eps goes matters.
+function tests.optim_rmsprop_legacy_matches_torch()
+  local fx = dofile('test/fixtures/optim_torch.lua')
+  for name, c in pairs(fx) do
+    for _, dtype in ipairs{'f64', 'f32'} do
+      local opt = seq.optim.RMSprop{lr = c.lr, rho = c.rho, eps = c.eps, momentum = c.momentum,
+                                    legacy = true}
+      local p = seq.tensor(c.p0, {dtype = dtype}); p.requires_grad = true
+      for _, g in ipairs(c.grads) do
+        set_grad(p, g)
+        opt:step({p})
+      end
+      local tol = dtype == 'f64' and {atol = 1e-12, rtol = 1e-11} or {atol = 1e-5, rtol = 1e-4}
+      T.close(p, c.p, tol, name .. ' ' .. dtype .. ' param')
+      T.close(opt.slots[1][1], c.s0, tol, name .. ' ' .. dtype .. ' square average')
+    end
+    -- and the Keras 3 update (eps inside) really is different on these gradients
+    local keras3 = seq.optim.RMSprop{lr = c.lr, rho = c.rho, eps = c.eps, momentum = c.momentum}
+    local q = seq.tensor(c.p0, {dtype = 'f64'}); q.requires_grad = true
+    for _, g in ipairs(c.grads) do set_grad(q, g); keras3:step({q}) end
+    local maxdiff = (q - seq.tensor(c.p, {dtype = 'f64'})):abs():max():item()
+    T.truthy(maxdiff > 1e-4, name .. ': eps inside and outside the sqrt should differ, max diff ' .. maxdiff)
+  end
+end
+
+function tests.optim_rmsprop_legacy_option()
+  local o = seq.optim.RMSprop{lr = 0.01, legacy = true}
+  T.eq(o:get_config().legacy, true)
+  local back = seq.optim.from_config(o:get_config())
+  T.eq(back.legacy, true)
+  T.eq(back.hp.eps_outside, true)
+  T.eq(seq.optim.from_config(seq.optim.RMSprop():get_config()).legacy, false)
+  T.raises(function() seq.optim.RMSprop{legacy = 'yes'} end, 'legacy must be a boolean')
+  T.raises(function() seq.optim.Adam{legacy = true} end, "unknown option 'legacy'")
 end
 
 function tests.optim_errors()

@@ -226,4 +226,45 @@ function tests.memory_does_not_grow()
   T.truthy(peak - base < 64 * 1024, string.format('live bytes grew by %d', peak - base))
 end
 
+-- f32 exp/tanh/sigmoid run vectorised polynomials (core/cpu_vmath.h) with a
+-- libm fall-back outside their range: compare with f64 on a grid that
+-- crosses the fall-back bounds, plus inf, NaN, denormal results, a strided
+-- view and a length that is not a multiple of the block.
+function tests.f32_transcendentals_match_f64()
+  local xs = {}
+  for i = 0, 2400 do xs[#xs + 1] = -120 + i * 0.1 end
+  for _, v in ipairs{0, -0.0, 1e-8, -1e-8, 0.0299, 0.0301, -87, -87.01, 87, 87.01, 88, 88.01, 88.7, 89, -103, -104,
+                     math.huge, -math.huge} do xs[#xs + 1] = v end
+  local x32 = seq.tensor(xs, {dtype = 'f32'})
+  local x64 = x32:cast('f64') -- the f32-rounded inputs
+  local ref = {exp = x64:exp():tolist(), tanh = x64:tanh():tolist(), sigmoid = x64:sigmoid():tolist()}
+  local function check(name, got, inputs)
+    for i, g in ipairs(got) do
+      local r = ref[name][i]
+      local ok
+      if r ~= r then ok = g ~= g
+      elseif r == math.huge or r > 3.4028234663852886e38 then ok = g == math.huge
+      elseif math.abs(r) < 1.1754943508222875e-38 then ok = math.abs(g - r) <= 1.5e-45 -- denormal range
+      else ok = math.abs(g - r) <= 4 * 5.96e-8 * math.abs(r) + 1e-45 end
+      if not ok then
+        error(string.format('%s(%.9g) = %.9g, f64 gives %.9g', name, inputs[i], g, r), 0)
+      end
+    end
+  end
+  for name in pairs(ref) do check(name, x32[name](x32):tolist(), xs) end
+  -- NaN stays NaN, in a block that is otherwise in range
+  local withnan = seq.tensor({0.5, 0 / 0, -0.5}, {dtype = 'f32'})
+  for name in pairs(ref) do
+    local r = withnan[name](withnan):tolist()
+    T.truthy(r[2] ~= r[2], name .. '(nan) should be nan')
+    T.close(r[1], seq.tensor({0.5}, {dtype = 'f64'})[name](seq.tensor({0.5}, {dtype = 'f64'})):item(), {rtol = 1e-6})
+  end
+  -- strided input (a transposed view) gives the same values
+  local m = seq.tensor(xs, {dtype = 'f32'}):narrow(1, 201, 1800):reshape({36, 50}) -- -100 .. 79.9
+  local mt = m:transpose(1, 2)
+  for name in pairs(ref) do
+    T.close(mt[name](mt), m[name](m):transpose(1, 2), {atol = 1.5e-45, rtol = 3e-7}, name .. ' strided')
+  end
+end
+
 return tests

@@ -1,0 +1,76 @@
+/* cpu_vmath.h - f32 exp, sigmoid and tanh that the compiler vectorises.
+ *
+ * glibc's expf/tanhf are scalar calls: a loop over them runs 4-12x slower
+ * than the same loop in PyTorch or NumPy, and they dominated the LSTM's
+ * gate pass.  These are branch-free (selects, no calls), so a loop of them
+ * becomes AVX2/AVX-512 code under SEQ_VMATH_CLONES.
+ *
+ * seq_vexpf is Cephes's expf polynomial, within 2 ulp of expf on
+ * [-87, 88]; outside that range it clamps (e^-87, e^88), which suits gate
+ * activations, where such inputs only decide "saturated".  Generic ops that
+ * must return inf, 0 or denormals out there fix those elements up with
+ * libm afterwards (see cpu_elementwise.c). */
+#ifndef SEQ_CPU_VMATH_H
+#define SEQ_CPU_VMATH_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define SEQ_VMATH_INLINE static inline __attribute__((always_inline))
+
+/* The range where seq_vexpf is exact to ~1 ulp (no clamping). */
+#define SEQ_VEXPF_LO (-87.0f)
+#define SEQ_VEXPF_HI 88.0f
+
+/* Multi-versioned for AVX-512, AVX2 and the baseline, picked at load time
+ * (the build does not assume -march=native).  Not under sanitizers, whose
+ * runtimes do not like ifunc resolvers. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SEQ_SANITIZE_BUILD)
+#define SEQ_VMATH_CLONES \
+  __attribute__((target_clones("avx512f", "arch=haswell", "default"), optimize("O3", "no-trapping-math")))
+#else
+#define SEQ_VMATH_CLONES
+#endif
+
+SEQ_VMATH_INLINE float seq_vexpf(float x) {
+  x = x < SEQ_VEXPF_LO ? SEQ_VEXPF_LO : x;
+  x = x > SEQ_VEXPF_HI ? SEQ_VEXPF_HI : x;
+  /* round to nearest by truncating a positive number: no floorf call, which
+   * the compiler will not inline without SSE4.1 and fast-math */
+  int32_t ni = (int32_t)(x * 1.44269504088896341f + 128.5f) - 128;
+  float n = (float)ni;
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = (ni + 127) << 23;
+  float s;
+  memcpy(&s, &bits, sizeof s);
+  return p * s;
+}
+
+SEQ_VMATH_INLINE float seq_vsigmoidf(float x) { return 1.0f / (1.0f + seq_vexpf(-x)); }
+
+/* Cephes's tanhf: an odd polynomial below 0.625 (where 1 - 2/(e^2x + 1)
+ * would cancel), the exp form above; within 2 ulp of tanhf. */
+SEQ_VMATH_INLINE float seq_vtanhf(float x) {
+  float ax = x < 0.0f ? -x : x;
+  float e = seq_vexpf(ax + ax); /* clamps at e^88: the result is exactly 1 there */
+  float big = 1.0f - 2.0f / (e + 1.0f);
+  float z = ax * ax;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  float small = p * z * ax + ax;
+  float t = ax < 0.625f ? small : big;
+  return x < 0.0f ? -t : t;
+}
+
+#endif
