@@ -307,6 +307,7 @@ function tests.optimizer_steps()
     {kind = 'sgd', lr = 0.1, momentum = 0.9, nesterov = true, clipvalue = 0.5},
     {kind = 'rmsprop', lr = 0.01},
     {kind = 'rmsprop', lr = 0.01, momentum = 0.5, weight_decay = 0.01},
+    {kind = 'rmsprop', lr = 0.01, eps_outside = true},
     {kind = 'adam', lr = 0.001},
   }
   for ci, hp in ipairs(cases) do
