@@ -58,7 +58,12 @@ function tests.thread_counts_agree()
     seq.set_threads(n)
     local y = core.lstm(tensor(c.x, 'f32'), tensor(c.kernel, 'f32'), tensor(c.recurrent, 'f32'),
       tensor(c.bias, 'f32'), tensor(c.h0, 'f32'), tensor(c.c0, 'f32'))
-    if ref then T.close(y, ref, {atol = 0, rtol = 0}, 'threads ' .. n) else ref = y end
+    -- Each thread owns a slice of the batch, so a row's arithmetic should not
+    -- depend on the split.  With the AVX-512 kernel it is bit-exact; where
+    -- the per-step products go to BLIS (other CPUs, valgrind) BLIS picks its
+    -- small-matrix kernels by shape, and a slice of 1 row rounds differently
+    -- from one of 3 by an ulp or so.
+    if ref then T.close(y, ref, {atol = 1e-7, rtol = 1e-6}, 'threads ' .. n) else ref = y end
   end
   seq.set_threads(saved)
 end
