@@ -10,7 +10,7 @@ local plot = require 'seq.plot'
 local fx = dofile('test/fixtures/markov_generated.lua')
 
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-local exe = shell_quote(arg and arg[-1] or 'seqlua')
+local exe = shell_quote(require('seq.utils').executable()) -- not arg[-1]: options like --threads 1 come between
 
 local function run(script, args)
   local cmd = exe .. ' ' .. script
