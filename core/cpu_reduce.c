@@ -27,13 +27,19 @@
 DEFINE_SUM_CONTIG(sum_contig_f32, float)
 DEFINE_SUM_CONTIG(sum_contig_f64, double)
 
-/* in RED_LOOP: contiguous float rows go through the lane sums */
-#define IS_FLOAT_T(T) (sizeof(T) >= 4 && (T)0.5 != 0)
-#define SUM_CONTIG(T, p, len)                                                        \
-  (sizeof(T) == sizeof(float) ? sum_contig_f32((const float *)(const void *)(p), len) \
-                              : sum_contig_f64((const double *)(const void *)(p), len))
+/* Integer rows keep the plain running sum (a reordered double sum of large
+ * i64 values would round differently). */
+#define DEFINE_SUM_SEQ(NAME, T)                                  \
+  static double NAME(const T *x, int64_t n) {                    \
+    double acc = 0;                                              \
+    for (int64_t i = 0; i < n; i++) acc += (double)x[i];         \
+    return acc;                                                  \
+  }
+DEFINE_SUM_SEQ(sum_contig_i32, int32_t)
+DEFINE_SUM_SEQ(sum_contig_i64, int64_t)
+DEFINE_SUM_SEQ(sum_contig_u8, uint8_t)
 
-#define RED_LOOP(T)                                                                           \
+#define RED_LOOP(T, SUM_CONTIG)                                                               \
   {                                                                                           \
     const T *x = (const T *)seq_tensor_data(a);                                               \
     _Pragma("omp parallel for schedule(static) if (outer * inner >= 64 && a->numel >= 65536)") \
@@ -46,7 +52,7 @@ DEFINE_SUM_CONTIG(sum_contig_f64, double)
       switch (op) {                                                                           \
         case SEQ_RED_SUM:                                                                     \
         case SEQ_RED_MEAN:                                                                    \
-          if (inner == 1 && IS_FLOAT_T(T)) acc = SUM_CONTIG(T, p, len);                         \
+          if (inner == 1) acc = SUM_CONTIG(p, len);                                           \
           else for (int64_t i = 0; i < len; i++) acc += (double)p[i * inner];                 \
           if (op == SEQ_RED_MEAN) acc = len ? acc / (double)len : NAN;                        \
           break;                                                                              \
@@ -107,11 +113,11 @@ seq_status seq_cpu_reduce(seq_redop op, seq_tensor *out, const seq_tensor *a, in
     return SEQ_OK;
   }
   switch (a->dtype) {
-    case SEQ_F32: RED_LOOP(float); break;
-    case SEQ_F64: RED_LOOP(double); break;
-    case SEQ_I32: RED_LOOP(int32_t); break;
-    case SEQ_I64: RED_LOOP(int64_t); break;
-    case SEQ_U8: RED_LOOP(uint8_t); break;
+    case SEQ_F32: RED_LOOP(float, sum_contig_f32); break;
+    case SEQ_F64: RED_LOOP(double, sum_contig_f64); break;
+    case SEQ_I32: RED_LOOP(int32_t, sum_contig_i32); break;
+    case SEQ_I64: RED_LOOP(int64_t, sum_contig_i64); break;
+    case SEQ_U8: RED_LOOP(uint8_t, sum_contig_u8); break;
     default: return seq_fail(SEQ_EDTYPE, "reduce: unsupported dtype");
   }
   return SEQ_OK;
