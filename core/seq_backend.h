@@ -164,10 +164,7 @@ const seq_backend *seq_backend_get(seq_device dev);
 bool seq_device_available(seq_device dev);
 
 extern const seq_backend seq_cpu_backend;
-#ifdef SEQ_HAVE_CUDA
-/* Defined in cuda/; returns NULL with a message when no device is present. */
-const seq_backend *seq_cuda_backend(void);
-#endif
+/* The CUDA table comes from a plugin: see seq_cuda_loader.h. */
 
 /* CPU threading: number of threads used by BLAS and our own parallel loops. */
 void seq_cpu_set_threads(int n);

@@ -1,5 +1,6 @@
 /* l_core.c - the `seq.core` module: one table with every binding. */
 #include "seq_backend.h"
+#include "seq_cuda_loader.h"
 #include "seq_lua.h"
 
 int luaopen_seq_core(lua_State *L) {
@@ -9,11 +10,7 @@ int luaopen_seq_core(lua_State *L) {
 #undef SEQ_LUA_CALL
   lua_pushstring(L, SEQ_VERSION_STRING);
   lua_setfield(L, -2, "version");
-#ifdef SEQ_HAVE_CUDA
-  lua_pushboolean(L, 1);
-#else
-  lua_pushboolean(L, 0);
-#endif
+  lua_pushboolean(L, seq_cuda_built());
   lua_setfield(L, -2, "built_with_cuda");
   return 1;
 }

@@ -11,9 +11,7 @@
 #include "seq_backend.h"
 #include "seq_lua.h"
 #include "seq_ops.h"
-#ifdef SEQ_HAVE_CUDA
-#include "seq_cuda.h"
-#endif
+#include "seq_cuda_loader.h"
 
 /* ---- argument helpers ---- */
 
@@ -240,28 +238,30 @@ static int l_default_device(lua_State *L) {
 
 /* CUDA switches; without the backend they report "no device" honestly. */
 static int l_cuda_set_tf32(lua_State *L) {
-#ifdef SEQ_HAVE_CUDA
   seq_cuda_set_tf32(lua_toboolean(L, 1));
-#endif
   return 0;
 }
 
 static int l_cuda_memory(lua_State *L) {
   size_t in_use = 0, cached = 0;
-#ifdef SEQ_HAVE_CUDA
-  if (seq_device_available(SEQ_CUDA)) seq_cuda_memory_stats(&in_use, &cached);
-#endif
+  seq_cuda_memory_stats(&in_use, &cached); /* zeros while the plugin is not loaded */
   lua_pushinteger(L, (lua_Integer)in_use);
   lua_pushinteger(L, (lua_Integer)cached);
   return 2;
 }
 
 static int l_cuda_empty_cache(lua_State *L) {
-#ifdef SEQ_HAVE_CUDA
-  if (seq_device_available(SEQ_CUDA)) seq_cuda_empty_cache();
-#endif
+  seq_cuda_empty_cache();
   (void)L;
   return 0;
+}
+
+/* Where the CUDA plugin stands (and the device count, which loads it). */
+static int l_cuda_status(lua_State *L) {
+  const int n = seq_cuda_device_count();
+  lua_pushstring(L, seq_cuda_status());
+  lua_pushinteger(L, n);
+  return 2;
 }
 
 static int l_synchronize(lua_State *L) {
@@ -907,7 +907,8 @@ static const luaL_Reg functions[] = {
     {"set_default_device", l_set_default_device}, {"default_device", l_default_device},
     {"is_tensor", l_is_tensor}, {"cat", l_cat}, {"stack", l_stack}, {"where", l_where},
     {"matmul", m_matmul}, {"cuda_set_tf32", l_cuda_set_tf32}, {"cuda_memory", l_cuda_memory},
-    {"cuda_empty_cache", l_cuda_empty_cache}, {"synchronize", l_synchronize},
+    {"cuda_empty_cache", l_cuda_empty_cache},
+    {"cuda_status", l_cuda_status}, {"synchronize", l_synchronize},
     {NULL, NULL}};
 
 void seq_lua_register_tensor(lua_State *L) {

@@ -171,6 +171,11 @@ seq.cuda = {
   memory = function() return core.cuda_memory() end,
   empty_cache = function() core.cuda_empty_cache() end,
   synchronize = function() core.synchronize('cuda') end,
+  -- why there is (or is not) a GPU: 'loaded <path>', 'not loaded: <reason>'
+  -- or 'not built: ...', and the number of visible devices.  The CUDA
+  -- libraries are only mapped once a driver is found (seq_cuda_loader.h).
+  status = function() return core.cuda_status() end,
+  device_count = function() return select(2, core.cuda_status()) end,
 }
 
 --- Lua-side tensor methods ------------------------------------------------

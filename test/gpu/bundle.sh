@@ -16,7 +16,9 @@ cmake --build "$TMP" -j"$(nproc)" --target seqlua
 rm -rf "$ROOT/build-gpu"
 mkdir -p "$ROOT/build-gpu/bundle-lib"
 cp "$TMP/seqlua" "$ROOT/build-gpu/seqlua"
+cp "$TMP/libseqcuda.so" "$ROOT/build-gpu/libseqcuda.so" # the CUDA plugin sits beside seqlua
 strip "$ROOT/build-gpu/seqlua" 2>/dev/null || true
+strip --strip-unneeded "$ROOT/build-gpu/libseqcuda.so" 2>/dev/null || true
 ldd "$TMP/seqlua" | awk '/=>/ { print $3 }' | while read -r lib; do
   [ -e "$lib" ] || continue
   case "$(basename "$lib")" in
@@ -27,7 +29,7 @@ ldd "$TMP/seqlua" | awk '/=>/ { print $3 }' | while read -r lib; do
   cp -L "$lib" "$ROOT/build-gpu/bundle-lib/"
 done
 # one compressed file keeps the carry well under its limit
-tar -C "$ROOT/build-gpu" -cJf "$ROOT/build-gpu.tar.xz" seqlua bundle-lib
+tar -C "$ROOT/build-gpu" -cJf "$ROOT/build-gpu.tar.xz" seqlua libseqcuda.so bundle-lib
 rm -rf "$ROOT/build-gpu"
 mkdir -p "$ROOT/build-gpu"
 mv "$ROOT/build-gpu.tar.xz" "$ROOT/build-gpu/seqlua-bundle.tar.xz"

@@ -102,6 +102,7 @@ fi
 export SEQLUA_PATH="$ROOT/lua"
 say "seqlua: $SEQLUA ($status_build)"
 env LD_LIBRARY_PATH="$SEQLUA_LD" "$SEQLUA" --version >> "$OUT/machine.txt" 2>&1
+say "cuda plugin: $(env LD_LIBRARY_PATH="$SEQLUA_LD" "$SEQLUA" -e 'print(seq.cuda.status())' 2>&1 | head -1)"
 
 # ---- 3. tests ----
 # the whole suite on the GPU (GPU-less skips would show up here as skips)

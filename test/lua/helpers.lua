@@ -58,6 +58,19 @@ function T.truthy(v, msg)
   if not v then error(msg or 'expected a true value', 2) end
 end
 
+-- Runs a shell command; returns its output (stdout and stderr) and exit status.
+function T.run(cmd)
+  local p = io.popen(cmd .. ' 2>&1; echo "rc=$?"')
+  local out = p:read('a')
+  p:close()
+  local rc = tonumber(out:match('rc=(%d+)%s*$'))
+  return (out:gsub('rc=%d+%s*$', '')), rc
+end
+
+function T.falsy(v, msg)
+  if v then error(msg or ('expected a false value, got ' .. tostring(v)), 2) end
+end
+
 -- Path of the shared data folder (SEQLUA_DATA), or skip.
 function T.data_dir()
   local d = os.getenv('SEQLUA_DATA')

@@ -11,13 +11,7 @@ local function exe()
   return arg[i]
 end
 
-local function run(cmd)
-  local p = io.popen(cmd .. ' 2>&1; echo "rc=$?"')
-  local out = p:read('a')
-  p:close()
-  local rc = tonumber(out:match('rc=(%d+)%s*$'))
-  return out:gsub('rc=%d+%s*$', ''), rc
-end
+local run = T.run
 
 local tests = {}
 

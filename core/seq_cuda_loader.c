@@ -1,0 +1,174 @@
+/* seq_cuda_loader.c - finds and opens the CUDA plugin (libseqcuda.so) the
+ * first time a device is asked for; see seq_cuda_loader.h for why. */
+#define _GNU_SOURCE /* dladdr */
+#include "seq_cuda_loader.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "seq_tensor.h"
+
+#ifndef SEQ_CUDA_PLUGIN_NAME
+#define SEQ_CUDA_PLUGIN_NAME "libseqcuda.so"
+#endif
+
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static const seq_cuda_plugin *plugin; /* NULL until loaded */
+static char load_status[512] = "not loaded yet";
+static bool tf32_wanted;
+
+bool seq_cuda_built(void) {
+#ifdef SEQ_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+#ifdef SEQ_HAVE_CUDA
+/* dirname of the file that holds this code: the executable, or seq/core.so */
+static bool own_dir(char *dir, size_t n, char *self, size_t nself) {
+  Dl_info info;
+  if (!dladdr((void *)&seq_cuda_built, &info) || !info.dli_fname || !info.dli_fname[0]) return false;
+  const char *f = info.dli_fname;
+  char resolved[4096];
+  if (realpath(f, resolved)) f = resolved;
+  snprintf(self, nself, "%s", f);
+  const char *slash = strrchr(f, '/');
+  if (!slash) return false;
+  snprintf(dir, n, "%.*s", (int)(slash - f), f);
+  return true;
+}
+
+static void *try_open(const char *path, char *tried, size_t n) {
+  size_t len = strlen(tried);
+  snprintf(tried + len, n - len, "%s%s", len ? ", " : "", path);
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    /* a file that exists but does not load: keep the loader's reason */
+    FILE *f = fopen(path, "rb");
+    if (f) {
+      fclose(f);
+      const char *why = dlerror();
+      len = strlen(tried);
+      snprintf(tried + len, n - len, " (%s)", why ? why : "cannot load");
+    }
+  }
+  return h;
+}
+
+static void load_plugin(void) {
+  /* 1. the driver: without it there is no device, and no reason to map the
+   *    CUDA libraries.  SEQLUA_CUDA_SKIP_DRIVER_CHECK=1 opens the plugin
+   *    anyway (the test suite uses it to check that the plugin links). */
+  const char *skip = getenv("SEQLUA_CUDA_SKIP_DRIVER_CHECK");
+  if (!(skip && skip[0] && strcmp(skip, "0") != 0)) {
+    void *drv = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!drv) {
+      snprintf(load_status, sizeof load_status,
+               "not loaded: no NVIDIA driver on this machine (libcuda.so.1 not found)");
+      return;
+    }
+    /* kept open: the CUDA runtime opens it again */
+  }
+
+  /* 2. make the core's symbols visible to the plugin.  The executable
+   *    exports them already; a Lua module is opened RTLD_LOCAL by Lua, so
+   *    promote it (RTLD_NOLOAD: no second copy). */
+  char dir[4096] = "", self[4096] = "", tried[4096] = "";
+  bool have_dir = own_dir(dir, sizeof dir, self, sizeof self);
+  if (have_dir) (void)dlopen(self, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL);
+
+  /* 3. the plugin */
+  void *h = NULL;
+  const char *env = getenv("SEQLUA_CUDA_PLUGIN");
+  char path[4200];
+  if (env && env[0]) {
+    h = try_open(env, tried, sizeof tried);
+  } else {
+    if (have_dir) {
+      snprintf(path, sizeof path, "%s/%s", dir, SEQ_CUDA_PLUGIN_NAME);
+      h = try_open(path, tried, sizeof tried);
+      if (!h) {
+        snprintf(path, sizeof path, "%s/../%s", dir, SEQ_CUDA_PLUGIN_NAME);
+        h = try_open(path, tried, sizeof tried);
+      }
+    }
+#ifdef SEQ_CUDA_PLUGIN_INSTALL_PATH
+    if (!h) h = try_open(SEQ_CUDA_PLUGIN_INSTALL_PATH, tried, sizeof tried);
+#endif
+  }
+  if (!h) {
+    snprintf(load_status, sizeof load_status,
+             "not loaded: the CUDA plugin was not found or failed to load (tried %.400s)", tried);
+    return;
+  }
+  seq_cuda_plugin_get_fn get = (seq_cuda_plugin_get_fn)(uintptr_t)dlsym(h, SEQ_CUDA_PLUGIN_ENTRY);
+  const seq_cuda_plugin *p = get ? get() : NULL;
+  if (!p || p->abi != SEQ_CUDA_PLUGIN_ABI || p->backend_size != sizeof(seq_backend) ||
+      p->tensor_size != sizeof(seq_tensor)) {
+    snprintf(load_status, sizeof load_status,
+             "not loaded: %.400s is not a CUDA plugin of this build (rebuild seqlua)", tried);
+    dlclose(h);
+    return;
+  }
+  plugin = p;
+  plugin->set_tf32(tf32_wanted);
+  Dl_info info;
+  const char *where = dladdr((void *)(uintptr_t)get, &info) && info.dli_fname ? info.dli_fname : tried;
+  char resolved[4096];
+  if (realpath(where, resolved)) where = resolved;
+  snprintf(load_status, sizeof load_status, "loaded %.480s", where);
+}
+#endif
+
+static const seq_cuda_plugin *loaded(void) {
+#ifdef SEQ_HAVE_CUDA
+  pthread_once(&load_once, load_plugin);
+#endif
+  return plugin;
+}
+
+const seq_backend *seq_cuda_backend(void) {
+  if (!seq_cuda_built()) {
+    seq_fail(SEQ_EDEVICE, "no CUDA device available (seqlua was built without the CUDA backend)");
+    return NULL;
+  }
+  const seq_cuda_plugin *p = loaded();
+  if (!p) {
+    seq_fail(SEQ_EDEVICE, "no CUDA device available (CUDA backend %s)", load_status);
+    return NULL;
+  }
+  return p->backend();
+}
+
+int seq_cuda_device_count(void) {
+  const seq_cuda_plugin *p = loaded();
+  return p ? p->device_count() : 0;
+}
+
+const char *seq_cuda_status(void) {
+  if (!seq_cuda_built()) return "not built: seqlua was built without the CUDA backend";
+  loaded();
+  return load_status;
+}
+
+void seq_cuda_set_tf32(bool on) {
+  tf32_wanted = on;
+  if (plugin) plugin->set_tf32(on);
+}
+
+bool seq_cuda_get_tf32(void) { return tf32_wanted; }
+
+void seq_cuda_empty_cache(void) {
+  if (plugin) plugin->empty_cache();
+}
+
+void seq_cuda_memory_stats(size_t *in_use, size_t *cached) {
+  *in_use = *cached = 0;
+  if (plugin) plugin->memory_stats(in_use, cached);
+}
