@@ -16,7 +16,6 @@
 #define SEQ_CUDA_PLUGIN_NAME "libseqcuda.so"
 #endif
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static const seq_cuda_plugin *plugin; /* NULL until loaded */
 static char load_status[512] = "not loaded yet";
 static bool tf32_wanted;
@@ -30,6 +29,8 @@ bool seq_cuda_built(void) {
 }
 
 #ifdef SEQ_HAVE_CUDA
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+
 /* dirname of the file that holds this code: the executable, or seq/core.so */
 static bool own_dir(char *dir, size_t n, char *self, size_t nself) {
   Dl_info info;
