@@ -12,9 +12,7 @@
 
 #include "seq_tensor.h"
 
-#ifndef SEQ_CUDA_PLUGIN_NAME
 #define SEQ_CUDA_PLUGIN_NAME "libseqcuda.so"
-#endif
 
 static const seq_cuda_plugin *plugin; /* NULL until loaded */
 static char load_status[512] = "not loaded yet";

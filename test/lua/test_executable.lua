@@ -2,14 +2,7 @@
 -- tracebacks, and `require 'seq'` from a plain lua5.4.
 local T = require 'helpers'
 
-local function exe()
-  local f = io.open('/proc/self/exe')
-  if f then f:close() end
-  -- arg[-1] is the interpreter as it was invoked (see test/run.lua)
-  local i = -1
-  while arg[i - 1] do i = i - 1 end
-  return arg[i]
-end
+local function exe() return require('seq.utils').executable() end
 
 local run = T.run
 
