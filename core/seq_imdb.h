@@ -15,8 +15,10 @@
  * skipped").
  *
  * Two stages:
- *  1. seq_imdb_corpus_load: tokenise both files into word ranks in file
- *     order (expensive, ~1-2 s) or read them back from a binary cache file.
+ *  1. seq_imdb_corpus_load: tokenise both files into word ranks, in the
+ *     order of Keras's imdb.npz (positive reviews, then negative, each by
+ *     file name in byte order), taking ~1-2 s, or read them back from a
+ *     binary cache file.
  *  2. seq_imdb_prepare: Keras load_data on top of the ranks: seed shuffle
  *     (numpy RandomState exactly), start_char / index_from, maxlen filter,
  *     num_words / skip_top -> oov_char (milliseconds).
@@ -77,7 +79,7 @@ typedef struct seq_imdb_split {
 void seq_imdb_split_free(seq_imdb_split *s); /* frees the arrays, zeroes s */
 
 /* Tokenised corpus: values are word ranks (1-based, no index_from yet), in
- * file order. */
+ * imdb.npz order (see stage 1 above). */
 typedef struct seq_imdb_corpus {
   seq_imdb_split train, test;
 } seq_imdb_corpus;
@@ -99,7 +101,8 @@ seq_status seq_imdb_corpus_load(const seq_imdb_paths *paths, seq_imdb_corpus *ou
                                 bool *from_cache);
 void seq_imdb_corpus_free(seq_imdb_corpus *c);
 
-/* Tokenises one TSV (gzip or plain) into word ranks with the given index. */
+/* Tokenises one TSV (gzip or plain) into word ranks with the given index,
+ * reviews in imdb.npz order. */
 seq_status seq_imdb_read_tsv(const char *path, const seq_imdb_vocab *v, seq_imdb_split *out);
 
 /* ---- keras.datasets.imdb.load_data ---- */

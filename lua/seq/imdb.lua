@@ -16,8 +16,10 @@
 -- skip_top compares the shifted id (so it also hides start_char when
 -- skip_top > 1); without num_words the largest id present maps to oov.
 -- The seed shuffles train and then test with one numpy RandomState(seed),
--- reproduced exactly in C.  The raw reviews are ordered differently from
--- Keras's imdb.npz (not available), so which review comes first differs.
+-- reproduced exactly in C, over the reviews in imdb.npz's order (positive
+-- then negative, by file name), so load{num_words = 5000} returns Keras's
+-- own arrays: test_imdb.lua checks the first and last reviews of each split
+-- against Keras's published output.
 --
 -- Files come from seq.data.get_file (SEQLUA_DATA/imdb/...), or from
 -- opts.data_dir.  The tokenised corpus is cached (see imdb.cache_path) so a

@@ -89,11 +89,13 @@ static void vocab_cases(void) {
         "missing file names the path: %s", seq_last_error());
 }
 
-/* train: 4 reviews (2 neg, 2 pos); test: 3 reviews, one with a test-only word */
+/* train: 4 reviews (2 neg, 2 pos); test: 3 reviews, one with a test-only word.
+ * Loading puts them in imdb.npz's order: positive first, each label by file
+ * name in byte order ("10_8.txt" before "9_9.txt", unlike numeric order). */
 static const char *TRAIN = "0\t0_1.txt\tThe movie, bad. Bad!\n"
                            "0\t1_2.txt\ta bad<br />movie\n"
-                           "1\t0_9.txt\tGood good good movie\n"
-                           "1\t1_8.txt\tthe good\n";
+                           "1\t9_9.txt\tGood good good movie\n"
+                           "1\t10_8.txt\tthe good\n";
 static const char *TEST = "0\t0_2.txt\tbad\n"
                           "1\t0_10.txt\tgood unseenword movie the\n"
                           "1\t1_7.txt\tdon't\n";
@@ -105,16 +107,21 @@ static void corpus_cases(void) {
   CHECK(seq_imdb_corpus_load(&p, &c, &hit) == SEQ_OK, "%s", seq_last_error());
   CHECK(!hit, "first load tokenises");
   CHECK(c.train.n == 4 && c.test.n == 3, "counts %lld %lld", (long long)c.train.n, (long long)c.test.n);
-  /* "The movie, bad. Bad!" -> the movie bad bad = 1 6 11 11 */
-  const int32_t want0[] = {1, 6, 11, 11, 7, 11, 2, 6, 10, 10, 10, 6, 1, 10};
-  const int64_t off0[] = {0, 4, 8, 12, 14};
+  /* rows 10_8 (pos), 9_9 (pos), 0_1 (neg), 1_2 (neg);
+   * "The movie, bad. Bad!" -> the movie bad bad = 1 6 11 11 */
+  const int32_t want0[] = {1, 10, 10, 10, 10, 6, 1, 6, 11, 11, 7, 11, 2, 6};
+  const int64_t off0[] = {0, 2, 6, 10, 14};
   CHECK(c.train.ntokens == 14, "train tokens %lld", (long long)c.train.ntokens);
   for (int i = 0; i < 14 && i < c.train.ntokens; i++)
     CHECK(c.train.values[i] == want0[i], "train token %d = %d, expected %d", i, c.train.values[i], want0[i]);
   for (int i = 0; i < 5; i++) CHECK(c.train.offsets[i] == off0[i], "train offset %d", i);
-  CHECK(c.train.labels[0] == 0 && c.train.labels[3] == 1, "labels");
-  /* test: "good unseenword movie the" drops the unknown word */
-  CHECK(c.test.offsets[2] - c.test.offsets[1] == 3, "unknown word dropped");
+  CHECK(c.train.labels[0] == 1 && c.train.labels[1] == 1 && c.train.labels[2] == 0 &&
+            c.train.labels[3] == 0,
+        "labels in imdb.npz order");
+  /* test rows 0_10 (pos), 1_7 (pos), 0_2 (neg);
+   * "good unseenword movie the" drops the unknown word */
+  CHECK(c.test.offsets[1] - c.test.offsets[0] == 3, "unknown word dropped");
+  CHECK(c.test.labels[0] == 1 && c.test.labels[2] == 0, "test labels in imdb.npz order");
 
   seq_imdb_corpus c2;
   CHECK(seq_imdb_corpus_load(&p, &c2, &hit) == SEQ_OK && hit, "second load from cache");
@@ -131,7 +138,8 @@ static void corpus_cases(void) {
   seq_imdb_corpus_free(&c2);
   /* a changed source invalidates it */
   write_file(p_test, "0\t0_2.txt\tbad bad\n1\t0_10.txt\tgood unseenword movie the\n1\t1_7.txt\tdon't\n", 1);
-  CHECK(seq_imdb_corpus_load(&p, &c2, &hit) == SEQ_OK && !hit && c2.test.offsets[1] == 2,
+  CHECK(seq_imdb_corpus_load(&p, &c2, &hit) == SEQ_OK && !hit &&
+            c2.test.offsets[3] - c2.test.offsets[2] == 2,
         "stale cache ignored");
   seq_imdb_corpus_free(&c2);
   write_file(p_test, TEST, 1);

@@ -1,7 +1,8 @@
 -- seq.data.imdb: the IMDB data set with keras.datasets.imdb semantics.
 -- Needs SEQLUA_DATA (the shared data folder); skipped without it.
--- Expected values come from a Python re-implementation of Keras's
--- load_data over the same tokenisation (numpy RandomState(113)).
+-- Order-dependent expectations come from Keras's own published
+-- load_data arrays (test/fixtures/imdb_keras_published.lua); the counts come
+-- from a Python re-implementation of load_data over the same tokenisation.
 local T = require 'helpers'
 local seq = require 'seq'
 local imdb = require 'seq.imdb'
@@ -44,26 +45,32 @@ function tests.counts_labels_and_start_char()
   T.eq(train.y.dtype, 'f32')
   T.eq(train.y:sum():item(), 12500, 'train label balance')
   T.eq(test.y:sum():item(), 12500, 'test label balance')
-  -- the seed-113 order: first labels of each split (Python reference)
-  local want_tr, want_te = {0, 1, 1, 0, 1, 1, 0, 1, 0, 1}, {1, 0, 0, 1, 0, 0, 0, 1, 1, 0}
+  -- the seed-113 order over imdb.npz's review order: Keras's own labels
+  local want_tr, want_te = {1, 0, 0, 1, 0, 0, 1, 0, 1, 0}, {0, 1, 1, 0, 1, 1, 1, 0, 0, 1}
   for i = 1, 10 do
     T.eq(train.y:get(i, 1), want_tr[i], 'train label ' .. i)
     T.eq(test.y:get(i, 1), want_te[i], 'test label ' .. i)
   end
-  local x1 = train.x[1]
-  T.eq(#x1, 195)
-  local want = {1, 14, 733, 9, 448, 23, 4, 2278, 1465, 1604, 14314, 374}
-  for i = 1, #want do T.eq(x1[i], want[i], 'train.x[1][' .. i .. ']') end
-  T.eq(#test.x[1], 163)
-  T.eq(test.x[1][2], 25)
+  local pub = dofile('test/fixtures/imdb_keras_published.lua')
+  for i, n in ipairs(pub.train_lengths) do T.eq(#train.x[i], n, 'len(x_train[' .. i .. '])') end
+  for _, split in ipairs{{train, 'train'}, {test, 'test'}} do
+    local s, name = split[1], split[2]
+    local total, longest = 0, 0
+    for i = 1, s.n do
+      local n = #s.x[i]
+      total, longest = total + n, math.max(longest, n)
+    end
+    T.eq(string.format('%.5f', total / s.n), string.format('%.5f', pub[name .. '_mean_length']), name .. ' mean length')
+    T.eq(longest, pub[name .. '_max_length'], name .. ' longest review')
+  end
   for i = 1, 50 do T.eq(train.x[i][1], 1, 'start_char') end
   T.eq(train.x.values.dtype, 'i32')
 end
 
 function tests.decode_and_word_index()
   local train, test = load_default()
-  T.eq(imdb.decode(train.x[1]):sub(1, 60), '? this review is based on the dubbed shock o rama video rele')
-  T.eq(imdb.decode(test.x[1]):sub(1, 40), "? you want a movie that'll take you plac")
+  T.eq(imdb.decode(train.x[1]):sub(1, 60), '? this film was just brilliant casting location scenery stor')
+  T.eq(imdb.decode(test.x[1]):sub(1, 40), '? please give this one a miss br br kris')
   T.eq(imdb.decode({0, 1, 2, 4, 10}), '? ? ? the br')
   local wi, iw = imdb.get_word_index()
   T.eq(wi['the'], 1)
@@ -84,9 +91,21 @@ function tests.num_words_and_oov()
   local train, test = imdb.load{num_words = 5000, cache = cache_file}
   T.eq(train.x.values:max():item() < 5000, true, 'ids below num_words')
   T.eq(test.x.values:max():item() < 5000, true, 'test ids below num_words')
-  local want = {1, 14, 733, 9, 448, 23, 4, 2278, 1465, 1604, 2, 374, 626, 23, 35, 2, 182, 11, 3528, 89}
-  local x1 = train.x[1]
-  for i = 1, #want do T.eq(x1[i], want[i], 'num_words=5000 train.x[1][' .. i .. ']') end
+  -- exactly Keras's imdb.load_data(num_words=5000), first and last reviews
+  local pub = dofile('test/fixtures/imdb_keras_published.lua')
+  for _, split in ipairs{{train, pub.x_train, 'x_train'}, {test, pub.x_test, 'x_test'}} do
+    for i, want in pairs(split[2]) do
+      local got = split[1].x[i]
+      T.eq(#got, #want, string.format('len(%s[%d])', split[3], i))
+      for k = 1, #want do T.eq(got[k], want[k], string.format('%s[%d][%d]', split[3], i, k)) end
+    end
+  end
+  for k = 1, 3 do
+    T.eq(train.y:get(k, 1), pub.y_train_head[k], 'y_train head')
+    T.eq(train.y:get(24997 + k, 1), pub.y_train_tail[k], 'y_train tail')
+    T.eq(test.y:get(k, 1), pub.y_test_head[k], 'y_test head')
+    T.eq(test.y:get(24997 + k, 1), pub.y_test_tail[k], 'y_test tail')
+  end
   T.eq(train.x.values:eq(2):sum():item(), 592372, 'oov count over train')
   T.eq(train.x.values:numel(), 5967841)
 end
@@ -106,8 +125,8 @@ function tests.maxlen_drops_long_reviews_and_limit()
   local small = imdb.load{limit = 100, cache = cache_file}
   T.eq(small.n, 100)
   T.eq(#small.x, 100)
-  T.eq(small.y:sum():item(), 58)
-  T.eq(small.x[1][3], 733)
+  T.eq(small.y:sum():item(), 42)
+  T.eq(small.x[1][3], 22)
 end
 
 function tests.second_load_reads_the_cache()

@@ -19,6 +19,12 @@ local function must_run(args)
   return out
 end
 
+local function accuracy_of(out)
+  local acc = tonumber(out:match('\nAccuracy: (%d+%.%d%d)%%\n'))
+  if not acc then error('no "Accuracy: NN.NN%" line in:\n' .. out, 2) end
+  return acc
+end
+
 local tests = {}
 
 function tests.quick_run_learns()
@@ -29,9 +35,22 @@ function tests.quick_run_learns()
   T.truthy(out:find('Total params: 213,301', 1, true), 'model:summary() printed:\n' .. out)
   T.truthy(out:find('Epoch 2/2', 1, true), 'two epochs')
   T.truthy(out:find('val_accuracy: ', 1, true), 'validation on the test set')
-  local acc = tonumber(out:match('\nAccuracy: (%d+%.%d%d)%%\n'))
-  T.truthy(acc, 'an "Accuracy: NN.NN%" line:\n' .. out)
-  T.truthy(acc >= 65, string.format('accuracy %.2f%% is not well above chance', acc))
+  local acc = accuracy_of(out)
+  -- Two epochs over 2,000 reviews are 64 Adam steps: the model has only
+  -- started to learn, and where it stands depends on the seed (measured over
+  -- seeds 1-8: 57-76%).  One seed's figure is too chancy for a floor, so the
+  -- floor is on the median of five seeds (the default 7 and 1-4); a coin's
+  -- accuracy on 2,000 balanced reviews has a standard deviation of 1.1
+  -- points, so 62% is ten of them above chance.
+  local accs = {acc}
+  for s = 1, 4 do
+    accs[#accs + 1] = accuracy_of(must_run('scripts/imdb.lua --limit 2000 --maxlen 100 --epochs 2 --seed ' .. s))
+  end
+  table.sort(accs)
+  local list = table.concat(accs, '%, ') .. '%'
+  T.truthy(accs[3] >= 62, 'median accuracy of five seeds is not well above chance: ' .. list)
+  T.truthy(accs[1] >= 52, 'a seed stayed at chance: ' .. list)
+  print('      imdb quick runs (seeds 7, 1-4, sorted): ' .. list)
   -- the history plot: one PNG for loss, one for accuracy
   local base = png:gsub('%.png$', '')
   for _, part in ipairs{'_loss.png', '_accuracy.png'} do
