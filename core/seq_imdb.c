@@ -525,6 +525,8 @@ typedef struct row_key {
   uint8_t label;
   const char *name;
   size_t name_len;
+  const char *text; /* the review, text_len bytes */
+  size_t text_len;
   int64_t row; /* position in the file */
 } row_key;
 
@@ -538,32 +540,25 @@ static int row_key_cmp(const void *pa, const void *pb) {
   return a->row < b->row ? -1 : (a->row > b->row); /* duplicate names keep file order */
 }
 
-/* Rearranges a tokenised split into the order given by keys (sorted). */
-static seq_status reorder_rows(seq_imdb_split *s, const row_key *keys, const char *path) {
-  int32_t *values = malloc((size_t)(s->ntokens ? s->ntokens : 1) * sizeof *values);
-  int64_t *offsets = malloc((size_t)(s->n + 1) * sizeof *offsets);
-  uint8_t *labels = malloc((size_t)s->n);
-  if (!values || !offsets || !labels) {
-    free(values);
-    free(offsets);
-    free(labels);
-    return seq_fail(SEQ_ENOMEM, "imdb: out of memory ordering '%s'", path);
+/* Splits buf into rows label<TAB>file name<TAB>text; *n receives the count. */
+static seq_status parse_rows(const char *path, const char *buf, size_t len, row_key *keys, int64_t *n) {
+  size_t p = 0;
+  *n = 0;
+  for (int64_t line = 1; p < len; line++) {
+    const char *nl = memchr(buf + p, '\n', len - p);
+    size_t e = nl ? (size_t)(nl - buf) : len;
+    const char *t1 = memchr(buf + p, '\t', e - p);
+    const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(buf + e - t1 - 1)) : NULL;
+    if (!t2 || t1 - (buf + p) != 1 || (buf[p] != '0' && buf[p] != '1'))
+      return seq_fail(SEQ_EFORMAT,
+                      "imdb: '%s' line %lld is not 'label<TAB>file<TAB>text' with label 0 or 1",
+                      path, (long long)line);
+    keys[*n] = (row_key){(uint8_t)(buf[p] - '0'), t1 + 1, (size_t)(t2 - t1 - 1), t2 + 1,
+                         (size_t)(buf + e - t2 - 1), *n};
+    (*n)++;
+    p = e + 1;
   }
-  int64_t w = 0;
-  offsets[0] = 0;
-  for (int64_t k = 0; k < s->n; k++) {
-    int64_t i = keys[k].row, len = s->offsets[i + 1] - s->offsets[i];
-    memcpy(values + w, s->values + s->offsets[i], (size_t)len * sizeof *values);
-    w += len;
-    offsets[k + 1] = w;
-    labels[k] = s->labels[i];
-  }
-  free(s->values);
-  free(s->offsets);
-  free(s->labels);
-  s->values = values;
-  s->offsets = offsets;
-  s->labels = labels;
+  if (*n == 0) return seq_fail(SEQ_EFORMAT, "imdb: '%s' holds no reviews", path);
   return SEQ_OK;
 }
 
@@ -586,43 +581,25 @@ seq_status seq_imdb_read_tsv(const char *path, const seq_imdb_vocab *v, seq_imdb
     st = seq_fail(SEQ_ENOMEM, "imdb: out of memory tokenising '%s'", path);
     goto done;
   }
-  int64_t n = 0;
+  int64_t n;
+  st = parse_rows(path, buf, len, keys, &n);
+  if (st != SEQ_OK) goto done;
+  /* Tokenise in imdb.npz's order, so the ids land where they belong. */
+  qsort(keys, (size_t)n, sizeof *keys, row_key_cmp);
   out->offsets[0] = 0;
-  size_t p = 0;
-  for (int64_t line = 1; p < len; line++) {
-    char *nl = memchr(buf + p, '\n', len - p);
-    size_t e = nl ? (size_t)(nl - buf) : len;
-    /* label<TAB>file name<TAB>text */
-    char *t1 = memchr(buf + p, '\t', e - p);
-    char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(buf + e - t1 - 1)) : NULL;
-    if (!t2 || t1 - (buf + p) != 1 || (buf[p] != '0' && buf[p] != '1')) {
-      st = seq_fail(SEQ_EFORMAT,
-                    "imdb: '%s' line %lld is not 'label<TAB>file<TAB>text' with label 0 or 1",
-                    path, (long long)line);
-      goto done;
-    }
-    out->labels[n] = (uint8_t)(buf[p] - '0');
-    keys[n] = (row_key){out->labels[n], t1 + 1, (size_t)(t2 - t1 - 1), n};
-    size_t ts = (size_t)(t2 + 1 - buf);
-    seq_imdb_tokenize(buf + ts, e - ts, scratch, sink_token, &sink);
+  for (int64_t k = 0; k < n; k++) {
+    out->labels[k] = keys[k].label;
+    seq_imdb_tokenize(keys[k].text, keys[k].text_len, scratch, sink_token, &sink);
     if (sink.oom) {
       st = seq_fail(SEQ_ENOMEM, "imdb: out of memory tokenising '%s'", path);
       goto done;
     }
-    n++;
-    out->offsets[n] = sink.n;
-    p = e + 1;
-  }
-  if (n == 0) {
-    st = seq_fail(SEQ_EFORMAT, "imdb: '%s' holds no reviews", path);
-    goto done;
+    out->offsets[k + 1] = sink.n;
   }
   out->n = n;
   out->ntokens = sink.n;
   out->values = sink.values;
   sink.values = NULL;
-  qsort(keys, (size_t)n, sizeof *keys, row_key_cmp);
-  st = reorder_rows(out, keys, path);
 done:
   free(buf);
   free(keys);

@@ -6,6 +6,8 @@
 local T = require 'helpers'
 local seq = require 'seq'
 local imdb = require 'seq.imdb'
+-- Keras's own load_data(num_words=5000) output, copied from its printout
+local pub = dofile('test/fixtures/imdb_keras_published.lua')
 
 local tests = {}
 
@@ -51,7 +53,6 @@ function tests.counts_labels_and_start_char()
     T.eq(train.y:get(i, 1), want_tr[i], 'train label ' .. i)
     T.eq(test.y:get(i, 1), want_te[i], 'test label ' .. i)
   end
-  local pub = dofile('test/fixtures/imdb_keras_published.lua')
   for i, n in ipairs(pub.train_lengths) do T.eq(#train.x[i], n, 'len(x_train[' .. i .. '])') end
   for _, split in ipairs{{train, 'train'}, {test, 'test'}} do
     local s, name = split[1], split[2]
@@ -92,7 +93,6 @@ function tests.num_words_and_oov()
   T.eq(train.x.values:max():item() < 5000, true, 'ids below num_words')
   T.eq(test.x.values:max():item() < 5000, true, 'test ids below num_words')
   -- exactly Keras's imdb.load_data(num_words=5000), first and last reviews
-  local pub = dofile('test/fixtures/imdb_keras_published.lua')
   for _, split in ipairs{{train, pub.x_train, 'x_train'}, {test, pub.x_test, 'x_test'}} do
     for i, want in pairs(split[2]) do
       local got = split[1].x[i]
