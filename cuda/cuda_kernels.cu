@@ -5,10 +5,10 @@
  * "<kernel> launch: <cuda error string>".  All kernels use grid-stride loops
  * so any size runs with a bounded grid, and all run on the default stream.
  *
- * Semantics follow the CPU backend (core/cpu_elementwise.c, cpu_reduce.c,
+ * Semantics follow the CPU backend (core/cpu/cpu_elementwise.c, cpu_reduce.c,
  * cpu_index.c, cpu_random.c, cpu_loss.c, cpu_optim.c): same integer rules
  * (division by zero gives 0), same NaN rules for max/min, reductions
- * accumulate in double, the Philox mapping of core/seq_philox.h. */
+ * accumulate in double, the Philox mapping of core/engine/seq_philox.h. */
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
@@ -754,7 +754,7 @@ extern "C" seq_status seq_cuda_k_scatter_add(const seq_cuda_arr *dst, int dim, c
   return SEQ_OK;
 }
 
-/* ---- random (core/seq_philox.h mapping) ----
+/* ---- random (core/engine/seq_philox.h mapping) ----
  * The affine steps use _rn intrinsics so nvcc cannot fuse them into an FMA:
  * the CPU rounds the product and the sum separately, and the f32 numbers
  * must agree bit for bit. */
@@ -906,7 +906,7 @@ extern "C" seq_status seq_cuda_k_softmax_backward(void *dx, const void *y, const
   return SEQ_OK;
 }
 
-/* As core/cpu_loss.c: probs = softmax(z); lse = m + log(sum exp(z - m)) in
+/* As core/cpu/cpu_loss.c: probs = softmax(z); lse = m + log(sum exp(z - m)) in
  * double; loss = lse - z[id] (class ids) or lse*sum(t) - sum(t*z). */
 template <typename T>
 __global__ void k_softmax_xent(T *loss, T *probs, const T *x, const void *target, int kind,
@@ -959,7 +959,7 @@ extern "C" seq_status seq_cuda_k_softmax_xent(void *loss, void *probs, const voi
   return SEQ_OK;
 }
 
-/* Stable BCE with logits, as core/cpu_loss.c:
+/* Stable BCE with logits, as core/cpu/cpu_loss.c:
  * e = exp(-|x|); loss = max(x,0) - x*t + log1p(e); sig from e. */
 template <typename T>
 __global__ void k_sigmoid_bce(T *loss, T *sig, const T *x, const T *t, int64_t n) {
@@ -981,9 +981,9 @@ extern "C" seq_status seq_cuda_k_sigmoid_bce(void *loss, void *sig, const void *
   return SEQ_OK;
 }
 
-/* ---- optimizer steps (formulas in core/seq_backend.h) ---- */
+/* ---- optimizer steps (formulas in core/engine/seq_backend.h) ---- */
 
-/* Same order and arithmetic as core/cpu_optim.c: the update runs in the
+/* Same order and arithmetic as core/cpu/cpu_optim.c: the update runs in the
  * param's dtype with the scalar factors computed in double on the host. */
 template <typename T> struct optim_k {
   int kind, nesterov;

@@ -22,7 +22,7 @@
  * optimizer step must not change what backward differentiates), the reserve
  * space, the dense input when we built one, y only when the caller passed
  * none, the descriptors and the device sequence-length array.  The op layer
- * (core/seq_nn.c) keeps x, h0, c0 and a detached alias of y alive in the
+ * (core/engine/seq_nn.c) keeps x, h0, c0 and a detached alias of y alive in the
  * node and passes them in `args` again to backward. */
 #include <stdlib.h>
 #include <string.h>

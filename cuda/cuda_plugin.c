@@ -1,5 +1,5 @@
 /* cuda_plugin.c - the one symbol libseqcuda.so exports: the table the core's
- * loader (core/seq_cuda_loader.c) calls through.  Everything else in cuda/
+ * loader (core/engine/seq_cuda_loader.c) calls through.  Everything else in cuda/
  * is compiled with hidden visibility, so calls inside the plugin never bind
  * to the loader's functions of the same name in the executable. */
 #include "seq_cuda.h"

@@ -24,7 +24,7 @@ extern "C" {
 /* The backend table; NULL with "no CUDA device available" (SEQ_EDEVICE) when
  * there is no usable device, or the failing call's message.  Cheap after the
  * first call.  The core reaches these through the plugin table
- * (cuda_plugin.c, core/seq_cuda_loader.h); inside the plugin they are
+ * (cuda_plugin.c, core/engine/seq_cuda_loader.h); inside the plugin they are
  * hidden symbols. */
 const seq_backend *seq_cuda_backend(void);
 

@@ -1,4 +1,4 @@
-/* l_data.c - Lua bindings for core/seq_fetch (prefix data_): downloads,
+/* l_data.c - Lua bindings for core/io/seq_fetch (prefix data_): downloads,
  * hashes, directories.  The Lua face is lua/seq/data.lua. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* l_imdb.c - Lua bindings for core/seq_imdb and core/seq_pad (prefixes
+/* l_imdb.c - Lua bindings for core/io/seq_imdb and core/engine/seq_pad (prefixes
  * imdb_, ragged_, pad_).  The Lua face is lua/seq/imdb.lua and
  * lua/seq/ragged.lua.
  *

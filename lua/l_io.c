@@ -1,4 +1,4 @@
-/* l_io.c - safetensors bindings (core/seq_safetensors.h) into seq.core:
+/* l_io.c - safetensors bindings (core/engine/seq_safetensors.h) into seq.core:
  *   save_tensors(path, {name = tensor, ...} [, {key = 'value', ...}])
  *   load_tensors(path) -> {name = tensor, ...}, {key = 'value', ...}
  *   wall_time() -> seconds (monotonic clock, for progress bars and timing)

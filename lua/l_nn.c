@@ -1,4 +1,4 @@
-/* l_nn.c - bindings of the fused nn ops (core/seq_nn.h) into seq.core:
+/* l_nn.c - bindings of the fused nn ops (core/engine/seq_nn.h) into seq.core:
  *   lstm(x, kernel, recurrent, bias [, h0, c0, x_is_index]) -> y, h_n, c_n
  *   embedding(weight, ids) -> out
  *   dropout(x, rate [, training=true]) -> out

@@ -1,4 +1,4 @@
-/* l_plot.c - Lua bindings for core/seq_plot and seq_png (prefix plot_).
+/* l_plot.c - Lua bindings for core/io/seq_plot and seq_png (prefix plot_).
  * The Lua face is lua/seq/plot.lua. */
 #include <math.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* l_text.c - Lua bindings for core/seq_text (registered into seq.core with
+/* l_text.c - Lua bindings for core/io/seq_text (registered into seq.core with
  * the prefix text_).  The Lua face is lua/seq/text.lua. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Generates core/seq_text_tables.h from Python's own Unicode database, so that
+"""Generates core/io/seq_text_tables.h from Python's own Unicode database, so that
 seq.text.lower() and the word tokeniser agree with CPython's str.lower() and
 re's \\w exactly (CPython 3.11 = Unicode 14.0).  Run from the repository root:
-    python3 tools/gen_text_tables.py > core/seq_text_tables.h
+    python3 tools/gen_text_tables.py > core/io/seq_text_tables.h
 Only a developer tool: the build never runs it."""
 import sys
 

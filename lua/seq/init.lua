@@ -201,7 +201,7 @@ local submodules = {
   utils = 'seq.utils', model = 'seq.model', json = 'seq.json', Ragged = 'seq.ragged',
 }
 
---- Checkpoints (safetensors; core/seq_safetensors.c) ----------------------------
+--- Checkpoints (safetensors; core/engine/seq_safetensors.c) ----------------------------
 
 -- seq.save_tensors(path, {name = tensor, ...} [, {key = 'string', ...}]): atomic write.
 function seq.save_tensors(path, tensors, metadata) return core.save_tensors(path, tensors, metadata) end

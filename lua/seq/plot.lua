@@ -1,4 +1,4 @@
--- seq.plot - PNG charts drawn by core/seq_plot.c (no external tools).
+-- seq.plot - PNG charts drawn by core/io/seq_plot.c (no external tools).
 --
 --   plot.heatmap{path = 'm.png', values = matrix, xlabels = chars, ylabels = chars,
 --                title = 'P(next | current)', xlabel = 'next', ylabel = 'current'}

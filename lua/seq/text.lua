@@ -1,7 +1,7 @@
 -- seq.text - UTF-8 aware text helpers (the course's character and word
 -- stages).  Strings are UTF-8; a "character" is one Unicode code point, as
 -- in a Python str.  The heavy loops (lowercasing, vocabularies, vectorising,
--- bigram counting, tokenising) run in C (core/seq_text.c).
+-- bigram counting, tokenising) run in C (core/io/seq_text.c).
 --
 --   local text = require 'seq.text'
 --   local t = text.lower(io.open(path):read('a'))

@@ -1,4 +1,4 @@
-/* test_pad.c - pad_sequences (core/seq_pad.c) against Keras's semantics.
+/* test_pad.c - pad_sequences (core/engine/seq_pad.c) against Keras's semantics.
  * Expected rows were produced with keras.utils.pad_sequences' rules:
  * truncating 'pre' keeps the tail, padding 'pre' right-aligns. */
 #include <math.h>

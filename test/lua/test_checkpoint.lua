@@ -1,4 +1,4 @@
--- Checkpoints: safetensors read/write (core/seq_safetensors.c), strict
+-- Checkpoints: safetensors read/write (core/engine/seq_safetensors.c), strict
 -- validation of corrupt files, model save/load, and exact resume.
 local T = require 'helpers'
 local seq = require 'seq'

@@ -1,5 +1,5 @@
 -- The CUDA backend is a plugin (libseqcuda.so) opened only once an NVIDIA
--- driver is found (core/seq_cuda_loader.c).  On this CPU-only machine that
+-- driver is found (core/engine/seq_cuda_loader.c).  On this CPU-only machine that
 -- means: seqlua starts without mapping cuBLAS/cuDNN, says why there is no GPU,
 -- and a missing or broken plugin gives a clear error instead of a crash.
 -- With SEQLUA_CUDA_SKIP_DRIVER_CHECK=1 the plugin is opened anyway, which

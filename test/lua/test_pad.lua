@@ -1,5 +1,5 @@
 -- pad_sequences (seq.data.pad_sequences / seq.imdb.pad_sequences): Keras's
--- keras.utils.pad_sequences semantics, computed in C (core/seq_pad.c).
+-- keras.utils.pad_sequences semantics, computed in C (core/engine/seq_pad.c).
 local T = require 'helpers'
 local seq = require 'seq'
 local imdb = require 'seq.imdb'

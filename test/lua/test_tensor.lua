@@ -226,7 +226,7 @@ function tests.memory_does_not_grow()
   T.truthy(peak - base < 64 * 1024, string.format('live bytes grew by %d', peak - base))
 end
 
--- f32 exp/tanh/sigmoid run vectorised polynomials (core/cpu_vmath.h) with a
+-- f32 exp/tanh/sigmoid run vectorised polynomials (core/cpu/cpu_vmath.h) with a
 -- libm fall-back outside their range: compare with f64 on a grid that
 -- crosses the fall-back bounds, plus inf, NaN, denormal results, a strided
 -- view and a length that is not a multiple of the block.
