@@ -208,21 +208,9 @@ static seq_status set_descriptors(lstm_saved *s, seq_dtype dt, int64_t B, int64_
   return seq_cuda_k_fill(s->seqlen.ptr, SEQ_I32, B, (double)T);
 }
 
-static seq_status check_arg(const char *what, const seq_tensor *t, seq_dtype dt, int64_t numel) {
-  if (!t) return SEQ_OK;
-  if (t->dtype != dt)
-    return seq_fail(SEQ_EDTYPE, "lstm: %s is %s, expected %s", what, seq_dtype_name(t->dtype),
-                    seq_dtype_name(dt));
-  if (t->numel != numel)
-    return seq_fail(SEQ_ESHAPE, "lstm: %s has shape %s (%lld elements, expected %lld)", what,
-                    seq_tshape(t), (long long)t->numel, (long long)numel);
-  return SEQ_OK;
-}
-
-static seq_status contig_out(const char *what, const seq_tensor *t) {
-  if (t && !seq_tensor_is_contiguous(t))
-    return seq_fail(SEQ_EARG, "lstm: output %s must be contiguous", what);
-  return SEQ_OK;
+/* What the op layer guarantees (seq_lstm_args): asserted, never reported. */
+static inline bool is_arg(const seq_tensor *t, seq_dtype dt, int64_t numel) {
+  return !t || (t->dtype == dt && t->numel == numel && seq_tensor_is_contiguous(t));
 }
 
 static seq_status forward_impl(seq_lstm_args *a, lstm_saved *s, seq_cuda_scratch *tmp) {
@@ -250,19 +238,12 @@ static seq_status forward_impl(seq_lstm_args *a, lstm_saved *s, seq_cuda_scratch
 
   /* dense input */
   if (a->x_is_index) {
-    if (a->x->dtype != SEQ_I32 && a->x->dtype != SEQ_I64)
-      return seq_fail(SEQ_EDTYPE, "lstm: index input must be i32 or i64, got %s",
-                      seq_dtype_name(a->x->dtype));
-    if (a->x->numel != B * T)
-      return seq_fail(SEQ_ESHAPE, "lstm: index input %s, expected [%lld,%lld]", seq_tshape(a->x),
-                      (long long)B, (long long)T);
     const void *ids;
     SEQ_TRY(seq_cuda_contig(a->x, a->x->dtype, &tmp[3], &ids));
     SEQ_TRY(seq_cuda_scratch_alloc(&s->xdense, (size_t)(B * T * I) * es));
     SEQ_TRY(seq_cuda_k_one_hot(s->xdense.ptr, dt, ids, a->x->dtype, B * T, I));
     s->x = s->xdense.ptr;
   } else {
-    SEQ_TRY(check_arg("x", a->x, dt, B * T * I));
     if (seq_tensor_is_contiguous(a->x)) {
       s->x = seq_tensor_data(a->x);
     } else {
@@ -301,29 +282,36 @@ static seq_status forward_impl(seq_lstm_args *a, lstm_saved *s, seq_cuda_scratch
   return SEQ_OK;
 }
 
+static void assert_forward_args(const seq_lstm_args *a) {
+#ifndef NDEBUG
+  const seq_dtype dt = a->kernel->dtype;
+  const int64_t B = a->B, T = a->T, I = a->I, H = a->H;
+  seq_backend_assert(B > 0 && T > 0 && I > 0 && H > 0, "lstm: sizes are positive");
+  seq_backend_assert(dt == SEQ_F32 || dt == SEQ_F64, "lstm: f32 or f64");
+  seq_backend_assert(is_arg(a->kernel, dt, I * 4 * H) && is_arg(a->recurrent, dt, H * 4 * H) &&
+                         is_arg(a->bias, dt, 4 * H) && a->x && a->y,
+                     "lstm: weights");
+  seq_backend_assert(a->x_is_index ? (a->x->dtype == SEQ_I32 || a->x->dtype == SEQ_I64) &&
+                                         a->x->numel == B * T
+                                   : is_arg(a->x, dt, B * T * I),
+                     "lstm: x [B,T,I], or ids [B,T]");
+  seq_backend_assert(is_arg(a->h0, dt, B * H) && is_arg(a->c0, dt, B * H) &&
+                         is_arg(a->y, dt, B * T * H) && is_arg(a->h_n, dt, B * H) &&
+                         is_arg(a->c_n, dt, B * H),
+                     "lstm: states and outputs");
+#else
+  (void)a;
+#endif
+}
+
 seq_status seq_cuda_lstm_forward(seq_lstm_args *a) {
   SEQ_TRY(seq_cuda_ensure_init());
-  if (!a->kernel || !a->recurrent || !a->bias || !a->x)
-    return seq_fail(SEQ_EARG, "lstm: missing x, kernel, recurrent or bias");
-  const seq_dtype dt = a->kernel->dtype;
-  if (dt != SEQ_F32 && dt != SEQ_F64)
-    return seq_fail(SEQ_EDTYPE, "lstm: weights must be f32 or f64 on cuda, got %s", seq_dtype_name(dt));
+  assert_forward_args(a);
   const int64_t B = a->B, T = a->T, I = a->I, H = a->H;
-  if (B <= 0 || T <= 0 || I <= 0 || H <= 0 || B > 0x7fffffff || T > 0x7fffffff ||
-      I > 0x7fffffff || H > 0x7fffffff)
-    return seq_fail(SEQ_ESHAPE, "lstm: bad sizes B=%lld T=%lld I=%lld H=%lld", (long long)B,
-                    (long long)T, (long long)I, (long long)H);
-  SEQ_TRY(check_arg("kernel", a->kernel, dt, I * 4 * H));
-  SEQ_TRY(check_arg("recurrent", a->recurrent, dt, H * 4 * H));
-  SEQ_TRY(check_arg("bias", a->bias, dt, 4 * H));
-  SEQ_TRY(check_arg("h0", a->h0, dt, B * H));
-  SEQ_TRY(check_arg("c0", a->c0, dt, B * H));
-  SEQ_TRY(check_arg("y", a->y, dt, B * T * H));
-  SEQ_TRY(check_arg("h_n", a->h_n, dt, B * H));
-  SEQ_TRY(check_arg("c_n", a->c_n, dt, B * H));
-  SEQ_TRY(contig_out("y", a->y));
-  SEQ_TRY(contig_out("h_n", a->h_n));
-  SEQ_TRY(contig_out("c_n", a->c_n));
+  /* cuDNN's descriptors take int sizes: a limit of this backend, not of the op */
+  if (B > 0x7fffffff || T > 0x7fffffff || I > 0x7fffffff || H > 0x7fffffff)
+    return seq_fail(SEQ_ESHAPE, "lstm: sizes B=%lld T=%lld I=%lld H=%lld exceed cuDNN's int range",
+                    (long long)B, (long long)T, (long long)I, (long long)H);
 
   lstm_saved *s = calloc(1, sizeof *s);
   if (!s) return seq_fail(SEQ_ENOMEM, "lstm: out of host memory");
@@ -350,22 +338,13 @@ static seq_status backward_impl(seq_lstm_args *a, seq_lstm_grads *g, lstm_saved 
   /* the forward's hidden states: the op layer's saved y, else our copy */
   const void *ysaved = a->y ? seq_tensor_data(a->y) : s->ycopy.ptr;
 
-  SEQ_TRY(check_arg("y", a->y, dt, B * T * H));
-  SEQ_TRY(check_arg("dy", g->dy, dt, B * T * H));
-  SEQ_TRY(check_arg("dh_n", g->dh_n, dt, B * H));
-  SEQ_TRY(check_arg("dc_n", g->dc_n, dt, B * H));
-  SEQ_TRY(check_arg("dx", a->x_is_index ? NULL : g->dx, dt, B * T * I));
-  SEQ_TRY(check_arg("dkernel", g->dkernel, dt, I * 4 * H));
-  SEQ_TRY(check_arg("drecurrent", g->drecurrent, dt, H * 4 * H));
-  SEQ_TRY(check_arg("dbias", g->dbias, dt, 4 * H));
-  SEQ_TRY(check_arg("dh0", g->dh0, dt, B * H));
-  SEQ_TRY(check_arg("dc0", g->dc0, dt, B * H));
-  SEQ_TRY(contig_out("dx", a->x_is_index ? NULL : g->dx));
-  SEQ_TRY(contig_out("dkernel", g->dkernel));
-  SEQ_TRY(contig_out("drecurrent", g->drecurrent));
-  SEQ_TRY(contig_out("dbias", g->dbias));
-  SEQ_TRY(contig_out("dh0", g->dh0));
-  SEQ_TRY(contig_out("dc0", g->dc0));
+  seq_backend_assert(is_arg(a->y, dt, B * T * H) && is_arg(g->dy, dt, B * T * H) &&
+                         is_arg(g->dh_n, dt, B * H) && is_arg(g->dc_n, dt, B * H) &&
+                         is_arg(a->x_is_index ? NULL : g->dx, dt, B * T * I) &&
+                         is_arg(g->dkernel, dt, I * 4 * H) &&
+                         is_arg(g->drecurrent, dt, H * 4 * H) && is_arg(g->dbias, dt, 4 * H) &&
+                         is_arg(g->dh0, dt, B * H) && is_arg(g->dc0, dt, B * H),
+                     "lstm backward: gradient shapes");
 
   /* cuDNN needs a dense dy; a missing one is zeros */
   const void *dy;
@@ -416,10 +395,8 @@ static seq_status backward_impl(seq_lstm_args *a, seq_lstm_grads *g, lstm_saved 
 seq_status seq_cuda_lstm_backward(seq_lstm_args *a, seq_lstm_grads *g) {
   SEQ_TRY(seq_cuda_ensure_init());
   lstm_saved *s = a->saved;
-  if (!s)
-    return seq_fail(SEQ_EGRAD, "lstm: backward without a training forward (no saved state)");
-  if (!s->reserve.ptr || (!a->y && !s->ycopy.ptr))
-    return seq_fail(SEQ_EGRAD, "lstm: saved state is incomplete");
+  seq_backend_assert(s && s->reserve.ptr && (a->y || s->ycopy.ptr),
+                     "lstm backward: the saved state of a training forward");
   seq_cuda_scratch tmp[8];
   memset(tmp, 0, sizeof tmp);
   seq_status st = backward_impl(a, g, s, tmp);

@@ -1,5 +1,5 @@
 /* l_nn.c - bindings of the fused nn ops (core/engine/seq_nn.h) into seq.core:
- *   lstm(x, kernel, recurrent, bias [, h0, c0, x_is_index]) -> y, h_n, c_n
+ *   lstm(x, kernel, recurrent, bias [, h0, c0]) -> y, h_n, c_n (integer x: ids)
  *   embedding(weight, ids) -> out
  *   dropout(x, rate [, training=true]) -> out
  *   softmax_cross_entropy(logits, target) -> loss (0-d)
@@ -24,12 +24,8 @@ static int l_lstm(lua_State *L) {
   seq_tensor *b = seq_lua_check_tensor(L, 4);
   seq_tensor *h0 = opt_tensor(L, 5);
   seq_tensor *c0 = opt_tensor(L, 6);
-  if ((h0 == NULL) != (c0 == NULL))
-    return luaL_error(L, "lstm: give both h0 and c0, or neither");
-  /* default: integer input means class ids */
-  bool idx = lua_isnoneornil(L, 7) ? !seq_dtype_is_float(x->dtype) : lua_toboolean(L, 7);
   seq_tensor *y = NULL, *hn = NULL, *cn = NULL;
-  SEQ_LUA_CHECK(L, seq_lstm(&y, &hn, &cn, x, idx, k, r, b, h0, c0));
+  SEQ_LUA_CHECK(L, seq_lstm(&y, &hn, &cn, x, k, r, b, h0, c0));
   seq_lua_push_tensor(L, y);
   seq_lua_push_tensor(L, hn);
   seq_lua_push_tensor(L, cn);

@@ -169,6 +169,10 @@ static void lstm_gemm(seq_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int6
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define LSTM_HAVE_PACKED 1
+/* Left unspecialised, lstm_big_gemm keeps one kernel variant per B layout
+ * (in place, packed); a clone for the backward's shared arguments merged
+ * them into one less unrolled kernel. */
+#define LSTM_NOCLONE __attribute__((noclone))
 typedef float lstm_v16 __attribute__((vector_size(64), aligned(64)));
 
 static bool lstm_packed_ok(void) {
@@ -320,6 +324,7 @@ static void lstm_sgemm_big(int64_t M, int64_t N, int64_t K, const float *A, int6
 }
 #else
 #define LSTM_HAVE_PACKED 0
+#define LSTM_NOCLONE
 static bool lstm_packed_ok(void) { return false; }
 static size_t lstm_packed_floats(int64_t K, int64_t N) { (void)K; (void)N; return 0; }
 #endif
@@ -327,7 +332,7 @@ static size_t lstm_packed_floats(int64_t K, int64_t N) { (void)K; (void)N; retur
 /* The products over all steps: C (+)= A . op(B) with A[m,k] at
  * A[m*ars + k*acs] (one of ars, acs must be 1).  f32 on AVX-512 runs our
  * kernel (`buf` holds LSTM_KC*roundup(N,32) floats); otherwise the BLAS. */
-static void lstm_big_gemm(seq_dtype dt, float *buf, int64_t m, int64_t n, int64_t k,
+LSTM_NOCLONE static void lstm_big_gemm(seq_dtype dt, float *buf, int64_t m, int64_t n, int64_t k,
                           const void *a, int64_t ars, int64_t acs, const void *b, int64_t ldb,
                           bool trans_b, bool accumulate, void *c, int64_t ldc) {
 #if LSTM_HAVE_PACKED
@@ -375,141 +380,142 @@ static void lstm_step_gemm(seq_dtype dt, const float *bp, int64_t m, int64_t n, 
   lstm_gemm(dt, false, trans_b, m, n, k, a, lda, b, ldb, accumulate ? 1.0 : 0.0, c, ldc);
 }
 
-/* ---------------------------------------------------- f32 gate arithmetic
- * The gate functions use cpu_vmath.h's vectorisable exp, sigmoid and tanh
- * and are compiled for AVX-512, AVX2 and the baseline. */
+/* --------------------------------------------------------- gate passes
+ * One body for both float types, instantiated below as Torch7's TH generic
+ * files do.  f32 (training) uses cpu_vmath.h's vectorisable sigmoid and tanh
+ * in loops cloned for AVX-512, AVX2 and the baseline; f64 exists for
+ * gradient checks and uses the exact libm functions. */
 
-/* Forward gate pass over `rows` rows of one step.
- * g: pre-activations without bias (row stride ldg) -> activated gates;
- * cp: c_{t-1} (stride ldcp, 0 = the same zero row for all); c, h: outputs. */
-SEQ_VMATH_CLONES
-static void lstm_fwd_rows_f32(int64_t rows, int64_t H, float *g, int64_t ldg, const float *bias,
-                              const float *cp, int64_t ldcp, float *c, int64_t ldc, float *h,
-                              int64_t ldh) {
-  for (int64_t r = 0; r < rows; r++) {
-    float *gi = g + r * ldg, *gf = gi + H, *gc = gf + H, *go = gc + H;
-    const float *cpr = cp + r * ldcp;
-    float *cr = c + r * ldc, *hr = h + r * ldh;
-#pragma omp simd
-    for (int64_t j = 0; j < H; j++) {
-      float i = seq_vsigmoidf(gi[j] + bias[j]);
-      float f = seq_vsigmoidf(gf[j] + bias[H + j]);
-      float cc = seq_vtanhf(gc[j] + bias[2 * H + j]);
-      float o = seq_vsigmoidf(go[j] + bias[3 * H + j]);
-      float cn = f * cpr[j] + i * cc;
-      cr[j] = cn;
-      hr[j] = o * seq_vtanhf(cn);
-      gi[j] = i;
-      gf[j] = f;
-      gc[j] = cc;
-      go[j] = o;
-    }
-  }
-}
-
-/* Backward gate pass over `rows` rows of one step.
- * g: activated gates -> pre-activation gradients (in place); c: c_t;
- * cp: c_{t-1}; dy: upstream dh from y (stride lddy, 0 = zero row);
- * dh: recurrent dh (stride H, read); dc: dc_t in, dc_{t-1} out (stride H);
- * bacc: running dbias sums [4H] in double. */
-SEQ_VMATH_CLONES
-static void lstm_bwd_rows_f32(int64_t rows, int64_t H, float *g, int64_t ldg, const float *c,
-                              int64_t ldc, const float *cp, int64_t ldcp, const float *dy,
-                              int64_t lddy, const float *dh, float *dc, double *bacc) {
-  for (int64_t r = 0; r < rows; r++) {
-    float *gi = g + r * ldg, *gf = gi + H, *gc = gf + H, *go = gc + H;
-    const float *cr = c + r * ldc, *cpr = cp + r * ldcp, *dyr = dy + r * lddy;
-    const float *dhr = dh + r * H;
-    float *dcr = dc + r * H;
-#pragma omp simd
-    for (int64_t j = 0; j < H; j++) {
-      float i = gi[j], f = gf[j], cc = gc[j], o = go[j];
-      float tc = seq_vtanhf(cr[j]);
-      float dht = dhr[j] + dyr[j];
-      float dct = dcr[j] + dht * o * (1.0f - tc * tc);
-      float di = dct * cc, dcc = dct * i, df = dct * cpr[j], dout = dht * tc;
-      dcr[j] = dct * f;
-      gi[j] = di * i * (1.0f - i);
-      gf[j] = df * f * (1.0f - f);
-      gc[j] = dcc * (1.0f - cc * cc);
-      go[j] = dout * o * (1.0f - o);
-    }
-#pragma omp simd
-    for (int64_t j = 0; j < 4 * H; j++) bacc[j] += (double)gi[j];
-  }
-}
-
-/* f64: exact libm functions; this path exists for gradient checks. */
 static inline double lstm_sigmoid(double x) {
   return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
 }
 
-static void lstm_fwd_rows_f64(int64_t rows, int64_t H, double *g, int64_t ldg,
-                              const double *bias, const double *cp, int64_t ldcp, double *c,
-                              int64_t ldc, double *h, int64_t ldh) {
-  for (int64_t r = 0; r < rows; r++) {
-    double *gi = g + r * ldg, *gf = gi + H, *gc = gf + H, *go = gc + H;
-    const double *cpr = cp + r * ldcp;
-    double *cr = c + r * ldc, *hr = h + r * ldh;
-    for (int64_t j = 0; j < H; j++) {
-      double i = lstm_sigmoid(gi[j] + bias[j]);
-      double f = lstm_sigmoid(gf[j] + bias[H + j]);
-      double cc = tanh(gc[j] + bias[2 * H + j]);
-      double o = lstm_sigmoid(go[j] + bias[3 * H + j]);
-      double cn = f * cpr[j] + i * cc;
-      cr[j] = cn;
-      hr[j] = o * tanh(cn);
-      gi[j] = i;
-      gf[j] = f;
-      gc[j] = cc;
-      go[j] = o;
-    }
+/* Forward pass over `rows` rows of one step.
+ * g: pre-activations without bias (row stride ldg) -> activated gates;
+ * cp: c_{t-1} (stride ldcp, 0 = the same zero row for all); c, h: outputs.
+ *
+ * Backward pass over `rows` rows of one step.
+ * g: activated gates -> pre-activation gradients (in place); c: c_t;
+ * cp: c_{t-1}; dy: upstream dh from y (stride lddy, 0 = zero row);
+ * dh: recurrent dh (stride H, read); dc: dc_t in, dc_{t-1} out (stride H);
+ * bacc: running dbias sums [4H] in double. */
+#define LSTM_GATE_PASSES(sfx, real, SIGMOID, TANH, CLONES, SIMD)                                 \
+  CLONES                                                                                         \
+  static void lstm_fwd_rows_##sfx(int64_t rows, int64_t H, real *g, int64_t ldg,                 \
+                                  const real *bias, const real *cp, int64_t ldcp, real *c,      \
+                                  int64_t ldc, real *h, int64_t ldh) {                           \
+    for (int64_t r = 0; r < rows; r++) {                                                         \
+      real *gi = g + r * ldg, *gf = gi + H, *gc = gf + H, *go = gc + H;                          \
+      const real *cpr = cp + r * ldcp;                                                           \
+      real *cr = c + r * ldc, *hr = h + r * ldh;                                                 \
+      SIMD                                                                                       \
+      for (int64_t j = 0; j < H; j++) {                                                          \
+        real i = SIGMOID(gi[j] + bias[j]);                                                       \
+        real f = SIGMOID(gf[j] + bias[H + j]);                                                   \
+        real cc = TANH(gc[j] + bias[2 * H + j]);                                                 \
+        real o = SIGMOID(go[j] + bias[3 * H + j]);                                               \
+        real cn = f * cpr[j] + i * cc;                                                           \
+        cr[j] = cn;                                                                              \
+        hr[j] = o * TANH(cn);                                                                    \
+        gi[j] = i;                                                                               \
+        gf[j] = f;                                                                               \
+        gc[j] = cc;                                                                              \
+        go[j] = o;                                                                               \
+      }                                                                                          \
+    }                                                                                            \
+  }                                                                                              \
+                                                                                                 \
+  CLONES                                                                                         \
+  static void lstm_bwd_rows_##sfx(int64_t rows, int64_t H, real *g, int64_t ldg, const real *c,  \
+                                  int64_t ldc, const real *cp, int64_t ldcp, const real *dy,    \
+                                  int64_t lddy, const real *dh, real *dc, double *bacc) {       \
+    const real one = 1;                                                                          \
+    for (int64_t r = 0; r < rows; r++) {                                                         \
+      real *gi = g + r * ldg, *gf = gi + H, *gc = gf + H, *go = gc + H;                          \
+      const real *cr = c + r * ldc, *cpr = cp + r * ldcp, *dyr = dy + r * lddy;                  \
+      const real *dhr = dh + r * H;                                                              \
+      real *dcr = dc + r * H;                                                                    \
+      SIMD                                                                                       \
+      for (int64_t j = 0; j < H; j++) {                                                          \
+        real i = gi[j], f = gf[j], cc = gc[j], o = go[j];                                        \
+        real tc = TANH(cr[j]);                                                                   \
+        real dht = dhr[j] + dyr[j];                                                              \
+        real dct = dcr[j] + dht * o * (one - tc * tc);                                           \
+        real di = dct * cc, dcc = dct * i, df = dct * cpr[j], dout = dht * tc;                   \
+        dcr[j] = dct * f;                                                                        \
+        gi[j] = di * i * (one - i);                                                              \
+        gf[j] = df * f * (one - f);                                                              \
+        gc[j] = dcc * (one - cc * cc);                                                           \
+        go[j] = dout * o * (one - o);                                                            \
+      }                                                                                          \
+      SIMD                                                                                       \
+      for (int64_t j = 0; j < 4 * H; j++) bacc[j] += (double)gi[j];                              \
+    }                                                                                            \
   }
+
+LSTM_GATE_PASSES(f32, float, seq_vsigmoidf, seq_vtanhf, SEQ_VMATH_CLONES, _Pragma("omp simd"))
+LSTM_GATE_PASSES(f64, double, lstm_sigmoid, tanh, , )
+#undef LSTM_GATE_PASSES
+
+/* ------------------------------------------------- preconditions and ids */
+
+#ifndef NDEBUG
+static bool lstm_is(const seq_tensor *t, seq_dtype dt, int ndim, const int64_t *shape) {
+  if (!t || t->device != SEQ_CPU || t->dtype != dt || t->ndim != ndim ||
+      !seq_tensor_is_contiguous(t))
+    return false;
+  for (int d = 0; d < ndim; d++)
+    if (t->shape[d] != shape[d]) return false;
+  return true;
+}
+#endif
+
+/* What the op layer guarantees (seq_lstm_args): asserted, never reported. */
+static void lstm_assert_args(const seq_lstm_args *a) {
+#ifndef NDEBUG
+  const int64_t B = a->B, T = a->T, I = a->I, H = a->H;
+  seq_backend_assert(B > 0 && T > 0 && I > 0 && H > 0, "lstm: sizes are positive");
+  const seq_dtype dt = a->kernel->dtype;
+  seq_backend_assert(dt == SEQ_F32 || dt == SEQ_F64, "lstm: f32 or f64");
+  const int64_t sk[2] = {I, 4 * H}, sr[2] = {H, 4 * H}, sb[1] = {4 * H}, sx[3] = {B, T, I},
+                sid[2] = {B, T}, sy[3] = {B, T, H}, sh[2] = {B, H};
+  seq_backend_assert(lstm_is(a->kernel, dt, 2, sk), "lstm: kernel [I,4H]");
+  seq_backend_assert(lstm_is(a->recurrent, dt, 2, sr), "lstm: recurrent [H,4H]");
+  seq_backend_assert(lstm_is(a->bias, dt, 1, sb), "lstm: bias [4H]");
+  seq_backend_assert(a->x_is_index ? lstm_is(a->x, SEQ_I32, 2, sid) || lstm_is(a->x, SEQ_I64, 2, sid)
+                                   : lstm_is(a->x, dt, 3, sx),
+                     "lstm: x [B,T,I], or ids [B,T]");
+  seq_backend_assert(lstm_is(a->y, dt, 3, sy), "lstm: y [B,T,H]");
+  const seq_tensor *states[4] = {a->h0, a->c0, a->h_n, a->c_n};
+  for (int k = 0; k < 4; k++)
+    seq_backend_assert(!states[k] || lstm_is(states[k], dt, 2, sh), "lstm: states [B,H]");
+#else
+  (void)a;
+#endif
 }
 
-static void lstm_bwd_rows_f64(int64_t rows, int64_t H, double *g, int64_t ldg, const double *c,
-                              int64_t ldc, const double *cp, int64_t ldcp, const double *dy,
-                              int64_t lddy, const double *dh, double *dc, double *bacc) {
-  for (int64_t r = 0; r < rows; r++) {
-    double *gi = g + r * ldg, *gf = gi + H, *gc = gf + H, *go = gc + H;
-    const double *cr = c + r * ldc, *cpr = cp + r * ldcp, *dyr = dy + r * lddy;
-    const double *dhr = dh + r * H;
-    double *dcr = dc + r * H;
-    for (int64_t j = 0; j < H; j++) {
-      double i = gi[j], f = gf[j], cc = gc[j], o = go[j];
-      double tc = tanh(cr[j]);
-      double dht = dhr[j] + dyr[j];
-      double dct = dcr[j] + dht * o * (1.0 - tc * tc);
-      double di = dct * cc, dcc = dct * i, df = dct * cpr[j], dout = dht * tc;
-      dcr[j] = dct * f;
-      gi[j] = di * i * (1.0 - i);
-      gf[j] = df * f * (1.0 - f);
-      gc[j] = dcc * (1.0 - cc * cc);
-      go[j] = dout * o * (1.0 - o);
-    }
-    for (int64_t j = 0; j < 4 * H; j++) bacc[j] += gi[j];
-  }
+static void lstm_assert_grads(const seq_lstm_args *a, const seq_lstm_grads *gr) {
+#ifndef NDEBUG
+  const int64_t B = a->B, T = a->T, I = a->I, H = a->H;
+  const seq_dtype dt = a->kernel->dtype;
+  const int64_t sy[3] = {B, T, H}, sx[3] = {B, T, I}, sh[2] = {B, H}, sk[2] = {I, 4 * H},
+                sr[2] = {H, 4 * H}, sb[1] = {4 * H};
+  const struct { const seq_tensor *t; int ndim; const int64_t *shape; } g[] = {
+      {gr->dy, 3, sy},      {gr->dh_n, 2, sh},       {gr->dc_n, 2, sh},   {gr->dx, 3, sx},
+      {gr->dkernel, 2, sk}, {gr->drecurrent, 2, sr}, {gr->dbias, 1, sb},  {gr->dh0, 2, sh},
+      {gr->dc0, 2, sh}};
+  for (size_t k = 0; k < sizeof g / sizeof *g; k++)
+    seq_backend_assert(!g[k].t || lstm_is(g[k].t, dt, g[k].ndim, g[k].shape),
+                       "lstm backward: gradient shapes");
+  seq_backend_assert(!(gr->dx && a->x_is_index), "lstm backward: ids have no gradient");
+#else
+  (void)a;
+  (void)gr;
+#endif
 }
 
-/* -------------------------------------------------------- argument checks */
-
-static bool lstm_is_2d(const seq_tensor *t, int64_t a, int64_t b) {
-  return t->ndim == 2 && t->shape[0] == a && t->shape[1] == b;
-}
-
-static seq_status lstm_check_tensor(const char *what, const seq_tensor *t, seq_dtype dt) {
-  if (t->device != SEQ_CPU)
-    return seq_fail(SEQ_EDEVICE, "lstm: %s is on %s, expected cpu", what,
-                    seq_device_name(t->device));
-  if (t->dtype != dt)
-    return seq_fail(SEQ_EDTYPE, "lstm: %s has dtype %s, expected %s", what,
-                    seq_dtype_name(t->dtype), seq_dtype_name(dt));
-  if (t->numel > 0 && !seq_tensor_is_contiguous(t))
-    return seq_fail(SEQ_EARG, "lstm: %s %s must be contiguous", what, seq_tshape(t));
-  return SEQ_OK;
-}
-
-/* Checks ids in [0, I); `what` names the op direction in the message. */
+/* The ids' values are the one thing the op layer does not read: each must
+ * pick a row of the kernel. */
 static seq_status lstm_check_ids(const seq_tensor *x, int64_t n, int64_t I) {
   if (x->dtype == SEQ_I32) {
     const int32_t *id = seq_tensor_data(x);
@@ -535,62 +541,6 @@ static inline int64_t lstm_id(const seq_tensor *x, const void *ids, int64_t r) {
   return x->dtype == SEQ_I32 ? (int64_t)((const int32_t *)ids)[r] : ((const int64_t *)ids)[r];
 }
 
-static seq_status lstm_check_args(const seq_lstm_args *a) {
-  if (a->B < 0 || a->T < 0 || a->I <= 0 || a->H <= 0)
-    return seq_fail(SEQ_EARG, "lstm: bad sizes B=%lld T=%lld I=%lld H=%lld", (long long)a->B,
-                    (long long)a->T, (long long)a->I, (long long)a->H);
-  if (!a->x || !a->kernel || !a->recurrent || !a->bias || !a->y)
-    return seq_fail(SEQ_EARG, "lstm: x, kernel, recurrent, bias and y are required");
-  const int64_t B = a->B, T = a->T, I = a->I, H = a->H;
-  seq_dtype dt = a->kernel->dtype;
-  if (dt != SEQ_F32 && dt != SEQ_F64)
-    return seq_fail(SEQ_EDTYPE, "lstm: dtype %s is not supported (use f32 or f64)",
-                    seq_dtype_name(dt));
-  SEQ_TRY(lstm_check_tensor("kernel", a->kernel, dt));
-  SEQ_TRY(lstm_check_tensor("recurrent", a->recurrent, dt));
-  SEQ_TRY(lstm_check_tensor("bias", a->bias, dt));
-  SEQ_TRY(lstm_check_tensor("y", a->y, dt));
-  if (!lstm_is_2d(a->kernel, I, 4 * H))
-    return seq_fail(SEQ_ESHAPE, "lstm: kernel %s should be [%lld,%lld] (input %lld, units %lld)",
-                    seq_tshape(a->kernel), (long long)I, (long long)(4 * H), (long long)I,
-                    (long long)H);
-  if (!lstm_is_2d(a->recurrent, H, 4 * H))
-    return seq_fail(SEQ_ESHAPE, "lstm: recurrent kernel %s should be [%lld,%lld]",
-                    seq_tshape(a->recurrent), (long long)H, (long long)(4 * H));
-  if (a->bias->ndim != 1 || a->bias->shape[0] != 4 * H)
-    return seq_fail(SEQ_ESHAPE, "lstm: bias %s should be [%lld]", seq_tshape(a->bias),
-                    (long long)(4 * H));
-  if (a->x->device != SEQ_CPU) return seq_fail(SEQ_EDEVICE, "lstm: x is not on the cpu");
-  if (a->x->numel > 0 && !seq_tensor_is_contiguous(a->x))
-    return seq_fail(SEQ_EARG, "lstm: x %s must be contiguous", seq_tshape(a->x));
-  if (a->x_is_index) {
-    if (a->x->dtype != SEQ_I32 && a->x->dtype != SEQ_I64)
-      return seq_fail(SEQ_EDTYPE, "lstm: index input must be i32 or i64, got %s",
-                      seq_dtype_name(a->x->dtype));
-    if (!lstm_is_2d(a->x, B, T))
-      return seq_fail(SEQ_ESHAPE, "lstm: index input %s should be [%lld,%lld]", seq_tshape(a->x),
-                      (long long)B, (long long)T);
-  } else {
-    SEQ_TRY(lstm_check_tensor("x", a->x, dt));
-    if (a->x->ndim != 3 || a->x->shape[0] != B || a->x->shape[1] != T || a->x->shape[2] != I)
-      return seq_fail(SEQ_ESHAPE, "lstm: input %s should be [%lld,%lld,%lld]", seq_tshape(a->x),
-                      (long long)B, (long long)T, (long long)I);
-  }
-  if (a->y->ndim != 3 || a->y->shape[0] != B || a->y->shape[1] != T || a->y->shape[2] != H)
-    return seq_fail(SEQ_ESHAPE, "lstm: output y %s should be [%lld,%lld,%lld]", seq_tshape(a->y),
-                    (long long)B, (long long)T, (long long)H);
-  const struct { const char *name; const seq_tensor *t; } st[] = {
-      {"h0", a->h0}, {"c0", a->c0}, {"h_n", a->h_n}, {"c_n", a->c_n}};
-  for (int k = 0; k < 4; k++) {
-    if (!st[k].t) continue;
-    SEQ_TRY(lstm_check_tensor(st[k].name, st[k].t, dt));
-    if (!lstm_is_2d(st[k].t, B, H))
-      return seq_fail(SEQ_ESHAPE, "lstm: %s %s should be [%lld,%lld]", st[k].name,
-                      seq_tshape(st[k].t), (long long)B, (long long)H);
-  }
-  return SEQ_OK;
-}
-
 /* Batch slice [b0,b1) owned by thread `tid` of `nt`. */
 static void lstm_slice(int64_t B, int tid, int nt, int64_t *b0, int64_t *b1) {
   *b0 = B * tid / nt;
@@ -600,64 +550,172 @@ static void lstm_slice(int64_t B, int tid, int nt, int64_t *b0, int64_t *b1) {
 static int lstm_team_size(int64_t B) {
   int nt = seq_cpu_get_threads();
   if (nt < 1) nt = 1;
-  if (nt > B) nt = (int)(B > 0 ? B : 1);
+  if (nt > B) nt = (int)B;
   return nt;
 }
 
 /* ---------------------------------------------------------------- forward */
 
-static seq_status lstm_forward_impl(seq_lstm_args *a) {
-  SEQ_TRY(lstm_check_args(a));
-  a->saved = NULL;
-  const seq_dtype dt = a->kernel->dtype;
-  const size_t es = seq_dtype_size(dt);
-  const int64_t B = a->B, T = a->T, I = a->I, H = a->H, G4 = 4 * H, BT = B * T;
+/* What every forward thread reads, set up once per call. */
+typedef struct lstm_fwd {
+  const seq_lstm_args *a;
+  seq_dtype dt;
+  size_t es;
+  int64_t T, I, H, G4;
+  int64_t TW;          /* steps of gates held at once: T, or a window in inference */
+  bool train;
+  char *block;         /* the workspace allocation: */
+  char *gates, *cells; /*   gates [B,TW,4H], cells [B,T,H] ([B,H] in inference) */
+  const char *zero;    /*   one zero row: the initial state without h0/c0 */
+  int64_t cs_b, cs_t;  /* cell strides between batch rows and between steps */
+  const float *rp;     /* recurrent kernel packed for the f32 fast path, or NULL */
+  const char *R, *bias, *h0, *c0; /* the operands' data (h0, c0 may be NULL) */
+  char *y;
+} lstm_fwd;
 
-  if (a->x_is_index) SEQ_TRY(lstm_check_ids(a->x, BT, I));
-
-  /* Workspace: gates [B,TW,4H], cells [B,T,H] when training ([B,H] else),
-   * plus one zero row of H (initial state when h0/c0 are absent).  Training
-   * keeps every step's gates for backward (TW = T); inference only needs a
-   * window of steps, projected a window at a time (TW = LSTM_INFER_WINDOW),
-   * so its workspace does not grow with the sequence (205 MB -> 13 MB for
-   * batch 256 x 500 steps x 100 units). */
-  const bool train = a->training;
-  const int64_t TW = train ? T : (T < LSTM_INFER_WINDOW ? T : LSTM_INFER_WINDOW);
-  const size_t n_gates = (size_t)(B * TW) * (size_t)G4;
-  const size_t n_cells = train ? (size_t)BT * (size_t)H : (size_t)B * (size_t)H;
-  const size_t n_zero = (size_t)H;
-  char *block = lstm_alloc_big((n_gates + n_cells + n_zero) * es);
-  if (!block)
+/* Training keeps every step's gates for backward (TW = T); inference only
+ * needs a window of steps, projected a window at a time, so its workspace
+ * does not grow with the sequence (205 MB -> 13 MB for batch 256 x 500
+ * steps x 100 units) and keeps only the running cell state. */
+static seq_status lstm_fwd_workspace(lstm_fwd *f, int64_t B) {
+  const int64_t T = f->T, H = f->H;
+  const size_t es = f->es;
+  f->TW = f->train ? T : (T < LSTM_INFER_WINDOW ? T : LSTM_INFER_WINDOW);
+  const size_t n_gates = (size_t)(B * f->TW) * (size_t)f->G4;
+  const size_t n_cells = f->train ? (size_t)(B * T) * (size_t)H : (size_t)B * (size_t)H;
+  f->block = lstm_alloc_big((n_gates + n_cells + (size_t)H) * es);
+  if (!f->block)
     return seq_fail(SEQ_ENOMEM, "lstm: out of memory for the workspace (B=%lld T=%lld H=%lld)",
                     (long long)B, (long long)T, (long long)H);
-  char *gates = block;
-  char *cells = gates + n_gates * es;
-  char *zero = cells + n_cells * es;
-  memset(zero, 0, n_zero * es);
-
-  /* 2. the recurrence */
-  const char *R = seq_tensor_data(a->recurrent);
-  const char *bias = seq_tensor_data(a->bias);
-  char *y = seq_tensor_data(a->y);
-  const char *h0 = a->h0 ? seq_tensor_data(a->h0) : NULL;
-  const char *c0 = a->c0 ? seq_tensor_data(a->c0) : NULL;
-  /* inference keeps only the running cell state [B,H] */
-  const int64_t cs_b = train ? T * H : H; /* cell stride between batch rows */
-  const int64_t cs_t = train ? H : 0;     /* cell stride between steps */
-  if (!train) {
+  f->gates = f->block;
+  f->cells = f->gates + n_gates * es;
+  char *zero = f->cells + n_cells * es;
+  memset(zero, 0, (size_t)H * es);
+  f->zero = zero;
+  f->cs_b = f->train ? T * H : H;
+  f->cs_t = f->train ? H : 0;
+  if (!f->train) { /* the running cell state starts as c0 */
     for (int64_t b = 0; b < B; b++)
-      memcpy(cells + (size_t)(b * H) * es, c0 ? c0 + (size_t)(b * H) * es : zero, (size_t)H * es);
+      memcpy(f->cells + (size_t)(b * H) * es, f->c0 ? f->c0 + (size_t)(b * H) * es : f->zero,
+             (size_t)H * es);
   }
+  return SEQ_OK;
+}
 
-  float *rp = NULL; /* packed recurrent kernel, f32 fast path */
+/* Step 1: G = x . kernel for rows b0.. of steps t0..t0+tc-1.  Training: all
+ * steps at once (rows b0*T .. are contiguous in x and in the gates);
+ * inference: one product per batch row.  Index input gathers kernel rows. */
+static void lstm_project_inputs(const lstm_fwd *f, float *buf, int64_t b0, int64_t rows,
+                                int64_t t0, int64_t tc) {
+  const seq_lstm_args *a = f->a;
+  const int64_t T = f->T, TW = f->TW, I = f->I, G4 = f->G4;
+  const size_t es = f->es;
+  const int64_t nblk = TW == T ? 1 : rows, blk_rows = TW == T ? rows * T : tc;
+  for (int64_t q = 0; q < nblk; q++) {
+    const int64_t xr = TW == T ? b0 * T : (b0 + q) * T + t0; /* first row of x */
+    const int64_t gr0 = TW == T ? b0 * T : (b0 + q) * TW;     /* first gates row */
+    if (a->x_is_index) {
+      const void *ids = seq_tensor_data(a->x);
+      const char *k = seq_tensor_data(a->kernel);
+      const size_t row = (size_t)G4 * es;
+      for (int64_t r = 0; r < blk_rows; r++)
+        memcpy(f->gates + (size_t)(gr0 + r) * row, k + (size_t)lstm_id(a->x, ids, xr + r) * row,
+               row);
+    } else {
+      lstm_big_gemm(f->dt, buf, blk_rows, G4, I,
+                    (const char *)seq_tensor_data(a->x) + (size_t)(xr * I) * es, I, 1,
+                    seq_tensor_data(a->kernel), G4, false, false,
+                    f->gates + (size_t)(gr0 * G4) * es, G4);
+    }
+  }
+}
+
+/* Step 2, one step t of rows b0..: G[:,t] += h_{t-1} . recurrent, then the
+ * gate pass writes c_t and h_t = y[:,t]. */
+static void lstm_forward_step(const lstm_fwd *f, int64_t b0, int64_t rows, int64_t t,
+                              int64_t t0) {
+  const seq_dtype dt = f->dt;
+  const size_t es = f->es;
+  const int64_t T = f->T, TW = f->TW, H = f->H, G4 = f->G4, cs_b = f->cs_b, cs_t = f->cs_t;
+  const char *R = f->R;
+  char *y = f->y;
+  char *g = f->gates + (size_t)((b0 * TW + (t - t0)) * G4) * es;
+  /* rows of step t are TW*4H apart; h_{t-1} is y[:,t-1] with stride T*H */
+  if (t > 0)
+    lstm_step_gemm(dt, f->rp, rows, G4, H, y + (size_t)((b0 * T + t - 1) * H) * es, T * H, false,
+                   R, G4, true, g, TW * G4);
+  else if (f->h0)
+    lstm_step_gemm(dt, f->rp, rows, G4, H, f->h0 + (size_t)(b0 * H) * es, H, false, R, G4, true,
+                   g, TW * G4);
+  /* previous cell state */
+  const char *cp;
+  int64_t ldcp;
+  if (!f->train) {
+    cp = f->cells + (size_t)(b0 * H) * es;
+    ldcp = H;
+  } else if (t > 0) {
+    cp = f->cells + (size_t)(b0 * cs_b + (t - 1) * cs_t) * es;
+    ldcp = cs_b;
+  } else if (f->c0) {
+    cp = f->c0 + (size_t)(b0 * H) * es;
+    ldcp = H;
+  } else {
+    cp = f->zero;
+    ldcp = 0;
+  }
+  char *c = f->cells + (size_t)(b0 * cs_b + t * cs_t) * es;
+  char *h = y + (size_t)((b0 * T + t) * H) * es;
+  const char *bias = f->bias;
+  if (dt == SEQ_F32)
+    lstm_fwd_rows_f32(rows, H, (float *)g, TW * G4, (const float *)bias, (const float *)cp, ldcp,
+                      (float *)c, cs_b, (float *)h, T * H);
+  else
+    lstm_fwd_rows_f64(rows, H, (double *)g, TW * G4, (const double *)bias, (const double *)cp,
+                      ldcp, (double *)c, cs_b, (double *)h, T * H);
+}
+
+/* Step 3: h_n and c_n are the last step's (in inference the running cell
+ * state, which the same strides address). */
+static void lstm_final_states(const lstm_fwd *f, int64_t B) {
+  const seq_lstm_args *a = f->a;
+  const int64_t T = f->T, H = f->H;
+  const size_t es = f->es, len = (size_t)H * es;
+  const char *y = f->y;
+  for (int64_t b = 0; b < B; b++) {
+    const size_t hb = (size_t)(b * H) * es;
+    if (a->h_n)
+      memcpy((char *)seq_tensor_data(a->h_n) + hb, y + (size_t)((b * T + T - 1) * H) * es, len);
+    if (a->c_n)
+      memcpy((char *)seq_tensor_data(a->c_n) + hb,
+             f->cells + (size_t)(b * f->cs_b + (T - 1) * f->cs_t) * es, len);
+  }
+}
+
+static seq_status lstm_forward_impl(seq_lstm_args *a) {
+  lstm_assert_args(a);
+  a->saved = NULL;
+  const int64_t B = a->B, T = a->T;
+  if (a->x_is_index) SEQ_TRY(lstm_check_ids(a->x, B * T, a->I));
+  lstm_fwd f = {.a = a, .dt = a->kernel->dtype, .T = T, .I = a->I, .H = a->H, .G4 = 4 * a->H,
+                .train = a->training};
+  f.es = seq_dtype_size(f.dt);
+  f.R = seq_tensor_data(a->recurrent);
+  f.bias = seq_tensor_data(a->bias);
+  f.h0 = a->h0 ? seq_tensor_data(a->h0) : NULL;
+  f.c0 = a->c0 ? seq_tensor_data(a->c0) : NULL;
+  f.y = seq_tensor_data(a->y);
+  SEQ_TRY(lstm_fwd_workspace(&f, B));
+
+  float *rp = NULL;
   /* packing costs about one step's product: worth it over several steps
    * (a stateful one-step call, as in text generation, goes to the BLAS) */
-  if (dt == SEQ_F32 && T >= LSTM_PACK_MIN_T && lstm_packed_ok()) {
-    rp = lstm_alloc(lstm_packed_floats(H, G4) * sizeof(float));
+  if (f.dt == SEQ_F32 && T >= LSTM_PACK_MIN_T && lstm_packed_ok()) {
+    rp = lstm_alloc(lstm_packed_floats(f.H, f.G4) * sizeof(float));
 #if LSTM_HAVE_PACKED
-    if (rp) lstm_pack_f32((const float *)R, G4, false, H, G4, rp);
+    if (rp) lstm_pack_f32(seq_tensor_data(a->recurrent), f.G4, false, f.H, f.G4, rp);
 #endif
   }
+  f.rp = rp;
 
   const int nt = lstm_team_size(B);
   const int saved_threads = nt > 1 ? lstm_blas_single_begin() : 1;
@@ -667,103 +725,28 @@ static seq_status lstm_forward_impl(seq_lstm_args *a) {
     int64_t b0, b1;
     lstm_slice(B, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1);
     const int64_t rows = b1 - b0;
-    float *buf = (!a->x_is_index && rows > 0) ? lstm_big_buf(dt, G4) : NULL;
-    for (int64_t t0 = 0; t0 < T && rows > 0; t0 += TW) {
-      const int64_t tc = T - t0 < TW ? T - t0 : TW;
-      /* 1. input projection of this thread's rows for steps t0..t0+tc-1.
-       * Training: all steps at once, rows b0*T .. b1*T-1 are contiguous in
-       * x and in the gates; inference: one product per batch row. */
-      const int64_t nblk = TW == T ? 1 : rows, blk_rows = TW == T ? rows * T : tc;
-      for (int64_t q = 0; q < nblk; q++) {
-        const int64_t xr = TW == T ? b0 * T : (b0 + q) * T + t0; /* first row of x */
-        const int64_t gr0 = TW == T ? b0 * T : (b0 + q) * TW;     /* first gates row */
-        if (a->x_is_index) {
-          const void *ids = seq_tensor_data(a->x);
-          const char *k = seq_tensor_data(a->kernel);
-          const size_t row = (size_t)G4 * es;
-          for (int64_t r = 0; r < blk_rows; r++)
-            memcpy(gates + (size_t)(gr0 + r) * row, k + (size_t)lstm_id(a->x, ids, xr + r) * row,
-                   row);
-        } else {
-          lstm_big_gemm(dt, buf, blk_rows, G4, I,
-                        (const char *)seq_tensor_data(a->x) + (size_t)(xr * I) * es, I, 1,
-                        seq_tensor_data(a->kernel), G4, false, false,
-                        gates + (size_t)(gr0 * G4) * es, G4);
-        }
-      }
-      /* 2. the recurrence over the window */
-      for (int64_t t = t0; t < t0 + tc; t++) {
-        char *g = gates + (size_t)((b0 * TW + (t - t0)) * G4) * es;
-        /* recurrent contribution */
-        if (t > 0)
-          lstm_step_gemm(dt, rp, rows, G4, H, y + (size_t)((b0 * T + t - 1) * H) * es, T * H,
-                         false, R, G4, true, g, TW * G4);
-        else if (h0)
-          lstm_step_gemm(dt, rp, rows, G4, H, h0 + (size_t)(b0 * H) * es, H, false, R, G4, true,
-                         g, TW * G4);
-        /* previous cell state */
-        const char *cp;
-        int64_t ldcp;
-        if (!train) {
-          cp = cells + (size_t)(b0 * H) * es;
-          ldcp = H;
-        } else if (t > 0) {
-          cp = cells + (size_t)(b0 * cs_b + (t - 1) * cs_t) * es;
-          ldcp = cs_b;
-        } else if (c0) {
-          cp = c0 + (size_t)(b0 * H) * es;
-          ldcp = H;
-        } else {
-          cp = zero;
-          ldcp = 0;
-        }
-        char *c = cells + (size_t)(b0 * cs_b + t * cs_t) * es;
-        char *h = y + (size_t)((b0 * T + t) * H) * es;
-        if (dt == SEQ_F32)
-          lstm_fwd_rows_f32(rows, H, (float *)g, TW * G4, (const float *)bias, (const float *)cp,
-                            ldcp, (float *)c, cs_b, (float *)h, T * H);
-        else
-          lstm_fwd_rows_f64(rows, H, (double *)g, TW * G4, (const double *)bias,
-                            (const double *)cp, ldcp, (double *)c, cs_b, (double *)h, T * H);
-      }
+    float *buf = (!a->x_is_index && rows > 0) ? lstm_big_buf(f.dt, f.G4) : NULL;
+    for (int64_t t0 = 0; t0 < T && rows > 0; t0 += f.TW) {
+      const int64_t tc = T - t0 < f.TW ? T - t0 : f.TW;
+      lstm_project_inputs(&f, buf, b0, rows, t0, tc);
+      for (int64_t t = t0; t < t0 + tc; t++) lstm_forward_step(&f, b0, rows, t, t0);
     }
     free(buf);
   }
   if (nt > 1) lstm_blas_single_end(saved_threads);
   free(rp);
+  lstm_final_states(&f, B);
 
-  /* 3. final states */
-  for (int64_t b = 0; b < B; b++) {
-    const size_t hb = (size_t)(b * H) * es, len = (size_t)H * es;
-    if (a->h_n) {
-      const char *src = T > 0 ? y + (size_t)((b * T + T - 1) * H) * es : (h0 ? h0 + hb : zero);
-      memcpy((char *)seq_tensor_data(a->h_n) + hb, src, len);
-    }
-    if (a->c_n) {
-      const char *src;
-      if (!train) src = cells + hb;
-      else if (T > 0) src = cells + (size_t)(b * cs_b + (T - 1) * cs_t) * es;
-      else src = c0 ? c0 + hb : zero;
-      memcpy((char *)seq_tensor_data(a->c_n) + hb, src, len);
-    }
-  }
-
-  if (!train) {
-    lstm_release_big(block);
+  if (!f.train) {
+    lstm_release_big(f.block);
     return SEQ_OK;
   }
   lstm_saved *s = calloc(1, sizeof *s);
   if (!s) {
-    lstm_release_big(block);
+    lstm_release_big(f.block);
     return seq_fail(SEQ_ENOMEM, "lstm: out of memory");
   }
-  s->dtype = dt;
-  s->B = B;
-  s->T = T;
-  s->H = H;
-  s->block = block;
-  s->gates = gates;
-  s->cells = cells;
+  *s = (lstm_saved){f.dt, B, T, f.H, f.block, f.gates, f.cells, false};
   a->saved = s;
   return SEQ_OK;
 }
@@ -777,206 +760,223 @@ void seq_cpu_lstm_free_saved(void *saved) {
 
 /* --------------------------------------------------------------- backward */
 
-static seq_status lstm_check_grad(const char *what, const seq_tensor *t, seq_dtype dt, int ndim,
-                                  const int64_t *shape) {
-  if (!t) return SEQ_OK;
-  SEQ_TRY(lstm_check_tensor(what, t, dt));
-  bool ok = t->ndim == ndim;
-  for (int d = 0; ok && d < ndim; d++) ok = t->shape[d] == shape[d];
-  if (!ok) {
-    char buf[64];
-    return seq_fail(SEQ_ESHAPE, "lstm backward: %s %s should be %s", what, seq_tshape(t),
-                    seq_shape_str(buf, sizeof buf, ndim, shape));
+/* What every backward thread reads and writes, set up once per call. */
+typedef struct lstm_bwd {
+  const seq_lstm_args *a;
+  const seq_lstm_grads *gr;
+  seq_dtype dt;
+  size_t es;
+  int64_t B, T, I, H, G4;
+  char *dg;          /* the saved gates, overwritten with their gradients */
+  const char *cells; /* the saved cell states [B,T,H] */
+  char *dh, *dc;     /* running dh, dc [B,H] */
+  const char *zero;  /* one zero row of H */
+  char *fix;         /* h0[b] - y[b*T-1] rows for drecurrent [B,H] */
+  double *bacc;      /* per-thread dbias sums [nt,4H] */
+  const float *rtp;  /* recurrent^T packed for the f32 fast path, or NULL */
+} lstm_bwd;
+
+/* BPTT over rows b0..: per step the gate pass turns G[:,t] into dG[:,t] in
+ * place and adds to the dbias sums, then dh_{t-1} = dG_t . R^T. */
+static void lstm_bptt(const lstm_bwd *w, int64_t b0, int64_t rows, double *acc) {
+  const seq_lstm_args *a = w->a;
+  const seq_dtype dt = w->dt;
+  const size_t es = w->es;
+  const int64_t T = w->T, H = w->H, G4 = w->G4;
+  const char *R = seq_tensor_data(a->recurrent);
+  const char *dy = w->gr->dy ? seq_tensor_data(w->gr->dy) : NULL;
+  const char *c0 = a->c0 ? seq_tensor_data(a->c0) : NULL;
+  const bool want_dh0 = w->gr->dh0 != NULL;
+  char *dhr = w->dh + (size_t)(b0 * H) * es, *dcr = w->dc + (size_t)(b0 * H) * es;
+  for (int64_t t = T - 1; t >= 0; t--) {
+    char *g = w->dg + (size_t)((b0 * T + t) * G4) * es;
+    const char *c = w->cells + (size_t)((b0 * T + t) * H) * es;
+    const char *cp;
+    int64_t ldcp;
+    if (t > 0) {
+      cp = c - (size_t)H * es;
+      ldcp = T * H;
+    } else if (c0) {
+      cp = c0 + (size_t)(b0 * H) * es;
+      ldcp = H;
+    } else {
+      cp = w->zero;
+      ldcp = 0;
+    }
+    const char *dyr = dy ? dy + (size_t)((b0 * T + t) * H) * es : w->zero;
+    const int64_t lddy = dy ? T * H : 0;
+    if (dt == SEQ_F32)
+      lstm_bwd_rows_f32(rows, H, (float *)g, T * G4, (const float *)c, T * H, (const float *)cp,
+                        ldcp, (const float *)dyr, lddy, (const float *)dhr, (float *)dcr, acc);
+    else
+      lstm_bwd_rows_f64(rows, H, (double *)g, T * G4, (const double *)c, T * H,
+                        (const double *)cp, ldcp, (const double *)dyr, lddy, (const double *)dhr,
+                        (double *)dcr, acc);
+    if (t > 0 || want_dh0)
+      lstm_step_gemm(dt, w->rtp, rows, H, G4, g, T * G4, true, R, G4, false, dhr, H);
   }
-  return SEQ_OK;
+}
+
+/* drecurrent = sum over rows r = b*T+t of h_{t-1}^T dG_r.  One GEMM pairs
+ * dG row r with y row r-1 for all r >= 1; that is right except where r
+ * starts a sequence (t = 0), whose h_{-1} is h0[b] (or 0) rather than the
+ * last output of the previous sequence, so a rank-B GEMM with rows
+ * fix[b] = h0[b] - y[b*T-1] corrects those terms.  This fills rows b0..b1. */
+static void lstm_first_step_fix(const lstm_bwd *w, int64_t b0, int64_t b1) {
+  const seq_dtype dt = w->dt;
+  const int64_t T = w->T, H = w->H;
+  const void *h0 = w->a->h0 ? seq_tensor_data(w->a->h0) : NULL;
+  const void *y = seq_tensor_data(w->a->y);
+  for (int64_t b = b0; b < b1; b++) {
+    for (int64_t j = 0; j < H; j++) {
+      double v = 0;
+      if (h0) v = dt == SEQ_F32 ? ((const float *)h0)[b * H + j] : ((const double *)h0)[b * H + j];
+      if (b > 0) {
+        int64_t idx = (b * T - 1) * H + j;
+        v -= dt == SEQ_F32 ? ((const float *)y)[idx] : ((const double *)y)[idx];
+      }
+      if (dt == SEQ_F32) ((float *)w->fix)[b * H + j] = (float)v;
+      else ((double *)w->fix)[b * H + j] = v;
+    }
+  }
+}
+
+/* dkernel columns j0..j1 over all B*T rows: x^T . dG, or for index input a
+ * scatter-add of dG rows into the rows the ids picked. */
+static void lstm_kernel_grad(const lstm_bwd *w, float *buf, int64_t j0, int64_t j1) {
+  const seq_lstm_args *a = w->a;
+  const seq_dtype dt = w->dt;
+  const size_t es = w->es;
+  const int64_t I = w->I, G4 = w->G4, BT = w->B * w->T, nc = j1 - j0;
+  char *dk = seq_tensor_data(w->gr->dkernel);
+  if (!a->x_is_index) {
+    lstm_big_gemm(dt, buf, I, nc, BT, seq_tensor_data(a->x), 1, I, w->dg + (size_t)j0 * es, G4,
+                  false, false, dk + (size_t)j0 * es, G4);
+    return;
+  }
+  const void *ids = seq_tensor_data(a->x);
+  for (int64_t i = 0; i < I; i++) memset(dk + (size_t)(i * G4 + j0) * es, 0, (size_t)nc * es);
+  for (int64_t r = 0; r < BT; r++) {
+    int64_t id = lstm_id(a->x, ids, r);
+    if (dt == SEQ_F32) {
+      float *dst = (float *)dk + id * G4;
+      const float *src = (const float *)w->dg + r * G4;
+      for (int64_t j = j0; j < j1; j++) dst[j] += src[j];
+    } else {
+      double *dst = (double *)dk + id * G4;
+      const double *src = (const double *)w->dg + r * G4;
+      for (int64_t j = j0; j < j1; j++) dst[j] += src[j];
+    }
+  }
+}
+
+/* drecurrent columns j0..j1: the shifted-y product plus the fix-up rows. */
+static void lstm_recurrent_grad(const lstm_bwd *w, float *buf, int64_t j0, int64_t j1) {
+  const seq_dtype dt = w->dt;
+  const size_t es = w->es;
+  const int64_t B = w->B, T = w->T, H = w->H, G4 = w->G4, nc = j1 - j0;
+  char *dr = (char *)seq_tensor_data(w->gr->drecurrent) + (size_t)j0 * es;
+  lstm_big_gemm(dt, buf, H, nc, B * T - 1, seq_tensor_data(w->a->y), 1, H,
+                w->dg + (size_t)(G4 + j0) * es, G4, false, false, dr, G4);
+  lstm_big_gemm(dt, buf, H, nc, B, w->fix, 1, H, w->dg + (size_t)j0 * es, T * G4, false, true, dr,
+                G4);
+}
+
+/* The gradients that are per-call sums: dh0, dc0 and dbias (over threads). */
+static void lstm_finish_grads(const lstm_bwd *w, int nt) {
+  const seq_lstm_grads *gr = w->gr;
+  const size_t bh = (size_t)(w->B * w->H) * w->es;
+  const int64_t G4 = w->G4;
+  if (gr->dh0) memcpy(seq_tensor_data(gr->dh0), w->dh, bh);
+  if (gr->dc0) memcpy(seq_tensor_data(gr->dc0), w->dc, bh);
+  if (gr->dbias) {
+    void *db = seq_tensor_data(gr->dbias);
+    for (int64_t j = 0; j < G4; j++) {
+      double v = 0;
+      for (int k = 0; k < nt; k++) v += w->bacc[(size_t)k * (size_t)G4 + (size_t)j];
+      if (w->dt == SEQ_F32) ((float *)db)[j] = (float)v;
+      else ((double *)db)[j] = v;
+    }
+  }
 }
 
 static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
   lstm_saved *s = a->saved;
-  if (!s)
-    return seq_fail(SEQ_EGRAD, "lstm backward: no saved state (forward ran without training)");
-  if (s->consumed)
-    return seq_fail(SEQ_EGRAD, "lstm backward: saved state already used (backward twice?)");
-  SEQ_TRY(lstm_check_args(a));
+  seq_backend_assert(s && !s->consumed, "lstm backward: one backward per training forward");
+  lstm_assert_args(a);
+  lstm_assert_grads(a, gr);
   const seq_dtype dt = s->dtype;
   const size_t es = seq_dtype_size(dt);
-  const int64_t B = a->B, T = a->T, I = a->I, H = a->H, G4 = 4 * H, BT = B * T;
-  if (s->B != B || s->T != T || s->H != H || a->kernel->dtype != dt)
-    return seq_fail(SEQ_EARG, "lstm backward: arguments differ from the forward pass");
-  {
-    const int64_t sy[3] = {B, T, H}, sx[3] = {B, T, I}, sbh[2] = {B, H}, sk[2] = {I, G4},
-                  sr[2] = {H, G4}, sb[1] = {G4};
-    SEQ_TRY(lstm_check_grad("dy", gr->dy, dt, 3, sy));
-    SEQ_TRY(lstm_check_grad("dh_n", gr->dh_n, dt, 2, sbh));
-    SEQ_TRY(lstm_check_grad("dc_n", gr->dc_n, dt, 2, sbh));
-    SEQ_TRY(lstm_check_grad("dh0", gr->dh0, dt, 2, sbh));
-    SEQ_TRY(lstm_check_grad("dc0", gr->dc0, dt, 2, sbh));
-    SEQ_TRY(lstm_check_grad("dkernel", gr->dkernel, dt, 2, sk));
-    SEQ_TRY(lstm_check_grad("drecurrent", gr->drecurrent, dt, 2, sr));
-    SEQ_TRY(lstm_check_grad("dbias", gr->dbias, dt, 1, sb));
-    if (gr->dx && a->x_is_index)
-      return seq_fail(SEQ_EARG, "lstm backward: index input has no gradient");
-    SEQ_TRY(lstm_check_grad("dx", gr->dx, dt, 3, sx));
-  }
-  if (a->x_is_index && gr->dkernel) SEQ_TRY(lstm_check_ids(a->x, BT, I));
+  const int64_t B = a->B, T = a->T, I = a->I, H = a->H, G4 = 4 * H;
+  seq_backend_assert(s->B == B && s->T == T && s->H == H && a->kernel->dtype == dt,
+                     "lstm backward: the forward's arguments");
+  /* the ids were checked by the forward, but may have been overwritten in
+   * place since; a bad one would write outside dkernel */
+  if (a->x_is_index && gr->dkernel) SEQ_TRY(lstm_check_ids(a->x, B * T, I));
 
   const int nt = lstm_team_size(B);
-  /* scratch: dh [B,H], dc [B,H], zero row [H], per-thread dbias sums, and
-   * the fix-up rows for drecurrent [B,H] */
-  const size_t n_sc = (size_t)(2 * B * H + H + B * H);
-  char *scratch = lstm_alloc(n_sc * es);
+  /* scratch: dh [B,H], dc [B,H], zero row [H], fix-up rows [B,H] */
+  char *scratch = lstm_alloc((size_t)(3 * B * H + H) * es);
   double *bacc = calloc((size_t)nt * (size_t)G4, sizeof(double));
   if (!scratch || !bacc) {
     free(scratch);
     free(bacc);
     return seq_fail(SEQ_ENOMEM, "lstm backward: out of memory");
   }
-  char *dh = scratch, *dc = dh + (size_t)(B * H) * es, *zero = dc + (size_t)(B * H) * es;
-  char *fix = zero + (size_t)H * es;
+  lstm_bwd w = {.a = a, .gr = gr, .dt = dt, .es = es, .B = B, .T = T, .I = I, .H = H, .G4 = G4,
+                .dg = s->gates, .cells = s->cells, .bacc = bacc};
+  w.dh = scratch;
+  w.dc = w.dh + (size_t)(B * H) * es;
+  char *zero = w.dc + (size_t)(B * H) * es;
+  w.fix = zero + (size_t)H * es;
   memset(zero, 0, (size_t)H * es);
-  if (gr->dh_n) memcpy(dh, seq_tensor_data(gr->dh_n), (size_t)(B * H) * es);
-  else memset(dh, 0, (size_t)(B * H) * es);
-  if (gr->dc_n) memcpy(dc, seq_tensor_data(gr->dc_n), (size_t)(B * H) * es);
-  else memset(dc, 0, (size_t)(B * H) * es);
-
-  char *dg = s->gates; /* overwritten in place with gate gradients */
-  const char *cells = s->cells;
-  const char *R = seq_tensor_data(a->recurrent);
-  const char *dy = gr->dy ? seq_tensor_data(gr->dy) : NULL;
-  const char *c0 = a->c0 ? seq_tensor_data(a->c0) : NULL;
-  const bool want_dh0 = gr->dh0 != NULL;
-  const char *y = seq_tensor_data(a->y);
-  const char *h0 = a->h0 ? seq_tensor_data(a->h0) : NULL;
+  w.zero = zero;
+  if (gr->dh_n) memcpy(w.dh, seq_tensor_data(gr->dh_n), (size_t)(B * H) * es);
+  else memset(w.dh, 0, (size_t)(B * H) * es);
+  if (gr->dc_n) memcpy(w.dc, seq_tensor_data(gr->dc_n), (size_t)(B * H) * es);
+  else memset(w.dc, 0, (size_t)(B * H) * es);
   s->consumed = true;
 
   float *rtp = NULL; /* packed recurrent^T [4H,H], f32 fast path */
   if (dt == SEQ_F32 && T >= LSTM_PACK_MIN_T && lstm_packed_ok()) {
     rtp = lstm_alloc(lstm_packed_floats(G4, H) * sizeof(float));
 #if LSTM_HAVE_PACKED
-    if (rtp) lstm_pack_f32((const float *)R, G4, true, G4, H, rtp);
+    if (rtp) lstm_pack_f32(seq_tensor_data(a->recurrent), G4, true, G4, H, rtp);
 #endif
   }
+  w.rtp = rtp;
 
   const int saved_threads = nt > 1 ? lstm_blas_single_begin() : 1;
 #pragma omp parallel num_threads(nt)
   {
     seq_cpu_ftz_enter(); /* per thread; the caller's mode is restored below */
-    int tid = omp_get_thread_num();
+    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
     int64_t b0, b1;
-    lstm_slice(B, tid, omp_get_num_threads(), &b0, &b1);
+    lstm_slice(B, tid, team, &b0, &b1);
     const int64_t rows = b1 - b0;
-    double *acc = bacc + (size_t)tid * (size_t)G4;
-    for (int64_t t = T - 1; t >= 0 && rows > 0; t--) {
-      char *g = dg + (size_t)((b0 * T + t) * G4) * es;
-      const char *c = cells + (size_t)((b0 * T + t) * H) * es;
-      const char *cp;
-      int64_t ldcp;
-      if (t > 0) {
-        cp = c - (size_t)H * es;
-        ldcp = T * H;
-      } else if (c0) {
-        cp = c0 + (size_t)(b0 * H) * es;
-        ldcp = H;
-      } else {
-        cp = zero;
-        ldcp = 0;
-      }
-      const char *dyr = dy ? dy + (size_t)((b0 * T + t) * H) * es : zero;
-      const int64_t lddy = dy ? T * H : 0;
-      char *dhr = dh + (size_t)(b0 * H) * es, *dcr = dc + (size_t)(b0 * H) * es;
-      if (dt == SEQ_F32)
-        lstm_bwd_rows_f32(rows, H, (float *)g, T * G4, (const float *)c, T * H,
-                          (const float *)cp, ldcp, (const float *)dyr, lddy, (const float *)dhr,
-                          (float *)dcr, acc);
-      else
-        lstm_bwd_rows_f64(rows, H, (double *)g, T * G4, (const double *)c, T * H,
-                          (const double *)cp, ldcp, (const double *)dyr, lddy,
-                          (const double *)dhr, (double *)dcr, acc);
-      /* dh_{t-1} = dG_t . R^T */
-      if (t > 0 || want_dh0)
-        lstm_step_gemm(dt, rtp, rows, H, G4, g, T * G4, true, R, G4, false, dhr, H);
-    }
+    if (rows > 0) lstm_bptt(&w, b0, rows, bacc + (size_t)tid * (size_t)G4);
 
     /* pack buffer for the big products of this thread (NULL: BLAS path) */
-    const int team = omp_get_num_threads();
     const int64_t ncmax = (G4 + team - 1) / team;
     float *buf = lstm_big_buf(dt, I > ncmax ? I : ncmax);
-    /* dx needs only this thread's rows of dG */
-    if (gr->dx && rows > 0 && T > 0)
-      lstm_big_gemm(dt, buf, rows * T, I, G4, dg + (size_t)(b0 * T * G4) * es, G4, 1,
+    /* dx = dG . kernel^T needs only this thread's rows of dG */
+    if (gr->dx && rows > 0)
+      lstm_big_gemm(dt, buf, rows * T, I, G4, w.dg + (size_t)(b0 * T * G4) * es, G4, 1,
                     seq_tensor_data(a->kernel), G4, true, false,
                     (char *)seq_tensor_data(gr->dx) + (size_t)(b0 * T * I) * es, I);
-    /* drecurrent = sum over rows r = b*T+t of h_{t-1}^T dG_r.  One GEMM pairs
-     * dG row r with y row r-1 for all r >= 1; that is right except where r
-     * starts a sequence (t = 0), whose h_{-1} is h0[b] (or 0) rather than
-     * the last output of the previous sequence, so a rank-B GEMM with rows
-     * fix[b] = h0[b] - y[b*T-1] corrects those terms. */
-    if (gr->drecurrent && T > 0) {
-      for (int64_t b = b0; b < b1; b++) {
-        for (int64_t j = 0; j < H; j++) {
-          double v = 0;
-          if (h0) v = dt == SEQ_F32 ? ((const float *)h0)[b * H + j] : ((const double *)h0)[b * H + j];
-          if (b > 0) {
-            int64_t idx = (b * T - 1) * H + j;
-            v -= dt == SEQ_F32 ? ((const float *)y)[idx] : ((const double *)y)[idx];
-          }
-          if (dt == SEQ_F32) ((float *)fix)[b * H + j] = (float)v;
-          else ((double *)fix)[b * H + j] = v;
-        }
-      }
-    }
+    if (gr->drecurrent) lstm_first_step_fix(&w, b0, b1);
 #pragma omp barrier
     /* weight gradients over all B*T rows: each thread owns a slice of the
      * 4H columns, so nothing is shared and no reduction is needed */
     int64_t j0, j1;
     lstm_slice(G4, tid, team, &j0, &j1);
-    const int64_t nc = j1 - j0;
-    if (gr->dkernel && nc > 0) {
-      char *dk = seq_tensor_data(gr->dkernel);
-      if (a->x_is_index) {
-        const void *ids = seq_tensor_data(a->x);
-        for (int64_t i = 0; i < I; i++) memset(dk + (size_t)(i * G4 + j0) * es, 0, (size_t)nc * es);
-        for (int64_t r = 0; r < BT; r++) {
-          int64_t id = lstm_id(a->x, ids, r);
-          if (dt == SEQ_F32) {
-            float *dst = (float *)dk + id * G4;
-            const float *src = (const float *)dg + r * G4;
-            for (int64_t j = j0; j < j1; j++) dst[j] += src[j];
-          } else {
-            double *dst = (double *)dk + id * G4;
-            const double *src = (const double *)dg + r * G4;
-            for (int64_t j = j0; j < j1; j++) dst[j] += src[j];
-          }
-        }
-      } else {
-        lstm_big_gemm(dt, buf, I, nc, BT, seq_tensor_data(a->x), 1, I, dg + (size_t)j0 * es, G4,
-                      false, false, dk + (size_t)j0 * es, G4);
-      }
-    }
-    if (gr->drecurrent && nc > 0) {
-      char *dr = (char *)seq_tensor_data(gr->drecurrent) + (size_t)j0 * es;
-      lstm_big_gemm(dt, buf, H, nc, BT - 1, y, 1, H, dg + (size_t)(G4 + j0) * es, G4, false,
-                    false, dr, G4);
-      if (T > 0)
-        lstm_big_gemm(dt, buf, H, nc, B, fix, 1, H, dg + (size_t)j0 * es, T * G4, false, true, dr,
-                      G4);
-    }
+    if (gr->dkernel && j1 > j0) lstm_kernel_grad(&w, buf, j0, j1);
+    if (gr->drecurrent && j1 > j0) lstm_recurrent_grad(&w, buf, j0, j1);
     free(buf);
   }
   if (nt > 1) lstm_blas_single_end(saved_threads);
   free(rtp);
-
-  if (gr->dh0) memcpy(seq_tensor_data(gr->dh0), dh, (size_t)(B * H) * es);
-  if (gr->dc0) memcpy(seq_tensor_data(gr->dc0), dc, (size_t)(B * H) * es);
-  if (gr->dbias) {
-    void *db = seq_tensor_data(gr->dbias);
-    for (int64_t j = 0; j < G4; j++) {
-      double v = 0;
-      for (int k = 0; k < nt; k++) v += bacc[(size_t)k * (size_t)G4 + (size_t)j];
-      if (dt == SEQ_F32) ((float *)db)[j] = (float)v;
-      else ((double *)db)[j] = v;
-    }
-  }
+  lstm_finish_grads(&w, nt);
   free(bacc);
   free(scratch);
   return SEQ_OK;

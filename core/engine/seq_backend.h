@@ -10,11 +10,20 @@
  *  - `out` tensors are contiguous and already have the right shape/dtype;
  *  - input tensors may be strided unless the comment says "contiguous"
  *    (the op layer passes broadcast inputs as stride-0 views of out's shape);
- *  - a kernel returns SEQ_OK or a status with a message set by seq_fail(). */
+ *  - a kernel returns SEQ_OK or a status with a message set by seq_fail().
+ * User input is checked once, by the op layer; a backend only asserts what
+ * the op layer guarantees, with seq_backend_assert. */
 #ifndef SEQ_BACKEND_H
 #define SEQ_BACKEND_H
 
+#include <assert.h>
+
 #include "seq_tensor.h"
+
+/* A backend's precondition (lapi.c's api_check): failing it is a bug in the
+ * op layer, not bad input, so it is checked in debug and sanitizer builds
+ * only (NDEBUG compiles it out). */
+#define seq_backend_assert(cond, what) assert((cond) && (what))
 
 typedef enum seq_binop {
   SEQ_BIN_ADD, SEQ_BIN_SUB, SEQ_BIN_MUL, SEQ_BIN_DIV, SEQ_BIN_POW,
@@ -61,13 +70,19 @@ typedef struct seq_optim_hparams {
 
 /* The fused LSTM over a whole sequence, Keras layout and gate order
  * (i, f, c, o), batch-major.  Shapes: B batch, T steps, I input, H units.
- *   x       [B,T,I] float, or [B,T] i32 class indices when x_is_index
+ *   x       [B,T,I] float, or [B,T] i32/i64 class ids when x_is_index
  *           (one-hot input: the input projection becomes a row gather)
  *   kernel  [I,4H]   recurrent [H,4H]   bias [4H]
  *   h0, c0  [B,H] or NULL (zeros)
  * Forward outputs: y [B,T,H] (every hidden state), h_n, c_n [B,H].
  * `saved` is backend-owned state for backward (CPU: activated gates and cell
- * states; CUDA: cuDNN reserve space); free it with lstm_free_saved. */
+ * states; CUDA: cuDNN reserve space); free it with lstm_free_saved.
+ * The op layer (seq_nn.c) guarantees: B, T, I, H > 0 (it answers empty
+ * batches and sequences itself); every tensor given is contiguous, on the
+ * backend's device, of the kernel's dtype (f32 or f64) and of the shape
+ * above, except x when x_is_index (i32 or i64 [B,T]); backward gets the
+ * forward's saved state once.  Only the ids' values are left to the backend
+ * to range-check, where the data is (as index_select does). */
 typedef struct seq_lstm_args {
   int64_t B, T, I, H;
   bool x_is_index;

@@ -16,7 +16,7 @@ static seq_status nn_backend(const char *op, seq_device dev, const seq_backend *
   return SEQ_OK;
 }
 
-/* Releases up to 8 tensors (NULL-safe). */
+/* Releases n tensors (NULL-safe) and clears their slots. */
 static void nn_release(int n, seq_tensor **ts) {
   for (int i = 0; i < n; i++) {
     seq_tensor_release(ts[i]);
@@ -31,6 +31,7 @@ static void nn_release(int n, seq_tensor **ts) {
 typedef struct lstm_ctx {
   const seq_backend *be;
   seq_lstm_args args; /* tensors here are borrowed from node->saved */
+  bool empty;         /* B == 0 or T == 0: defined here, no backend call */
 } lstm_ctx;
 
 static void lstm_ctx_free(void *p) {
@@ -61,10 +62,25 @@ static seq_status lstm_upstream(seq_tensor **out, seq_tensor *g, seq_dtype dt) {
   return SEQ_OK;
 }
 
+/* An empty batch or sequence never reaches a backend: y is empty and the
+ * final state is the initial one (zeros without h0/c0). */
+static seq_status lstm_forward_empty(const seq_lstm_args *a) {
+  SEQ_TRY(a->h0 ? seq_copy_(a->h_n, a->h0) : seq_fill_(a->h_n, 0));
+  return a->c0 ? seq_copy_(a->c_n, a->c0) : seq_fill_(a->c_n, 0);
+}
+
+/* ... so the initial state's gradient is the final state's, and the
+ * weights' gradients are zero (outs were allocated as zeros). */
+static seq_status lstm_backward_empty(seq_tensor *const up[3], seq_tensor *outs[6]) {
+  if (outs[4] && up[1]) SEQ_TRY(seq_copy_(outs[4], up[1]));
+  if (outs[5] && up[2]) SEQ_TRY(seq_copy_(outs[5], up[2]));
+  return SEQ_OK;
+}
+
 static seq_status backward_lstm(seq_node *n, seq_tensor **gout, seq_tensor **gi) {
   lstm_ctx *c = n->ctx;
   seq_lstm_args *a = &c->args;
-  if (!a->saved)
+  if (!a->saved && !c->empty)
     return seq_fail(SEQ_EGRAD, "lstm: saved state already freed (backward through it twice?)");
   seq_tensor *x = n->inputs[0], *k = n->inputs[1], *r = n->inputs[2], *b = n->inputs[3],
              *h0 = n->inputs[4], *c0 = n->inputs[5];
@@ -75,15 +91,18 @@ static seq_status backward_lstm(seq_node *n, seq_tensor **gout, seq_tensor **gi)
   for (int i = 0; i < 3 && st == SEQ_OK; i++) st = lstm_upstream(&up[i], gout[i], dt);
   seq_tensor *like[6] = {x, k, r, b, h0, c0};
   for (int i = 0; i < 6 && st == SEQ_OK; i++) {
-    if (i == 0 && a->x_is_index) continue;
-    if (wants_grad(like[i])) st = seq_tensor_empty(&outs[i], dt, like[i]->device, like[i]->ndim, like[i]->shape);
+    if ((i == 0 && a->x_is_index) || !wants_grad(like[i])) continue;
+    st = c->empty ? seq_tensor_zeros(&outs[i], dt, like[i]->device, like[i]->ndim, like[i]->shape)
+                  : seq_tensor_empty(&outs[i], dt, like[i]->device, like[i]->ndim, like[i]->shape);
   }
-  if (st == SEQ_OK) {
+  if (st == SEQ_OK && c->empty) {
+    st = lstm_backward_empty(up, outs);
+  } else if (st == SEQ_OK) {
     seq_lstm_grads g = {up[0], up[1], up[2], outs[0], outs[1], outs[2], outs[3], outs[4], outs[5]};
     st = c->be->lstm_backward(a, &g);
   }
   /* the workspace is consumed: free it now rather than with the tape */
-  c->be->lstm_free_saved(a->saved);
+  if (a->saved) c->be->lstm_free_saved(a->saved);
   a->saved = NULL;
   nn_release(3, up);
   if (st != SEQ_OK) {
@@ -105,17 +124,22 @@ static seq_status lstm_check_operand(const char *what, const seq_tensor *t, seq_
   return SEQ_OK;
 }
 
-seq_status seq_lstm(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_out, seq_tensor *x,
-                    bool x_is_index, seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias,
-                    seq_tensor *h0, seq_tensor *c0) {
+/* The one check of the user's LSTM arguments; backends only assert what it
+ * establishes (see seq_lstm_args).  Integer input means class ids. */
+static seq_status lstm_validate(const seq_tensor *x, const seq_tensor *kernel,
+                                const seq_tensor *recurrent, const seq_tensor *bias,
+                                const seq_tensor *h0, const seq_tensor *c0, int64_t size[4]) {
   if (!x || !kernel || !recurrent || !bias)
     return seq_fail(SEQ_EARG, "lstm: x, kernel, recurrent kernel and bias are required");
+  if ((h0 == NULL) != (c0 == NULL))
+    return seq_fail(SEQ_EARG, "lstm: give both h0 and c0, or neither");
   const seq_dtype dt = kernel->dtype;
   const seq_device dev = kernel->device;
   if (dt != SEQ_F32 && dt != SEQ_F64)
     return seq_fail(SEQ_EDTYPE, "lstm: kernel dtype %s is not supported (use f32 or f64)",
                     seq_dtype_name(dt));
-  if (kernel->ndim != 2 || kernel->shape[1] % 4 != 0 || kernel->shape[1] == 0)
+  if (kernel->ndim != 2 || kernel->shape[0] == 0 || kernel->shape[1] % 4 != 0 ||
+      kernel->shape[1] == 0)
     return seq_fail(SEQ_ESHAPE, "lstm: kernel %s should be [input, 4*units]", seq_tshape(kernel));
   const int64_t I = kernel->shape[0], H = kernel->shape[1] / 4;
   if (recurrent->ndim != 2 || recurrent->shape[0] != H || recurrent->shape[1] != 4 * H)
@@ -129,27 +153,23 @@ seq_status seq_lstm(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_out
   if (x->device != dev)
     return seq_fail(SEQ_EDEVICE, "lstm: input is on %s, kernel on %s", seq_device_name(x->device),
                     seq_device_name(dev));
-  int64_t B, T;
-  if (x_is_index) {
+  if (!seq_dtype_is_float(x->dtype)) {
     if (x->dtype != SEQ_I32 && x->dtype != SEQ_I64)
       return seq_fail(SEQ_EDTYPE, "lstm: index input must be i32 or i64 ids, got %s",
                       seq_dtype_name(x->dtype));
     if (x->ndim != 2)
       return seq_fail(SEQ_ESHAPE, "lstm: index input %s should be [batch, steps]", seq_tshape(x));
-    B = x->shape[0];
-    T = x->shape[1];
   } else {
     if (x->ndim != 3)
       return seq_fail(SEQ_ESHAPE, "lstm: input %s should be [batch, steps, features]",
                       seq_tshape(x));
     SEQ_TRY(lstm_check_operand("input", x, dt, dev));
-    B = x->shape[0];
-    T = x->shape[1];
     if (x->shape[2] != I)
       return seq_fail(SEQ_ESHAPE, "lstm: input %s has %lld features but kernel %s expects %lld",
                       seq_tshape(x), (long long)x->shape[2], seq_tshape(kernel), (long long)I);
   }
-  seq_tensor *states[2] = {h0, c0};
+  const int64_t B = x->shape[0], T = x->shape[1];
+  const seq_tensor *states[2] = {h0, c0};
   const char *snames[2] = {"h0", "c0"};
   for (int i = 0; i < 2; i++) {
     if (!states[i]) continue;
@@ -158,6 +178,57 @@ seq_status seq_lstm(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_out
       return seq_fail(SEQ_ESHAPE, "lstm: %s %s should be [%lld,%lld] (batch, units)", snames[i],
                       seq_tshape(states[i]), (long long)B, (long long)H);
   }
+  size[0] = B;
+  size[1] = T;
+  size[2] = I;
+  size[3] = H;
+  return SEQ_OK;
+}
+
+/* Records the node that runs backward_lstm; on success the node owns the
+ * backend's saved state (a->saved is cleared). */
+static seq_status lstm_record(const seq_backend *be, seq_lstm_args *a, seq_tensor *inputs[6],
+                              seq_tensor *cont[6]) {
+  lstm_ctx *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) return seq_fail(SEQ_ENOMEM, "lstm: out of memory");
+  seq_tensor *yalias = NULL;
+  /* a detached alias of y: saving y itself would make a cycle y -> node -> y */
+  seq_status st = seq_detach(&yalias, a->y);
+  seq_node *node = NULL;
+  seq_tensor *outs[3] = {a->y, a->h_n, a->c_n};
+  if (st == SEQ_OK) st = seq_node_record("lstm", backward_lstm, 6, inputs, 3, outs, &node);
+  if (st == SEQ_OK && node) {
+    seq_node_save(node, yalias);
+    for (int i = 0; i < 6; i++) seq_node_save(node, cont[i]);
+    ctx->be = be;
+    ctx->empty = a->B == 0 || a->T == 0;
+    ctx->args = *a;
+    ctx->args.y = node->saved[LS_Y];
+    ctx->args.x = node->saved[LS_X];
+    ctx->args.kernel = node->saved[LS_K];
+    ctx->args.recurrent = node->saved[LS_R];
+    ctx->args.bias = node->saved[LS_B];
+    ctx->args.h0 = node->saved[LS_H0];
+    ctx->args.c0 = node->saved[LS_C0];
+    ctx->args.h_n = ctx->args.c_n = NULL; /* not needed by backward */
+    node->ctx = ctx;
+    node->ctx_free = lstm_ctx_free;
+    a->saved = NULL;
+    ctx = NULL;
+  }
+  seq_tensor_release(yalias);
+  free(ctx);
+  return st;
+}
+
+seq_status seq_lstm(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_out, seq_tensor *x,
+                    seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
+                    seq_tensor *c0) {
+  int64_t size[4] = {0};
+  SEQ_TRY(lstm_validate(x, kernel, recurrent, bias, h0, c0, size));
+  const int64_t B = size[0], T = size[1], I = size[2], H = size[3];
+  const seq_dtype dt = kernel->dtype;
+  const seq_device dev = kernel->device;
   const seq_backend *be = NULL;
   SEQ_TRY(nn_backend("lstm", dev, &be));
 
@@ -172,39 +243,10 @@ seq_status seq_lstm(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_out
   if (st == SEQ_OK) st = seq_tensor_empty(&y, dt, dev, 3, sy);
   if (st == SEQ_OK) st = seq_tensor_empty(&hn, dt, dev, 2, sh);
   if (st == SEQ_OK) st = seq_tensor_empty(&cn, dt, dev, 2, sh);
-  seq_lstm_args a = {B, T, I, H, x_is_index, cont[0], cont[1], cont[2], cont[3], cont[4], cont[5],
-                     y, hn, cn, NULL, record};
-  if (st == SEQ_OK) st = be->lstm_forward(&a);
-  if (st == SEQ_OK && record) {
-    lstm_ctx *ctx = calloc(1, sizeof *ctx);
-    seq_tensor *yalias = NULL;
-    if (!ctx) st = seq_fail(SEQ_ENOMEM, "lstm: out of memory");
-    /* a detached alias of y: saving y itself would make a cycle y -> node -> y */
-    if (st == SEQ_OK) st = seq_detach(&yalias, y);
-    seq_node *node = NULL;
-    seq_tensor *outs[3] = {y, hn, cn};
-    if (st == SEQ_OK) st = seq_node_record("lstm", backward_lstm, 6, inputs, 3, outs, &node);
-    if (st == SEQ_OK && node) {
-      seq_node_save(node, yalias);
-      for (int i = 0; i < 6; i++) seq_node_save(node, cont[i]);
-      ctx->be = be;
-      ctx->args = a;
-      ctx->args.y = node->saved[LS_Y];
-      ctx->args.x = node->saved[LS_X];
-      ctx->args.kernel = node->saved[LS_K];
-      ctx->args.recurrent = node->saved[LS_R];
-      ctx->args.bias = node->saved[LS_B];
-      ctx->args.h0 = node->saved[LS_H0];
-      ctx->args.c0 = node->saved[LS_C0];
-      ctx->args.h_n = ctx->args.c_n = NULL; /* not needed by backward */
-      node->ctx = ctx;
-      node->ctx_free = lstm_ctx_free;
-      a.saved = NULL; /* owned by the node now */
-      ctx = NULL;
-    }
-    seq_tensor_release(yalias);
-    free(ctx);
-  }
+  seq_lstm_args a = {B,       T,       I,       H,  !seq_dtype_is_float(x->dtype),
+                     cont[0], cont[1], cont[2], cont[3], cont[4], cont[5], y, hn, cn, NULL, record};
+  if (st == SEQ_OK) st = (B == 0 || T == 0) ? lstm_forward_empty(&a) : be->lstm_forward(&a);
+  if (st == SEQ_OK && record) st = lstm_record(be, &a, inputs, cont);
   if (a.saved) be->lstm_free_saved(a.saved);
   nn_release(6, cont);
   if (st != SEQ_OK) {

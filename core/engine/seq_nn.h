@@ -7,13 +7,15 @@
 #include "seq_ops.h"
 
 /* The whole-sequence LSTM (Keras layout, gates i,f,c,o).
- *   x: [B,T,I] float, or [B,T] integer class ids when x_is_index (the
- *      one-hot input is never materialised: rows of `kernel` are gathered).
- *   h0/c0: [B,H] or NULL.  Outputs: y [B,T,H], h_n, c_n [B,H] (any of the
- *   out pointers may be NULL when not wanted). */
+ *   x: [B,T,I] float, or [B,T] i32/i64 class ids: integer input means ids
+ *      (the one-hot input is never materialised: rows of `kernel` are
+ *      gathered).
+ *   h0/c0: [B,H] both or neither (zeros).  Outputs: y [B,T,H], h_n, c_n
+ *   [B,H] (any of the out pointers may be NULL when not wanted).
+ *   B = 0 or T = 0 is valid: y is empty and (h_n, c_n) = (h0, c0). */
 seq_status seq_lstm(seq_tensor **y, seq_tensor **h_n, seq_tensor **c_n, seq_tensor *x,
-                    bool x_is_index, seq_tensor *kernel, seq_tensor *recurrent,
-                    seq_tensor *bias, seq_tensor *h0, seq_tensor *c0);
+                    seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
+                    seq_tensor *c0);
 
 /* Rows of weight [V,D] picked by integer ids of any shape -> [..., D]. */
 seq_status seq_embedding(seq_tensor **out, seq_tensor *weight, seq_tensor *ids);

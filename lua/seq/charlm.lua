@@ -90,8 +90,7 @@ function Stepper:feed(ids)
     for i, l in ipairs(self.model.layers) do
       if l.class_name == 'LSTM' then
         local st = self.state[i]
-        local y, h, c = core.lstm(x, l.kernel, l.recurrent_kernel, l.bias, st and st[1], st and st[2],
-          i == 1)
+        local y, h, c = core.lstm(x, l.kernel, l.recurrent_kernel, l.bias, st and st[1], st and st[2])
         self.state[i] = {h, c}
         x = l.return_sequences and y or h
       elseif l.class_name ~= 'Dropout' then

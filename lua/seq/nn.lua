@@ -541,14 +541,15 @@ function LSTM:compute_output_shape(s)
 end
 
 function LSTM:forward(x, opts, h0, c0)
-  local is_index = not x.dtype:match('^f')
   if self.dropout > 0 and self.training then
-    if is_index then
+    -- the layer's own input dropout: it needs the dense (float) input
+    if not x.dtype:match('^f') then
       error(self.name .. ': LSTM dropout on integer (one-hot) input is not supported', 3)
     end
     x = core.dropout(x, self.dropout, true)
   end
-  local y, h, c = core.lstm(x, self.kernel, self.recurrent_kernel, self.bias, h0, c0, is_index)
+  -- core.lstm checks x and the state, and reads integer input as class ids
+  local y, h, c = core.lstm(x, self.kernel, self.recurrent_kernel, self.bias, h0, c0)
   local out = self.return_sequences and y or h
   if self.return_state then return out, h, c end
   return out

@@ -273,6 +273,14 @@ function tests.lstm_imdb_shape()
   lstm_case(8, 50, 32, 100, {name = 'lstm imdb-like'})
 end
 
+-- Empty sequences and batches are answered by the op layer, the same for
+-- every device (cuDNN itself refuses them).
+function tests.lstm_empty_sequence_and_batch()
+  need_cuda()
+  lstm_case(3, 0, 4, 5, {name = 'lstm T=0', state = true})
+  lstm_case(0, 4, 4, 5, {name = 'lstm B=0', state = true})
+end
+
 -- One-step stateful inference (generation): T = 1 repeatedly, no grad.
 function tests.lstm_step_by_step_inference()
   need_cuda()

@@ -184,4 +184,85 @@ function tests.errors()
   T.raises(function() core.lstm('x', k, r, b) end, 'tensor expected')
 end
 
+-- Empty sequences and batches are the op layer's to answer (no backend sees
+-- them): y is empty, the final state is the initial one (zeros without
+-- h0/c0), the state's gradient passes straight through and the weights'
+-- gradients are zeros.
+local EXACT = {atol = 0, rtol = 0}
+
+local function weights(I, H, dtype)
+  local o = {dtype = dtype, requires_grad = true}
+  return seq.randn(I, 4 * H, o), seq.randn(H, 4 * H, o), seq.randn(4 * H, o)
+end
+
+local function shape(t) return table.concat(t:shape(), ',') end
+
+function tests.empty_sequence_passes_the_state_through()
+  local B, I, H = 3, 4, 5
+  for _, dtype in ipairs({'f32', 'f64'}) do
+    local k, r, b = weights(I, H, dtype)
+    local x = seq.zeros(B, 0, I, {dtype = dtype})
+    x.requires_grad = true
+    local h0 = seq.randn(B, H, {dtype = dtype, requires_grad = true})
+    local c0 = seq.randn(B, H, {dtype = dtype, requires_grad = true})
+    local y, hn, cn = core.lstm(x, k, r, b, h0, c0)
+    T.eq(shape(y), '3,0,5')
+    T.close(hn, h0, EXACT, dtype .. ' h_n')
+    T.close(cn, c0, EXACT, dtype .. ' c_n')
+    local wh, wc = seq.randn(B, H, {dtype = dtype}), seq.randn(B, H, {dtype = dtype})
+    local loss = y:sum() + (hn * wh):sum() + (cn * wc):sum()
+    loss:backward()
+    T.close(h0.grad, wh, EXACT, dtype .. ' dh0')
+    T.close(c0.grad, wc, EXACT, dtype .. ' dc0')
+    T.close(k.grad, seq.zeros(I, 4 * H), EXACT, dtype .. ' dkernel')
+    T.close(r.grad, seq.zeros(H, 4 * H), EXACT, dtype .. ' drecurrent')
+    T.close(b.grad, seq.zeros(4 * H), EXACT, dtype .. ' dbias')
+    T.eq(shape(x.grad), '3,0,4')
+  end
+  -- no initial state: zeros; integer ids [B,0] are an empty sequence too
+  local k, r, b = weights(I, H, 'f32')
+  for _, x in ipairs({seq.randn(2, 0, I), seq.zeros(2, 0, {dtype = 'i64'})}) do
+    local y, hn, cn = core.lstm(x, k, r, b)
+    T.eq(shape(y), '2,0,5')
+    T.close(hn, seq.zeros(2, H), EXACT)
+    T.close(cn, seq.zeros(2, H), EXACT)
+  end
+end
+
+function tests.empty_batch()
+  local I, H = 4, 5
+  local k, r, b = weights(I, H, 'f32')
+  local y, hn, cn = core.lstm(seq.randn(0, 6, I), k, r, b)
+  T.eq(shape(y), '0,6,5')
+  T.eq(shape(hn), '0,5')
+  T.eq(shape(cn), '0,5')
+  local loss = y:sum() + hn:sum()
+  loss:backward()
+  T.close(k.grad, seq.zeros(I, 4 * H), EXACT, 'dkernel')
+  T.close(r.grad, seq.zeros(H, 4 * H), EXACT, 'drecurrent')
+  T.close(b.grad, seq.zeros(4 * H), EXACT, 'dbias')
+end
+
+-- Each bad argument is reported once, by the op layer: one "lstm:" in the
+-- message, not a binding's, layer's or backend's second opinion.
+function tests.errors_are_reported_once()
+  local x = seq.randn(2, 3, 4)
+  local k, r, b = seq.randn(4, 8), seq.randn(2, 8), seq.randn(8)
+  local bad = {
+    function() core.lstm(x, k, r, b, seq.randn(3, 2), seq.randn(3, 2)) end,
+    function() core.lstm(x, k, r, b, seq.randn(2, 2)) end,
+    function() core.lstm(seq.randn(2, 3, 5), k, r, b) end,
+    function() core.lstm(seq.zeros(2, 3, {dtype = 'u8'}), k, r, b) end,
+    function() core.lstm(seq.zeros(2, 3, 4, {dtype = 'i64'}), k, r, b) end,
+    function() core.lstm(x, seq.randn(0, 8), r, b) end,
+    function() core.lstm(seq.tensor({{0, 1, 4}}, {dtype = 'i64'}), k, r, b) end,
+  }
+  for i, fn in ipairs(bad) do
+    local ok, err = pcall(fn)
+    T.eq(ok, false, 'case ' .. i)
+    local _, n = tostring(err):gsub('lstm:', '')
+    T.eq(n, 1, 'case ' .. i .. ': ' .. tostring(err))
+  end
+end
+
 return tests
