@@ -13,6 +13,7 @@
 #include "seq_autograd.h"
 #include "seq_error.h"
 #include "seq_ops.h"
+#include "seq_utf8.h"
 
 /* Header sizes above this are treated as corruption (the reference
  * implementation uses the same 100 MB cap). */
@@ -226,79 +227,30 @@ static bool peek(parser *ps, char c) {
   return ps->p < ps->end && *ps->p == c;
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-static bool read_hex4(parser *ps, unsigned *out) {
-  if (ps->end - ps->p < 4) return false;
-  unsigned v = 0;
-  for (int i = 0; i < 4; i++) {
-    int h = hexval(ps->p[i]);
-    if (h < 0) return false;
-    v = v * 16 + (unsigned)h;
-  }
-  ps->p += 4;
-  *out = v;
-  return true;
-}
-
-/* A string literal -> malloc'd UTF-8 (NULL on failure). */
+/* A string literal -> malloc'd UTF-8 (NULL on failure): a dry run measures
+ * it, a second pass decodes. */
 static char *pstring(parser *ps) {
   if (!expect(ps, '"')) return NULL;
-  buf b = {0};
-  buf_put(&b, "", 0);
-  while (ps->p < ps->end && *ps->p != '"') {
-    unsigned char c = (unsigned char)*ps->p++;
-    if (c < 0x20) { pfail(ps, "control character in a string"); free(b.p); return NULL; }
-    if (c != '\\') { buf_put(&b, (const char *)&c, 1); continue; }
-    if (ps->p >= ps->end) break;
-    char e = *ps->p++;
-    const char *simple = NULL;
-    switch (e) {
-    case '"': simple = "\""; break;
-    case '\\': simple = "\\"; break;
-    case '/': simple = "/"; break;
-    case 'b': simple = "\b"; break;
-    case 'f': simple = "\f"; break;
-    case 'n': simple = "\n"; break;
-    case 'r': simple = "\r"; break;
-    case 't': simple = "\t"; break;
-    case 'u': break;
-    default: pfail(ps, "bad escape '\\%c' in a string", e); free(b.p); return NULL;
-    }
-    if (simple) { buf_str(&b, simple); continue; }
-    unsigned cp;
-    if (!read_hex4(ps, &cp)) { pfail(ps, "bad \\u escape"); free(b.p); return NULL; }
-    if (cp >= 0xD800 && cp < 0xDC00) { /* surrogate pair */
-      unsigned lo;
-      if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' || (ps->p += 2, !read_hex4(ps, &lo)) ||
-          lo < 0xDC00 || lo >= 0xE000) {
-        pfail(ps, "unpaired surrogate in a \\u escape");
-        free(b.p);
-        return NULL;
-      }
-      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    }
-    char u[4];
-    size_t k;
-    if (cp < 0x80) { u[0] = (char)cp; k = 1; }
-    else if (cp < 0x800) { u[0] = (char)(0xC0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 63)); k = 2; }
-    else if (cp < 0x10000) {
-      u[0] = (char)(0xE0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 63)); u[2] = (char)(0x80 | (cp & 63)); k = 3;
-    } else {
-      u[0] = (char)(0xF0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 63));
-      u[2] = (char)(0x80 | ((cp >> 6) & 63)); u[3] = (char)(0x80 | (cp & 63)); k = 4;
-    }
-    buf_put(&b, u, k);
+  size_t n;
+  const char *next;
+  seq_json_string_result r = seq_json_string_decode(ps->p, ps->end, NULL, &n, &next);
+  if (r == SEQ_JSON_STRING_BAD_ESCAPE) {
+    pfail(ps, "bad escape '\\%c' in a string", next[1]);
+    return NULL;
   }
-  if (ps->p >= ps->end) { pfail(ps, "unterminated string"); free(b.p); return NULL; }
-  ps->p++; /* closing quote */
-  if (b.oom) { free(b.p); ps->st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory"); return NULL; }
-  return b.p;
+  if (r != SEQ_JSON_STRING_OK) {
+    pfail(ps, "%s", seq_json_string_problem(r));
+    return NULL;
+  }
+  char *out = malloc(n + 1);
+  if (!out) {
+    ps->st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory");
+    return NULL;
+  }
+  seq_json_string_decode(ps->p, ps->end, out, &n, &next);
+  out[n] = 0;
+  ps->p = next;
+  return out;
 }
 
 static bool puint(parser *ps, uint64_t *out) {

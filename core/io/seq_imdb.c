@@ -36,6 +36,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "seq_utf8.h"
+
 /* ================================================================ RNG ==== */
 /* numpy/random/src/mt19937 (legacy RandomState): standard MT19937. */
 #define MT_N 624
@@ -209,104 +211,124 @@ void seq_imdb_vocab_free(seq_imdb_vocab *v) {
   free(v);
 }
 
-static size_t put_utf8(char *o, uint32_t cp) {
-  if (cp < 0x80) {
-    o[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (char)(0xc0 | (cp >> 6));
-    o[1] = (char)(0x80 | (cp & 0x3f));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (char)(0xe0 | (cp >> 12));
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[2] = (char)(0x80 | (cp & 0x3f));
-    return 3;
-  }
-  o[0] = (char)(0xf0 | (cp >> 18));
-  o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-  o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-  o[3] = (char)(0x80 | (cp & 0x3f));
-  return 4;
-}
-
-static int hex4(const char *p, uint32_t *out) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; i++) {
-    char c = p[i];
-    v <<= 4;
-    if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
-    else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-    else return 0;
-  }
-  *out = v;
-  return 1;
-}
-
-/* A JSON string starting after its opening quote, decoded to UTF-8 in place
- * into `dst` (never longer than the escaped source).  Returns the position
- * after the closing quote, or NULL. */
-static const char *json_string(const char *p, const char *end, char *dst, size_t *dlen) {
-  size_t n = 0;
-  while (p < end && *p != '"') {
-    unsigned char c = (unsigned char)*p;
-    if (c < 0x20) return NULL;
-    if (c != '\\') {
-      dst[n++] = (char)c;
-      p++;
-      continue;
-    }
-    if (end - p < 2) return NULL;
-    char e = p[1];
-    p += 2;
-    switch (e) {
-    case '"': dst[n++] = '"'; break;
-    case '\\': dst[n++] = '\\'; break;
-    case '/': dst[n++] = '/'; break;
-    case 'b': dst[n++] = '\b'; break;
-    case 'f': dst[n++] = '\f'; break;
-    case 'n': dst[n++] = '\n'; break;
-    case 'r': dst[n++] = '\r'; break;
-    case 't': dst[n++] = '\t'; break;
-    case 'u': {
-      uint32_t cp, lo;
-      if (end - p < 4 || !hex4(p, &cp)) return NULL;
-      p += 4;
-      if (cp >= 0xd800 && cp < 0xdc00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
-          hex4(p + 2, &lo) && lo >= 0xdc00 && lo < 0xe000) {
-        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        p += 6;
-      }
-      n += put_utf8(dst + n, cp); /* \uXXXX is 6 bytes, UTF-8 at most 4 */
-      break;
-    }
-    default: return NULL;
-    }
-  }
-  if (p >= end) return NULL;
-  *dlen = n;
-  return p + 1;
-}
-
 static const char *skip_ws(const char *p, const char *end) {
   while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
   return p;
 }
 
+static seq_status not_word_index(const char *path, const char *buf, const char *at, const char *why) {
+  return seq_fail(SEQ_EFORMAT, "imdb: word index '%s' is not a JSON object of word: rank (%s at byte %zu)",
+                  path, why, (size_t)(at - buf));
+}
+
+/* Only white space may follow the object that ends before p. */
+static seq_status nothing_after(const char *path, const char *buf, const char *p, const char *end) {
+  p = skip_ws(p, end);
+  return p == end ? SEQ_OK : not_word_index(path, buf, p, "bytes after the object");
+}
+
+/* {"word": rank, ...} -> v->pool, v->word_off, v->word_len and ranks, in file
+ * order; *n entries.  The pool needs len + 1 bytes (decoded words are never
+ * longer than their literals), the arrays len / 5 + 1 entries. */
+static seq_status parse_word_index(const char *path, const char *buf, size_t len, seq_imdb_vocab *v,
+                                   int64_t *ranks, int64_t *n) {
+  const char *p = skip_ws(buf, buf + len), *end = buf + len;
+  size_t pool_n = 0;
+  *n = 0;
+  if (p >= end || *p != '{') return not_word_index(path, buf, p, "no '{'");
+  p = skip_ws(p + 1, end);
+  if (p < end && *p == '}') return nothing_after(path, buf, p + 1, end);
+  for (;;) {
+    if (p >= end || *p != '"') return not_word_index(path, buf, p, "expected a word");
+    size_t wl;
+    const char *at = p + 1;
+    seq_json_string_result sr = seq_json_string_decode(at, end, v->pool + pool_n, &wl, &p);
+    if (sr != SEQ_JSON_STRING_OK) return not_word_index(path, buf, p, seq_json_string_problem(sr));
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':') return not_word_index(path, buf, p, "expected ':'");
+    p = skip_ws(p + 1, end);
+    int64_t r = 0;
+    if (p >= end || *p < '0' || *p > '9') return not_word_index(path, buf, p, "expected a rank");
+    while (p < end && *p >= '0' && *p <= '9') {
+      if (r > (int64_t)INT32_MAX) return not_word_index(path, buf, p, "rank too large");
+      r = r * 10 + (*p++ - '0');
+    }
+    v->word_off[*n] = pool_n;
+    v->word_len[*n] = (uint32_t)wl;
+    ranks[*n] = r;
+    (*n)++;
+    pool_n += wl;
+    v->pool[pool_n++] = '\0';
+    p = skip_ws(p, end);
+    if (p < end && *p == ',') {
+      p = skip_ws(p + 1, end);
+      continue;
+    }
+    if (p < end && *p == '}') return nothing_after(path, buf, p + 1, end);
+    return not_word_index(path, buf, p, "expected ',' or '}'");
+  }
+}
+
+/* Puts the words in rank order, checking that the ranks are exactly 1..n. */
+static seq_status order_by_rank(const char *path, seq_imdb_vocab *v, const int64_t *ranks, int64_t n) {
+  size_t *off = malloc((size_t)n * sizeof *off);
+  uint32_t *wlen = malloc((size_t)n * sizeof *wlen);
+  if (!off || !wlen) {
+    free(off);
+    free(wlen);
+    return seq_fail(SEQ_ENOMEM, "imdb: out of memory parsing '%s'", path);
+  }
+  for (int64_t i = 0; i < n; i++) wlen[i] = UINT32_MAX;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t r = ranks[i];
+    if (r < 1 || r > n || wlen[r - 1] != UINT32_MAX) {
+      free(off);
+      free(wlen);
+      return seq_fail(SEQ_EFORMAT,
+                      "imdb: word index '%s': rank %lld of \"%s\" is %s (expected ranks 1..%lld, each once)",
+                      path, (long long)r, v->pool + v->word_off[i],
+                      (r < 1 || r > n) ? "out of range" : "repeated", (long long)n);
+    }
+    off[r - 1] = v->word_off[i];
+    wlen[r - 1] = v->word_len[i];
+  }
+  free(v->word_off);
+  free(v->word_len);
+  v->word_off = off;
+  v->word_len = wlen;
+  v->n = n;
+  return SEQ_OK;
+}
+
+/* The open-addressing table from word to rank; a word listed twice is an error. */
+static seq_status build_lookup_table(const char *path, seq_imdb_vocab *v) {
+  uint64_t cap = 1;
+  while (cap < (uint64_t)v->n * 3) cap <<= 1; /* load factor <= 1/3: short probes */
+  v->table = calloc(cap, sizeof *v->table);
+  if (!v->table) return seq_fail(SEQ_ENOMEM, "imdb: out of memory parsing '%s'", path);
+  v->mask = cap - 1;
+  for (int64_t r = 1; r <= v->n; r++) {
+    const char *w = v->pool + v->word_off[r - 1];
+    uint32_t wl = v->word_len[r - 1];
+    if (seq_imdb_vocab_lookup(v, w, wl) != 0)
+      return seq_fail(SEQ_EFORMAT, "imdb: word index '%s' lists \"%s\" twice", path, w);
+    uint64_t i = hash_bytes(w, wl) & v->mask;
+    while (v->table[i] != 0) i = (i + 1) & v->mask;
+    v->table[i] = (int32_t)r;
+  }
+  return SEQ_OK;
+}
+
 seq_status seq_imdb_vocab_read(const char *path, seq_imdb_vocab **out) {
-  char *buf;
+  char *buf = NULL;
   size_t len;
   *out = NULL;
   SEQ_TRY(read_all("word index", path, &buf, &len));
-  const char *p = buf, *end = buf + len;
   seq_status st = SEQ_OK;
+  int64_t *ranks = NULL, n = 0;
   seq_imdb_vocab *v = calloc(1, sizeof *v);
   /* Upper bound of entries: each needs at least `"":1,` (5 bytes). */
   size_t max_entries = len / 5 + 1;
-  int64_t *ranks = NULL;
   if (v) {
     v->pool = malloc(len + 1);
     v->word_off = malloc(max_entries * sizeof *v->word_off);
@@ -317,108 +339,10 @@ seq_status seq_imdb_vocab_read(const char *path, seq_imdb_vocab **out) {
     st = seq_fail(SEQ_ENOMEM, "imdb: out of memory parsing '%s'", path);
     goto done;
   }
-  size_t pool_n = 0;
-  int64_t n = 0;
-  p = skip_ws(p, end);
-  if (p >= end || *p != '{') goto bad;
-  p = skip_ws(p + 1, end);
-  if (p < end && *p == '}') {
-    p++;
-  } else {
-    for (;;) {
-      if (p >= end || *p != '"') goto bad;
-      size_t wl;
-      p = json_string(p + 1, end, v->pool + pool_n, &wl);
-      if (!p) goto bad;
-      p = skip_ws(p, end);
-      if (p >= end || *p != ':') goto bad;
-      p = skip_ws(p + 1, end);
-      int64_t r = 0;
-      if (p >= end || *p < '0' || *p > '9') goto bad;
-      while (p < end && *p >= '0' && *p <= '9') {
-        if (r > (int64_t)INT32_MAX) goto bad;
-        r = r * 10 + (*p++ - '0');
-      }
-      v->word_off[n] = pool_n;
-      v->word_len[n] = (uint32_t)wl;
-      ranks[n] = r;
-      n++;
-      pool_n += wl;
-      v->pool[pool_n++] = '\0';
-      p = skip_ws(p, end);
-      if (p < end && *p == ',') {
-        p = skip_ws(p + 1, end);
-        continue;
-      }
-      if (p < end && *p == '}') {
-        p++;
-        break;
-      }
-      goto bad;
-    }
-  }
-  if (skip_ws(p, end) != end) goto bad;
-  if (n == 0) {
-    st = seq_fail(SEQ_EFORMAT, "imdb: word index '%s' is empty", path);
-    goto done;
-  }
-  /* Reorder by rank, checking that ranks are exactly 1..n. */
-  {
-    size_t *off = malloc((size_t)n * sizeof *off);
-    uint32_t *wlen = malloc((size_t)n * sizeof *wlen);
-    if (!off || !wlen) {
-      free(off);
-      free(wlen);
-      st = seq_fail(SEQ_ENOMEM, "imdb: out of memory parsing '%s'", path);
-      goto done;
-    }
-    for (int64_t i = 0; i < n; i++) wlen[i] = UINT32_MAX;
-    for (int64_t i = 0; i < n; i++) {
-      int64_t r = ranks[i];
-      if (r < 1 || r > n || wlen[r - 1] != UINT32_MAX) {
-        free(off);
-        free(wlen);
-        st = seq_fail(SEQ_EFORMAT,
-                      "imdb: word index '%s': rank %lld of \"%s\" is %s (expected ranks 1..%lld, "
-                      "each once)",
-                      path, (long long)r, v->pool + v->word_off[i],
-                      (r < 1 || r > n) ? "out of range" : "repeated", (long long)n);
-        goto done;
-      }
-      off[r - 1] = v->word_off[i];
-      wlen[r - 1] = v->word_len[i];
-    }
-    free(v->word_off);
-    free(v->word_len);
-    v->word_off = off;
-    v->word_len = wlen;
-  }
-  v->n = n;
-  {
-    uint64_t cap = 1;
-    while (cap < (uint64_t)n * 3) cap <<= 1; /* load factor <= 1/3: short probes */
-    v->table = calloc(cap, sizeof *v->table);
-    if (!v->table) {
-      st = seq_fail(SEQ_ENOMEM, "imdb: out of memory parsing '%s'", path);
-      goto done;
-    }
-    v->mask = cap - 1;
-    for (int64_t r = 1; r <= n; r++) {
-      const char *w = v->pool + v->word_off[r - 1];
-      uint32_t wl = v->word_len[r - 1];
-      if (seq_imdb_vocab_lookup(v, w, wl) != 0) {
-        st = seq_fail(SEQ_EFORMAT, "imdb: word index '%s' lists \"%s\" twice", path, w);
-        goto done;
-      }
-      uint64_t i = hash_bytes(w, wl) & v->mask;
-      while (v->table[i] != 0) i = (i + 1) & v->mask;
-      v->table[i] = (int32_t)r;
-    }
-  }
-  goto done;
-bad:
-  st = seq_fail(SEQ_EFORMAT, "imdb: word index '%s' is not a JSON object of word: rank (at byte %zu)",
-                path, (size_t)(p ? p - buf : 0));
+  st = parse_word_index(path, buf, len, v, ranks, &n);
+  if (st == SEQ_OK && n == 0) st = seq_fail(SEQ_EFORMAT, "imdb: word index '%s' is empty", path);
+  if (st == SEQ_OK) st = order_by_rank(path, v, ranks, n);
+  if (st == SEQ_OK) st = build_lookup_table(path, v);
 done:
   free(buf);
   free(ranks);

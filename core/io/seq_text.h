@@ -17,14 +17,9 @@
 #include <stdint.h>
 
 #include "seq_error.h"
+#include "seq_utf8.h" /* seq_utf8_next, seq_utf8_encode_cp */
 
-/* ---- UTF-8 ---- */
-/* Decodes the code point at s[*pos] (n = total length) and advances *pos.
- * Returns false on invalid or truncated UTF-8 (no message recorded). */
-bool seq_utf8_next(const char *s, size_t n, size_t *pos, uint32_t *cp);
-/* Writes the UTF-8 form of cp (<= U+10FFFF, not a surrogate) into out and
- * returns its length (1..4), or 0 for an invalid code point. */
-int seq_utf8_encode_cp(uint32_t cp, char out[4]);
+/* ---- UTF-8 strings ---- */
 /* Checks that s is valid UTF-8 and counts its code points. */
 seq_status seq_utf8_count(const char *s, size_t n, size_t *count);
 /* Decodes all of s into a new array of *count code points. */

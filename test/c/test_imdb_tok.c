@@ -84,6 +84,13 @@ static void vocab_cases(void) {
   write_file(bad, "{\"a\": 1, \"b\" 2}", 0);
   CHECK(seq_imdb_vocab_read(bad, &v) == SEQ_EFORMAT && strstr(seq_last_error(), "JSON"),
         "syntax: %s", seq_last_error());
+  /* A lone surrogate has no UTF-8 form: an error, as in checkpoint headers. */
+  write_file(bad, "{\"a\": 1, \"x\\ud83d\": 2}", 0);
+  CHECK(seq_imdb_vocab_read(bad, &v) == SEQ_EFORMAT && strstr(seq_last_error(), "unpaired surrogate"),
+        "lone high surrogate: %s", seq_last_error());
+  write_file(bad, "{\"a\": 1, \"\\ude00\": 2}", 0);
+  CHECK(seq_imdb_vocab_read(bad, &v) == SEQ_EFORMAT && strstr(seq_last_error(), "unpaired surrogate"),
+        "lone low surrogate: %s", seq_last_error());
   CHECK(seq_imdb_vocab_read("/nonexistent/imdb_word_index.json", &v) == SEQ_EIO &&
             strstr(seq_last_error(), "/nonexistent/imdb_word_index.json"),
         "missing file names the path: %s", seq_last_error());
