@@ -289,53 +289,64 @@ typedef struct {
   uint64_t begin, end;
 } entry;
 
-static bool pentry(parser *ps, entry *e) {
-  bool have_dtype = false, have_shape = false, have_off = false;
-  if (!expect(ps, '{')) return false;
-  if (peek(ps, '}')) { ps->p++; goto check; }
-  for (;;) {
-    char *k = pstring(ps);
-    if (!k) return false;
-    if (!expect(ps, ':')) { free(k); return false; }
-    if (strcmp(k, "dtype") == 0 && !have_dtype) {
-      char *d = pstring(ps);
-      if (!d) { free(k); return false; }
-      if (!st_dtype_from(d, &e->dtype)) {
-        pfail(ps, "tensor '%s' has dtype '%s' (supported: F32, F64, I32, I64, U8)", e->name, d);
-        free(d); free(k);
+/* One field of a tensor entry; *have marks the fields already seen. */
+static bool pentry_field(parser *ps, entry *e, const char *key, bool have[3]) {
+  if (strcmp(key, "dtype") == 0 && !have[0]) {
+    char *d = pstring(ps);
+    if (!d) return false;
+    bool known = st_dtype_from(d, &e->dtype);
+    if (!known) pfail(ps, "tensor '%s' has dtype '%s' (supported: F32, F64, I32, I64, U8)", e->name, d);
+    free(d);
+    return have[0] = known;
+  }
+  if (strcmp(key, "shape") == 0 && !have[1]) {
+    uint64_t s[SEQ_MAX_DIM];
+    if (!puint_array(ps, s, SEQ_MAX_DIM, &e->ndim, "shape")) return false;
+    for (int i = 0; i < e->ndim; i++) {
+      if (s[i] > ((uint64_t)1 << 48)) {
+        pfail(ps, "tensor '%s' has an absurd dimension", e->name);
         return false;
       }
-      free(d);
-      have_dtype = true;
-    } else if (strcmp(k, "shape") == 0 && !have_shape) {
-      uint64_t s[SEQ_MAX_DIM];
-      if (!puint_array(ps, s, SEQ_MAX_DIM, &e->ndim, "shape")) { free(k); return false; }
-      for (int i = 0; i < e->ndim; i++) {
-        if (s[i] > ((uint64_t)1 << 48)) { pfail(ps, "tensor '%s' has an absurd dimension", e->name); free(k); return false; }
-        e->shape[i] = (int64_t)s[i];
-      }
-      have_shape = true;
-    } else if (strcmp(k, "data_offsets") == 0 && !have_off) {
-      uint64_t o[2];
-      int no;
-      if (!puint_array(ps, o, 2, &no, "data_offsets")) { free(k); return false; }
-      if (no != 2) { pfail(ps, "tensor '%s': data_offsets needs 2 entries", e->name); free(k); return false; }
-      e->begin = o[0];
-      e->end = o[1];
-      have_off = true;
-    } else {
-      pfail(ps, "tensor '%s': unexpected or repeated field '%s'", e->name, k);
-      free(k);
+      e->shape[i] = (int64_t)s[i];
+    }
+    return have[1] = true;
+  }
+  if (strcmp(key, "data_offsets") == 0 && !have[2]) {
+    uint64_t o[2];
+    int no;
+    if (!puint_array(ps, o, 2, &no, "data_offsets")) return false;
+    if (no != 2) {
+      pfail(ps, "tensor '%s': data_offsets needs 2 entries", e->name);
       return false;
     }
-    free(k);
-    if (peek(ps, ',')) { ps->p++; continue; }
-    if (!expect(ps, '}')) return false;
-    break;
+    e->begin = o[0];
+    e->end = o[1];
+    return have[2] = true;
   }
-check:
-  if (!have_dtype || !have_shape || !have_off) {
-    pfail(ps, "tensor '%s' lacks %s", e->name, !have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
+  pfail(ps, "tensor '%s': unexpected or repeated field '%s'", e->name, key);
+  return false;
+}
+
+/* {"dtype": ..., "shape": [...], "data_offsets": [b, e]} */
+static bool pentry(parser *ps, entry *e) {
+  bool have[3] = {false, false, false}; /* dtype, shape, data_offsets */
+  if (!expect(ps, '{')) return false;
+  if (peek(ps, '}')) {
+    ps->p++;
+  } else {
+    for (;;) {
+      char *k = pstring(ps);
+      if (!k) return false;
+      bool ok = expect(ps, ':') && pentry_field(ps, e, k, have);
+      free(k);
+      if (!ok) return false;
+      if (peek(ps, ',')) { ps->p++; continue; }
+      if (!expect(ps, '}')) return false;
+      break;
+    }
+  }
+  if (!have[0] || !have[1] || !have[2]) {
+    pfail(ps, "tensor '%s' lacks %s", e->name, !have[0] ? "dtype" : !have[1] ? "shape" : "data_offsets");
     return false;
   }
   return true;
@@ -369,22 +380,115 @@ static bool grow(void **arr, int n, int *cap, size_t item) {
   return true;
 }
 
-static int cmp_begin(const void *a, const void *b) {
-  const entry *x = *(const entry *const *)a, *y = *(const entry *const *)b;
-  return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : 0;
+/* One "key": "value" pair of __metadata__, appended to out. */
+static bool pmeta_pair(parser *ps, seq_safetensors *out) {
+  char *k = pstring(ps), *v = NULL;
+  bool ok = k && expect(ps, ':');
+  if (ok && !peek(ps, '"')) {
+    pfail(ps, "__metadata__ value of '%s' is not a string", k);
+    ok = false;
+  }
+  if (ok) ok = (v = pstring(ps)) != NULL;
+  int cm = out->nmeta, c1 = cm, c2 = cm;
+  if (ok && !(grow((void **)&out->meta_keys, cm, &c1, sizeof(char *)) &&
+              grow((void **)&out->meta_values, cm, &c2, sizeof(char *)))) {
+    ps->st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory");
+    ok = false;
+  }
+  if (!ok) {
+    free(k);
+    free(v);
+    return false;
+  }
+  out->meta_keys[cm] = k;
+  out->meta_values[cm] = v;
+  out->nmeta++;
+  return true;
 }
 
-seq_status seq_safetensors_read(const char *path, seq_safetensors *out) {
-  memset(out, 0, sizeof *out);
+/* {"key": "value", ...} */
+static bool pmetadata(parser *ps, seq_safetensors *out) {
+  if (!expect(ps, '{')) return false;
+  if (peek(ps, '}')) {
+    ps->p++;
+    return true;
+  }
+  for (;;) {
+    if (!pmeta_pair(ps, out)) return false;
+    if (peek(ps, ',')) { ps->p++; continue; }
+    return expect(ps, '}');
+  }
+}
+
+/* A tensor entry named `name` (owned from here on), appended to *ents. */
+static bool ptensor(parser *ps, char *name, entry **ents, int *ne, int *cap) {
+  for (int i = 0; i < *ne; i++)
+    if (strcmp((*ents)[i].name, name) == 0) {
+      pfail(ps, "tensor '%s' appears twice", name);
+      free(name);
+      return false;
+    }
+  if (!grow((void **)ents, *ne, cap, sizeof **ents)) {
+    free(name);
+    ps->st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory");
+    return false;
+  }
+  entry *e = &(*ents)[(*ne)++];
+  memset(e, 0, sizeof *e);
+  e->name = name;
+  return pentry(ps, e);
+}
+
+/* The whole header: tensor entries into *ents (the caller frees their names
+ * and the array, also on failure), metadata into out. */
+static bool pheader(parser *ps, seq_safetensors *out, entry **ents, int *ne) {
+  int cap = 0;
+  bool have_meta = false;
+  if (!expect(ps, '{')) return false;
+  if (peek(ps, '}')) {
+    ps->p++;
+  } else {
+    for (;;) {
+      char *key = pstring(ps);
+      if (!key) return false;
+      if (!expect(ps, ':')) {
+        free(key);
+        return false;
+      }
+      bool ok;
+      if (strcmp(key, "__metadata__") == 0) {
+        free(key);
+        if (have_meta) {
+          pfail(ps, "repeated __metadata__");
+          return false;
+        }
+        have_meta = true;
+        ok = pmetadata(ps, out);
+      } else {
+        ok = ptensor(ps, key, ents, ne, &cap);
+      }
+      if (!ok) return false;
+      if (peek(ps, ',')) { ps->p++; continue; }
+      if (!expect(ps, '}')) return false;
+      break;
+    }
+  }
+  ws(ps);
+  if (ps->p != ps->end) {
+    pfail(ps, "unexpected bytes after the JSON object");
+    return false;
+  }
+  return true;
+}
+
+/* The file's header (NUL-terminated) and the data bytes after it. */
+static seq_status read_file(const char *path, char **header, uint64_t *hlen, unsigned char **data,
+                            uint64_t *dsize) {
+  *header = NULL;
+  *data = NULL;
   FILE *f = fopen(path, "rb");
   if (!f) return seq_fail(SEQ_EIO, "load_tensors: cannot open '%s': %s", path, strerror(errno));
   seq_status st = SEQ_OK;
-  unsigned char *data = NULL;
-  char *header = NULL;
-  entry *ents = NULL;
-  int ne = 0, cap_e = 0, cap_m = 0;
-  entry **order = NULL;
-
   if (fseek(f, 0, SEEK_END) != 0) { st = seq_fail(SEQ_EIO, "load_tensors: cannot seek '%s'", path); goto done; }
   long fsize = ftell(f);
   rewind(f);
@@ -395,150 +499,117 @@ seq_status seq_safetensors_read(const char *path, seq_safetensors *out) {
   }
   unsigned char len8[8];
   if (fread(len8, 1, 8, f) != 8) { st = seq_fail(SEQ_EIO, "load_tensors: cannot read '%s'", path); goto done; }
-  uint64_t hlen = 0;
-  for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | len8[i];
-  if (hlen > ST_MAX_HEADER || hlen > (uint64_t)fsize - 8) {
+  *hlen = 0;
+  for (int i = 7; i >= 0; i--) *hlen = (*hlen << 8) | len8[i];
+  if (*hlen > ST_MAX_HEADER || *hlen > (uint64_t)fsize - 8) {
     st = seq_fail(SEQ_EFORMAT,
                   "load_tensors: '%s' is truncated or not a safetensors file: header length %llu, file size %ld",
-                  path, (unsigned long long)hlen, fsize);
+                  path, (unsigned long long)*hlen, fsize);
     goto done;
   }
-  uint64_t dsize = (uint64_t)fsize - 8 - hlen;
-  header = malloc(hlen + 1);
-  data = malloc(dsize ? dsize : 1);
-  if (!header || !data) { st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory reading '%s'", path); goto done; }
-  if (fread(header, 1, hlen, f) != hlen || fread(data, 1, dsize, f) != dsize) {
+  *dsize = (uint64_t)fsize - 8 - *hlen;
+  *header = malloc(*hlen + 1);
+  *data = malloc(*dsize ? *dsize : 1);
+  if (!*header || !*data) { st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory reading '%s'", path); goto done; }
+  if (fread(*header, 1, *hlen, f) != *hlen || fread(*data, 1, *dsize, f) != *dsize) {
     st = seq_fail(SEQ_EIO, "load_tensors: short read on '%s'", path);
     goto done;
   }
-  header[hlen] = 0;
-
-  parser ps = {header, header + hlen, path, SEQ_OK};
-  if (!expect(&ps, '{')) goto parsed;
-  if (peek(&ps, '}')) { ps.p++; goto trailer; }
-  for (;;) {
-    char *key = pstring(&ps);
-    if (!key) goto parsed;
-    if (!expect(&ps, ':')) { free(key); goto parsed; }
-    if (strcmp(key, "__metadata__") == 0) {
-      free(key);
-      if (out->nmeta > 0 || cap_m > 0) { pfail(&ps, "repeated __metadata__"); goto parsed; }
-      if (!expect(&ps, '{')) goto parsed;
-      cap_m = 1;
-      if (peek(&ps, '}')) ps.p++;
-      else for (;;) {
-        char *k = pstring(&ps);
-        if (!k) goto parsed;
-        if (!expect(&ps, ':')) { free(k); goto parsed; }
-        if (!peek(&ps, '"')) { pfail(&ps, "__metadata__ value of '%s' is not a string", k); free(k); goto parsed; }
-        char *v = pstring(&ps);
-        if (!v) { free(k); goto parsed; }
-        int cm = out->nmeta;
-        int c1 = cm, c2 = cm;
-        if (!grow((void **)&out->meta_keys, cm, &c1, sizeof(char *)) ||
-            !grow((void **)&out->meta_values, cm, &c2, sizeof(char *))) {
-          free(k); free(v);
-          ps.st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory");
-          goto parsed;
-        }
-        out->meta_keys[cm] = k;
-        out->meta_values[cm] = v;
-        out->nmeta++;
-        if (peek(&ps, ',')) { ps.p++; continue; }
-        if (!expect(&ps, '}')) goto parsed;
-        break;
-      }
-    } else {
-      for (int i = 0; i < ne; i++)
-        if (strcmp(ents[i].name, key) == 0) { pfail(&ps, "tensor '%s' appears twice", key); free(key); goto parsed; }
-      if (!grow((void **)&ents, ne, &cap_e, sizeof *ents)) {
-        free(key);
-        ps.st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory");
-        goto parsed;
-      }
-      memset(&ents[ne], 0, sizeof ents[ne]);
-      ents[ne].name = key;
-      ne++;
-      if (!pentry(&ps, &ents[ne - 1])) goto parsed;
-    }
-    if (peek(&ps, ',')) { ps.p++; continue; }
-    if (!expect(&ps, '}')) goto parsed;
-    break;
+  (*header)[*hlen] = 0;
+done:
+  fclose(f);
+  if (st != SEQ_OK) {
+    free(*header);
+    free(*data);
+    *header = NULL;
+    *data = NULL;
   }
-trailer:
-  ws(&ps);
-  if (ps.st == SEQ_OK && ps.p != ps.end) pfail(&ps, "unexpected bytes after the JSON object");
-parsed:
-  if (ps.st != SEQ_OK) { st = ps.st; goto done; }
+  return st;
+}
 
-  /* Offsets: each tensor's byte range must match its shape, and the ranges
-   * must tile [0, data size) exactly. */
-  order = malloc(sizeof *order * (size_t)(ne ? ne : 1));
-  if (!order) { st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory"); goto done; }
-  for (int i = 0; i < ne; i++) {
-    entry *e = &ents[i];
-    order[i] = e;
-    uint64_t numel = 1;
-    for (int d = 0; d < e->ndim; d++) {
-      if (e->shape[d] && numel > UINT64_MAX / 16 / (uint64_t)e->shape[d]) {
-        st = seq_fail(SEQ_EFORMAT, "load_tensors: '%s': tensor '%s' is impossibly large", path, e->name);
-        goto done;
-      }
-      numel *= (uint64_t)e->shape[d];
-    }
-    if (e->end < e->begin || e->end > dsize) {
-      st = seq_fail(SEQ_EFORMAT,
+/* A tensor's byte range lies inside the data and matches its shape. */
+static seq_status check_entry_size(const char *path, const entry *e, uint64_t dsize) {
+  uint64_t numel = 1;
+  for (int d = 0; d < e->ndim; d++) {
+    if (e->shape[d] && numel > UINT64_MAX / 16 / (uint64_t)e->shape[d])
+      return seq_fail(SEQ_EFORMAT, "load_tensors: '%s': tensor '%s' is impossibly large", path, e->name);
+    numel *= (uint64_t)e->shape[d];
+  }
+  if (e->end < e->begin || e->end > dsize)
+    return seq_fail(SEQ_EFORMAT,
                     "load_tensors: '%s': tensor '%s' has data_offsets [%llu, %llu] outside the %llu data bytes "
                     "(truncated file?)", path, e->name, (unsigned long long)e->begin, (unsigned long long)e->end,
                     (unsigned long long)dsize);
-      goto done;
-    }
-    if (e->end - e->begin != numel * seq_dtype_size(e->dtype)) {
-      char sb[96];
-      st = seq_fail(SEQ_EFORMAT, "load_tensors: '%s': tensor '%s' (%s %s) needs %llu bytes but data_offsets give %llu",
+  if (e->end - e->begin != numel * seq_dtype_size(e->dtype)) {
+    char sb[96];
+    return seq_fail(SEQ_EFORMAT, "load_tensors: '%s': tensor '%s' (%s %s) needs %llu bytes but data_offsets give %llu",
                     path, e->name, st_dtype_name(e->dtype), seq_shape_str(sb, sizeof sb, e->ndim, e->shape),
                     (unsigned long long)(numel * seq_dtype_size(e->dtype)), (unsigned long long)(e->end - e->begin));
-      goto done;
-    }
   }
+  return SEQ_OK;
+}
+
+static int cmp_begin(const void *a, const void *b) {
+  const entry *x = *(const entry *const *)a, *y = *(const entry *const *)b;
+  return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : 0;
+}
+
+/* The tensors' byte ranges tile [0, dsize) exactly: no overlap, no gap. */
+static seq_status check_tiling(const char *path, entry *ents, int ne, uint64_t dsize) {
+  entry **order = malloc(sizeof *order * (size_t)(ne ? ne : 1));
+  if (!order) return seq_fail(SEQ_ENOMEM, "load_tensors: out of memory");
+  for (int i = 0; i < ne; i++) order[i] = &ents[i];
   qsort(order, (size_t)ne, sizeof *order, cmp_begin);
+  seq_status st = SEQ_OK;
   uint64_t pos = 0;
-  for (int i = 0; i < ne; i++) {
-    if (order[i]->begin < pos) {
+  for (int i = 0; i < ne && st == SEQ_OK; i++) {
+    if (order[i]->begin < pos)
       st = seq_fail(SEQ_EFORMAT, "load_tensors: '%s': tensors '%s' and '%s' overlap", path, order[i - 1]->name,
                     order[i]->name);
-      goto done;
-    }
-    if (order[i]->begin > pos) {
+    else if (order[i]->begin > pos)
       st = seq_fail(SEQ_EFORMAT, "load_tensors: '%s': %llu unused bytes before tensor '%s'", path,
                     (unsigned long long)(order[i]->begin - pos), order[i]->name);
-      goto done;
-    }
     pos = order[i]->end;
   }
-  if (pos != dsize) {
+  if (st == SEQ_OK && pos != dsize)
     st = seq_fail(SEQ_EFORMAT, "load_tensors: '%s': %llu bytes of data but the tensors cover %llu", path,
                   (unsigned long long)dsize, (unsigned long long)pos);
-    goto done;
-  }
+  free(order);
+  return st;
+}
 
+/* Copies each entry's bytes into a tensor; the names move into out. */
+static seq_status make_tensors(seq_safetensors *out, entry *ents, int ne, const unsigned char *data) {
   out->names = calloc((size_t)(ne ? ne : 1), sizeof *out->names);
   out->tensors = calloc((size_t)(ne ? ne : 1), sizeof *out->tensors);
-  if (!out->names || !out->tensors) { st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory"); goto done; }
+  if (!out->names || !out->tensors) return seq_fail(SEQ_ENOMEM, "load_tensors: out of memory");
   for (int i = 0; i < ne; i++) {
     entry *e = &ents[i];
-    st = seq_tensor_from_host(&out->tensors[i], e->dtype, e->ndim, e->shape, data + e->begin, e->end - e->begin);
-    if (st != SEQ_OK) goto done;
+    SEQ_TRY(seq_tensor_from_host(&out->tensors[i], e->dtype, e->ndim, e->shape, data + e->begin, e->end - e->begin));
     out->names[i] = e->name;
     e->name = NULL;
     out->n = i + 1;
   }
+  return SEQ_OK;
+}
 
-done:
-  fclose(f);
+seq_status seq_safetensors_read(const char *path, seq_safetensors *out) {
+  memset(out, 0, sizeof *out);
+  char *header;
+  unsigned char *data;
+  uint64_t hlen = 0, dsize = 0;
+  entry *ents = NULL;
+  int ne = 0;
+  seq_status st = read_file(path, &header, &hlen, &data, &dsize);
+  if (st != SEQ_OK) return st;
+  parser ps = {header, header + hlen, path, SEQ_OK};
+  pheader(&ps, out, &ents, &ne);
+  st = ps.st;
+  for (int i = 0; i < ne && st == SEQ_OK; i++) st = check_entry_size(path, &ents[i], dsize);
+  if (st == SEQ_OK) st = check_tiling(path, ents, ne, dsize);
+  if (st == SEQ_OK) st = make_tensors(out, ents, ne, data);
   for (int i = 0; i < ne; i++) free(ents[i].name);
   free(ents);
-  free(order);
   free(header);
   free(data);
   if (st != SEQ_OK) seq_safetensors_free(out);
