@@ -239,6 +239,154 @@ static void text_centered(seq_canvas *c, int cx, int y, const char *s, uint32_t 
 
 /* --------------------------------------------------------------- heat map */
 
+/* The colour scale's ends: the caller's, else the finite data's extent. */
+static void heatmap_range(const double *values, size_t n, const seq_heatmap_opts *o, double *vmin,
+                          double *vmax) {
+  *vmin = o->vmin;
+  *vmax = o->vmax;
+  if (isnan(*vmin) || isnan(*vmax)) {
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+      if (isfinite(values[i])) {
+        if (values[i] < lo) lo = values[i];
+        if (values[i] > hi) hi = values[i];
+      }
+    if (!isfinite(lo)) lo = 0, hi = 1;
+    if (isnan(*vmin)) *vmin = lo;
+    if (isnan(*vmax)) *vmax = hi;
+  }
+  if (!(*vmax > *vmin)) *vmax = *vmin + 1;
+}
+
+/* Row or column i's label: the caller's, else its number (written to num). */
+static const char *cell_label(const char *const *labels, int i, char num[32]) {
+  if (labels) return labels[i];
+  snprintf(num, 32, "%d", i);
+  return num;
+}
+
+static int widest_cell_label(const char *const *labels, int n, int fs) {
+  char num[32];
+  int widest = 0;
+  for (int i = 0; i < n; i++) {
+    int w = seq_canvas_text_width(cell_label(labels, i, num), fs);
+    if (w > widest) widest = w;
+  }
+  return widest;
+}
+
+/* Colour-bar ticks outside [vmin, vmax] (beyond rounding) are not drawn. */
+static int tick_in_range(double v, double vmin, double vmax) {
+  return !(v < vmin - 1e-12 * fabs(vmin) || v > vmax + 1e-12 * fabs(vmax));
+}
+
+typedef struct heatmap_layout {
+  int fs, ts, th;         /* tick and title font scales, tick text height */
+  int cs;                 /* pixels per cell */
+  int xstep, ystep;       /* label every xstep-th column, ystep-th row */
+  int x_vertical, xlab_h; /* column labels rotated; their height */
+  int top, left, mw, mh;  /* the matrix */
+  int cbar_x, cbar_w;     /* the colour bar */
+  int width, height;
+} heatmap_layout;
+
+static void heatmap_layout_for(heatmap_layout *l, int rows, int cols, const seq_heatmap_opts *o,
+                               const ticks *ct, double vmin, double vmax) {
+  l->fs = o->font_scale > 0 ? o->font_scale : 1;
+  l->ts = l->fs + 1;
+  l->th = seq_canvas_text_height(l->fs);
+  int fs = l->fs, big = rows > cols ? rows : cols;
+  int cs = o->cell > 0 ? o->cell : (560 + big - 1) / big;
+  if (o->cell <= 0 && cs > 48) cs = 48;
+  if (cs < 1) cs = 1;
+  l->cs = cs;
+
+  /* Which rows/columns get a label: all when the cells are tall enough for
+   * the glyphs (9 visible pixel rows), otherwise every k-th. */
+  int vis = 9 * fs + 1;
+  l->ystep = cs >= vis ? 1 : (vis + cs - 1) / cs;
+  int maxw = widest_cell_label(o->xlabels, cols, fs);
+  l->x_vertical = maxw > cs - 1 && o->xlabels != NULL;
+  l->xstep = l->x_vertical ? l->ystep : (maxw + 4 + cs - 1) / cs;
+  if (l->xstep < 1) l->xstep = 1;
+  l->xlab_h = l->x_vertical ? maxw : l->th;
+  int ylab_w = widest_cell_label(o->ylabels, rows, fs);
+
+  int cbar_lab_w = 0;
+  char num[32];
+  for (int k = 0; k < ct->n; k++) {
+    if (!tick_in_range(ct->v[k], vmin, vmax)) continue;
+    tick_label(num, sizeof num, ct->v[k], ct);
+    int w = seq_canvas_text_width(num, fs);
+    if (w > cbar_lab_w) cbar_lab_w = w;
+  }
+
+  l->top = 10 + (o->title ? seq_canvas_text_height(l->ts) + 6 : 0);
+  l->left = 10 + (o->ylabel ? l->th + 6 : 0) + ylab_w + 6;
+  l->mw = cols * cs;
+  l->mh = rows * cs;
+  int bottom = 6 + l->xlab_h + 6 + (o->xlabel ? l->th + 4 : 0) + 8;
+  l->cbar_x = l->left + l->mw + 16;
+  l->cbar_w = 16;
+  l->width = l->cbar_x + l->cbar_w + 6 + cbar_lab_w + 12;
+  l->height = l->top + l->mh + bottom;
+  if (o->title) {
+    int tw = seq_canvas_text_width(o->title, l->ts) + 20;
+    if (tw > l->width) l->width = tw;
+  }
+}
+
+/* Row labels right-aligned and centred on their row, column labels below
+ * the matrix, then the axis labels and the title. */
+static void draw_heatmap_labels(seq_canvas *c, const heatmap_layout *l, int rows, int cols,
+                                const seq_heatmap_opts *o) {
+  int fs = l->fs, cs = l->cs, top = l->top, left = l->left;
+  char num[32];
+  for (int i = 0; i < rows; i += l->ystep) {
+    const char *s = cell_label(o->ylabels, i, num);
+    int w = seq_canvas_text_width(s, fs);
+    int cy = top + i * cs + cs / 2;
+    seq_canvas_fill_rect(c, left - 4, cy, 3, 1, BLACK);
+    seq_canvas_text(c, left - 6 - w, cy - 2 * fs - (7 * fs) / 2, s, BLACK, fs, 0);
+  }
+  for (int j = 0; j < cols; j += l->xstep) {
+    const char *s = cell_label(o->xlabels, j, num);
+    int cx = left + j * cs + cs / 2;
+    seq_canvas_fill_rect(c, cx, top + l->mh + 1, 1, 3, BLACK);
+    if (l->x_vertical) {
+      /* Rotated: the glyph's top (accent rows) faces left. */
+      seq_canvas_text(c, cx - 5 * fs, top + l->mh + 6 + seq_canvas_text_width(s, fs), s, BLACK, fs, 1);
+    } else {
+      text_centered(c, cx + fs / 2, top + l->mh + 6 - 2 * fs, s, BLACK, fs);
+    }
+  }
+  if (o->xlabel) text_centered(c, left + l->mw / 2, top + l->mh + 6 + l->xlab_h + 6, o->xlabel, BLACK, fs);
+  if (o->ylabel) {
+    int w = seq_canvas_text_width(o->ylabel, fs);
+    seq_canvas_text(c, 10, top + l->mh / 2 + w / 2, o->ylabel, BLACK, fs, 1);
+  }
+  if (o->title) text_centered(c, l->width / 2, 8, o->title, BLACK, l->ts);
+}
+
+static void draw_colour_bar(seq_canvas *c, const heatmap_layout *l, const ticks *ct, double vmin,
+                            double vmax, const char *cmap) {
+  int fs = l->fs, top = l->top, mh = l->mh, x = l->cbar_x, w = l->cbar_w;
+  for (int y = 0; y < mh; y++) {
+    double t = 1.0 - (y + 0.5) / mh;
+    seq_canvas_fill_rect(c, x, top + y, w, 1, seq_colormap(cmap, t));
+  }
+  seq_canvas_rect(c, x - 1, top - 1, w + 2, mh + 2, BLACK);
+  char num[32];
+  for (int k = 0; k < ct->n; k++) {
+    double v = ct->v[k];
+    if (!tick_in_range(v, vmin, vmax)) continue;
+    int y = top + (int)lround((1.0 - (v - vmin) / (vmax - vmin)) * (mh - 1));
+    seq_canvas_fill_rect(c, x + w + 1, y, 4, 1, BLACK);
+    tick_label(num, sizeof num, v, ct);
+    seq_canvas_text(c, x + w + 7, y - 2 * fs - (7 * fs) / 2, num, BLACK, fs, 0);
+  }
+}
+
 seq_status seq_plot_heatmap(const char *path, const double *values, int rows, int cols,
                             const seq_heatmap_opts *o) {
   seq_heatmap_opts def = {0};
@@ -246,124 +394,24 @@ seq_status seq_plot_heatmap(const char *path, const double *values, int rows, in
   if (!o) o = &def;
   if (rows <= 0 || cols <= 0 || rows > 4000 || cols > 4000)
     return seq_fail(SEQ_EARG, "heatmap: bad matrix size %dx%d", rows, cols);
-  int fs = o->font_scale > 0 ? o->font_scale : 1, ts = fs + 1;
-  int th = seq_canvas_text_height(fs);
-  int big = rows > cols ? rows : cols;
-  int cs = o->cell > 0 ? o->cell : (560 + big - 1) / big;
-  if (o->cell <= 0 && cs > 48) cs = 48;
-  if (cs < 1) cs = 1;
-
-  double vmin = o->vmin, vmax = o->vmax;
-  if (isnan(vmin) || isnan(vmax)) {
-    double lo = INFINITY, hi = -INFINITY;
-    for (size_t i = 0; i < (size_t)rows * cols; i++)
-      if (isfinite(values[i])) {
-        if (values[i] < lo) lo = values[i];
-        if (values[i] > hi) hi = values[i];
-      }
-    if (!isfinite(lo)) lo = 0, hi = 1;
-    if (isnan(vmin)) vmin = lo;
-    if (isnan(vmax)) vmax = hi;
-  }
-  if (!(vmax > vmin)) vmax = vmin + 1;
-
-  /* Which rows/columns get a label: all when the cells are tall enough for
-   * the glyphs (9 visible pixel rows), otherwise every k-th. */
-  int vis = 9 * fs + 1;
-  int ystep = cs >= vis ? 1 : (vis + cs - 1) / cs;
-  int maxw = 0;
-  char num[32];
-  for (int j = 0; j < cols; j++) {
-    const char *s = o->xlabels ? o->xlabels[j] : (snprintf(num, sizeof num, "%d", j), num);
-    int w = seq_canvas_text_width(s, fs);
-    if (w > maxw) maxw = w;
-  }
-  int x_vertical = maxw > cs - 1 && o->xlabels != NULL;
-  int xstep = x_vertical ? ystep : (maxw + 4 + cs - 1) / cs;
-  if (xstep < 1) xstep = 1;
-  int xlab_h = x_vertical ? maxw : th;
-  int ylab_w = 0;
-  for (int i = 0; i < rows; i++) {
-    const char *s = o->ylabels ? o->ylabels[i] : (snprintf(num, sizeof num, "%d", i), num);
-    int w = seq_canvas_text_width(s, fs);
-    if (w > ylab_w) ylab_w = w;
-  }
-
+  double vmin, vmax;
+  heatmap_range(values, (size_t)rows * cols, o, &vmin, &vmax);
   ticks ct;
   nice_ticks(&ct, vmin, vmax, 6);
-  int cbar_lab_w = 0;
-  for (int k = 0; k < ct.n; k++) {
-    if (ct.v[k] < vmin - 1e-12 * fabs(vmin) || ct.v[k] > vmax + 1e-12 * fabs(vmax)) continue;
-    tick_label(num, sizeof num, ct.v[k], &ct);
-    int w = seq_canvas_text_width(num, fs);
-    if (w > cbar_lab_w) cbar_lab_w = w;
-  }
-
-  int top = 10 + (o->title ? seq_canvas_text_height(ts) + 6 : 0);
-  int left = 10 + (o->ylabel ? th + 6 : 0) + ylab_w + 6;
-  int mw = cols * cs, mh = rows * cs;
-  int bottom = 6 + xlab_h + 6 + (o->xlabel ? th + 4 : 0) + 8;
-  int cbar_x = left + mw + 16, cbar_w = 16;
-  int width = cbar_x + cbar_w + 6 + cbar_lab_w + 12;
-  int height = top + mh + bottom;
-  if (o->title) {
-    int tw = seq_canvas_text_width(o->title, ts) + 20;
-    if (tw > width) width = tw;
-  }
+  heatmap_layout l;
+  heatmap_layout_for(&l, rows, cols, o, &ct, vmin, vmax);
 
   seq_canvas c;
-  SEQ_TRY(seq_canvas_init(&c, width, height, WHITE));
+  SEQ_TRY(seq_canvas_init(&c, l.width, l.height, WHITE));
   for (int i = 0; i < rows; i++)
     for (int j = 0; j < cols; j++) {
       double v = values[(size_t)i * cols + j];
       uint32_t col = isfinite(v) ? seq_colormap(o->cmap, (v - vmin) / (vmax - vmin)) : WHITE;
-      seq_canvas_fill_rect(&c, left + j * cs, top + i * cs, cs, cs, col);
+      seq_canvas_fill_rect(&c, l.left + j * l.cs, l.top + i * l.cs, l.cs, l.cs, col);
     }
-  seq_canvas_rect(&c, left - 1, top - 1, mw + 2, mh + 2, BLACK);
-
-  /* Row labels, right-aligned and centred on their row. */
-  for (int i = 0; i < rows; i += ystep) {
-    const char *s = o->ylabels ? o->ylabels[i] : (snprintf(num, sizeof num, "%d", i), num);
-    int w = seq_canvas_text_width(s, fs);
-    int cy = top + i * cs + cs / 2;
-    seq_canvas_fill_rect(&c, left - 4, cy, 3, 1, BLACK);
-    seq_canvas_text(&c, left - 6 - w, cy - 2 * fs - (7 * fs) / 2, s, BLACK, fs, 0);
-  }
-  /* Column labels below the matrix. */
-  for (int j = 0; j < cols; j += xstep) {
-    const char *s = o->xlabels ? o->xlabels[j] : (snprintf(num, sizeof num, "%d", j), num);
-    int cx = left + j * cs + cs / 2;
-    seq_canvas_fill_rect(&c, cx, top + mh + 1, 1, 3, BLACK);
-    if (x_vertical) {
-      /* Rotated: the glyph's top (accent rows) faces left. */
-      seq_canvas_text(&c, cx - 5 * fs, top + mh + 6 + seq_canvas_text_width(s, fs), s,
-                      BLACK, fs, 1);
-    } else {
-      text_centered(&c, cx + fs / 2, top + mh + 6 - 2 * fs, s, BLACK, fs);
-    }
-  }
-  if (o->xlabel) text_centered(&c, left + mw / 2, top + mh + 6 + xlab_h + 6, o->xlabel, BLACK, fs);
-  if (o->ylabel) {
-    int w = seq_canvas_text_width(o->ylabel, fs);
-    seq_canvas_text(&c, 10, top + mh / 2 + w / 2, o->ylabel, BLACK, fs, 1);
-  }
-  if (o->title) text_centered(&c, width / 2, 8, o->title, BLACK, ts);
-
-  /* Colour bar with its own ticks. */
-  for (int y = 0; y < mh; y++) {
-    double t = 1.0 - (y + 0.5) / mh;
-    seq_canvas_fill_rect(&c, cbar_x, top + y, cbar_w, 1, seq_colormap(o->cmap, t));
-  }
-  seq_canvas_rect(&c, cbar_x - 1, top - 1, cbar_w + 2, mh + 2, BLACK);
-  for (int k = 0; k < ct.n; k++) {
-    double v = ct.v[k];
-    if (v < vmin - 1e-12 * fabs(vmin) || v > vmax + 1e-12 * fabs(vmax)) continue;
-    int y = top + (int)lround((1.0 - (v - vmin) / (vmax - vmin)) * (mh - 1));
-    seq_canvas_fill_rect(&c, cbar_x + cbar_w + 1, y, 4, 1, BLACK);
-    tick_label(num, sizeof num, v, &ct);
-    seq_canvas_text(&c, cbar_x + cbar_w + 7, y - 2 * fs - (7 * fs) / 2, num, BLACK, fs, 0);
-  }
-
+  seq_canvas_rect(&c, l.left - 1, l.top - 1, l.mw + 2, l.mh + 2, BLACK);
+  draw_heatmap_labels(&c, &l, rows, cols, o);
+  draw_colour_bar(&c, &l, &ct, vmin, vmax, o->cmap);
   seq_status s = seq_canvas_save_png(&c, path);
   seq_canvas_free(&c);
   return s;
@@ -371,8 +419,161 @@ seq_status seq_plot_heatmap(const char *path, const double *values, int rows, in
 
 /* -------------------------------------------------------------- line plot */
 
-static double finite_min(double a, double b) { return b < a ? b : a; }
-static double finite_max(double a, double b) { return b > a ? b : a; }
+/* The plot area in pixels and the data range it shows. */
+typedef struct plot_frame {
+  int px0, px1, py0, py1;
+  double xmin, xmax, ymin, ymax;
+} plot_frame;
+
+static double frame_x(const plot_frame *f, double x) {
+  return f->px0 + (x - f->xmin) / (f->xmax - f->xmin) * (f->px1 - f->px0);
+}
+
+static double frame_y(const plot_frame *f, double y) {
+  return f->py1 - (y - f->ymin) / (f->ymax - f->ymin) * (f->py1 - f->py0);
+}
+
+static double series_x(const seq_series *s, int i) { return s->x ? s->x[i] : i + 1; }
+
+static uint32_t series_color(const seq_series *s, int index) {
+  return s->has_color ? s->color : seq_plot_palette(index);
+}
+
+static int series_thickness(const seq_series *s) { return s->thickness > 0 ? s->thickness : 2; }
+
+/* The extent of the finite points, {x0, x1, y0, y1}; the unit square when
+ * there are none. */
+static seq_status data_extent(const seq_series *series, int nseries, double ext[4]) {
+  ext[0] = ext[2] = INFINITY;
+  ext[1] = ext[3] = -INFINITY;
+  for (int s = 0; s < nseries; s++) {
+    const seq_series *sr = &series[s];
+    if (sr->n < 0 || (sr->n > 0 && !sr->y))
+      return seq_fail(SEQ_EARG, "plot_lines: series %d has no y values", s + 1);
+    for (int i = 0; i < sr->n; i++) {
+      double x = series_x(sr, i), y = sr->y[i];
+      if (!isfinite(x) || !isfinite(y)) continue;
+      if (x < ext[0]) ext[0] = x;
+      if (x > ext[1]) ext[1] = x;
+      if (y < ext[2]) ext[2] = y;
+      if (y > ext[3]) ext[3] = y;
+    }
+  }
+  if (!isfinite(ext[0])) ext[0] = 0, ext[1] = 1, ext[2] = 0, ext[3] = 1;
+  return SEQ_OK;
+}
+
+/* Integer-valued x data (epochs) should not get fractional ticks. */
+static int x_all_integral(const seq_series *series, int nseries) {
+  for (int s = 0; s < nseries; s++)
+    for (int i = 0; i < series[s].n; i++) {
+      double x = series_x(&series[s], i);
+      if (isfinite(x) && x != floor(x)) return 0;
+    }
+  return 1;
+}
+
+static void draw_axes(seq_canvas *c, const plot_frame *f, const ticks *xt, const ticks *yt, int grid, int fs) {
+  char num[48];
+  for (int k = 0; k < xt->n; k++) {
+    if (xt->v[k] < f->xmin || xt->v[k] > f->xmax) continue;
+    int x = (int)lround(frame_x(f, xt->v[k]));
+    if (grid) seq_canvas_fill_rect(c, x, f->py0, 1, f->py1 - f->py0, GRID);
+    seq_canvas_fill_rect(c, x, f->py1, 1, 5, BLACK);
+    tick_label(num, sizeof num, xt->v[k], xt);
+    text_centered(c, x + fs / 2, f->py1 + 6 - 2 * fs, num, BLACK, fs);
+  }
+  for (int k = 0; k < yt->n; k++) {
+    if (yt->v[k] < f->ymin || yt->v[k] > f->ymax) continue;
+    int y = (int)lround(frame_y(f, yt->v[k]));
+    if (grid) seq_canvas_fill_rect(c, f->px0, y, f->px1 - f->px0, 1, GRID);
+    seq_canvas_fill_rect(c, f->px0 - 5, y, 5, 1, BLACK);
+    tick_label(num, sizeof num, yt->v[k], yt);
+    seq_canvas_text(c, f->px0 - 8 - seq_canvas_text_width(num, fs), y - 2 * fs - (7 * fs) / 2, num,
+                    BLACK, fs, 0);
+  }
+}
+
+/* The series as polylines clipped to the plot area; a non-finite point
+ * breaks the line. */
+static void draw_series(seq_canvas *c, const plot_frame *f, const seq_series *series, int nseries) {
+  c->clip_x0 = f->px0;
+  c->clip_y0 = f->py0;
+  c->clip_x1 = f->px1 + 1;
+  c->clip_y1 = f->py1 + 1;
+  for (int s = 0; s < nseries; s++) {
+    const seq_series *sr = &series[s];
+    uint32_t col = series_color(sr, s);
+    int thick = series_thickness(sr);
+    double lx = NAN, ly = NAN;
+    for (int i = 0; i < sr->n; i++) {
+      double x = series_x(sr, i), y = sr->y[i];
+      if (!isfinite(x) || !isfinite(y)) {
+        lx = ly = NAN;
+        continue;
+      }
+      double X = frame_x(f, x), Y = frame_y(f, y);
+      if (!isnan(lx)) seq_canvas_line(c, lx, ly, X, Y, col, thick);
+      else if (sr->n == 1 || sr->markers) seq_canvas_line(c, X, Y, X, Y, col, thick);
+      if (sr->markers) seq_canvas_fill_rect(c, (int)lround(X) - 2, (int)lround(Y) - 2, 5, 5, col);
+      lx = X;
+      ly = Y;
+    }
+  }
+  c->clip_x0 = c->clip_y0 = 0;
+  c->clip_x1 = c->width;
+  c->clip_y1 = c->height;
+}
+
+/* Points of all series that fall on a w x h box at (bx, by), with a 4-pixel margin. */
+static long points_under(const plot_frame *f, const seq_series *series, int nseries, int bx, int by, int w,
+                         int h) {
+  long cover = 0;
+  for (int s = 0; s < nseries; s++)
+    for (int i = 0; i < series[s].n; i++) {
+      double x = series_x(&series[s], i), y = series[s].y[i];
+      if (!isfinite(x) || !isfinite(y)) continue;
+      double X = frame_x(f, x), Y = frame_y(f, y);
+      if (X >= bx - 4 && X <= bx + w + 4 && Y >= by - 4 && Y <= by + h + 4) cover++;
+    }
+  return cover;
+}
+
+/* The labelled series' legend, in the corner of the plot area that covers
+ * the fewest points. */
+static void draw_legend(seq_canvas *c, const plot_frame *f, const seq_series *series, int nseries, int fs) {
+  int nlab = 0, lw = 0;
+  for (int s = 0; s < nseries; s++)
+    if (series[s].label) {
+      nlab++;
+      int w = seq_canvas_text_width(series[s].label, fs);
+      if (w > lw) lw = w;
+    }
+  if (nlab == 0) return;
+  int row_h = seq_canvas_text_height(fs) + 2, bw = 8 + 24 + 6 + lw + 8, bh = 6 + nlab * row_h + 4;
+  int best = 0;
+  long best_cover = -1;
+  for (int corner = 0; corner < 4; corner++) {
+    int bx = corner & 1 ? f->px0 + 8 : f->px1 - 8 - bw, by = corner & 2 ? f->py1 - 8 - bh : f->py0 + 8;
+    long cover = points_under(f, series, nseries, bx, by, bw, bh);
+    if (best_cover < 0 || cover < best_cover) {
+      best_cover = cover;
+      best = corner;
+    }
+  }
+  int bx = best & 1 ? f->px0 + 8 : f->px1 - 8 - bw, by = best & 2 ? f->py1 - 8 - bh : f->py0 + 8;
+  seq_canvas_fill_rect(c, bx, by, bw, bh, WHITE);
+  seq_canvas_rect(c, bx, by, bw, bh, 0xA0A0A0);
+  int k = 0;
+  for (int s = 0; s < nseries; s++) {
+    if (!series[s].label) continue;
+    int y = by + 6 + k * row_h;
+    int mid = y + 2 * fs + (7 * fs) / 2;
+    seq_canvas_line(c, bx + 8, mid, bx + 32, mid, series_color(&series[s], s), series_thickness(&series[s]));
+    seq_canvas_text(c, bx + 38, y, series[s].label, BLACK, fs, 0);
+    k++;
+  }
+}
 
 seq_status seq_plot_lines(const char *path, const seq_series *series, int nseries,
                           const seq_lines_opts *o) {
@@ -386,45 +587,27 @@ seq_status seq_plot_lines(const char *path, const seq_series *series, int nserie
   int fs = o->font_scale > 0 ? o->font_scale : W >= 1200 ? 2 : 1, ts = fs + 1;
   int th = seq_canvas_text_height(fs);
 
-  /* Data ranges over finite points. */
-  double dx0 = INFINITY, dx1 = -INFINITY, dy0 = INFINITY, dy1 = -INFINITY;
-  for (int s = 0; s < nseries; s++) {
-    const seq_series *sr = &series[s];
-    if (sr->n < 0 || (sr->n > 0 && !sr->y))
-      return seq_fail(SEQ_EARG, "plot_lines: series %d has no y values", s + 1);
-    for (int i = 0; i < sr->n; i++) {
-      double x = sr->x ? sr->x[i] : i + 1, y = sr->y[i];
-      if (!isfinite(x) || !isfinite(y)) continue;
-      dx0 = finite_min(dx0, x);
-      dx1 = finite_max(dx1, x);
-      dy0 = finite_min(dy0, y);
-      dy1 = finite_max(dy1, y);
-    }
-  }
-  if (!isfinite(dx0)) dx0 = 0, dx1 = 1, dy0 = 0, dy1 = 1;
+  double ext[4];
+  SEQ_TRY(data_extent(series, nseries, ext));
   /* 5% margins like matplotlib, unless the caller fixed the limits. */
-  double mx = (dx1 - dx0) * 0.05, my = (dy1 - dy0) * 0.05;
-  if (mx == 0) mx = dx0 != 0 ? fabs(dx0) * 0.05 : 0.5;
-  if (my == 0) my = dy0 != 0 ? fabs(dy0) * 0.05 : 0.5;
-  double xmin = isnan(o->xmin) ? dx0 - mx : o->xmin, xmax = isnan(o->xmax) ? dx1 + mx : o->xmax;
-  double ymin = isnan(o->ymin) ? dy0 - my : o->ymin, ymax = isnan(o->ymax) ? dy1 + my : o->ymax;
-  if (!(xmax > xmin)) xmax = xmin + 1;
-  if (!(ymax > ymin)) ymax = ymin + 1;
+  double mx = (ext[1] - ext[0]) * 0.05, my = (ext[3] - ext[2]) * 0.05;
+  if (mx == 0) mx = ext[0] != 0 ? fabs(ext[0]) * 0.05 : 0.5;
+  if (my == 0) my = ext[2] != 0 ? fabs(ext[2]) * 0.05 : 0.5;
+  plot_frame f;
+  f.xmin = isnan(o->xmin) ? ext[0] - mx : o->xmin;
+  f.xmax = isnan(o->xmax) ? ext[1] + mx : o->xmax;
+  f.ymin = isnan(o->ymin) ? ext[2] - my : o->ymin;
+  f.ymax = isnan(o->ymax) ? ext[3] + my : o->ymax;
+  if (!(f.xmax > f.xmin)) f.xmax = f.xmin + 1;
+  if (!(f.ymax > f.ymin)) f.ymax = f.ymin + 1;
 
   ticks xt, yt;
-  nice_ticks(&xt, xmin, xmax, W / 100 > 4 ? W / 100 : 4);
-  nice_ticks(&yt, ymin, ymax, H / 70 > 4 ? H / 70 : 4);
-  /* Integer-valued x data (epochs) should not get fractional ticks. */
-  int x_integral = 1;
-  for (int s = 0; s < nseries && x_integral; s++)
-    for (int i = 0; i < series[s].n; i++) {
-      double x = series[s].x ? series[s].x[i] : i + 1;
-      if (isfinite(x) && x != floor(x)) {
-        x_integral = 0;
-        break;
-      }
-    }
-  if (x_integral && xt.step < 1) nice_ticks(&xt, xmin, xmax, (int)ceil(xmax - xmin) > 1 ? (int)ceil(xmax - xmin) : 1);
+  nice_ticks(&xt, f.xmin, f.xmax, W / 100 > 4 ? W / 100 : 4);
+  nice_ticks(&yt, f.ymin, f.ymax, H / 70 > 4 ? H / 70 : 4);
+  if (xt.step < 1 && x_all_integral(series, nseries)) {
+    int span = (int)ceil(f.xmax - f.xmin);
+    nice_ticks(&xt, f.xmin, f.xmax, span > 1 ? span : 1);
+  }
   char num[48];
   int ylab_w = 0;
   for (int k = 0; k < yt.n; k++) {
@@ -432,114 +615,25 @@ seq_status seq_plot_lines(const char *path, const seq_series *series, int nserie
     int w = seq_canvas_text_width(num, fs);
     if (w > ylab_w) ylab_w = w;
   }
-  int left = 10 + (o->ylabel ? th + 6 : 0) + ylab_w + 8;
-  int top = 12 + (o->title ? seq_canvas_text_height(ts) + 6 : 0);
-  int bottom = 6 + th + 4 + (o->xlabel ? th + 4 : 0) + 8;
-  int right = 20;
-  int px0 = left, px1 = W - right, py0 = top, py1 = H - bottom;
-  if (px1 - px0 < 20 || py1 - py0 < 20)
+  f.px0 = 10 + (o->ylabel ? th + 6 : 0) + ylab_w + 8;
+  f.px1 = W - 20;
+  f.py0 = 12 + (o->title ? seq_canvas_text_height(ts) + 6 : 0);
+  f.py1 = H - (6 + th + 4 + (o->xlabel ? th + 4 : 0) + 8);
+  if (f.px1 - f.px0 < 20 || f.py1 - f.py0 < 20)
     return seq_fail(SEQ_EARG, "plot_lines: image %dx%d leaves no room for the plot", W, H);
-#define MAPX(x) (px0 + ((x) - xmin) / (xmax - xmin) * (px1 - px0))
-#define MAPY(y) (py1 - ((y) - ymin) / (ymax - ymin) * (py1 - py0))
 
   seq_canvas c;
   SEQ_TRY(seq_canvas_init(&c, W, H, WHITE));
-  /* Grid and ticks. */
-  for (int k = 0; k < xt.n; k++) {
-    if (xt.v[k] < xmin || xt.v[k] > xmax) continue;
-    int x = (int)lround(MAPX(xt.v[k]));
-    if (o->grid) seq_canvas_fill_rect(&c, x, py0, 1, py1 - py0, GRID);
-    seq_canvas_fill_rect(&c, x, py1, 1, 5, BLACK);
-    tick_label(num, sizeof num, xt.v[k], &xt);
-    text_centered(&c, x + fs / 2, py1 + 6 - 2 * fs, num, BLACK, fs);
-  }
-  for (int k = 0; k < yt.n; k++) {
-    if (yt.v[k] < ymin || yt.v[k] > ymax) continue;
-    int y = (int)lround(MAPY(yt.v[k]));
-    if (o->grid) seq_canvas_fill_rect(&c, px0, y, px1 - px0, 1, GRID);
-    seq_canvas_fill_rect(&c, px0 - 5, y, 5, 1, BLACK);
-    tick_label(num, sizeof num, yt.v[k], &yt);
-    seq_canvas_text(&c, px0 - 8 - seq_canvas_text_width(num, fs), y - 2 * fs - (7 * fs) / 2, num,
-                    BLACK, fs, 0);
-  }
-  /* Series, clipped to the plot area. */
-  c.clip_x0 = px0;
-  c.clip_y0 = py0;
-  c.clip_x1 = px1 + 1;
-  c.clip_y1 = py1 + 1;
-  for (int s = 0; s < nseries; s++) {
-    const seq_series *sr = &series[s];
-    uint32_t col = sr->has_color ? sr->color : seq_plot_palette(s);
-    int thick = sr->thickness > 0 ? sr->thickness : 2;
-    double lx = NAN, ly = NAN;
-    for (int i = 0; i < sr->n; i++) {
-      double x = sr->x ? sr->x[i] : i + 1, y = sr->y[i];
-      if (!isfinite(x) || !isfinite(y)) {
-        lx = ly = NAN;
-        continue;
-      }
-      double X = MAPX(x), Y = MAPY(y);
-      if (!isnan(lx)) seq_canvas_line(&c, lx, ly, X, Y, col, thick);
-      else if (sr->n == 1 || sr->markers) seq_canvas_line(&c, X, Y, X, Y, col, thick);
-      if (sr->markers) seq_canvas_fill_rect(&c, (int)lround(X) - 2, (int)lround(Y) - 2, 5, 5, col);
-      lx = X;
-      ly = Y;
-    }
-  }
-  c.clip_x0 = c.clip_y0 = 0;
-  c.clip_x1 = W;
-  c.clip_y1 = H;
-  seq_canvas_rect(&c, px0, py0, px1 - px0 + 1, py1 - py0 + 1, BLACK);
-
-  /* Legend: in the corner of the plot area that covers the fewest points. */
-  int nlab = 0, lw = 0;
-  for (int s = 0; s < nseries; s++)
-    if (series[s].label) {
-      nlab++;
-      int w = seq_canvas_text_width(series[s].label, fs);
-      if (w > lw) lw = w;
-    }
-  if (o->legend && nlab > 0) {
-    int row_h = th + 2, bw = 8 + 24 + 6 + lw + 8, bh = 6 + nlab * row_h + 4;
-    int best = 0;
-    long best_cover = -1;
-    for (int corner = 0; corner < 4; corner++) {
-      int bx = corner & 1 ? px0 + 8 : px1 - 8 - bw, by = corner & 2 ? py1 - 8 - bh : py0 + 8;
-      long cover = 0;
-      for (int s = 0; s < nseries; s++)
-        for (int i = 0; i < series[s].n; i++) {
-          double x = series[s].x ? series[s].x[i] : i + 1, y = series[s].y[i];
-          if (!isfinite(x) || !isfinite(y)) continue;
-          double X = MAPX(x), Y = MAPY(y);
-          if (X >= bx - 4 && X <= bx + bw + 4 && Y >= by - 4 && Y <= by + bh + 4) cover++;
-        }
-      if (best_cover < 0 || cover < best_cover) {
-        best_cover = cover;
-        best = corner;
-      }
-    }
-    int bx = best & 1 ? px0 + 8 : px1 - 8 - bw, by = best & 2 ? py1 - 8 - bh : py0 + 8;
-    seq_canvas_fill_rect(&c, bx, by, bw, bh, WHITE);
-    seq_canvas_rect(&c, bx, by, bw, bh, 0xA0A0A0);
-    int k = 0;
-    for (int s = 0; s < nseries; s++) {
-      if (!series[s].label) continue;
-      uint32_t col = series[s].has_color ? series[s].color : seq_plot_palette(s);
-      int y = by + 6 + k * row_h;
-      int my2 = y + 2 * fs + (7 * fs) / 2;
-      seq_canvas_line(&c, bx + 8, my2, bx + 32, my2, col, series[s].thickness > 0 ? series[s].thickness : 2);
-      seq_canvas_text(&c, bx + 38, y, series[s].label, BLACK, fs, 0);
-      k++;
-    }
-  }
+  draw_axes(&c, &f, &xt, &yt, o->grid, fs);
+  draw_series(&c, &f, series, nseries);
+  seq_canvas_rect(&c, f.px0, f.py0, f.px1 - f.px0 + 1, f.py1 - f.py0 + 1, BLACK);
+  if (o->legend) draw_legend(&c, &f, series, nseries, fs);
   if (o->title) text_centered(&c, W / 2, 8, o->title, BLACK, ts);
-  if (o->xlabel) text_centered(&c, (px0 + px1) / 2, py1 + 6 + th + 4, o->xlabel, BLACK, fs);
+  if (o->xlabel) text_centered(&c, (f.px0 + f.px1) / 2, f.py1 + 6 + th + 4, o->xlabel, BLACK, fs);
   if (o->ylabel) {
     int w = seq_canvas_text_width(o->ylabel, fs);
-    seq_canvas_text(&c, 10, (py0 + py1) / 2 + w / 2, o->ylabel, BLACK, fs, 1);
+    seq_canvas_text(&c, 10, (f.py0 + f.py1) / 2 + w / 2, o->ylabel, BLACK, fs, 1);
   }
-#undef MAPX
-#undef MAPY
   seq_status st = seq_canvas_save_png(&c, path);
   seq_canvas_free(&c);
   return st;
