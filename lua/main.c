@@ -223,15 +223,56 @@ static int parse_int(const char *s, long long *out) {
   return 1;
 }
 
-int main(int argc, char **argv) {
-  if (argv[0] && argv[0][0]) progname = argv[0];
-  const char *device = getenv("SEQLUA_DEVICE");
-  const char *threads_env = getenv("SEQLUA_THREADS");
-  long long threads = 0, seed = -1;
-  int interactive = 0, script = 0, has_e = 0;
+typedef struct options {
+  const char *device; /* NULL or "": cuda when a GPU is present */
+  long long threads;  /* 0: the backend's default */
+  long long seed;     /* -1: unseeded */
+  int interactive;
+  int script;         /* argv index of the script, 0 for none */
   const char *e_code[64];
-  int n_e = 0;
-  if (threads_env && *threads_env && !parse_int(threads_env, &threads)) {
+  int n_e, has_e;
+} options;
+
+static void print_version(void) {
+  printf("seqlua %s (%s; %s)\n", SEQ_VERSION, LUA_RELEASE,
+#ifdef SEQ_HAVE_CUDA
+         "CUDA backend built in"
+#else
+         "CPU only"
+#endif
+  );
+}
+
+/* The value v of an option that takes one (--device, --threads, --seed,
+ * -e).  Returns 0, or 1 after reporting a bad number. */
+static int option_value(options *o, const char *a, const char *v) {
+  if (strcmp(a, "--device") == 0) {
+    o->device = v;
+  } else if (strcmp(a, "-e") == 0) {
+    if (o->n_e < 64) o->e_code[o->n_e++] = v;
+    o->has_e = 1;
+  } else {
+    int is_seed = strcmp(a, "--seed") == 0;
+    long long x;
+    if (!parse_int(v, &x) || x < (is_seed ? 0 : 1)) {
+      fprintf(stderr, "%s: option '%s' needs a %s integer, got '%s'\n", progname, a,
+              is_seed ? "non-negative" : "positive", v);
+      return 1;
+    }
+    if (is_seed) o->seed = x;
+    else o->threads = x;
+  }
+  return 0;
+}
+
+/* Environment defaults, then the options before the script name.  Returns
+ * -1 to go on, or the exit status (--help, --version, a bad option). */
+static int parse_options(int argc, char **argv, options *o) {
+  memset(o, 0, sizeof *o);
+  o->seed = -1;
+  o->device = getenv("SEQLUA_DEVICE");
+  const char *threads_env = getenv("SEQLUA_THREADS");
+  if (threads_env && *threads_env && !parse_int(threads_env, &o->threads)) {
     fprintf(stderr, "%s: SEQLUA_THREADS must be an integer\n", progname);
     return 1;
   }
@@ -247,16 +288,10 @@ int main(int argc, char **argv) {
       usage(stdout);
       return 0;
     } else if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
-      printf("seqlua %s (%s; %s)\n", SEQ_VERSION, LUA_RELEASE,
-#ifdef SEQ_HAVE_CUDA
-             "CUDA backend built in"
-#else
-             "CPU only"
-#endif
-      );
+      print_version();
       return 0;
     } else if (strcmp(a, "-i") == 0) {
-      interactive = 1;
+      o->interactive = 1;
     } else if (strcmp(a, "--device") == 0 || strcmp(a, "--threads") == 0 || strcmp(a, "--seed") == 0 ||
                strcmp(a, "-e") == 0) {
       if (i + 1 >= argc) {
@@ -264,47 +299,63 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 1;
       }
-      const char *v = argv[++i];
-      if (strcmp(a, "--device") == 0) device = v;
-      else if (strcmp(a, "-e") == 0) {
-        if (n_e < 64) e_code[n_e++] = v;
-        has_e = 1;
-      } else {
-        long long x;
-        if (!parse_int(v, &x) || x < (strcmp(a, "--seed") == 0 ? 0 : 1)) {
-          fprintf(stderr, "%s: option '%s' needs a %s integer, got '%s'\n", progname, a,
-                  strcmp(a, "--seed") == 0 ? "non-negative" : "positive", v);
-          return 1;
-        }
-        if (strcmp(a, "--threads") == 0) threads = x;
-        else seed = x;
-      }
+      if (option_value(o, a, argv[++i]) != 0) return 1;
     } else if (strncmp(a, "--device=", 9) == 0) {
-      device = a + 9;
+      o->device = a + 9;
     } else {
       fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
       usage(stderr);
       return 1;
     }
   }
-  if (i < argc) script = i;
+  if (i < argc) o->script = i;
+  return -1;
+}
 
-  /* device: explicit request must be honoured or fail clearly */
-  seq_device dev = SEQ_CPU;
+/* An explicit device request must be honoured or fail clearly; without
+ * one, cuda when a GPU is present.  Returns 0, or 1 after reporting. */
+static int choose_device(const char *device, seq_device *dev) {
+  *dev = SEQ_CPU;
   if (device && *device) {
-    if (!seq_device_from_name(device, &dev)) {
+    if (!seq_device_from_name(device, dev)) {
       fprintf(stderr, "%s: unknown device '%s' (cpu or cuda)\n", progname, device);
       return 1;
     }
-    if (!seq_device_available(dev)) {
+    if (!seq_device_available(*dev)) {
       fprintf(stderr, "%s: %s\n", progname, seq_last_error());
       return 1;
     }
   } else if (seq_device_available(SEQ_CUDA)) {
-    dev = SEQ_CUDA;
+    *dev = SEQ_CUDA;
   }
-  if (threads > 0) seq_cpu_set_threads((int)threads);
-  if (seed >= 0) seq_manual_seed((uint64_t)seed);
+  return 0;
+}
+
+/* Runs argv[script] ("-" for stdin) with the arguments after it. */
+static int run_script(lua_State *L, int argc, char **argv, int script) {
+  const char *fname = argv[script];
+  if (strcmp(fname, "-") == 0) fname = NULL;
+  int status = luaL_loadfile(L, fname);
+  if (status == LUA_OK) {
+    int nargs = argc - script - 1;
+    luaL_checkstack(L, nargs + 3, "too many arguments to script");
+    for (int k = script + 1; k < argc; k++) lua_pushstring(L, argv[k]);
+    status = docall(L, nargs, 0);
+  }
+  return report(L, status);
+}
+
+int main(int argc, char **argv) {
+  if (argv[0] && argv[0][0]) progname = argv[0];
+  options opt;
+  int exit_status = parse_options(argc, argv, &opt);
+  if (exit_status >= 0) return exit_status;
+  int script = opt.script;
+
+  seq_device dev;
+  if (choose_device(opt.device, &dev) != 0) return 1;
+  if (opt.threads > 0) seq_cpu_set_threads((int)opt.threads);
+  if (opt.seed >= 0) seq_manual_seed((uint64_t)opt.seed);
 
   lua_State *L = luaL_newstate();
   if (!L) {
@@ -324,21 +375,9 @@ int main(int argc, char **argv) {
   status = report(L, docall(L, 1, 1));
   if (status == LUA_OK) lua_setglobal(L, "seq");
 
-  for (int k = 0; status == LUA_OK && k < n_e; k++) status = dostring(L, e_code[k], "=(command line)");
-
-  if (status == LUA_OK && script) {
-    const char *fname = argv[script];
-    if (strcmp(fname, "-") == 0) fname = NULL;
-    status = luaL_loadfile(L, fname);
-    if (status == LUA_OK) {
-      int nargs = argc - script - 1;
-      luaL_checkstack(L, nargs + 3, "too many arguments to script");
-      for (int k = script + 1; k < argc; k++) lua_pushstring(L, argv[k]);
-      status = docall(L, nargs, 0);
-    }
-    status = report(L, status);
-  }
-  if (status == LUA_OK && (interactive || (!script && !has_e))) repl(L);
+  for (int k = 0; status == LUA_OK && k < opt.n_e; k++) status = dostring(L, opt.e_code[k], "=(command line)");
+  if (status == LUA_OK && script) status = run_script(L, argc, argv, script);
+  if (status == LUA_OK && (opt.interactive || (!script && !opt.has_e))) repl(L);
   lua_close(L);
   return status == LUA_OK ? 0 : 1;
 }
