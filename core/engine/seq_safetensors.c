@@ -327,26 +327,40 @@ static bool pentry_field(parser *ps, entry *e, const char *key, bool have[3]) {
   return false;
 }
 
-/* {"dtype": ..., "shape": [...], "data_offsets": [b, e]} */
-static bool pentry(parser *ps, entry *e) {
-  bool have[3] = {false, false, false}; /* dtype, shape, data_offsets */
+/* {member, member, ...}: `member` reads one "key": value pair. */
+static bool pobject(parser *ps, bool (*member)(parser *ps, void *ctx), void *ctx) {
   if (!expect(ps, '{')) return false;
   if (peek(ps, '}')) {
     ps->p++;
-  } else {
-    for (;;) {
-      char *k = pstring(ps);
-      if (!k) return false;
-      bool ok = expect(ps, ':') && pentry_field(ps, e, k, have);
-      free(k);
-      if (!ok) return false;
-      if (peek(ps, ',')) { ps->p++; continue; }
-      if (!expect(ps, '}')) return false;
-      break;
-    }
+    return true;
   }
-  if (!have[0] || !have[1] || !have[2]) {
-    pfail(ps, "tensor '%s' lacks %s", e->name, !have[0] ? "dtype" : !have[1] ? "shape" : "data_offsets");
+  for (;;) {
+    if (!member(ps, ctx)) return false;
+    if (peek(ps, ',')) { ps->p++; continue; }
+    return expect(ps, '}');
+  }
+}
+
+typedef struct {
+  entry *e;
+  bool have[3]; /* dtype, shape, data_offsets */
+} entry_fields;
+
+static bool pentry_member(parser *ps, void *ctx) {
+  entry_fields *f = ctx;
+  char *k = pstring(ps);
+  if (!k) return false;
+  bool ok = expect(ps, ':') && pentry_field(ps, f->e, k, f->have);
+  free(k);
+  return ok;
+}
+
+/* {"dtype": ..., "shape": [...], "data_offsets": [b, e]} */
+static bool pentry(parser *ps, entry *e) {
+  entry_fields f = {e, {false, false, false}};
+  if (!pobject(ps, pentry_member, &f)) return false;
+  if (!f.have[0] || !f.have[1] || !f.have[2]) {
+    pfail(ps, "tensor '%s' lacks %s", e->name, !f.have[0] ? "dtype" : !f.have[1] ? "shape" : "data_offsets");
     return false;
   }
   return true;
@@ -381,7 +395,8 @@ static bool grow(void **arr, int n, int *cap, size_t item) {
 }
 
 /* One "key": "value" pair of __metadata__, appended to out. */
-static bool pmeta_pair(parser *ps, seq_safetensors *out) {
+static bool pmeta_member(parser *ps, void *ctx) {
+  seq_safetensors *out = ctx;
   char *k = pstring(ps), *v = NULL;
   bool ok = k && expect(ps, ':');
   if (ok && !peek(ps, '"')) {
@@ -406,20 +421,6 @@ static bool pmeta_pair(parser *ps, seq_safetensors *out) {
   return true;
 }
 
-/* {"key": "value", ...} */
-static bool pmetadata(parser *ps, seq_safetensors *out) {
-  if (!expect(ps, '{')) return false;
-  if (peek(ps, '}')) {
-    ps->p++;
-    return true;
-  }
-  for (;;) {
-    if (!pmeta_pair(ps, out)) return false;
-    if (peek(ps, ',')) { ps->p++; continue; }
-    return expect(ps, '}');
-  }
-}
-
 /* A tensor entry named `name` (owned from here on), appended to *ents. */
 static bool ptensor(parser *ps, char *name, entry **ents, int *ne, int *cap) {
   for (int i = 0; i < *ne; i++)
@@ -439,40 +440,36 @@ static bool ptensor(parser *ps, char *name, entry **ents, int *ne, int *cap) {
   return pentry(ps, e);
 }
 
+typedef struct {
+  seq_safetensors *out;
+  entry **ents;
+  int *ne, cap;
+  bool have_meta;
+} header_members;
+
+static bool pheader_member(parser *ps, void *ctx) {
+  header_members *h = ctx;
+  char *key = pstring(ps);
+  if (!key) return false;
+  if (!expect(ps, ':')) {
+    free(key);
+    return false;
+  }
+  if (strcmp(key, "__metadata__") != 0) return ptensor(ps, key, h->ents, h->ne, &h->cap);
+  free(key);
+  if (h->have_meta) {
+    pfail(ps, "repeated __metadata__");
+    return false;
+  }
+  h->have_meta = true;
+  return pobject(ps, pmeta_member, h->out);
+}
+
 /* The whole header: tensor entries into *ents (the caller frees their names
  * and the array, also on failure), metadata into out. */
 static bool pheader(parser *ps, seq_safetensors *out, entry **ents, int *ne) {
-  int cap = 0;
-  bool have_meta = false;
-  if (!expect(ps, '{')) return false;
-  if (peek(ps, '}')) {
-    ps->p++;
-  } else {
-    for (;;) {
-      char *key = pstring(ps);
-      if (!key) return false;
-      if (!expect(ps, ':')) {
-        free(key);
-        return false;
-      }
-      bool ok;
-      if (strcmp(key, "__metadata__") == 0) {
-        free(key);
-        if (have_meta) {
-          pfail(ps, "repeated __metadata__");
-          return false;
-        }
-        have_meta = true;
-        ok = pmetadata(ps, out);
-      } else {
-        ok = ptensor(ps, key, ents, ne, &cap);
-      }
-      if (!ok) return false;
-      if (peek(ps, ',')) { ps->p++; continue; }
-      if (!expect(ps, '}')) return false;
-      break;
-    }
-  }
+  header_members h = {out, ents, ne, 0, false};
+  if (!pobject(ps, pheader_member, &h)) return false;
   ws(ps);
   if (ps->p != ps->end) {
     pfail(ps, "unexpected bytes after the JSON object");
