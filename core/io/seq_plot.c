@@ -8,7 +8,7 @@
 
 #include "seq_font.h"
 #include "seq_png.h"
-#include "seq_text.h"
+#include "seq_utf8.h"
 
 #define BLACK 0x000000u
 #define WHITE 0xFFFFFFu

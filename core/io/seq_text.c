@@ -1,5 +1,5 @@
-/* seq_text.c - UTF-8 decoding, Python-compatible lowercasing, vocabularies,
- * vectorising and bigram counting.  See seq_text.h. */
+/* seq_text.c - UTF-8 strings (code points: seq_utf8.h), Python-compatible
+ * lowercasing, vocabularies, vectorising and bigram counting.  See seq_text.h. */
 #include "seq_text.h"
 
 #include <stdio.h>
