@@ -257,20 +257,29 @@ typedef struct vocab_map {
 
 static int cmp_pair(const void *a, const void *b) { return cmp_u32(a, b); }
 
+static void vocab_map_free(vocab_map *m) {
+  free(m->dense);
+  free(m->sparse);
+}
+
+static seq_status vocab_map_duplicate(vocab_map *m) {
+  vocab_map_free(m);
+  return seq_fail(SEQ_EARG, "text.vectorize: the vocabulary lists a character twice");
+}
+
 static seq_status vocab_map_init(vocab_map *m, const uint32_t *vocab, size_t nvocab) {
   memset(m, 0, sizeof *m);
   m->dense = malloc(0x10000 * sizeof *m->dense);
   m->sparse = malloc((nvocab + 1) * sizeof *m->sparse);
   if (!m->dense || !m->sparse) {
-    free(m->dense);
-    free(m->sparse);
+    vocab_map_free(m);
     return seq_fail(SEQ_ENOMEM, "text.vectorize: out of memory");
   }
   memset(m->dense, 0xFF, 0x10000 * sizeof *m->dense);
   for (size_t i = 0; i < nvocab; i++) {
     uint32_t c = vocab[i];
     if (c < 0x10000) {
-      if (m->dense[c] >= 0) goto duplicate;
+      if (m->dense[c] >= 0) return vocab_map_duplicate(m);
       m->dense[c] = (int32_t)i;
     } else {
       m->sparse[m->nsparse][0] = c;
@@ -280,12 +289,8 @@ static seq_status vocab_map_init(vocab_map *m, const uint32_t *vocab, size_t nvo
   }
   qsort(m->sparse, m->nsparse, sizeof *m->sparse, cmp_pair);
   for (size_t i = 1; i < m->nsparse; i++)
-    if (m->sparse[i][0] == m->sparse[i - 1][0]) goto duplicate;
+    if (m->sparse[i][0] == m->sparse[i - 1][0]) return vocab_map_duplicate(m);
   return SEQ_OK;
-duplicate:
-  free(m->dense);
-  free(m->sparse);
-  return seq_fail(SEQ_EARG, "text.vectorize: the vocabulary lists a character twice");
 }
 
 static int32_t vocab_map_get(const vocab_map *m, uint32_t c) {
@@ -333,8 +338,7 @@ seq_status seq_text_vectorize(const char *s, size_t n, const uint32_t *vocab, si
     }
     out[k++] = id;
   }
-  free(m.dense);
-  free(m.sparse);
+  vocab_map_free(&m);
   if (st == SEQ_OK) *count = k;
   return st;
 }
