@@ -33,9 +33,8 @@ seq_tensor *seq_lua_check_tensor(lua_State *L, int idx) {
  * proportion to the Lua heap, not to tensor bytes, so the limit scales with
  * the heap: 64 tensor bytes per byte of Lua heap, at least 16 MiB (a training
  * loop's heap is a few hundred KiB, so a collection every 16 MiB costs about
- * a tenth of a millisecond and keeps garbage tensors to one batch or so; the
- * 64 MiB floor used before held 50-60 MB of dead activations at every IMDB
- * step).  It never exceeds what was live after the last collection unless
+ * a tenth of a millisecond and keeps garbage tensors to one batch or so; see
+ * test/bench/RESULTS.md, "memory").  It never exceeds what was live after the last collection unless
  * that is below the floor, so memory stays within about twice what is live
  * even for a program with a large Lua heap. */
 static size_t pending_bytes;
