@@ -358,6 +358,11 @@ static seq_status cuda_optim_step(const seq_optim_hparams *hp, seq_tensor *param
   return st;
 }
 
+/* Kernels run on the GPU and the host side is one stream fed by one thread,
+ * so a host thread count has nothing to govern here. */
+static void cuda_set_threads(int n) { (void)n; }
+static int cuda_get_threads(void) { return 1; }
+
 /* ---- the table ---- */
 
 static const seq_backend cuda_backend = {
@@ -390,6 +395,8 @@ static const seq_backend cuda_backend = {
     .lstm_backward = seq_cuda_lstm_backward,
     .lstm_free_saved = seq_cuda_lstm_free_saved,
     .optim_step = cuda_optim_step,
+    .set_threads = cuda_set_threads,
+    .get_threads = cuda_get_threads,
 };
 
 const seq_backend *seq_cuda_backend(void) {

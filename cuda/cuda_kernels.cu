@@ -286,7 +286,7 @@ __device__ static inline float un_float(int op, float x, float q0, float q1) {
     case SEQ_UN_CLAMP: return x < q0 ? q0 : (x > q1 ? q1 : x);
     case SEQ_UN_POW_SCALAR: return powf(x, q0);
     case SEQ_UN_AFFINE: return x * q0 + q1;
-    case SEQ_UN_RSUB_POW: return powf(q0, x);
+    case SEQ_UN_SCALAR_BASE_POW: return powf(q0, x);
   }
   return 0.0f;
 }
@@ -307,7 +307,7 @@ __device__ static inline double un_double(int op, double x, double q0, double q1
     case SEQ_UN_CLAMP: return x < q0 ? q0 : (x > q1 ? q1 : x);
     case SEQ_UN_POW_SCALAR: return pow(x, q0);
     case SEQ_UN_AFFINE: return x * q0 + q1;
-    case SEQ_UN_RSUB_POW: return pow(q0, x);
+    case SEQ_UN_SCALAR_BASE_POW: return pow(q0, x);
   }
   return 0.0;
 }

@@ -33,9 +33,8 @@ seq_tensor *seq_lua_check_tensor(lua_State *L, int idx) {
  * proportion to the Lua heap, not to tensor bytes, so the limit scales with
  * the heap: 64 tensor bytes per byte of Lua heap, at least 16 MiB (a training
  * loop's heap is a few hundred KiB, so a collection every 16 MiB costs about
- * a tenth of a millisecond and keeps garbage tensors to one batch or so; the
- * 64 MiB floor used before held 50-60 MB of dead activations at every IMDB
- * step).  It never exceeds what was live after the last collection unless
+ * a tenth of a millisecond and keeps garbage tensors to one batch or so; see
+ * test/bench/RESULTS.md, "memory").  It never exceeds what was live after the last collection unless
  * that is below the floor, so memory stays within about twice what is live
  * even for a program with a large Lua heap. */
 static size_t pending_bytes;
@@ -89,6 +88,87 @@ int seq_lua_check_shape(lua_State *L, int idx, int64_t *shape) {
   for (int i = 0; i < n; i++)
     if (shape[i] < 0) luaL_argerror(L, idx, lua_pushfstring(L, "negative size %d", (int)shape[i]));
   return n;
+}
+
+/* ---- option tables ---- */
+
+/* The field's value as the user wrote it, for messages (pushed). */
+static const char *field_repr(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING) return lua_pushfstring(L, "'%s'", lua_tostring(L, idx));
+  return luaL_tolstring(L, idx, NULL);
+}
+
+static int field_error(lua_State *L, const char *op, const char *key, const char *kind) {
+  const char *got = field_repr(L, -1);
+  return luaL_error(L, "%s: option '%s' must be %s, got %s", op, key, kind, got);
+}
+
+/* Pushes t[key]; returns true when it is nil (and pops it). */
+static bool push_field_is_nil(lua_State *L, int t, const char *key) {
+  if (lua_getfield(L, t, key) != LUA_TNIL) return false;
+  lua_pop(L, 1);
+  return true;
+}
+
+const char *seq_lua_optfield_string(lua_State *L, int t, const char *op, const char *key,
+                                    const char *def) {
+  if (push_field_is_nil(L, t, key)) return def;
+  if (lua_type(L, -1) != LUA_TSTRING) field_error(L, op, key, "a string");
+  const char *s = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return s;
+}
+
+lua_Number seq_lua_optfield_number(lua_State *L, int t, const char *op, const char *key,
+                                   lua_Number def) {
+  if (push_field_is_nil(L, t, key)) return def;
+  int ok;
+  lua_Number v = lua_tonumberx(L, -1, &ok);
+  if (!ok) field_error(L, op, key, "a number");
+  lua_pop(L, 1);
+  return v;
+}
+
+lua_Integer seq_lua_optfield_integer(lua_State *L, int t, const char *op, const char *key,
+                                     lua_Integer def) {
+  if (push_field_is_nil(L, t, key)) return def;
+  int ok;
+  lua_Integer v = lua_tointegerx(L, -1, &ok);
+  if (!ok) field_error(L, op, key, "an integer");
+  lua_pop(L, 1);
+  return v;
+}
+
+bool seq_lua_optfield_boolean(lua_State *L, int t, const char *key, bool def) {
+  if (push_field_is_nil(L, t, key)) return def;
+  bool v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+int seq_lua_optfield_option(lua_State *L, int t, const char *op, const char *key,
+                            const char *def, const char *const names[]) {
+  const char *name = seq_lua_optfield_string(L, t, op, key, def);
+  if (name)
+    for (int i = 0; names[i]; i++)
+      if (strcmp(names[i], name) == 0) return i;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 0; names[i]; i++) {
+    if (i) luaL_addstring(&b, names[i + 1] ? ", " : " or ");
+    lua_pushfstring(L, "'%s'", names[i]);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  const char *choices = lua_tostring(L, -1);
+  if (!name) return luaL_error(L, "%s: option '%s' is required (%s)", op, key, choices);
+  return luaL_error(L, "%s: option '%s' must be %s, got '%s'", op, key, choices, name);
+}
+
+lua_Number seq_lua_checkfield_number(lua_State *L, int t, const char *op, const char *key) {
+  if (push_field_is_nil(L, t, key)) luaL_error(L, "%s: option '%s' is required", op, key);
+  lua_pop(L, 1);
+  return seq_lua_optfield_number(L, t, op, key, 0);
 }
 
 seq_device seq_lua_default_device(lua_State *L) {

@@ -46,11 +46,8 @@ static int l_download(lua_State *L) {
   memset(&o, 0, sizeof o);
   progress_ctx p = {L, 0, 0};
   if (lua_istable(L, 3)) {
-    lua_getfield(L, 3, "connect_timeout");
-    o.connect_timeout_s = (long)luaL_optinteger(L, -1, 0);
-    lua_getfield(L, 3, "low_speed_timeout");
-    o.low_speed_timeout_s = (long)luaL_optinteger(L, -1, 0);
-    lua_pop(L, 2);
+    o.connect_timeout_s = (long)seq_lua_optfield_integer(L, 3, "download", "connect_timeout", 0);
+    o.low_speed_timeout_s = (long)seq_lua_optfield_integer(L, 3, "download", "low_speed_timeout", 0);
     lua_getfield(L, 3, "progress");
     if (lua_isfunction(L, -1)) {
       p.fn = lua_gettop(L);

@@ -22,39 +22,11 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* ---- option helpers (opts table at index `t`) ---- */
-static const char *opt_string(lua_State *L, int t, const char *key, const char *def) {
-  lua_getfield(L, t, key);
-  const char *s = def;
-  if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TSTRING)
-      luaL_error(L, "option '%s' must be a string, got %s", key, luaL_typename(L, -1));
-    s = lua_tostring(L, -1);
-  }
-  lua_pop(L, 1); /* the string stays alive: it is referenced by the opts table */
-  return s;
-}
-
-/* nil -> def; false -> SEQ_IMDB_NONE when allow_none; integer-valued number. */
-static int64_t opt_int(lua_State *L, int t, const char *op, const char *key, int64_t def,
-                       int allow_none) {
-  lua_getfield(L, t, key);
-  int64_t v = def;
-  if (lua_isnil(L, -1)) {
-    v = def;
-  } else if (allow_none && lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
-    v = SEQ_IMDB_NONE;
-  } else {
-    int ok;
-    lua_Integer i = lua_tointegerx(L, -1, &ok);
-    if (!ok)
-      luaL_error(L, "%s: option '%s' must be an integer%s, got %s", op, key,
-                 allow_none ? " or false" : "", lua_tostring(L, -1) ? lua_tostring(L, -1)
-                                                                     : luaL_typename(L, -1));
-    v = (int64_t)i;
-  }
+/* An integer option where false means Keras's None (SEQ_IMDB_NONE). */
+static int64_t opt_count(lua_State *L, int t, const char *op, const char *key, int64_t def) {
+  bool is_false = lua_getfield(L, t, key) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
   lua_pop(L, 1);
-  return v;
+  return is_false ? SEQ_IMDB_NONE : (int64_t)seq_lua_optfield_integer(L, t, op, key, def);
 }
 
 /* ---- split -> Lua table {x = {values, offsets}, values=, offsets=, y=} ---- */
@@ -88,17 +60,17 @@ static void push_split(lua_State *L, const seq_imdb_split *s) {
 static void read_opts(lua_State *L, int t, seq_imdb_opts *o) {
   const char *op = "imdb.load";
   *o = seq_imdb_default_opts();
-  o->num_words = opt_int(L, t, op, "num_words", SEQ_IMDB_NONE, 1);
-  o->skip_top = opt_int(L, t, op, "skip_top", 0, 0);
-  o->maxlen = opt_int(L, t, op, "maxlen", SEQ_IMDB_NONE, 1);
-  int64_t seed = opt_int(L, t, op, "seed", 113, 0);
+  o->num_words = opt_count(L, t, op, "num_words", SEQ_IMDB_NONE);
+  o->skip_top = seq_lua_optfield_integer(L, t, op, "skip_top", 0);
+  o->maxlen = opt_count(L, t, op, "maxlen", SEQ_IMDB_NONE);
+  int64_t seed = seq_lua_optfield_integer(L, t, op, "seed", 113);
   if (seed < 0 || seed > 0xffffffffLL)
     luaL_error(L, "%s: seed must be between 0 and 2^32-1 (got %I)", op, (lua_Integer)seed);
   o->seed = (uint32_t)seed;
-  o->start_char = opt_int(L, t, op, "start_char", 1, 1);
-  o->oov_char = opt_int(L, t, op, "oov_char", 2, 1);
-  o->index_from = opt_int(L, t, op, "index_from", 3, 0);
-  o->limit = opt_int(L, t, op, "limit", SEQ_IMDB_NONE, 1);
+  o->start_char = opt_count(L, t, op, "start_char", 1);
+  o->oov_char = opt_count(L, t, op, "oov_char", 2);
+  o->index_from = seq_lua_optfield_integer(L, t, op, "index_from", 3);
+  o->limit = opt_count(L, t, op, "limit", SEQ_IMDB_NONE);
   /* Bad options fail before any (slow) file work. */
   SEQ_LUA_CHECK(L, seq_imdb_check_opts(o));
 }
@@ -117,10 +89,10 @@ static int l_imdb_load(lua_State *L) {
   seq_imdb_opts o;
   read_opts(L, 1, &o);
   seq_imdb_paths p;
-  p.train = opt_string(L, 1, "train", NULL);
-  p.test = opt_string(L, 1, "test", NULL);
-  p.word_index = opt_string(L, 1, "word_index", NULL);
-  p.cache = opt_string(L, 1, "cache", NULL);
+  p.train = seq_lua_optfield_string(L, 1, "imdb.load", "train", NULL);
+  p.test = seq_lua_optfield_string(L, 1, "imdb.load", "test", NULL);
+  p.word_index = seq_lua_optfield_string(L, 1, "imdb.load", "word_index", NULL);
+  p.cache = seq_lua_optfield_string(L, 1, "imdb.load", "cache", NULL);
   if (!p.train || !p.test || !p.word_index)
     return luaL_error(L, "imdb.load: the train, test and word_index paths are required");
   seq_imdb_split tr, te;
@@ -399,31 +371,17 @@ static int l_pad_sequences(lua_State *L) {
   double value = 0;
   seq_dtype dtype = SEQ_I32;
   if (!lua_isnoneornil(L, opts)) {
+    static const char *const sides[] = {"pre", "post", NULL};
+    static const seq_pad_side side_of[] = {SEQ_PAD_PRE, SEQ_PAD_POST};
     luaL_checktype(L, opts, LUA_TTABLE);
-    lua_getfield(L, opts, "maxlen");
-    if (!lua_isnil(L, -1)) {
-      int ok;
-      lua_Integer m = lua_tointegerx(L, -1, &ok);
-      if (!ok || m < 1)
-        return luaL_error(L, "%s: maxlen must be a positive integer or nil, got %s", op,
-                          lua_tostring(L, -1) ? lua_tostring(L, -1) : luaL_typename(L, -1));
-      maxlen = (int64_t)m;
-    }
-    lua_pop(L, 1);
-    const char *s = opt_string(L, opts, "padding", "pre");
-    if (!seq_pad_side_from_name(s, &padding))
-      return luaL_error(L, "%s: padding must be 'pre' or 'post', got '%s'", op, s);
-    s = opt_string(L, opts, "truncating", "pre");
-    if (!seq_pad_side_from_name(s, &truncating))
-      return luaL_error(L, "%s: truncating must be 'pre' or 'post', got '%s'", op, s);
-    lua_getfield(L, opts, "value");
-    if (!lua_isnil(L, -1)) {
-      int ok;
-      value = lua_tonumberx(L, -1, &ok);
-      if (!ok) return luaL_error(L, "%s: value must be a number", op);
-    }
-    lua_pop(L, 1);
-    s = opt_string(L, opts, "dtype", "i32");
+    lua_Integer m = seq_lua_optfield_integer(L, opts, op, "maxlen", -1);
+    if (m != -1 && m < 1)
+      return luaL_error(L, "%s: option 'maxlen' must be a positive integer or nil, got %I", op, m);
+    maxlen = (int64_t)m;
+    padding = side_of[seq_lua_optfield_option(L, opts, op, "padding", "pre", sides)];
+    truncating = side_of[seq_lua_optfield_option(L, opts, op, "truncating", "pre", sides)];
+    value = seq_lua_optfield_number(L, opts, op, "value", 0);
+    const char *s = seq_lua_optfield_string(L, opts, op, "dtype", "i32");
     if (!seq_dtype_from_name(s, &dtype)) return luaL_error(L, "%s: unknown dtype '%s'", op, s);
   }
   ragged r;

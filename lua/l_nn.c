@@ -4,10 +4,12 @@
  *   dropout(x, rate [, training=true]) -> out
  *   softmax_cross_entropy(logits, target) -> loss (0-d)
  *   sigmoid_bce(logits, target) -> loss (0-d)
+ *   optim_hparams{kind=, lr=, ...} -> hparams (converted once per optimizer)
  *   optim_step(hparams, param [, state0, state1])
  *   clip_grad_norm(params, max_norm) -> norm before clipping
  * All Lua-side checks happen before any core object is created, so a Lua
  * error never leaks a tensor. */
+#include <stddef.h>
 #include <string.h>
 
 #include "seq_lua.h"
@@ -69,59 +71,112 @@ static int l_sigmoid_bce(lua_State *L) {
   return 1;
 }
 
-static double field_number(lua_State *L, int t, const char *name, double dflt) {
-  lua_getfield(L, t, name);
-  double v = dflt;
-  if (!lua_isnil(L, -1)) {
-    int ok;
-    v = lua_tonumberx(L, -1, &ok);
-    if (!ok) luaL_error(L, "optim_step: field '%s' must be a number, got %s", name,
-                        luaL_typename(L, -1));
-  }
-  lua_pop(L, 1);
-  return v;
+/* ---- optimizer hyper-parameters: converted from Lua once, then reused ----
+ * seq.optim builds one seq.OptimHparams per optimizer (with its defaults:
+ * they live in optim.lua only) and before each step sets lr and step, the
+ * two fields that change; optim_step then reads no Lua table at all. */
+#define OPTIM_HPARAMS_MT "seq.OptimHparams"
+
+static const char *const optim_kinds[] = {"sgd", "rmsprop", "adam", NULL};
+
+typedef struct hparam_field {
+  const char *name;
+  size_t offset;
+  enum { HP_NUMBER, HP_INTEGER, HP_BOOLEAN } type;
+} hparam_field;
+
+#define HP_FIELD(name, type) {#name, offsetof(seq_optim_hparams, name), type}
+static const hparam_field hparam_fields[] = {
+    HP_FIELD(lr, HP_NUMBER),          HP_FIELD(momentum, HP_NUMBER),   HP_FIELD(rho, HP_NUMBER),
+    HP_FIELD(beta1, HP_NUMBER),       HP_FIELD(beta2, HP_NUMBER),      HP_FIELD(eps, HP_NUMBER),
+    HP_FIELD(clipvalue, HP_NUMBER),   HP_FIELD(weight_decay, HP_NUMBER), HP_FIELD(step, HP_INTEGER),
+    HP_FIELD(nesterov, HP_BOOLEAN),   HP_FIELD(eps_outside, HP_BOOLEAN),
+};
+#undef HP_FIELD
+#define N_HPARAM_FIELDS (sizeof hparam_fields / sizeof hparam_fields[0])
+
+static const hparam_field *find_hparam(const char *name) {
+  for (size_t i = 0; i < N_HPARAM_FIELDS; i++)
+    if (strcmp(hparam_fields[i].name, name) == 0) return &hparam_fields[i];
+  return NULL;
 }
 
-static int l_optim_step(lua_State *L) {
+/* Which numbers a kind's update reads: those must be given (no C defaults);
+ * the rest are 0 and unused. */
+static bool kind_reads(seq_optim_kind kind, const char *name) {
+  if (strcmp(name, "lr") == 0 || strcmp(name, "step") == 0) return true;
+  if (kind == SEQ_OPTIM_RMSPROP) return strcmp(name, "rho") == 0 || strcmp(name, "eps") == 0;
+  if (kind == SEQ_OPTIM_ADAM)
+    return strcmp(name, "beta1") == 0 || strcmp(name, "beta2") == 0 || strcmp(name, "eps") == 0;
+  return false;
+}
+
+/* optim_hparams{kind=, lr=, step=, rho=, beta1=, beta2=, eps= (as the kind
+ * needs), momentum=, clipvalue=, weight_decay= (0: off), nesterov=,
+ * eps_outside=} -> hparams (fields readable and writable: hp.lr = 0.1) */
+static int l_optim_hparams(lua_State *L) {
+  const char *op = "optim_hparams";
   luaL_checktype(L, 1, LUA_TTABLE);
+  seq_optim_hparams *hp = lua_newuserdatauv(L, sizeof *hp, 0);
+  memset(hp, 0, sizeof *hp);
+  hp->kind = (seq_optim_kind)seq_lua_optfield_option(L, 1, op, "kind", NULL, optim_kinds);
+  for (size_t i = 0; i < N_HPARAM_FIELDS; i++) {
+    const hparam_field *f = &hparam_fields[i];
+    char *at = (char *)hp + f->offset;
+    if (f->type == HP_BOOLEAN) {
+      *(bool *)at = seq_lua_optfield_boolean(L, 1, f->name, false);
+    } else {
+      double v = kind_reads(hp->kind, f->name) ? seq_lua_checkfield_number(L, 1, op, f->name)
+                                                : seq_lua_optfield_number(L, 1, op, f->name, 0);
+      if (f->type == HP_INTEGER) *(int64_t *)at = (int64_t)v;
+      else *(double *)at = v;
+    }
+  }
+  luaL_setmetatable(L, OPTIM_HPARAMS_MT);
+  return 1;
+}
+
+static const hparam_field *check_hparam_key(lua_State *L, seq_optim_hparams **hp) {
+  *hp = luaL_checkudata(L, 1, OPTIM_HPARAMS_MT);
+  const char *key = luaL_checkstring(L, 2);
+  const hparam_field *f = find_hparam(key);
+  if (!f && strcmp(key, "kind") != 0)
+    luaL_error(L, "optimizer hyper-parameters have no field '%s'", key);
+  return f;
+}
+
+static int l_hparams_index(lua_State *L) {
+  seq_optim_hparams *hp;
+  const hparam_field *f = check_hparam_key(L, &hp);
+  if (!f) {
+    lua_pushstring(L, optim_kinds[hp->kind]);
+    return 1;
+  }
+  const char *at = (const char *)hp + f->offset;
+  if (f->type == HP_BOOLEAN) lua_pushboolean(L, *(const bool *)at);
+  else if (f->type == HP_INTEGER) lua_pushinteger(L, (lua_Integer) * (const int64_t *)at);
+  else lua_pushnumber(L, *(const double *)at);
+  return 1;
+}
+
+static int l_hparams_newindex(lua_State *L) {
+  seq_optim_hparams *hp;
+  const hparam_field *f = check_hparam_key(L, &hp);
+  if (!f) return luaL_error(L, "optimizer hyper-parameters: the kind is fixed");
+  char *at = (char *)hp + f->offset;
+  if (f->type == HP_BOOLEAN) *(bool *)at = lua_toboolean(L, 3);
+  else if (f->type == HP_INTEGER) *(int64_t *)at = (int64_t)luaL_checkinteger(L, 3);
+  else *(double *)at = luaL_checknumber(L, 3);
+  return 0;
+}
+
+/* optim_step(hparams, param [, state0, state1]) */
+static int l_optim_step(lua_State *L) {
+  const seq_optim_hparams *hp = luaL_checkudata(L, 1, OPTIM_HPARAMS_MT);
   seq_tensor *p = seq_lua_check_tensor(L, 2);
   seq_tensor *s0 = opt_tensor(L, 3);
   seq_tensor *s1 = opt_tensor(L, 4);
-  seq_optim_hparams hp;
-  memset(&hp, 0, sizeof hp);
-  lua_getfield(L, 1, "kind");
-  const char *kind = lua_tostring(L, -1);
-  double lr_default;
-  if (kind && strcmp(kind, "sgd") == 0) {
-    hp.kind = SEQ_OPTIM_SGD;
-    lr_default = 0.01;
-  } else if (kind && strcmp(kind, "rmsprop") == 0) {
-    hp.kind = SEQ_OPTIM_RMSPROP;
-    lr_default = 0.001;
-  } else if (kind && strcmp(kind, "adam") == 0) {
-    hp.kind = SEQ_OPTIM_ADAM;
-    lr_default = 0.001;
-  } else {
-    return luaL_error(L, "optim_step: unknown optimizer kind '%s' (expected sgd, rmsprop or adam)",
-                      kind ? kind : "nil");
-  }
-  lua_pop(L, 1);
-  hp.lr = field_number(L, 1, "lr", lr_default);
-  hp.momentum = field_number(L, 1, "momentum", 0.0);
-  hp.rho = field_number(L, 1, "rho", 0.9);
-  hp.beta1 = field_number(L, 1, "beta1", 0.9);
-  hp.beta2 = field_number(L, 1, "beta2", 0.999);
-  hp.eps = field_number(L, 1, "eps", 1e-7);
-  hp.clipvalue = field_number(L, 1, "clipvalue", 0.0);
-  hp.weight_decay = field_number(L, 1, "weight_decay", 0.0);
-  hp.step = (int64_t)field_number(L, 1, "step", 1.0);
-  lua_getfield(L, 1, "nesterov");
-  hp.nesterov = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  lua_getfield(L, 1, "eps_outside");
-  hp.eps_outside = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  SEQ_LUA_CHECK(L, seq_optim_step(&hp, p, s0, s1));
+  SEQ_LUA_CHECK(L, seq_optim_step(hp, p, s0, s1));
   return 0;
 }
 
@@ -149,9 +204,16 @@ void seq_lua_register_nn(lua_State *L) {
       {"dropout", l_dropout},
       {"softmax_cross_entropy", l_softmax_xent},
       {"sigmoid_bce", l_sigmoid_bce},
+      {"optim_hparams", l_optim_hparams},
       {"optim_step", l_optim_step},
       {"clip_grad_norm", l_clip_grad_norm},
       {NULL, NULL},
   };
   luaL_setfuncs(L, fns, 0);
+  luaL_newmetatable(L, OPTIM_HPARAMS_MT);
+  lua_pushcfunction(L, l_hparams_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_hparams_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pop(L, 1);
 }

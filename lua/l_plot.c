@@ -9,23 +9,6 @@
 #include "seq_plot.h"
 #include "seq_png.h"
 
-/* Optional string field of the table at idx (NULL if absent); the string
- * stays referenced by the table, so the pointer is valid during the call. */
-static const char *opt_str(lua_State *L, int idx, const char *key) {
-  lua_getfield(L, idx, key);
-  const char *s = lua_isnil(L, -1) ? NULL : lua_tostring(L, -1);
-  if (!s && !lua_isnil(L, -1)) luaL_error(L, "plot: option '%s' must be a string", key);
-  lua_pop(L, 1);
-  return s;
-}
-
-static double opt_num(lua_State *L, int idx, const char *key, double def) {
-  lua_getfield(L, idx, key);
-  double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
-  lua_pop(L, 1);
-  return v;
-}
-
 /* Colour from 0xRRGGBB or "#rrggbb". */
 static int opt_color(lua_State *L, int idx, const char *key, uint32_t *out) {
   lua_getfield(L, idx, key);
@@ -94,10 +77,20 @@ static seq_tensor *check_vector(lua_State *L, int idx) {
   return t;
 }
 
+/* The text options both plots share (opts table at index 3). */
+static void read_text_opts(lua_State *L, const char *op, const char **title, const char **xlabel,
+                           const char **ylabel, int *font_scale) {
+  *title = seq_lua_optfield_string(L, 3, op, "title", NULL);
+  *xlabel = seq_lua_optfield_string(L, 3, op, "xlabel", NULL);
+  *ylabel = seq_lua_optfield_string(L, 3, op, "ylabel", NULL);
+  *font_scale = (int)seq_lua_optfield_number(L, 3, op, "font_scale", 0);
+}
+
 /* plot_heatmap(path, values, opts) -- values: 2-D tensor or nested table;
  * opts: title, xlabel, ylabel, xlabels, ylabels, cmap, vmin, vmax, cell,
  * font_scale */
 static int l_heatmap(lua_State *L) {
+  const char *op = "plot.heatmap";
   const char *path = luaL_checkstring(L, 1);
   if (lua_isnoneornil(L, 3)) {
     lua_settop(L, 2);
@@ -108,14 +101,11 @@ static int l_heatmap(lua_State *L) {
   int rows = (int)m->shape[0], cols = (int)m->shape[1];
   seq_heatmap_opts o;
   memset(&o, 0, sizeof o);
-  o.title = opt_str(L, 3, "title");
-  o.xlabel = opt_str(L, 3, "xlabel");
-  o.ylabel = opt_str(L, 3, "ylabel");
-  o.cmap = opt_str(L, 3, "cmap");
-  o.vmin = opt_num(L, 3, "vmin", NAN);
-  o.vmax = opt_num(L, 3, "vmax", NAN);
-  o.cell = (int)opt_num(L, 3, "cell", 0);
-  o.font_scale = (int)opt_num(L, 3, "font_scale", 0);
+  read_text_opts(L, op, &o.title, &o.xlabel, &o.ylabel, &o.font_scale);
+  o.cmap = seq_lua_optfield_string(L, 3, op, "cmap", NULL);
+  o.vmin = seq_lua_optfield_number(L, 3, op, "vmin", NAN);
+  o.vmax = seq_lua_optfield_number(L, 3, op, "vmax", NAN);
+  o.cell = (int)seq_lua_optfield_number(L, 3, op, "cell", 0);
   o.xlabels = opt_labels(L, 3, "xlabels", cols);
   o.ylabels = opt_labels(L, 3, "ylabels", rows);
   SEQ_LUA_CHECK(L, seq_plot_heatmap(path, (const double *)seq_tensor_data(m), rows, cols, &o));
@@ -127,6 +117,7 @@ static int l_heatmap(lua_State *L) {
  * thickness=, markers=}; opts: width, height, title, xlabel, ylabel, xmin,
  * xmax, ymin, ymax, legend (default true), grid, font_scale */
 static int l_lines(lua_State *L) {
+  const char *op = "plot.lines";
   const char *path = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
   if (lua_isnoneornil(L, 3)) {
@@ -155,31 +146,23 @@ static int l_lines(lua_State *L) {
                           (int)x->numel, (int)y->numel);
       sr[i].x = (const double *)seq_tensor_data(x);
     }
-    sr[i].label = opt_str(L, s, "label");
+    sr[i].label = seq_lua_optfield_string(L, s, op, "label", NULL);
     sr[i].has_color = opt_color(L, s, "color", &sr[i].color);
-    sr[i].thickness = (int)opt_num(L, s, "thickness", 0);
-    lua_getfield(L, s, "markers");
-    sr[i].markers = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    sr[i].thickness = (int)seq_lua_optfield_number(L, s, op, "thickness", 0);
+    sr[i].markers = seq_lua_optfield_boolean(L, s, "markers", false);
     /* the series table and its tensors stay on the stack (Lua owns them) */
   }
   seq_lines_opts o;
   memset(&o, 0, sizeof o);
-  o.width = (int)opt_num(L, 3, "width", 0);
-  o.height = (int)opt_num(L, 3, "height", 0);
-  o.title = opt_str(L, 3, "title");
-  o.xlabel = opt_str(L, 3, "xlabel");
-  o.ylabel = opt_str(L, 3, "ylabel");
-  o.xmin = opt_num(L, 3, "xmin", NAN);
-  o.xmax = opt_num(L, 3, "xmax", NAN);
-  o.ymin = opt_num(L, 3, "ymin", NAN);
-  o.ymax = opt_num(L, 3, "ymax", NAN);
-  o.font_scale = (int)opt_num(L, 3, "font_scale", 0);
-  lua_getfield(L, 3, "legend");
-  o.legend = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
-  lua_getfield(L, 3, "grid");
-  o.grid = lua_toboolean(L, -1);
-  lua_pop(L, 2);
+  o.width = (int)seq_lua_optfield_number(L, 3, op, "width", 0);
+  o.height = (int)seq_lua_optfield_number(L, 3, op, "height", 0);
+  read_text_opts(L, op, &o.title, &o.xlabel, &o.ylabel, &o.font_scale);
+  o.xmin = seq_lua_optfield_number(L, 3, op, "xmin", NAN);
+  o.xmax = seq_lua_optfield_number(L, 3, op, "xmax", NAN);
+  o.ymin = seq_lua_optfield_number(L, 3, op, "ymin", NAN);
+  o.ymax = seq_lua_optfield_number(L, 3, op, "ymax", NAN);
+  o.legend = seq_lua_optfield_boolean(L, 3, "legend", true);
+  o.grid = seq_lua_optfield_boolean(L, 3, "grid", false);
   SEQ_LUA_CHECK(L, seq_plot_lines(path, sr, ns, &o));
   lua_pushstring(L, path);
   return 1;

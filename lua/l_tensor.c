@@ -45,14 +45,15 @@ static int64_t opt_dim(lua_State *L, int idx) {
   return lua_isnoneornil(L, idx) ? SEQ_ALL_DIMS : check_dim(L, idx);
 }
 
-#define PUSH_RESULT(L, expr)               \
-  do {                                     \
-    seq_tensor *r_ = NULL;                 \
-    SEQ_LUA_CHECK((L), (expr));            \
-    seq_lua_push_tensor((L), r_);          \
-    return 1;                              \
+/* Calls op(&result, args...) -- the ops' out-parameter first convention --
+ * and returns the result to Lua (or raises the op's error). */
+#define PUSH_RESULT(L, op, ...)                                                \
+  do {                                                                         \
+    seq_tensor *result_ = NULL;                                                \
+    SEQ_LUA_CHECK((L), op(&result_, __VA_ARGS__));                             \
+    seq_lua_push_tensor((L), result_);                                         \
+    return 1;                                                                  \
   } while (0)
-#define R (&r_)
 
 /* A tensor operand: a tensor, or a number turned into a 0-d tensor of the
  * other operand's dtype family. */
@@ -74,7 +75,8 @@ static seq_tensor *operand(lua_State *L, int idx, const seq_tensor *like) {
 
 /* new(kind, shape_table, dtype, device, value) */
 static int l_new(lua_State *L) {
-  const char *kind = luaL_checkstring(L, 1);
+  static const char *const kinds[] = {"empty", "zeros", "ones", "full", NULL};
+  int kind = luaL_checkoption(L, 1, NULL, kinds);
   int64_t shape[SEQ_MAX_DIM];
   luaL_checktype(L, 2, LUA_TTABLE);
   int nd = seq_lua_check_shape(L, 2, shape);
@@ -82,11 +84,12 @@ static int l_new(lua_State *L) {
   seq_device dev = check_device(L, 4);
   seq_tensor *r = NULL;
   seq_status st;
-  if (strcmp(kind, "empty") == 0) st = seq_tensor_empty(&r, dt, dev, nd, shape);
-  else if (strcmp(kind, "zeros") == 0) st = seq_tensor_zeros(&r, dt, dev, nd, shape);
-  else if (strcmp(kind, "ones") == 0) st = seq_tensor_full(&r, dt, dev, nd, shape, 1.0);
-  else if (strcmp(kind, "full") == 0) st = seq_tensor_full(&r, dt, dev, nd, shape, luaL_checknumber(L, 5));
-  else return luaL_argerror(L, 1, "empty, zeros, ones or full expected");
+  switch (kind) {
+  case 0: st = seq_tensor_empty(&r, dt, dev, nd, shape); break;
+  case 1: st = seq_tensor_zeros(&r, dt, dev, nd, shape); break;
+  case 2: st = seq_tensor_full(&r, dt, dev, nd, shape, 1.0); break;
+  default: st = seq_tensor_full(&r, dt, dev, nd, shape, luaL_checknumber(L, 5)); break;
+  }
   SEQ_LUA_CHECK(L, st);
   seq_lua_push_tensor(L, r);
   return 1;
@@ -99,7 +102,7 @@ static int l_rand(lua_State *L) {
   int nd = seq_lua_check_shape(L, 1, shape);
   seq_dtype dt = check_dtype(L, 2, SEQ_F32);
   seq_device dev = check_device(L, 3);
-  PUSH_RESULT(L, seq_rand_uniform(R, dt, dev, nd, shape, luaL_optnumber(L, 4, 0.0), luaL_optnumber(L, 5, 1.0)));
+  PUSH_RESULT(L, seq_rand_uniform, dt, dev, nd, shape, luaL_optnumber(L, 4, 0.0), luaL_optnumber(L, 5, 1.0));
 }
 
 static int l_randn(lua_State *L) {
@@ -108,7 +111,7 @@ static int l_randn(lua_State *L) {
   int nd = seq_lua_check_shape(L, 1, shape);
   seq_dtype dt = check_dtype(L, 2, SEQ_F32);
   seq_device dev = check_device(L, 3);
-  PUSH_RESULT(L, seq_rand_normal(R, dt, dev, nd, shape, luaL_optnumber(L, 4, 0.0), luaL_optnumber(L, 5, 1.0)));
+  PUSH_RESULT(L, seq_rand_normal, dt, dev, nd, shape, luaL_optnumber(L, 4, 0.0), luaL_optnumber(L, 5, 1.0));
 }
 
 /* arange(start, stop, step, dtype, device) */
@@ -117,7 +120,7 @@ static int l_arange(lua_State *L) {
   bool ints = lua_isinteger(L, 1) && lua_isinteger(L, 2) && (lua_isnoneornil(L, 3) || lua_isinteger(L, 3));
   seq_dtype dt = check_dtype(L, 4, ints ? SEQ_I64 : SEQ_F32);
   seq_device dev = check_device(L, 5);
-  PUSH_RESULT(L, seq_arange(R, start, stop, step, dt, dev));
+  PUSH_RESULT(L, seq_arange, start, stop, step, dt, dev);
 }
 
 /* tensor(data, dtype|nil, device|nil) */
@@ -158,7 +161,7 @@ static int l_from_bytes(lua_State *L) {
     nd = 1;
     shape[0] = (int64_t)(len / es);
   }
-  PUSH_RESULT(L, seq_tensor_from_host(R, dt, nd, shape, s, len));
+  PUSH_RESULT(L, seq_tensor_from_host, dt, nd, shape, s, len);
 }
 
 static int l_manual_seed(lua_State *L) {
@@ -200,12 +203,14 @@ static int l_grad_enabled(lua_State *L) {
 static int l_set_threads(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   if (n < 1 || n > 1024) return luaL_argerror(L, 1, "thread count must be between 1 and 1024");
-  seq_cpu_set_threads((int)n);
+  SEQ_LUA_CHECK(L, seq_set_threads(SEQ_CPU, (int)n));
   return 0;
 }
 
 static int l_get_threads(lua_State *L) {
-  lua_pushinteger(L, seq_cpu_get_threads());
+  int n;
+  SEQ_LUA_CHECK(L, seq_get_threads(SEQ_CPU, &n));
+  lua_pushinteger(L, n);
   return 1;
 }
 
@@ -299,14 +304,14 @@ static int l_cat(lua_State *L) {
   seq_tensor **ts;
   int64_t dim = lua_isnoneornil(L, 2) ? 0 : check_dim(L, 2);
   int n = collect_list(L, 1, &ts);
-  PUSH_RESULT(L, seq_cat(R, n, ts, dim));
+  PUSH_RESULT(L, seq_cat, n, ts, dim);
 }
 
 static int l_stack(lua_State *L) {
   seq_tensor **ts;
   int64_t dim = lua_isnoneornil(L, 2) ? 0 : check_dim(L, 2);
   int n = collect_list(L, 1, &ts);
-  PUSH_RESULT(L, seq_stack(R, n, ts, dim));
+  PUSH_RESULT(L, seq_stack, n, ts, dim);
 }
 
 static int l_where(lua_State *L) {
@@ -475,7 +480,7 @@ static int m_reshape(lua_State *L) {
     if (top - 1 > SEQ_MAX_DIM) return luaL_argerror(L, 2, "too many dims");
     for (int i = 2; i <= top; i++) shape[n++] = luaL_checkinteger(L, i);
   }
-  PUSH_RESULT(L, seq_reshape(R, t, n, shape));
+  PUSH_RESULT(L, seq_reshape, t, n, shape);
 }
 
 static int m_permute(lua_State *L) {
@@ -499,25 +504,25 @@ static int m_permute(lua_State *L) {
       perm[n++] = (int)(d > 0 ? d - 1 : d + t->ndim);
     }
   }
-  PUSH_RESULT(L, seq_permute(R, t, n, perm));
+  PUSH_RESULT(L, seq_permute, t, n, perm);
 }
 
 static int m_transpose(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
   if (lua_isnoneornil(L, 2)) {
     if (t->ndim != 2) return luaL_error(L, "transpose: dims required for a tensor of shape %s", seq_tshape(t));
-    PUSH_RESULT(L, seq_transpose(R, t, 0, 1));
+    PUSH_RESULT(L, seq_transpose, t, 0, 1);
   }
-  PUSH_RESULT(L, seq_transpose(R, t, check_dim(L, 2), check_dim(L, 3)));
+  PUSH_RESULT(L, seq_transpose, t, check_dim(L, 2), check_dim(L, 3));
 }
 
-static int m_contiguous(lua_State *L) { PUSH_RESULT(L, seq_contiguous(R, seq_lua_check_tensor(L, 1))); }
+static int m_contiguous(lua_State *L) { PUSH_RESULT(L, seq_contiguous, seq_lua_check_tensor(L, 1)); }
 static int m_is_contiguous(lua_State *L) {
   lua_pushboolean(L, seq_tensor_is_contiguous(seq_lua_check_tensor(L, 1)));
   return 1;
 }
-static int m_clone(lua_State *L) { PUSH_RESULT(L, seq_clone(R, seq_lua_check_tensor(L, 1))); }
-static int m_detach(lua_State *L) { PUSH_RESULT(L, seq_detach(R, seq_lua_check_tensor(L, 1))); }
+static int m_clone(lua_State *L) { PUSH_RESULT(L, seq_clone, seq_lua_check_tensor(L, 1)); }
+static int m_detach(lua_State *L) { PUSH_RESULT(L, seq_detach, seq_lua_check_tensor(L, 1)); }
 
 static int m_narrow(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
@@ -526,7 +531,7 @@ static int m_narrow(lua_State *L) {
   int d;
   SEQ_LUA_CHECK(L, seq_check_dim("narrow", t, dim, &d));
   if (start < 0) start += t->shape[d] + 1;
-  PUSH_RESULT(L, seq_narrow(R, t, dim, start - 1, len));
+  PUSH_RESULT(L, seq_narrow, t, dim, start - 1, len);
 }
 
 static int m_select(lua_State *L) {
@@ -534,43 +539,43 @@ static int m_select(lua_State *L) {
   int64_t dim = check_dim(L, 2);
   lua_Integer idx = luaL_checkinteger(L, 3);
   if (idx == 0) return luaL_argerror(L, 3, "positions are 1-based");
-  PUSH_RESULT(L, seq_select(R, t, dim, idx > 0 ? idx - 1 : idx));
+  PUSH_RESULT(L, seq_select, t, dim, idx > 0 ? idx - 1 : idx);
 }
 
 static int m_squeeze(lua_State *L) {
-  PUSH_RESULT(L, seq_squeeze(R, seq_lua_check_tensor(L, 1), opt_dim(L, 2)));
+  PUSH_RESULT(L, seq_squeeze, seq_lua_check_tensor(L, 1), opt_dim(L, 2));
 }
 
 static int m_unsqueeze(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
   lua_Integer d = luaL_checkinteger(L, 2);
   if (d == 0) return luaL_argerror(L, 2, "dims are 1-based");
-  PUSH_RESULT(L, seq_unsqueeze(R, t, d > 0 ? d - 1 : d));
+  PUSH_RESULT(L, seq_unsqueeze, t, d > 0 ? d - 1 : d);
 }
 
 static int m_expand(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
   int64_t shape[SEQ_MAX_DIM];
   int n = seq_lua_check_shape(L, 2, shape);
-  PUSH_RESULT(L, seq_expand(R, t, n, shape));
+  PUSH_RESULT(L, seq_expand, t, n, shape);
 }
 
 static int m_index_select(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
   int64_t d = check_dim(L, 2);
-  PUSH_RESULT(L, seq_index_select(R, t, d, seq_lua_check_tensor(L, 3)));
+  PUSH_RESULT(L, seq_index_select, t, d, seq_lua_check_tensor(L, 3));
 }
 
 static int m_gather(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
   int64_t d = check_dim(L, 2);
-  PUSH_RESULT(L, seq_gather(R, t, d, seq_lua_check_tensor(L, 3)));
+  PUSH_RESULT(L, seq_gather, t, d, seq_lua_check_tensor(L, 3));
 }
 
 static int m_scatter_add(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
   int64_t d = check_dim(L, 2);
-  PUSH_RESULT(L, seq_scatter_add(R, t, d, seq_lua_check_tensor(L, 3), seq_lua_check_tensor(L, 4)));
+  PUSH_RESULT(L, seq_scatter_add, t, d, seq_lua_check_tensor(L, 3), seq_lua_check_tensor(L, 4));
 }
 
 /* binary methods and operators: either side may be a number */
@@ -606,10 +611,10 @@ BINARY(le, SEQ_BIN_LE)
 BINARY(gt, SEQ_BIN_GT)
 BINARY(ge, SEQ_BIN_GE)
 
-static int m_unm(lua_State *L) { PUSH_RESULT(L, seq_unary(R, SEQ_UN_NEG, seq_lua_check_tensor(L, 1), 0, 0)); }
+static int m_unm(lua_State *L) { PUSH_RESULT(L, seq_unary, SEQ_UN_NEG, seq_lua_check_tensor(L, 1), 0, 0); }
 
 #define UNARY(name, op) \
-  static int m_##name(lua_State *L) { PUSH_RESULT(L, seq_unary(R, op, seq_lua_check_tensor(L, 1), 0, 0)); }
+  static int m_##name(lua_State *L) { PUSH_RESULT(L, seq_unary, op, seq_lua_check_tensor(L, 1), 0, 0); }
 UNARY(exp, SEQ_UN_EXP)
 UNARY(log, SEQ_UN_LOG)
 UNARY(sqrt, SEQ_UN_SQRT)
@@ -625,13 +630,13 @@ static int m_clamp(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
   double lo = luaL_optnumber(L, 2, -HUGE_VAL), hi = luaL_optnumber(L, 3, HUGE_VAL);
   if (isnan(lo) || isnan(hi)) return luaL_error(L, "clamp: bounds must not be NaN");
-  PUSH_RESULT(L, seq_unary(R, SEQ_UN_CLAMP, t, lo, hi));
+  PUSH_RESULT(L, seq_unary, SEQ_UN_CLAMP, t, lo, hi);
 }
 
 static int reduce(lua_State *L, seq_redop op) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
   int64_t d = opt_dim(L, 2);
-  PUSH_RESULT(L, seq_reduce(R, op, t, d, lua_toboolean(L, 3)));
+  PUSH_RESULT(L, seq_reduce, op, t, d, lua_toboolean(L, 3));
 }
 #define REDUCE(name, op) static int m_##name(lua_State *L) { return reduce(L, op); }
 REDUCE(sum, SEQ_RED_SUM)
@@ -642,15 +647,15 @@ REDUCE(argmax, SEQ_RED_ARGMAX)
 REDUCE(argmin, SEQ_RED_ARGMIN)
 
 static int m_matmul(lua_State *L) {
-  PUSH_RESULT(L, seq_matmul(R, seq_lua_check_tensor(L, 1), seq_lua_check_tensor(L, 2)));
+  PUSH_RESULT(L, seq_matmul, seq_lua_check_tensor(L, 1), seq_lua_check_tensor(L, 2));
 }
 
-static int m_softmax(lua_State *L) { PUSH_RESULT(L, seq_softmax(R, seq_lua_check_tensor(L, 1), false)); }
-static int m_log_softmax(lua_State *L) { PUSH_RESULT(L, seq_softmax(R, seq_lua_check_tensor(L, 1), true)); }
+static int m_softmax(lua_State *L) { PUSH_RESULT(L, seq_softmax, seq_lua_check_tensor(L, 1), false); }
+static int m_log_softmax(lua_State *L) { PUSH_RESULT(L, seq_softmax, seq_lua_check_tensor(L, 1), true); }
 
 static int m_cast(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
-  PUSH_RESULT(L, seq_cast(R, t, check_dtype(L, 2, t->dtype)));
+  PUSH_RESULT(L, seq_cast, t, check_dtype(L, 2, t->dtype));
 }
 
 /* to(device_or_dtype) */
@@ -661,18 +666,18 @@ static int m_to(lua_State *L) {
   seq_dtype dt;
   if (seq_device_from_name(what, &dev)) {
     if (!seq_device_available(dev)) seq_lua_error(L, SEQ_EDEVICE);
-    PUSH_RESULT(L, seq_to_device(R, t, dev));
+    PUSH_RESULT(L, seq_to_device, t, dev);
   }
-  if (seq_dtype_from_name(what, &dt)) PUSH_RESULT(L, seq_cast(R, t, dt));
+  if (seq_dtype_from_name(what, &dt)) PUSH_RESULT(L, seq_cast, t, dt);
   return luaL_argerror(L, 2, lua_pushfstring(L, "unknown device or dtype '%s'", what));
 }
 
 static int m_cuda(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
   if (!seq_device_available(SEQ_CUDA)) seq_lua_error(L, SEQ_EDEVICE);
-  PUSH_RESULT(L, seq_to_device(R, t, SEQ_CUDA));
+  PUSH_RESULT(L, seq_to_device, t, SEQ_CUDA);
 }
-static int m_cpu(lua_State *L) { PUSH_RESULT(L, seq_to_device(R, seq_lua_check_tensor(L, 1), SEQ_CPU)); }
+static int m_cpu(lua_State *L) { PUSH_RESULT(L, seq_to_device, seq_lua_check_tensor(L, 1), SEQ_CPU); }
 
 static int m_backward(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);

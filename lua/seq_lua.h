@@ -33,6 +33,27 @@ seq_tensor *seq_lua_tensor_arg(lua_State *L, int idx, seq_dtype dtype, seq_devic
 int seq_lua_check_shape(lua_State *L, int idx, int64_t *shape);
 seq_device seq_lua_default_device(lua_State *L);
 
+/* Option tables ({maxlen = 100, padding = 'post'}), read the way lauxlib's
+ * luaL_opt* and luaL_checkoption read arguments: field `key` of the table at
+ * `t`, `def` when the field is nil.  A value of the wrong kind raises
+ * "<op>: option '<key>' must be <kind>, got <value>" (the checkoption form
+ * lists the valid choices).  Strings stay referenced by the table, so the
+ * pointers live as long as it does. */
+const char *seq_lua_optfield_string(lua_State *L, int t, const char *op, const char *key,
+                                    const char *def);
+lua_Number seq_lua_optfield_number(lua_State *L, int t, const char *op, const char *key,
+                                   lua_Number def);
+lua_Integer seq_lua_optfield_integer(lua_State *L, int t, const char *op, const char *key,
+                                     lua_Integer def);
+/* Any Lua value, by truthiness (as Lua's own `if`); nil -> def. */
+bool seq_lua_optfield_boolean(lua_State *L, int t, const char *key, bool def);
+/* The index in `names` (NULL-terminated) of the string at `key`; def (a
+ * name, or NULL: the option is required) when nil. */
+int seq_lua_optfield_option(lua_State *L, int t, const char *op, const char *key,
+                            const char *def, const char *const names[]);
+/* A number that must be present (no default on the C side). */
+lua_Number seq_lua_checkfield_number(lua_State *L, int t, const char *op, const char *key);
+
 /* Every binding file exports one registration function that adds its
  * functions to the table on top of the stack (the `seq.core` module). */
 #define SEQ_LUA_MODULES(X)                                                     \

@@ -74,22 +74,17 @@ else
   model:compile{loss = 'sparse_categorical_crossentropy', optimizer = seq.optim.RMSprop{lr = 0.01, legacy = true}}
 end
 
--- helper function to sample an index from a probability array
-local function sample(preds, temperature)
-  local logits, top = {}, -math.huge
-  for i, p in ipairs(preds) do
-    logits[i] = math.log(math.max(p, 1e-30)) / temperature
-    top = math.max(top, logits[i])
-  end
-  local sum = 0
-  for i, l in ipairs(logits) do logits[i] = math.exp(l - top); sum = sum + logits[i] end
-  local r = math.random() * sum
-  for i, e in ipairs(logits) do
-    r = r - e
-    if r <= 0 then return i - 1 end
-  end
-  return #logits - 1
-end
+-- helper function to sample an index from a probability array: the
+-- tutorial's, which seq.charlm.sample implements (in log space, with
+-- math.random, which seq.manual_seed seeds):
+--   def sample(preds, temperature=1.0):
+--       preds = np.asarray(preds).astype('float64')
+--       preds = np.log(preds) / temperature
+--       exp_preds = np.exp(preds)
+--       preds = exp_preds / np.sum(exp_preds)
+--       probas = np.random.multinomial(1, preds, 1)
+--       return np.argmax(probas)
+local sample = charlm.sample
 
 -- Function invoked at end of each epoch. Prints generated text.
 local function on_epoch_end(epoch, _)

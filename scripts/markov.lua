@@ -16,45 +16,20 @@
 -- (universal newlines, full Unicode lowercasing).  --png writes the
 -- transition probability matrix as a heat map.
 local seq = require 'seq'
-local text = require 'seq.text'
-local data = require 'seq.data'
-local plot = require 'seq.plot'
+local text, data, plot, utils = seq.text, seq.data, seq.plot, seq.utils
 
-local function usage(msg)
-  io.stderr:write((msg and (msg .. '\n') or '') ..
-    'usage: seqlua scripts/markov.lua [--text PATH] [--seed N] [--length N] [--start C] [--png PATH] [--time]\n')
-  os.exit(msg and 2 or 0)
-end
-
-local opt = {length = 1000, start = 't'}
-do
-  local i = 1
-  local args = arg or {}
-  while i <= #args do
-    local a = args[i]
-    local key, val = a:match('^%-%-([%w_]+)=(.*)$')
-    if not key then key = a:match('^%-%-([%w_]+)$') end
-    if not key then usage('unexpected argument: ' .. a) end
-    if key == 'help' then usage() end
-    if key == 'time' then
-      opt.time = true
-    elseif key == 'text' or key == 'seed' or key == 'length' or key == 'start' or key == 'png' then
-      if val == nil then
-        i = i + 1
-        val = args[i]
-        if val == nil then usage('--' .. key .. ' needs a value') end
-      end
-      opt[key] = val
-    else
-      usage('unknown option --' .. key)
-    end
-    i = i + 1
-  end
-end
-local length = math.tointeger(tonumber(opt.length))
-if not length or length < 0 then usage('--length must be a non-negative integer') end
-local seed = opt.seed and math.tointeger(tonumber(opt.seed))
-if opt.seed and not seed then usage('--seed must be an integer') end
+local opt = utils.parse_args(arg, {
+  usage = 'seqlua scripts/markov.lua [options]',
+  {'text', 'string', nil, 'the corpus (default: nietzsche.txt from seq.data)'},
+  {'seed', 'int', nil, 'random seed (default: the clock)'},
+  {'length', 'int', 1000, 'characters to sample after --start', utils.non_negative},
+  {'start', 'string', 't', 'the first character of the sample', function(v)
+    if text.len(text.lower(v)) ~= 1 then return 'must be one character' end
+  end},
+  {'png', 'string', nil, 'write the transition matrix as a heat map here'},
+  {'time', 'flag', false, 'print the counting time to stderr'},
+})
+local length, seed = opt.length, opt.seed
 
 local path = opt.text or data.get_file('nietzsche.txt')
 local t = text.lower(text.read(path))
@@ -99,7 +74,6 @@ end
 -- uniforms from the seq RNG (seeded by --seed).
 if seed then seq.manual_seed(seed) else seq.manual_seed(os.time()) end
 local start = text.lower(opt.start)
-if text.len(start) ~= 1 then usage('--start must be one character') end
 local out = {start}
 local cur = char_indices[start]
 if cur == nil then

@@ -17,49 +17,21 @@
 --   (default 100) words, separated by spaces.
 -- --png draws the transition probabilities among the 30 most frequent words.
 local seq = require 'seq'
-local text = require 'seq.text'
-local data = require 'seq.data'
-local plot = require 'seq.plot'
+local text, data, plot, utils = seq.text, seq.data, seq.plot, seq.utils
 
-local function usage(msg)
-  io.stderr:write((msg and (msg .. '\n') or '') ..
-    'usage: seqlua scripts/markov_words.lua [--text PATH] [--seed N] [--length N] [--start WORD]\n' ..
-    '       [--from WORD] [--to WORD] [--top N] [--png PATH] [--time]\n')
-  os.exit(msg and 2 or 0)
-end
-
-local opt = {length = 100, start = 'the', from = 'the', to = 'same', top = 10}
-do
-  local valued = {text = 1, seed = 1, length = 1, start = 1, from = 1, to = 1, top = 1, png = 1}
-  local args = arg or {}
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local key, val = a:match('^%-%-([%w_]+)=(.*)$')
-    if not key then key = a:match('^%-%-([%w_]+)$') end
-    if not key then usage('unexpected argument: ' .. a) end
-    if key == 'help' then usage() end
-    if key == 'time' then
-      opt.time = true
-    elseif valued[key] then
-      if val == nil then
-        i = i + 1
-        val = args[i]
-        if val == nil then usage('--' .. key .. ' needs a value') end
-      end
-      opt[key] = val
-    else
-      usage('unknown option --' .. key)
-    end
-    i = i + 1
-  end
-end
-local length = math.tointeger(tonumber(opt.length))
-local top = math.tointeger(tonumber(opt.top))
-if not length or length < 0 then usage('--length must be a non-negative integer') end
-if not top or top < 0 then usage('--top must be a non-negative integer') end
-local seed = opt.seed and math.tointeger(tonumber(opt.seed))
-if opt.seed and not seed then usage('--seed must be an integer') end
+local opt = utils.parse_args(arg, {
+  usage = 'seqlua scripts/markov_words.lua [options]',
+  {'text', 'string', nil, 'the corpus (default: nietzsche.txt from seq.data)'},
+  {'seed', 'int', nil, 'random seed (default: the clock)'},
+  {'length', 'int', 100, 'words to sample after --start', utils.non_negative},
+  {'start', 'string', 'the', 'the first word of the sample'},
+  {'from', 'string', 'the', 'count transitions from this word'},
+  {'to', 'string', 'same', 'count transitions to this word'},
+  {'top', 'int', 10, 'the most likely words after --from to print', utils.non_negative},
+  {'png', 'string', nil, 'heat map of the transitions among the 30 most frequent words'},
+  {'time', 'flag', false, 'print the counting time to stderr'},
+})
+local length, top, seed = opt.length, opt.top, opt.seed
 
 local path = opt.text or data.get_file('nietzsche.txt')
 local t0 = os.clock()

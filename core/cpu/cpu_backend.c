@@ -34,4 +34,6 @@ const seq_backend seq_cpu_backend = {
     .lstm_backward = seq_cpu_lstm_backward,
     .lstm_free_saved = seq_cpu_lstm_free_saved,
     .optim_step = seq_cpu_optim_step,
+    .set_threads = seq_cpu_set_threads,
+    .get_threads = seq_cpu_get_threads,
 };

@@ -416,7 +416,7 @@ static void vmath_f32(seq_unop op, int64_t n, const float *x, float *y) {
       case SEQ_UN_CLAMP: UN_LOOP(T, x < q0 ? q0 : (x > q1 ? q1 : x)); break;                 \
       case SEQ_UN_POW_SCALAR: UN_LOOP(T, pow##SUF(x, q0)); break;                            \
       case SEQ_UN_AFFINE: UN_LOOP(T, x * q0 + q1); break;                                    \
-      case SEQ_UN_RSUB_POW: UN_LOOP(T, pow##SUF(q0, x)); break;                              \
+      case SEQ_UN_SCALAR_BASE_POW: UN_LOOP(T, pow##SUF(q0, x)); break;                       \
       default: return seq_fail(SEQ_EARG, "unary op %d: unknown", (int)op);                   \
     }                                                                                        \
     return SEQ_OK;                                                                           \

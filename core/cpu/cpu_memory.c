@@ -6,14 +6,14 @@
  * Through malloc they would not go back to the system when freed: glibc
  * raises its mmap threshold to the size of every mapped block it frees (up
  * to 32 MiB), after which tensors of a few MiB come from the heap, and a
- * heap fragmented by them keeps the peak resident for the rest of the run
- * (40-50 MB of a 300 MB IMDB epoch).  A mapping costs a system call and
- * first-touch page faults, small beside writing a tensor of 4 MiB or more.
- * Smaller tensors stay with malloc, whose heap reuses them without system
- * calls, and glibc's thresholds are pinned to match (mmap at 4 MiB, trim at
- * 8 MiB): left sliding, they fall back to 128 KiB once it never sees a big
- * block freed, and every 2.6 MB char-RNN activation was then mapped,
- * faulted in and unmapped again (40% slower epochs).
+ * heap fragmented by them keeps the peak resident for the rest of the run.
+ * A mapping costs a system call and first-touch page faults, small beside
+ * writing a tensor of 4 MiB or more.  Smaller tensors stay with malloc, whose
+ * heap reuses them without system calls, and glibc's thresholds are pinned
+ * to match (mmap at 4 MiB, trim at 8 MiB): left sliding, the mmap threshold
+ * stays at 128 KiB when no big block is ever freed to malloc, and mid-sized
+ * activations would be mapped and unmapped at every step.  Measurements:
+ * test/bench/RESULTS.md, "memory".
  * Sanitizer builds keep malloc so that every tensor has red zones. */
 #include <stdlib.h>
 #include <string.h>

@@ -11,3 +11,17 @@ const seq_backend *seq_backend_get(seq_device dev) {
 }
 
 bool seq_device_available(seq_device dev) { return seq_backend_get(dev) != NULL; }
+
+seq_status seq_set_threads(seq_device dev, int n) {
+  const seq_backend *b = seq_backend_get(dev);
+  if (!b) return SEQ_EDEVICE;
+  b->set_threads(n < 1 ? 1 : n);
+  return SEQ_OK;
+}
+
+seq_status seq_get_threads(seq_device dev, int *n) {
+  const seq_backend *b = seq_backend_get(dev);
+  if (!b) return SEQ_EDEVICE;
+  *n = b->get_threads();
+  return SEQ_OK;
+}

@@ -38,7 +38,7 @@ typedef enum seq_unop {
   SEQ_UN_CLAMP,      /* p0 = lo, p1 = hi */
   SEQ_UN_POW_SCALAR, /* x ^ p0 */
   SEQ_UN_AFFINE,     /* x * p0 + p1 (scalar arithmetic, step masks, ...) */
-  SEQ_UN_RSUB_POW,   /* p0 ^ x  (scalar base) */
+  SEQ_UN_SCALAR_BASE_POW, /* p0 ^ x */
   SEQ_NUNOPS
 } seq_unop;
 
@@ -171,6 +171,10 @@ typedef struct seq_backend {
    * buffers shaped like param (NULL where the optimizer has none). */
   seq_status (*optim_step)(const seq_optim_hparams *hp, seq_tensor *param,
                            const seq_tensor *grad, seq_tensor *state0, seq_tensor *state1);
+
+  /* Host threads the backend's kernels may use (n >= 1). */
+  void (*set_threads)(int n);
+  int (*get_threads)(void);
 } seq_backend;
 
 /* The backend for a device; NULL (with a message set) when that device is
@@ -181,7 +185,13 @@ bool seq_device_available(seq_device dev);
 extern const seq_backend seq_cpu_backend;
 /* The CUDA table comes from a plugin: see seq_cuda_loader.h. */
 
-/* CPU threading: number of threads used by BLAS and our own parallel loops. */
+/* Host threads for a device's kernels (the CPU backend: BLAS and our own
+ * parallel loops); fails only when the device is not available. */
+seq_status seq_set_threads(seq_device dev, int n);
+seq_status seq_get_threads(seq_device dev, int *n);
+
+/* The CPU backend's set_threads/get_threads slots; the kernels in core/cpu
+ * read the count directly.  Elsewhere go through seq_set_threads. */
 void seq_cpu_set_threads(int n);
 int seq_cpu_get_threads(void);
 

@@ -292,7 +292,7 @@ static seq_status backward_unary(seq_node *n, seq_tensor **gout, seq_tensor **gi
       if (st == SEQ_OK) st = seq_binary(&gi[0], SEQ_BIN_MUL, g, t2);
       break;
     case SEQ_UN_AFFINE: st = seq_unary(&gi[0], SEQ_UN_AFFINE, g, c->p0, 0.0); break;
-    case SEQ_UN_RSUB_POW: /* g * y * ln(p0) */
+    case SEQ_UN_SCALAR_BASE_POW: /* g * y * ln(p0) */
       st = seq_unary(&t1, SEQ_UN_AFFINE, y, log(c->p0), 0.0);
       if (st == SEQ_OK) st = seq_binary(&gi[0], SEQ_BIN_MUL, g, t1);
       break;
@@ -307,7 +307,7 @@ static seq_status backward_unary(seq_node *n, seq_tensor **gout, seq_tensor **gi
 static bool unop_is_float_only(seq_unop op) {
   switch (op) {
     case SEQ_UN_EXP: case SEQ_UN_LOG: case SEQ_UN_SQRT: case SEQ_UN_TANH: case SEQ_UN_SIGMOID:
-    case SEQ_UN_RECIPROCAL: case SEQ_UN_RSUB_POW: return true;
+    case SEQ_UN_RECIPROCAL: case SEQ_UN_SCALAR_BASE_POW: return true;
     default: return false;
   }
 }

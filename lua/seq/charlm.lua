@@ -40,9 +40,6 @@ end
 local Stepper = {}
 Stepper.__index = Stepper
 
--- A stepper over a Sequential whose first layer is an LSTM on ids, followed
--- by LSTMs (return_sequences on all but the last), Dropout, Dense and
--- Activation layers.
 -- Draws a 0-based class id from probabilities `preds` (a Lua list) sharpened
 -- or flattened by `temperature`, as the Keras tutorial's sample() does;
 -- uses math.random, which seq.manual_seed seeds.
@@ -62,6 +59,9 @@ function M.sample(preds, temperature)
   return #logits - 1
 end
 
+-- A stepper over a Sequential whose first layer is an LSTM on ids, followed
+-- by LSTMs (return_sequences on all but the last), Dropout, Dense and
+-- Activation layers.
 function M.Stepper(model)
   local layers = model.layers
   if not layers or not layers[1] or layers[1].class_name ~= 'LSTM' then

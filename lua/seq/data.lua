@@ -22,6 +22,7 @@
 -- size, mtime in ns, algorithm, hash).  A file that is replaced or touched
 -- is hashed again.  opts.verify = 'always' forces hashing; 'never' skips it.
 local core = require 'seq.core'
+local Ragged = require 'seq.ragged'
 
 local M = {}
 
@@ -286,18 +287,21 @@ function M.get_file(fname, opts)
   return cache_path
 end
 
--- seq.data.imdb is loaded on first use (it reads big files);
--- seq.data.pad_sequences is the IMDB helper's (lua/seq/imdb.lua).
-return setmetatable(M, {
-  __index = function(t, k)
-    if k == 'imdb' then
-      local m = require 'seq.imdb'
-      rawset(t, k, m)
-      return m
-    elseif k == 'pad_sequences' then
-      local f = require('seq.imdb').pad_sequences
-      rawset(t, k, f)
-      return f
-    end
-  end,
-})
+-- data.pad_sequences(seqs, {maxlen=, padding='pre', truncating='pre',
+-- value=0, dtype='i32'}) -> [N, maxlen] tensor, keras.utils.pad_sequences's
+-- semantics (in C).  seqs: a seq.Ragged, a {values=, offsets=} pair, or a Lua
+-- list of lists / 1-D tensors.
+function M.pad_sequences(seqs, opts)
+  if type(seqs) ~= 'table' then
+    error('pad_sequences: expected a list of sequences or a seq.Ragged, got ' .. type(seqs), 2)
+  end
+  if opts ~= nil and type(opts) ~= 'table' then
+    error('pad_sequences: options must be a table, e.g. {maxlen = 500}', 2)
+  end
+  if Ragged.is_ragged(seqs) then return core.pad_sequences(seqs.values, seqs.offsets, opts) end
+  return core.pad_sequences(seqs, opts)
+end
+
+-- seq.data.imdb (seq.imdb, which requires this module) is attached by the
+-- root module, lua/seq/init.lua.
+return M

@@ -27,6 +27,7 @@
 local seq = require 'seq'
 local core = seq.core
 local Ragged = require 'seq.ragged'
+local data = require 'seq.data'
 
 local imdb = {}
 
@@ -34,49 +35,17 @@ local FILES = {train = 'train.tsv.gz', test = 'test.tsv.gz', word_index = 'imdb_
 
 local function join(dir, name) return (dir:gsub('/+$', '')) .. '/' .. name end
 
-local function file_exists(path)
-  local f = io.open(path, 'rb')
-  if f then f:close() return true end
-  return false
-end
-
--- Path of one IMDB file: opts.data_dir, else seq.data.get_file, else
--- $SEQLUA_DATA/imdb (used until data.lua's get_file is in place).
+-- Path of one IMDB file: opts.data_dir, else seq.data.get_file.
 local function data_file(name, opts)
   if opts and opts.data_dir then return join(opts.data_dir, name) end
-  local ok, data = pcall(require, 'seq.data')
-  if ok and type(data) == 'table' and type(data.get_file) == 'function' then
-    return data.get_file(name, {cache_subdir = 'imdb'})
-  end
-  local dir = os.getenv('SEQLUA_DATA')
-  if not dir or dir == '' then
-    error(string.format("imdb: cannot find '%s': set SEQLUA_DATA to the folder holding imdb/%s",
-      name, name), 3)
-  end
-  local p = join(join(dir, 'imdb'), name)
-  if not file_exists(p) then
-    error(string.format("imdb: data file '%s' not found (SEQLUA_DATA=%s)", p, dir), 3)
-  end
-  return p
+  return data.get_file(name, {cache_subdir = 'imdb'})
 end
 
 -- Where the tokenised corpus is cached: <seq.data.cache_dir()>/imdb/tokens.bin
 -- ($SEQLUA_CACHE, else $XDG_CACHE_HOME/seqlua/datasets, else
 -- ~/.cache/seqlua/datasets); the shared data folder itself is read-only.
 function imdb.cache_path()
-  local ok, data = pcall(require, 'seq.data')
-  local base
-  if ok and type(data) == 'table' and type(data.cache_dir) == 'function' then
-    base = data.cache_dir()
-  else
-    base = os.getenv('SEQLUA_CACHE')
-    if not base or base == '' then
-      local home = os.getenv('HOME')
-      if not home or home == '' then return nil end
-      base = join(home, '.cache/seqlua/datasets')
-    end
-  end
-  return join(base, 'imdb/tokens.bin')
+  return join(data.cache_dir(), 'imdb/tokens.bin')
 end
 
 local LOAD_OPTS = {num_words = true, skip_top = true, maxlen = true, seed = true, start_char = true,
@@ -164,20 +133,8 @@ function imdb.encode(text, opts)
   return ids
 end
 
--- imdb.pad_sequences(seqs, {maxlen=, padding='pre', truncating='pre',
--- value=0, dtype='i32'}) -> [N, maxlen] tensor, Keras semantics (in C).
--- seqs: a seq.Ragged, a {values=, offsets=} pair, or a Lua list of lists /
--- 1-D tensors.  Exposed as seq.data.pad_sequences.
-function imdb.pad_sequences(seqs, opts)
-  if type(seqs) ~= 'table' then
-    error('pad_sequences: expected a list of sequences or a seq.Ragged, got ' .. type(seqs), 2)
-  end
-  if opts ~= nil and type(opts) ~= 'table' then
-    error('pad_sequences: options must be a table, e.g. {maxlen = 500}', 2)
-  end
-  if Ragged.is_ragged(seqs) then return core.pad_sequences(seqs.values, seqs.offsets, opts) end
-  return core.pad_sequences(seqs, opts)
-end
+-- pad_sequences (seq.data's) for reviews: imdb.pad_sequences(train.x, {maxlen = 500})
+imdb.pad_sequences = data.pad_sequences
 
 imdb.Ragged = Ragged
 

@@ -210,11 +210,21 @@ function seq.load_tensors(path) return core.load_tensors(path) end
 -- seq.load_model(path): a model saved with model:save(path), compiled and
 -- ready to resume with fit{initial_epoch = ...}.
 function seq.load_model(path, opts) return require('seq.model').load(path, opts) end
+-- Two names live beside the module that defines them, where Keras has them
+-- (keras.Sequential next to the layers, keras.datasets.imdb next to
+-- get_file).  seq.model requires seq.nn and seq.imdb requires seq.data, so
+-- the root attaches them rather than letting each pair require each other.
+local attach = {
+  nn = function(nn) nn.Sequential = require('seq.model').Sequential end,
+  data = function(data) data.imdb = require 'seq.imdb' end,
+}
+
 setmetatable(seq, {
   __index = function(t, k)
     local name = submodules[k]
     if name then
       local m = require(name)
+      if attach[k] then attach[k](m) end
       rawset(t, k, m)
       return m
     end

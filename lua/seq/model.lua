@@ -30,54 +30,16 @@ local core = seq.core
 
 local M = {}
 
-local EPS = 1e-7
-
 local function shape_str(s) return '[' .. table.concat(s, ',') .. ']' end
 
---- Losses ------------------------------------------------------------------------
+--- Losses (seq.losses) ------------------------------------------------------------------
 
--- Each loss: fn(y_true, out, fused) -> 0-d tensor (mean over samples);
--- `out` holds logits when fused, probabilities otherwise.
-local losses = {}
+local losses = require 'seq.losses'
 M.losses = losses
 
-local function sparse_ids(y)
-  if y.dtype:match('^f') then y = y:long() end
-  if y:dim() >= 2 and y:size(-1) == 1 then y = y:squeeze(-1) end
-  return y
-end
-
-function losses.categorical_crossentropy(y, out, fused)
-  if fused then return core.softmax_cross_entropy(out, y) end
-  local p = out / out:sum(-1, true)
-  p = p:clamp(EPS, 1 - EPS)
-  return -(y * p:log()):sum(-1):mean()
-end
-
-function losses.sparse_categorical_crossentropy(y, out, fused)
-  y = sparse_ids(y)
-  if fused then return core.softmax_cross_entropy(out, y) end
-  local p = (out / out:sum(-1, true)):clamp(EPS, 1 - EPS)
-  return -(p:log():gather(-1, y:unsqueeze(-1))):mean()
-end
-
-function losses.binary_crossentropy(y, out, fused)
-  if fused then return core.sigmoid_bce(out, y) end
-  local p = out:clamp(EPS, 1 - EPS)
-  return -(y * p:log() + (1 - y) * (1 - p):log()):mean()
-end
-
-function losses.mean_squared_error(y, out)
-  local d = out - y
-  return (d * d):mean()
-end
-losses.mse = losses.mean_squared_error
-
-function losses.mean_absolute_error(y, out) return (out - y):abs():mean() end
-losses.mae = losses.mean_absolute_error
-
-local loss_names = {'binary_crossentropy', 'categorical_crossentropy', 'mae', 'mean_absolute_error',
-                    'mean_squared_error', 'mse', 'sparse_categorical_crossentropy'}
+local loss_names = {}
+for name in pairs(losses) do loss_names[#loss_names + 1] = name end
+table.sort(loss_names)
 
 -- Which output activation a loss can fuse with.
 local fusable = {categorical_crossentropy = 'softmax', sparse_categorical_crossentropy = 'softmax',
@@ -364,7 +326,7 @@ function Sequential:batch_correct(out, yb, fused)
     local thr = fused and 0 or 0.5 -- sigmoid(z) > 0.5  <=>  z > 0
     hit = out:gt(thr):eq(yb:gt(0.5))
   elseif name == 'sparse_categorical_crossentropy' then
-    hit = out:argmax(-1):eq(sparse_ids(yb):long())
+    hit = out:argmax(-1):eq(yb:long()) -- prepare_labels made them ids, [N]
   else
     hit = out:argmax(-1):eq(yb:argmax(-1))
   end

@@ -608,9 +608,8 @@ function Flatten:forward(x) return x:reshape({x:size(1), -1}) end
 
 function Flatten.from_config(c) return Flatten(c) end
 
---- Sequential lives in seq.model ------------------------------------------------------
-
-function nn.Sequential(layers, opts) return require('seq.model').Sequential(layers, opts) end
+-- nn.Sequential is seq.model's, attached by the root module (lua/seq/init.lua):
+-- seq.model requires this module, not the other way round.
 
 -- Resets automatic layer names (dense, dense_1, ...), e.g. between tests.
 function nn.reset_names() name_counts = {} end

@@ -70,7 +70,34 @@ local Optimizer = {}
 Optimizer.__index = Optimizer
 optim.Optimizer = Optimizer
 
-local function new_optimizer(kind, defaults, o, known)
+-- The defaults of each kind (Keras 3's), in one place: the constructors
+-- below and optim.hparams read them; the C kernel has none.
+local DEFAULTS = {
+  sgd = {class_name = 'SGD', lr = 0.01, momentum = 0},
+  rmsprop = {class_name = 'RMSprop', lr = 0.001, momentum = 0, rho = 0.9, eps = 1e-7},
+  adam = {class_name = 'Adam', lr = 0.001, beta_1 = 0.9, beta_2 = 0.999, eps = 1e-7},
+}
+
+-- The kernel's hyper-parameters (seq.core.optim_hparams, converted to C once)
+-- from a table in the kernel's vocabulary: {kind = 'rmsprop', lr = 0.01,
+-- rho =, eps =, beta1 =, beta2 =, momentum =, nesterov =, eps_outside =,
+-- clipvalue =, weight_decay =, step = 1}; what is missing takes the kind's
+-- default.  Fields lr and step may be reassigned (hp.lr = 0.5).
+function optim.hparams(t)
+  local d = DEFAULTS[t.kind]
+  if not d then
+    error(string.format("unknown optimizer kind '%s' (valid: 'sgd', 'rmsprop', 'adam')", tostring(t.kind)), 2)
+  end
+  local function pick(v, default) if v == nil then return default end return v end
+  return core.optim_hparams{
+    kind = t.kind, lr = pick(t.lr, d.lr), step = pick(t.step, 1), momentum = pick(t.momentum, d.momentum),
+    rho = pick(t.rho, d.rho), beta1 = pick(t.beta1, d.beta_1), beta2 = pick(t.beta2, d.beta_2),
+    eps = pick(t.eps, d.eps), clipvalue = t.clipvalue, weight_decay = t.weight_decay,
+    nesterov = t.nesterov, eps_outside = t.eps_outside}
+end
+
+local function new_optimizer(kind, o, known)
+  local defaults = DEFAULTS[kind]
   o = o or {}
   for k in pairs(o) do
     if not known[k] then
@@ -104,11 +131,10 @@ local function new_optimizer(kind, defaults, o, known)
   if type(self.legacy) ~= 'boolean' then error(defaults.class_name .. ': legacy must be a boolean', 3) end
   self.iterations = 0 -- updates done so far
   self.slots = {}     -- [i] = {s0, s1} for the i-th parameter
-  -- the hyper-parameter table handed to the kernel, reused every step
-  self.hp = {kind = kind, lr = 0, momentum = self.momentum, rho = self.rho, beta1 = self.beta_1,
-             beta2 = self.beta_2, eps = self.eps, clipvalue = self.clipvalue or 0,
-             weight_decay = self.weight_decay or 0, nesterov = self.nesterov, step = 1,
-             eps_outside = self.legacy}
+  -- the kernel's hyper-parameters, in C; step() sets lr and step before each update
+  self.hp = optim.hparams{kind = kind, lr = defaults.lr, momentum = self.momentum, rho = self.rho,
+                          beta1 = self.beta_1, beta2 = self.beta_2, eps = self.eps, clipvalue = self.clipvalue,
+                          weight_decay = self.weight_decay, nesterov = self.nesterov, eps_outside = self.legacy}
   return self
 end
 
@@ -122,7 +148,7 @@ local function with(t)
 end
 
 function optim.SGD(o)
-  return new_optimizer('sgd', {class_name = 'SGD', lr = 0.01}, o, with{'momentum', 'nesterov'})
+  return new_optimizer('sgd', o, with{'momentum', 'nesterov'})
 end
 
 -- Keras 3 divides by sqrt(s + eps).  legacy = true divides by sqrt(s) + eps
@@ -132,12 +158,12 @@ end
 -- root, no step can exceed lr*g/3.2e-4, so the first updates are damped.
 -- Scripts that reproduce Keras 2 results (the course's char-RNN) want it.
 function optim.RMSprop(o)
-  return new_optimizer('rmsprop', {class_name = 'RMSprop', lr = 0.001, rho = 0.9, eps = 1e-7}, o,
+  return new_optimizer('rmsprop', o,
     with{'rho', 'momentum', 'eps', 'epsilon', 'legacy'})
 end
 
 function optim.Adam(o)
-  return new_optimizer('adam', {class_name = 'Adam', lr = 0.001, beta_1 = 0.9, beta_2 = 0.999, eps = 1e-7}, o,
+  return new_optimizer('adam', o,
     with{'beta_1', 'beta_2', 'beta1', 'beta2', 'eps', 'epsilon'})
 end
 

@@ -327,7 +327,7 @@ function tests.optimizer_steps()
         local h = {}
         for key, v in pairs(hp) do h[key] = v end
         h.step = step
-        core.optim_step(h, P, s0, s1)
+        core.optim_step(seq.optim.hparams(h), P, s0, s1)
       end
       return {P, s0, s1}
     end)

@@ -191,7 +191,7 @@ local function optim_case(hp, dtype, tol)
   for step, g in ipairs(grads) do
     hp.step = step
     set_grad(p, g)
-    core.optim_step(hp, p, s0, s1)
+    core.optim_step(seq.optim.hparams(hp), p, s0, s1)
     for i = 1, 4 do rp[i], r0[i], r1[i] = ref_step(hp, rp[i], g[i], r0[i], r1[i]) end
   end
   T.close(p, rp, tol, hp.kind .. ' param')
@@ -223,16 +223,16 @@ function tests.optim_keras_doc_examples()
   -- RMSprop(learning_rate=0.1), var 10, loss var^2/2 -> 9.683772
   local v = seq.tensor({10.0}, {dtype = 'f32'}); v.requires_grad = true
   set_grad(v, {10.0})
-  core.optim_step({kind = 'rmsprop', lr = 0.1}, v, seq.zeros(1))
+  core.optim_step(seq.optim.hparams{kind = 'rmsprop', lr = 0.1}, v, seq.zeros(1))
   T.close(v:get(1), 9.683772, {atol = 1e-6, rtol = 0})
   -- SGD(learning_rate=0.1, momentum=0.9), var 1: steps of 0.1 then 0.18
   local w = seq.tensor({1.0}, {dtype = 'f32'}); w.requires_grad = true
   local vel = seq.zeros(1)
   set_grad(w, {w:get(1)})
-  core.optim_step({kind = 'sgd', lr = 0.1, momentum = 0.9}, w, vel)
+  core.optim_step(seq.optim.hparams{kind = 'sgd', lr = 0.1, momentum = 0.9}, w, vel)
   T.close(w:get(1), 0.9, {atol = 1e-7, rtol = 0})
   set_grad(w, {w:get(1)})
-  core.optim_step({kind = 'sgd', lr = 0.1, momentum = 0.9}, w, vel)
+  core.optim_step(seq.optim.hparams{kind = 'sgd', lr = 0.1, momentum = 0.9}, w, vel)
   T.close(w:get(1), 0.72, {atol = 1e-6, rtol = 0})
 end
 
@@ -273,15 +273,36 @@ function tests.optim_rmsprop_legacy_option()
   T.raises(function() seq.optim.Adam{legacy = true} end, "unknown option 'legacy'")
 end
 
+-- The hyper-parameters cross into C once per optimizer; a learning rate set
+-- between steps (ReduceLROnPlateau's set_lr) still reaches the kernel.
+function tests.optim_hparams_in_c_follow_lr_changes()
+  local o = seq.optim.SGD{lr = 0.1}
+  local p = seq.tensor({1.0}, {dtype = 'f64'}); p.requires_grad = true
+  set_grad(p, {1.0}); o:step({p})
+  T.close(p:get(1), 0.9, {atol = 1e-12, rtol = 0})
+  o:set_lr(0.5)
+  set_grad(p, {1.0}); o:step({p})
+  T.close(p:get(1), 0.4, {atol = 1e-12, rtol = 0})
+  T.eq(o.hp.lr, 0.5)
+  T.eq(o.hp.step, 2)
+  T.eq(o.hp.kind, 'sgd')
+  T.raises(function() o.hp.kind = 'adam' end, 'kind is fixed')
+  T.raises(function() return o.hp.learning_rate end, "no field 'learning_rate'")
+  T.raises(function() core.optim_hparams{kind = 'rmsprop', lr = 0.1, step = 1, eps = 1e-7} end,
+    "option 'rho' is required")
+  T.raises(function() core.optim_hparams{kind = 'adagrad', lr = 0.1, step = 1} end,
+    "option 'kind'", "'sgd', 'rmsprop' or 'adam'", 'adagrad')
+end
+
 function tests.optim_errors()
   local p = seq.zeros(3); p.requires_grad = true
-  T.raises(function() core.optim_step({kind = 'sgd'}, p) end, 'no gradient')
+  T.raises(function() core.optim_step(seq.optim.hparams{kind = 'sgd'}, p) end, 'no gradient')
   set_grad(p, {1, 2, 3})
-  T.raises(function() core.optim_step({kind = 'adagrad'}, p) end, 'unknown optimizer', 'adagrad')
-  T.raises(function() core.optim_step({kind = 'adam'}, p, seq.zeros(3)) end, 'adam', 'second moment')
-  T.raises(function() core.optim_step({kind = 'adam'}, p, seq.zeros(4), seq.zeros(3)) end, 'adam', '[4]')
-  T.raises(function() core.optim_step({kind = 'sgd', momentum = 0.9}, p) end, 'sgd', 'velocity')
-  T.raises(function() core.optim_step({kind = 'sgd', lr = 'fast'}, p) end, 'lr')
+  T.raises(function() core.optim_step(seq.optim.hparams{kind = 'adagrad'}, p) end, 'unknown optimizer', 'adagrad')
+  T.raises(function() core.optim_step(seq.optim.hparams{kind = 'adam'}, p, seq.zeros(3)) end, 'adam', 'second moment')
+  T.raises(function() core.optim_step(seq.optim.hparams{kind = 'adam'}, p, seq.zeros(4), seq.zeros(3)) end, 'adam', '[4]')
+  T.raises(function() core.optim_step(seq.optim.hparams{kind = 'sgd', momentum = 0.9}, p) end, 'sgd', 'velocity')
+  T.raises(function() core.optim_step(seq.optim.hparams{kind = 'sgd', lr = 'fast'}, p) end, 'lr')
 end
 
 function tests.clip_grad_norm_global()
