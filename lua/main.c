@@ -354,7 +354,10 @@ int main(int argc, char **argv) {
 
   seq_device dev;
   if (choose_device(opt.device, &dev) != 0) return 1;
-  if (opt.threads > 0) seq_cpu_set_threads((int)opt.threads);
+  if (opt.threads > 0 && seq_set_threads(SEQ_CPU, (int)opt.threads) != SEQ_OK) {
+    fprintf(stderr, "%s: %s\n", progname, seq_last_error());
+    return 1;
+  }
   if (opt.seed >= 0) seq_manual_seed((uint64_t)opt.seed);
 
   lua_State *L = luaL_newstate();

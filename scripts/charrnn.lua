@@ -10,7 +10,7 @@
 -- 3 characters (200,285 sequences), LSTM(128) -> Dense(57) -> softmax,
 -- RMSprop(lr = 0.01), cross-entropy, batch 128.  The tutorial ran on Keras 2,
 -- whose RMSprop adds eps after the square root; seq.optim.RMSprop follows
--- Keras 3 (eps inside) unless asked for `legacy = true`, which this script
+-- Keras 3 (eps inside) unless asked for `eps_outside = true`, which this script
 -- does so that its loss curve is the tutorial's (epoch 1 lands near 1.98
 -- instead of 2.03).  Two memory-minded changes
 -- with the same arithmetic: the inputs stay character ids [N, 40] (the LSTM
@@ -71,7 +71,7 @@ else
   layers[#layers + 1] = nn.Dense(#chars)
   layers[#layers + 1] = nn.Activation('softmax')
   model = nn.Sequential(layers)
-  model:compile{loss = 'sparse_categorical_crossentropy', optimizer = seq.optim.RMSprop{lr = 0.01, legacy = true}}
+  model:compile{loss = 'sparse_categorical_crossentropy', optimizer = seq.optim.RMSprop{lr = 0.01, eps_outside = true}}
 end
 
 -- helper function to sample an index from a probability array: the

@@ -62,4 +62,10 @@ void seq_cpu_lstm_free_saved(void *saved);
 seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
                               const seq_tensor *grad, seq_tensor *state0, seq_tensor *state1);
 
+/* The CPU backend's set_threads/get_threads slots; the kernels here read
+ * the count directly, everything outside core/cpu goes through
+ * seq_set_threads. */
+void seq_cpu_set_threads(int n);
+int seq_cpu_get_threads(void);
+
 #endif

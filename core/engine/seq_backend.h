@@ -190,9 +190,4 @@ extern const seq_backend seq_cpu_backend;
 seq_status seq_set_threads(seq_device dev, int n);
 seq_status seq_get_threads(seq_device dev, int *n);
 
-/* The CPU backend's set_threads/get_threads slots; the kernels in core/cpu
- * read the count directly.  Elsewhere go through seq_set_threads. */
-void seq_cpu_set_threads(int n);
-int seq_cpu_get_threads(void);
-
 #endif

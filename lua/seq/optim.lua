@@ -3,7 +3,7 @@
 --
 --   seq.optim.SGD{lr = 0.01, momentum = 0.9, nesterov = true}
 --   seq.optim.RMSprop{lr = 0.001}              -- rho 0.9, eps 1e-7
---   seq.optim.RMSprop{lr = 0.01, legacy = true} -- Keras 2's update (see below)
+--   seq.optim.RMSprop{lr = 0.01, eps_outside = true} -- Keras 2's update (see below)
 --   seq.optim.Adam{learning_rate = 1e-3}       -- beta_1 0.9, beta_2 0.999, eps 1e-7
 --
 -- Common options: clipnorm (per-variable, as Keras), global_clipnorm,
@@ -127,14 +127,14 @@ local function new_optimizer(kind, o, known)
   self.global_clipnorm = o.global_clipnorm
   self.clipvalue = o.clipvalue
   self.weight_decay = o.weight_decay
-  self.legacy = o.legacy or false
-  if type(self.legacy) ~= 'boolean' then error(defaults.class_name .. ': legacy must be a boolean', 3) end
+  self.eps_outside = o.eps_outside or false
+  if type(self.eps_outside) ~= 'boolean' then error(defaults.class_name .. ': eps_outside must be a boolean', 3) end
   self.iterations = 0 -- updates done so far
   self.slots = {}     -- [i] = {s0, s1} for the i-th parameter
   -- the kernel's hyper-parameters, in C; step() sets lr and step before each update
   self.hp = optim.hparams{kind = kind, lr = defaults.lr, momentum = self.momentum, rho = self.rho,
                           beta1 = self.beta_1, beta2 = self.beta_2, eps = self.eps, clipvalue = self.clipvalue,
-                          weight_decay = self.weight_decay, nesterov = self.nesterov, eps_outside = self.legacy}
+                          weight_decay = self.weight_decay, nesterov = self.nesterov, eps_outside = self.eps_outside}
   return self
 end
 
@@ -151,7 +151,7 @@ function optim.SGD(o)
   return new_optimizer('sgd', o, with{'momentum', 'nesterov'})
 end
 
--- Keras 3 divides by sqrt(s + eps).  legacy = true divides by sqrt(s) + eps
+-- Keras 3 divides by sqrt(s + eps).  eps_outside = true divides by sqrt(s) + eps
 -- instead, as Keras 2 did (tf.keras's optimizers.legacy.RMSprop) and as
 -- torch.optim.RMSprop does.  The two differ where s is small, that is early
 -- in training and for rarely-touched weights: with eps = 1e-7 inside the
@@ -159,7 +159,7 @@ end
 -- Scripts that reproduce Keras 2 results (the course's char-RNN) want it.
 function optim.RMSprop(o)
   return new_optimizer('rmsprop', o,
-    with{'rho', 'momentum', 'eps', 'epsilon', 'legacy'})
+    with{'rho', 'momentum', 'eps', 'epsilon', 'eps_outside'})
 end
 
 function optim.Adam(o)
@@ -249,7 +249,7 @@ function Optimizer:get_config()
   local c = {class_name = self.class_name, momentum = self.momentum, nesterov = self.nesterov, rho = self.rho,
              beta_1 = self.beta_1, beta_2 = self.beta_2, eps = self.eps, clipnorm = self.clipnorm,
              global_clipnorm = self.global_clipnorm, clipvalue = self.clipvalue, weight_decay = self.weight_decay,
-             legacy = self.legacy or nil}
+             eps_outside = self.eps_outside or nil}
   if type(self.lr) == 'number' then c.lr = self.lr
   elseif type(self.lr) == 'table' and self.lr.kind then c.lr_schedule = {kind = self.lr.kind, config = self.lr.config}
   else c.lr = self:current_lr() end -- a plain function cannot be saved: keep its current value
@@ -259,9 +259,11 @@ end
 function optim.from_config(c)
   local o = {}
   for k, v in pairs(c) do if k ~= 'class_name' and k ~= 'lr_schedule' then o[k] = v end end
-  if c.class_name == 'SGD' then o.rho, o.beta_1, o.beta_2, o.eps, o.legacy = nil, nil, nil, nil, nil
+  -- checkpoints of format 1 called eps_outside `legacy`
+  if o.legacy ~= nil then o.eps_outside, o.legacy = o.legacy, nil end
+  if c.class_name == 'SGD' then o.rho, o.beta_1, o.beta_2, o.eps, o.eps_outside = nil, nil, nil, nil, nil
   elseif c.class_name == 'RMSprop' then o.beta_1, o.beta_2, o.nesterov = nil, nil, nil
-  else o.momentum, o.nesterov, o.rho, o.legacy = nil, nil, nil, nil end
+  else o.momentum, o.nesterov, o.rho, o.eps_outside = nil, nil, nil, nil end
   if c.lr_schedule then o.lr = schedules[c.lr_schedule.kind](c.lr_schedule.config) end
   return optim[c.class_name](o)
 end

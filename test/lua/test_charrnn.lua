@@ -73,7 +73,7 @@ function tests.train_sample_resume_generate()
   -- the checkpoint keeps the tutorial's (Keras 2) RMSprop update
   local saved = require('seq.charlm').load(ck)
   T.eq(saved.optimizer.class_name, 'RMSprop')
-  T.eq(saved.optimizer.legacy, true, 'RMSprop{legacy = true} survives the checkpoint')
+  T.eq(saved.optimizer.eps_outside, true, 'RMSprop{eps_outside = true} survives the checkpoint')
 
   -- resume: continues at epoch 2 with the saved optimizer and generator
   local b = must_run(common .. ' --epochs 2 --resume ' .. ck)

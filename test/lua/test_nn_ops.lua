@@ -236,14 +236,14 @@ function tests.optim_keras_doc_examples()
   T.close(w:get(1), 0.72, {atol = 1e-6, rtol = 0})
 end
 
--- RMSprop{legacy = true} against torch.optim.RMSprop (eps outside the
+-- RMSprop{eps_outside = true} against torch.optim.RMSprop (eps outside the
 -- sqrt), with gradients down to 1e-6 so that where eps goes matters.
-function tests.optim_rmsprop_legacy_matches_torch()
+function tests.optim_rmsprop_eps_outside_matches_torch()
   local fx = dofile('test/fixtures/optim_torch.lua')
   for name, c in pairs(fx) do
     for _, dtype in ipairs{'f64', 'f32'} do
       local opt = seq.optim.RMSprop{lr = c.lr, rho = c.rho, eps = c.eps, momentum = c.momentum,
-                                    legacy = true}
+                                    eps_outside = true}
       local p = seq.tensor(c.p0, {dtype = dtype}); p.requires_grad = true
       for _, g in ipairs(c.grads) do
         set_grad(p, g)
@@ -262,15 +262,17 @@ function tests.optim_rmsprop_legacy_matches_torch()
   end
 end
 
-function tests.optim_rmsprop_legacy_option()
-  local o = seq.optim.RMSprop{lr = 0.01, legacy = true}
-  T.eq(o:get_config().legacy, true)
+function tests.optim_rmsprop_eps_outside_option()
+  local o = seq.optim.RMSprop{lr = 0.01, eps_outside = true}
+  T.eq(o:get_config().eps_outside, true)
   local back = seq.optim.from_config(o:get_config())
-  T.eq(back.legacy, true)
+  T.eq(back.eps_outside, true)
   T.eq(back.hp.eps_outside, true)
-  T.eq(seq.optim.from_config(seq.optim.RMSprop():get_config()).legacy, false)
-  T.raises(function() seq.optim.RMSprop{legacy = 'yes'} end, 'legacy must be a boolean')
-  T.raises(function() seq.optim.Adam{legacy = true} end, "unknown option 'legacy'")
+  T.eq(seq.optim.from_config(seq.optim.RMSprop():get_config()).eps_outside, false)
+  T.raises(function() seq.optim.RMSprop{eps_outside = 'yes'} end, 'eps_outside must be a boolean')
+  T.raises(function() seq.optim.Adam{eps_outside = true} end, "unknown option 'eps_outside'")
+  -- format-1 checkpoints named the option `legacy`
+  T.eq(seq.optim.from_config{class_name = 'RMSprop', lr = 0.01, legacy = true}.eps_outside, true)
 end
 
 -- The hyper-parameters cross into C once per optimizer; a learning rate set
