@@ -5,23 +5,7 @@
 #include <string.h>
 
 #include "seq_ops.h"
-
-static int failures = 0;
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                     \
-    }                                                                 \
-  } while (0)
-#define CHECK_OK(expr)                                                 \
-  do {                                                                 \
-    seq_status s_ = (expr);                                            \
-    if (s_ != SEQ_OK) {                                                \
-      fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr, seq_last_error()); \
-      failures++;                                                      \
-    }                                                                  \
-  } while (0)
+#include "check.h"
 
 static seq_tensor *from_f32(int ndim, const int64_t *shape, const float *v) {
   seq_tensor *t = NULL;

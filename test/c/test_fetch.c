@@ -7,15 +7,7 @@
 #include <string.h>
 
 #include "seq_fetch.h"
-
-static int failures = 0;
-#define CHECK(cond)                                                                \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-      failures++;                                                                  \
-    }                                                                              \
-  } while (0)
+#include "check.h"
 
 static void expect_hash(const char *algo, const char *msg, size_t n, const char *want) {
   char hex[65];

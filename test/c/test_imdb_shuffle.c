@@ -17,22 +17,12 @@
 #include <stdlib.h>
 
 #include "seq_imdb.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                          \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 static void check_prefix(const char *what, const int64_t *got, const int64_t *want, int n) {
   for (int i = 0; i < n; i++)
     if (got[i] != want[i]) {
-      CHECK(0, "%s[%d] = %lld, numpy gives %lld", what, i, (long long)got[i], (long long)want[i]);
+      CHECKF(0, "%s[%d] = %lld, numpy gives %lld", what, i, (long long)got[i], (long long)want[i]);
       return;
     }
 }
@@ -44,14 +34,14 @@ int main(void) {
   const uint32_t raw[4] = {3659249829u, 529109724u, 317413538u, 548173386u};
   for (int i = 0; i < 4; i++) {
     uint32_t x = seq_imdb_rng_next32(&r);
-    CHECK(x == raw[i], "raw output %d = %u, numpy gives %u", i, x, raw[i]);
+    CHECKF(x == raw[i], "raw output %d = %u, numpy gives %u", i, x, raw[i]);
   }
 
   seq_imdb_rng_seed(&r, 113);
   const uint64_t big[4] = {709198713564ull, 696332875338ull, 645287314199ull, 1088366229744ull};
   for (int i = 0; i < 4; i++) {
     uint64_t x = seq_imdb_rng_interval(&r, 1ull << 40);
-    CHECK(x == big[i], "64-bit interval draw %d = %llu, numpy gives %llu", i,
+    CHECKF(x == big[i], "64-bit interval draw %d = %llu, numpy gives %llu", i,
           (unsigned long long)x, (unsigned long long)big[i]);
   }
 
@@ -76,8 +66,8 @@ int main(void) {
     wa += a[i] * i;
     wb += b[i] * i;
   }
-  CHECK(wa == 3919982184325LL, "train perm weighted sum %lld", wa);
-  CHECK(wb == 3895349011257LL, "test perm weighted sum %lld", wb);
+  CHECKF(wa == 3919982184325LL, "train perm weighted sum %lld", wa);
+  CHECKF(wb == 3895349011257LL, "test perm weighted sum %lld", wb);
   free(a);
   free(b);
 
@@ -98,7 +88,7 @@ int main(void) {
   seq_imdb_rng_seed(&r, 1);
   seq_imdb_rng_shuffle_i64(&r, c, 0);
   seq_imdb_rng_shuffle_i64(&r, c, 1);
-  CHECK(seq_imdb_rng_interval(&r, 0) == 0, "interval(0)");
+  CHECKF(seq_imdb_rng_interval(&r, 0) == 0, "interval(0)");
 
   if (failures) {
     fprintf(stderr, "test_imdb_shuffle: %d failure(s)\n", failures);

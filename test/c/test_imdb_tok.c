@@ -10,17 +10,7 @@
 #include <zlib.h>
 
 #include "seq_imdb.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                          \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 static char dir[64], p_train[128], p_test[128], p_index[128], p_cache[160];
 
@@ -53,7 +43,7 @@ static void tokenizer_cases(void) {
   seq_imdb_tokenize(text, strlen(text), scratch, join_tok, NULL);
   /* ASCII-only lowercasing keeps É; U+0085 is not a separator. */
   const char *want = "the|movie|br|br|don't|stop|caf\xc3\x89|caf\xc3\xa9|it\xc2\x85|10|10|a";
-  CHECK(strcmp(joined, want) == 0, "tokens: got '%s'", joined);
+  CHECKF(strcmp(joined, want) == 0, "tokens: got '%s'", joined);
 }
 
 static const char *INDEX =
@@ -62,36 +52,36 @@ static const char *INDEX =
 
 static void vocab_cases(void) {
   seq_imdb_vocab *v;
-  CHECK(seq_imdb_vocab_read(p_index, &v) == SEQ_OK, "%s", seq_last_error());
+  CHECKF(seq_imdb_vocab_read(p_index, &v) == SEQ_OK, "%s", seq_last_error());
   if (!v) return;
-  CHECK(seq_imdb_vocab_size(v) == 11, "size");
-  CHECK(seq_imdb_vocab_lookup(v, "caf\xc3\xa9", 5) == 4, "\\u00e9 decoded to UTF-8");
-  CHECK(seq_imdb_vocab_lookup(v, "it\xc2\x85", 4) == 5, "\\u0085");
-  CHECK(seq_imdb_vocab_lookup(v, "\xf0\x9f\x98\x80", 4) == 8, "surrogate pair");
-  CHECK(seq_imdb_vocab_lookup(v, "q\"x", 3) == 9, "escaped quote");
-  CHECK(seq_imdb_vocab_lookup(v, "them", 4) == 0, "absent word");
+  CHECKF(seq_imdb_vocab_size(v) == 11, "size");
+  CHECKF(seq_imdb_vocab_lookup(v, "caf\xc3\xa9", 5) == 4, "\\u00e9 decoded to UTF-8");
+  CHECKF(seq_imdb_vocab_lookup(v, "it\xc2\x85", 4) == 5, "\\u0085");
+  CHECKF(seq_imdb_vocab_lookup(v, "\xf0\x9f\x98\x80", 4) == 8, "surrogate pair");
+  CHECKF(seq_imdb_vocab_lookup(v, "q\"x", 3) == 9, "escaped quote");
+  CHECKF(seq_imdb_vocab_lookup(v, "them", 4) == 0, "absent word");
   size_t n;
   const char *w = seq_imdb_vocab_word(v, 3, &n);
-  CHECK(w && n == 5 && strcmp(w, "don't") == 0, "rank 3 is don't");
-  CHECK(seq_imdb_vocab_word(v, 12, NULL) == NULL, "rank past the end");
+  CHECKF(w && n == 5 && strcmp(w, "don't") == 0, "rank 3 is don't");
+  CHECKF(seq_imdb_vocab_word(v, 12, NULL) == NULL, "rank past the end");
   seq_imdb_vocab_free(v);
 
   char bad[160];
   snprintf(bad, sizeof bad, "%s/bad.json", dir);
   write_file(bad, "{\"a\": 1, \"b\": 3}", 0);
-  CHECK(seq_imdb_vocab_read(bad, &v) == SEQ_EFORMAT && strstr(seq_last_error(), "rank"),
+  CHECKF(seq_imdb_vocab_read(bad, &v) == SEQ_EFORMAT && strstr(seq_last_error(), "rank"),
         "gap in ranks: %s", seq_last_error());
   write_file(bad, "{\"a\": 1, \"b\" 2}", 0);
-  CHECK(seq_imdb_vocab_read(bad, &v) == SEQ_EFORMAT && strstr(seq_last_error(), "JSON"),
+  CHECKF(seq_imdb_vocab_read(bad, &v) == SEQ_EFORMAT && strstr(seq_last_error(), "JSON"),
         "syntax: %s", seq_last_error());
   /* A lone surrogate has no UTF-8 form: an error, as in checkpoint headers. */
   write_file(bad, "{\"a\": 1, \"x\\ud83d\": 2}", 0);
-  CHECK(seq_imdb_vocab_read(bad, &v) == SEQ_EFORMAT && strstr(seq_last_error(), "unpaired surrogate"),
+  CHECKF(seq_imdb_vocab_read(bad, &v) == SEQ_EFORMAT && strstr(seq_last_error(), "unpaired surrogate"),
         "lone high surrogate: %s", seq_last_error());
   write_file(bad, "{\"a\": 1, \"\\ude00\": 2}", 0);
-  CHECK(seq_imdb_vocab_read(bad, &v) == SEQ_EFORMAT && strstr(seq_last_error(), "unpaired surrogate"),
+  CHECKF(seq_imdb_vocab_read(bad, &v) == SEQ_EFORMAT && strstr(seq_last_error(), "unpaired surrogate"),
         "lone low surrogate: %s", seq_last_error());
-  CHECK(seq_imdb_vocab_read("/nonexistent/imdb_word_index.json", &v) == SEQ_EIO &&
+  CHECKF(seq_imdb_vocab_read("/nonexistent/imdb_word_index.json", &v) == SEQ_EIO &&
             strstr(seq_last_error(), "/nonexistent/imdb_word_index.json"),
         "missing file names the path: %s", seq_last_error());
 }
@@ -111,41 +101,41 @@ static void corpus_cases(void) {
   seq_imdb_paths p = {p_train, p_test, p_index, p_cache};
   seq_imdb_corpus c;
   bool hit = true;
-  CHECK(seq_imdb_corpus_load(&p, &c, &hit) == SEQ_OK, "%s", seq_last_error());
-  CHECK(!hit, "first load tokenises");
-  CHECK(c.train.n == 4 && c.test.n == 3, "counts %lld %lld", (long long)c.train.n, (long long)c.test.n);
+  CHECKF(seq_imdb_corpus_load(&p, &c, &hit) == SEQ_OK, "%s", seq_last_error());
+  CHECKF(!hit, "first load tokenises");
+  CHECKF(c.train.n == 4 && c.test.n == 3, "counts %lld %lld", (long long)c.train.n, (long long)c.test.n);
   /* rows 10_8 (pos), 9_9 (pos), 0_1 (neg), 1_2 (neg);
    * "The movie, bad. Bad!" -> the movie bad bad = 1 6 11 11 */
   const int32_t want0[] = {1, 10, 10, 10, 10, 6, 1, 6, 11, 11, 7, 11, 2, 6};
   const int64_t off0[] = {0, 2, 6, 10, 14};
-  CHECK(c.train.ntokens == 14, "train tokens %lld", (long long)c.train.ntokens);
+  CHECKF(c.train.ntokens == 14, "train tokens %lld", (long long)c.train.ntokens);
   for (int i = 0; i < 14 && i < c.train.ntokens; i++)
-    CHECK(c.train.values[i] == want0[i], "train token %d = %d, expected %d", i, c.train.values[i], want0[i]);
-  for (int i = 0; i < 5; i++) CHECK(c.train.offsets[i] == off0[i], "train offset %d", i);
-  CHECK(c.train.labels[0] == 1 && c.train.labels[1] == 1 && c.train.labels[2] == 0 &&
+    CHECKF(c.train.values[i] == want0[i], "train token %d = %d, expected %d", i, c.train.values[i], want0[i]);
+  for (int i = 0; i < 5; i++) CHECKF(c.train.offsets[i] == off0[i], "train offset %d", i);
+  CHECKF(c.train.labels[0] == 1 && c.train.labels[1] == 1 && c.train.labels[2] == 0 &&
             c.train.labels[3] == 0,
         "labels in imdb.npz order");
   /* test rows 0_10 (pos), 1_7 (pos), 0_2 (neg);
    * "good unseenword movie the" drops the unknown word */
-  CHECK(c.test.offsets[1] - c.test.offsets[0] == 3, "unknown word dropped");
-  CHECK(c.test.labels[0] == 1 && c.test.labels[2] == 0, "test labels in imdb.npz order");
+  CHECKF(c.test.offsets[1] - c.test.offsets[0] == 3, "unknown word dropped");
+  CHECKF(c.test.labels[0] == 1 && c.test.labels[2] == 0, "test labels in imdb.npz order");
 
   seq_imdb_corpus c2;
-  CHECK(seq_imdb_corpus_load(&p, &c2, &hit) == SEQ_OK && hit, "second load from cache");
-  CHECK(c2.train.ntokens == c.train.ntokens && memcmp(c2.train.values, c.train.values, 14 * 4) == 0 &&
+  CHECKF(seq_imdb_corpus_load(&p, &c2, &hit) == SEQ_OK && hit, "second load from cache");
+  CHECKF(c2.train.ntokens == c.train.ntokens && memcmp(c2.train.values, c.train.values, 14 * 4) == 0 &&
             memcmp(c2.test.offsets, c.test.offsets, 4 * 8) == 0,
         "cache round trip");
   seq_imdb_corpus_free(&c2);
 
   /* a truncated cache is ignored and rewritten */
-  CHECK(truncate(p_cache, 40) == 0, "truncate");
-  CHECK(seq_imdb_corpus_load(&p, &c2, &hit) == SEQ_OK && !hit, "corrupt cache rebuilt");
+  CHECKF(truncate(p_cache, 40) == 0, "truncate");
+  CHECKF(seq_imdb_corpus_load(&p, &c2, &hit) == SEQ_OK && !hit, "corrupt cache rebuilt");
   seq_imdb_corpus_free(&c2);
-  CHECK(seq_imdb_corpus_load(&p, &c2, &hit) == SEQ_OK && hit, "rewritten cache used");
+  CHECKF(seq_imdb_corpus_load(&p, &c2, &hit) == SEQ_OK && hit, "rewritten cache used");
   seq_imdb_corpus_free(&c2);
   /* a changed source invalidates it */
   write_file(p_test, "0\t0_2.txt\tbad bad\n1\t0_10.txt\tgood unseenword movie the\n1\t1_7.txt\tdon't\n", 1);
-  CHECK(seq_imdb_corpus_load(&p, &c2, &hit) == SEQ_OK && !hit &&
+  CHECKF(seq_imdb_corpus_load(&p, &c2, &hit) == SEQ_OK && !hit &&
             c2.test.offsets[3] - c2.test.offsets[2] == 2,
         "stale cache ignored");
   seq_imdb_corpus_free(&c2);
@@ -154,27 +144,27 @@ static void corpus_cases(void) {
   /* ---- load_data semantics ---- */
   seq_imdb_opts o = seq_imdb_default_opts();
   seq_imdb_split tr, te;
-  CHECK(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_OK, "%s", seq_last_error());
-  CHECK(tr.n == 4 && te.n == 3, "all kept");
+  CHECKF(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_OK, "%s", seq_last_error());
+  CHECKF(tr.n == 4 && te.n == 3, "all kept");
   int64_t npos = 0;
   for (int64_t i = 0; i < tr.n; i++) {
-    CHECK(tr.values[tr.offsets[i]] == 1, "start_char first");
+    CHECKF(tr.values[tr.offsets[i]] == 1, "start_char first");
     /* each output row is source row perm[i]; label must follow it */
     npos += tr.labels[i];
   }
-  CHECK(npos == 2, "labels follow their sequences");
+  CHECKF(npos == 2, "labels follow their sequences");
   /* num_words None -> max id (11 + 3 = 14) and that id itself becomes oov */
-  for (int64_t t = 0; t < tr.ntokens; t++) CHECK(tr.values[t] != 14, "max id maps to oov (Keras quirk)");
+  for (int64_t t = 0; t < tr.ntokens; t++) CHECKF(tr.values[t] != 14, "max id maps to oov (Keras quirk)");
   seq_imdb_split_free(&tr);
   seq_imdb_split_free(&te);
 
   o.num_words = 10; /* ids >= 10 (ranks >= 7: a, good, bad, ...) -> 2 */
   o.seed = 0;
-  CHECK(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_OK, "%s", seq_last_error());
-  for (int64_t t = 0; t < tr.ntokens; t++) CHECK(tr.values[t] < 10, "num_words bound");
+  CHECKF(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_OK, "%s", seq_last_error());
+  for (int64_t t = 0; t < tr.ntokens; t++) CHECKF(tr.values[t] < 10, "num_words bound");
   int64_t oov = 0;
   for (int64_t t = 0; t < tr.ntokens; t++) oov += tr.values[t] == 2;
-  CHECK(oov == 8, "oov count %lld (a, bad x3, good x4)", (long long)oov);
+  CHECKF(oov == 8, "oov count %lld (a, bad x3, good x4)", (long long)oov);
   seq_imdb_split_free(&tr);
   seq_imdb_split_free(&te);
 
@@ -182,42 +172,42 @@ static void corpus_cases(void) {
   o.maxlen = 5; /* keeps len < 5 counting start_char: train rows 4 (3 ids) only */
   o.oov_char = SEQ_IMDB_NONE;
   o.skip_top = 5; /* drops ids < 5: start_char and 'the' (4) */
-  CHECK(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_OK, "%s", seq_last_error());
-  CHECK(tr.n == 1 && tr.ntokens == 1 && tr.values[0] == 13 && tr.labels[0] == 1,
+  CHECKF(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_OK, "%s", seq_last_error());
+  CHECKF(tr.n == 1 && tr.ntokens == 1 && tr.values[0] == 13 && tr.labels[0] == 1,
         "maxlen/skip_top/no oov: n=%lld ntok=%lld", (long long)tr.n, (long long)tr.ntokens);
-  CHECK(te.n == 3, "test rows with < 5 ids: %lld", (long long)te.n);
+  CHECKF(te.n == 3, "test rows with < 5 ids: %lld", (long long)te.n);
   seq_imdb_split_free(&tr);
   seq_imdb_split_free(&te);
 
   o = seq_imdb_default_opts();
   o.limit = 2;
-  CHECK(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_OK && tr.n == 2 && te.n == 2, "limit");
+  CHECKF(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_OK && tr.n == 2 && te.n == 2, "limit");
   seq_imdb_split_free(&tr);
   seq_imdb_split_free(&te);
 
   o = seq_imdb_default_opts();
   o.num_words = 3;
-  CHECK(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_EARG && strstr(seq_last_error(), "num_words"),
+  CHECKF(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_EARG && strstr(seq_last_error(), "num_words"),
         "num_words 3: %s", seq_last_error());
   o = seq_imdb_default_opts();
   o.maxlen = 0;
-  CHECK(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_EARG && strstr(seq_last_error(), "maxlen"),
+  CHECKF(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_EARG && strstr(seq_last_error(), "maxlen"),
         "maxlen 0: %s", seq_last_error());
   o.maxlen = 2;
-  CHECK(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_EARG && strstr(seq_last_error(), "increase maxlen"),
+  CHECKF(seq_imdb_prepare(&c, &o, &tr, &te) == SEQ_EARG && strstr(seq_last_error(), "increase maxlen"),
         "maxlen too small: %s", seq_last_error());
   seq_imdb_corpus_free(&c);
 
   /* missing and malformed files */
   seq_imdb_paths missing = {"/nonexistent/train.tsv.gz", p_test, p_index, NULL};
-  CHECK(seq_imdb_corpus_load(&missing, &c, NULL) == SEQ_EIO &&
+  CHECKF(seq_imdb_corpus_load(&missing, &c, NULL) == SEQ_EIO &&
             strstr(seq_last_error(), "/nonexistent/train.tsv.gz"),
         "missing train: %s", seq_last_error());
   char bad[160];
   snprintf(bad, sizeof bad, "%s/bad.tsv", dir);
   write_file(bad, "0\tx.txt\tok\nfoo\n", 0);
   seq_imdb_paths badp = {bad, p_test, p_index, NULL};
-  CHECK(seq_imdb_corpus_load(&badp, &c, NULL) == SEQ_EFORMAT && strstr(seq_last_error(), "line 2"),
+  CHECKF(seq_imdb_corpus_load(&badp, &c, NULL) == SEQ_EFORMAT && strstr(seq_last_error(), "line 2"),
         "bad line: %s", seq_last_error());
 }
 

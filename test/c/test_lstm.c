@@ -12,8 +12,8 @@
 
 #include "cpu_kernels.h"
 #include "seq_nn.h"
+#include "check.h"
 
-static int failures = 0;
 static uint64_t rng_state = 88172645463325252ull;
 
 static double urand(void) { /* xorshift64, uniform in [-1, 1) */

@@ -7,17 +7,7 @@
 
 #include "seq_pad.h"
 #include "seq_tensor.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      failures++;                                                              \
-      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                          \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 /* [[1,2,3],[4,5],[],[6,7,8,9,10]] */
 static const int32_t V[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
@@ -26,7 +16,7 @@ static const int64_t OFF[] = {0, 3, 5, 5, 10};
 static void expect_rows(const char *what, const int32_t *got, const int32_t *want, int64_t n) {
   for (int64_t i = 0; i < n; i++)
     if (got[i] != want[i]) {
-      CHECK(0, "%s: element %lld is %d, expected %d", what, (long long)i, got[i], want[i]);
+      CHECKF(0, "%s: element %lld is %d, expected %d", what, (long long)i, got[i], want[i]);
       return;
     }
 }
@@ -34,36 +24,36 @@ static void expect_rows(const char *what, const int32_t *got, const int32_t *wan
 static void raw_cases(void) {
   int32_t out[64];
   /* maxlen = longest (5), pre padding */
-  CHECK(seq_pad_longest(OFF, 4) == 5, "longest");
-  CHECK(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 4, 5, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_OK,
+  CHECKF(seq_pad_longest(OFF, 4) == 5, "longest");
+  CHECKF(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 4, 5, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_OK,
         "pre/pre: %s", seq_last_error());
   {
     const int32_t want[] = {0, 0, 1, 2, 3, 0, 0, 0, 4, 5, 0, 0, 0, 0, 0, 6, 7, 8, 9, 10};
     expect_rows("pre/pre maxlen 5", out, want, 20);
   }
   /* maxlen 3: truncating pre keeps the last 3 */
-  CHECK(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 4, 3, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_OK,
+  CHECKF(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 4, 3, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_OK,
         "%s", seq_last_error());
   {
     const int32_t want[] = {1, 2, 3, 0, 4, 5, 0, 0, 0, 8, 9, 10};
     expect_rows("pre/pre maxlen 3", out, want, 12);
   }
   /* truncating post keeps the first 3, padding post left-aligns, value -1 */
-  CHECK(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 4, 3, SEQ_PAD_POST, SEQ_PAD_POST, -1, SEQ_I32, out) == SEQ_OK,
+  CHECKF(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 4, 3, SEQ_PAD_POST, SEQ_PAD_POST, -1, SEQ_I32, out) == SEQ_OK,
         "%s", seq_last_error());
   {
     const int32_t want[] = {1, 2, 3, 4, 5, -1, -1, -1, -1, 6, 7, 8};
     expect_rows("post/post maxlen 3 value -1", out, want, 12);
   }
   /* padding pre + truncating post, maxlen 4, value 7 */
-  CHECK(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 4, 4, SEQ_PAD_PRE, SEQ_PAD_POST, 7, SEQ_I32, out) == SEQ_OK,
+  CHECKF(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 4, 4, SEQ_PAD_PRE, SEQ_PAD_POST, 7, SEQ_I32, out) == SEQ_OK,
         "%s", seq_last_error());
   {
     const int32_t want[] = {7, 1, 2, 3, 7, 7, 4, 5, 7, 7, 7, 7, 6, 7, 8, 9};
     expect_rows("pre/post maxlen 4", out, want, 16);
   }
   /* a slice of the ragged list: offsets not starting at 0 */
-  CHECK(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF + 1, 2, 2, SEQ_PAD_POST, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_OK,
+  CHECKF(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF + 1, 2, 2, SEQ_PAD_POST, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_OK,
         "%s", seq_last_error());
   {
     const int32_t want[] = {4, 5, 0, 0};
@@ -73,62 +63,62 @@ static void raw_cases(void) {
   {
     const double fv[] = {2.7, -2.7, 1e3};
     const int64_t fo[] = {0, 3};
-    CHECK(seq_pad_ragged_raw(fv, SEQ_F64, 3, fo, 1, 4, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_OK,
+    CHECKF(seq_pad_ragged_raw(fv, SEQ_F64, 3, fo, 1, 4, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_OK,
           "%s", seq_last_error());
     const int32_t want[] = {0, 2, -2, 1000};
     expect_rows("f64 -> i32", out, want, 4);
     float f[4];
-    CHECK(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 1, 4, SEQ_PAD_POST, SEQ_PAD_PRE, 0.5, SEQ_F32, f) == SEQ_OK,
+    CHECKF(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 1, 4, SEQ_PAD_POST, SEQ_PAD_PRE, 0.5, SEQ_F32, f) == SEQ_OK,
           "%s", seq_last_error());
-    CHECK(f[0] == 1 && f[1] == 2 && f[2] == 3 && f[3] == 0.5f, "i32 -> f32 with value 0.5");
+    CHECKF(f[0] == 1 && f[1] == 2 && f[2] == 3 && f[3] == 0.5f, "i32 -> f32 with value 0.5");
     int64_t l[3];
-    CHECK(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 1, 3, SEQ_PAD_POST, SEQ_PAD_PRE, 0, SEQ_I64, l) == SEQ_OK &&
+    CHECKF(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 1, 3, SEQ_PAD_POST, SEQ_PAD_PRE, 0, SEQ_I64, l) == SEQ_OK &&
               l[0] == 1 && l[2] == 3,
           "i32 -> i64");
   }
   /* errors */
-  CHECK(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 4, 0, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_EARG &&
+  CHECKF(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 4, 0, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_EARG &&
             strstr(seq_last_error(), "maxlen"),
         "maxlen 0 must fail: %s", seq_last_error());
   {
     const int64_t bad[] = {0, 3, 2};
-    CHECK(seq_pad_ragged_raw(V, SEQ_I32, 10, bad, 2, 3, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_EARG &&
+    CHECKF(seq_pad_ragged_raw(V, SEQ_I32, 10, bad, 2, 3, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_EARG &&
               strstr(seq_last_error(), "decrease"),
           "decreasing offsets must fail: %s", seq_last_error());
     const int64_t past[] = {0, 11};
-    CHECK(seq_pad_ragged_raw(V, SEQ_I32, 10, past, 1, 3, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_EARG,
+    CHECKF(seq_pad_ragged_raw(V, SEQ_I32, 10, past, 1, 3, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_EARG,
           "offsets past the values must fail");
   }
   {
     uint8_t u[8];
-    CHECK(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 1, 4, SEQ_PAD_PRE, SEQ_PAD_PRE, 300, SEQ_U8, u) == SEQ_EARG &&
+    CHECKF(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 1, 4, SEQ_PAD_PRE, SEQ_PAD_PRE, 300, SEQ_U8, u) == SEQ_EARG &&
               strstr(seq_last_error(), "300"),
           "value 300 in u8 must fail: %s", seq_last_error());
-    CHECK(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 1, 4, SEQ_PAD_PRE, SEQ_PAD_PRE, NAN, SEQ_I32, out) == SEQ_EARG,
+    CHECKF(seq_pad_ragged_raw(V, SEQ_I32, 10, OFF, 1, 4, SEQ_PAD_PRE, SEQ_PAD_PRE, NAN, SEQ_I32, out) == SEQ_EARG,
           "NaN padding in i32 must fail");
   }
   seq_pad_side side;
-  CHECK(seq_pad_side_from_name("post", &side) && side == SEQ_PAD_POST, "post");
-  CHECK(!seq_pad_side_from_name("middle", &side), "middle is not a side");
+  CHECKF(seq_pad_side_from_name("post", &side) && side == SEQ_PAD_POST, "post");
+  CHECKF(!seq_pad_side_from_name("middle", &side), "middle is not a side");
 }
 
 static void tensor_cases(void) {
   seq_tensor *v, *o, *out;
   int64_t nv = 10, no = 5;
-  CHECK(seq_tensor_from_host(&v, SEQ_I32, 1, &nv, V, sizeof V) == SEQ_OK, "%s", seq_last_error());
-  CHECK(seq_tensor_from_host(&o, SEQ_I64, 1, &no, OFF, sizeof OFF) == SEQ_OK, "%s", seq_last_error());
-  CHECK(seq_pad_sequences(&out, v, o, -1, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32) == SEQ_OK, "%s", seq_last_error());
-  CHECK(out->ndim == 2 && out->shape[0] == 4 && out->shape[1] == 5 && out->dtype == SEQ_I32, "shape [4,5] i32");
+  CHECKF(seq_tensor_from_host(&v, SEQ_I32, 1, &nv, V, sizeof V) == SEQ_OK, "%s", seq_last_error());
+  CHECKF(seq_tensor_from_host(&o, SEQ_I64, 1, &no, OFF, sizeof OFF) == SEQ_OK, "%s", seq_last_error());
+  CHECKF(seq_pad_sequences(&out, v, o, -1, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32) == SEQ_OK, "%s", seq_last_error());
+  CHECKF(out->ndim == 2 && out->shape[0] == 4 && out->shape[1] == 5 && out->dtype == SEQ_I32, "shape [4,5] i32");
   const int32_t want[] = {0, 0, 1, 2, 3, 0, 0, 0, 4, 5, 0, 0, 0, 0, 0, 6, 7, 8, 9, 10};
   expect_rows("tensor pre/pre", seq_tensor_data(out), want, 20);
   seq_tensor_release(out);
-  CHECK(seq_pad_sequences(&out, v, o, 0, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32) == SEQ_EARG, "maxlen 0");
-  CHECK(seq_pad_sequences(&out, o, v, 2, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32) != SEQ_OK, "i32 offsets rejected");
+  CHECKF(seq_pad_sequences(&out, v, o, 0, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32) == SEQ_EARG, "maxlen 0");
+  CHECKF(seq_pad_sequences(&out, o, v, 2, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32) != SEQ_OK, "i32 offsets rejected");
   /* no sequences at all: a [0, 0] tensor, not an error */
   int64_t one = 1, z = 0;
   seq_tensor *o0;
-  CHECK(seq_tensor_from_host(&o0, SEQ_I64, 1, &one, &z, sizeof z) == SEQ_OK, "%s", seq_last_error());
-  CHECK(seq_pad_sequences(&out, v, o0, -1, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32) == SEQ_OK &&
+  CHECKF(seq_tensor_from_host(&o0, SEQ_I64, 1, &one, &z, sizeof z) == SEQ_OK, "%s", seq_last_error());
+  CHECKF(seq_pad_sequences(&out, v, o0, -1, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32) == SEQ_OK &&
             out->shape[0] == 0 && out->shape[1] == 0,
         "empty list: %s", seq_last_error());
   seq_tensor_release(out);

@@ -7,15 +7,7 @@
 
 #include "seq_plot.h"
 #include "seq_png.h"
-
-static int failures = 0;
-#define CHECK(cond)                                                                \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-      failures++;                                                                  \
-    }                                                                              \
-  } while (0)
+#include "check.h"
 
 static uint32_t px(const uint8_t *p, int w, int x, int y) {
   const uint8_t *q = p + ((size_t)y * w + x) * 3;

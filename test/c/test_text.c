@@ -5,15 +5,7 @@
 #include <string.h>
 
 #include "seq_text.h"
-
-static int failures = 0;
-#define CHECK(cond)                                                                \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-      failures++;                                                                  \
-    }                                                                              \
-  } while (0)
+#include "check.h"
 
 static void expect_lower(const char *in, const char *want) {
   char *out;

@@ -4,15 +4,7 @@
 #include <string.h>
 
 #include "seq_utf8.h"
-
-static int failures = 0;
-#define CHECK(cond)                                                                \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-      failures++;                                                                  \
-    }                                                                              \
-  } while (0)
+#include "check.h"
 
 static void encoder_cases(void) {
   static const struct { uint32_t cp; const char *utf8; } ok[] = {
