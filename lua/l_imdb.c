@@ -299,7 +299,7 @@ static void flatten_table(lua_State *L, int idx, const char *what, seq_dtype wan
       lua_Integer xi = 0;
       bool isint = false;
       if (t) {
-        x = seq_tensor_get_flat(t, k);
+        SEQ_LUA_CHECK(L, seq_tensor_read_flat(t, k, &x));
       } else {
         lua_geti(L, -1, (lua_Integer)(k + 1));
         int ok;

@@ -426,7 +426,10 @@ static int m_item(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
   if (t->numel != 1)
     return luaL_error(L, "item: tensor of shape %s has %d elements, not 1", seq_tshape(t), (int)t->numel);
-  push_value(L, t->dtype, seq_tensor_get_flat(t, 0));
+  double v = 0;
+  seq_status st = seq_tensor_read_flat(t, 0, &v);
+  if (st != SEQ_OK) return seq_lua_error(L, seq_fail_context(st, "item"));
+  push_value(L, t->dtype, v);
   return 1;
 }
 

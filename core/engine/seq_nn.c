@@ -557,7 +557,10 @@ seq_status seq_clip_grad_norm(int n, seq_tensor *const *params, double max_norm,
     seq_tensor *sq = NULL, *s = NULL;
     st = seq_unary(&sq, SEQ_UN_SQUARE, g, 0, 0);
     if (st == SEQ_OK) st = seq_reduce(&s, SEQ_RED_SUM, sq, SEQ_ALL_DIMS, false);
-    if (st == SEQ_OK) sum += seq_tensor_get_flat(s, 0);
+    double part = 0;
+    if (st == SEQ_OK) st = seq_tensor_read_flat(s, 0, &part);
+    if (st != SEQ_OK) st = seq_fail_context(st, "clip_grad_norm");
+    sum += part;
     seq_tensor_release(sq);
     seq_tensor_release(s);
   }

@@ -404,13 +404,17 @@ seq_status seq_tensor_set(seq_tensor *t, const int64_t *index, double value) {
   return seq_backend_get(t->device)->upload(dst, tmp, es);
 }
 
-double seq_tensor_get_flat(const seq_tensor *t, int64_t flat) {
+seq_status seq_tensor_read_flat(const seq_tensor *t, int64_t flat, double *value) {
   int64_t index[SEQ_MAX_DIM];
   for (int i = t->ndim - 1; i >= 0; i--) {
     index[i] = t->shape[i] ? flat % t->shape[i] : 0;
     flat = t->shape[i] ? flat / t->shape[i] : 0;
   }
+  return seq_tensor_get(t, index, value);
+}
+
+double seq_tensor_get_flat(const seq_tensor *t, int64_t flat) {
   double v = NAN;
-  if (seq_tensor_get(t, index, &v) != SEQ_OK) return NAN;
+  if (seq_tensor_read_flat(t, flat, &v) != SEQ_OK) return NAN;
   return v;
 }

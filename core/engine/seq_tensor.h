@@ -106,7 +106,11 @@ seq_status seq_permute_raw(seq_tensor **out, seq_tensor *t, const int *perm);
 /* ---- element access (any device; slow path, for tests and tostring) ---- */
 seq_status seq_tensor_get(const seq_tensor *t, const int64_t *index, double *value);
 seq_status seq_tensor_set(seq_tensor *t, const int64_t *index, double value);
-/* Element number `flat` in row-major logical order. */
+/* Element number `flat` in row-major logical order.  Reading a device
+ * tensor synchronises, so an error a kernel recorded earlier (a bad class id,
+ * an illegal address) is returned here: callers must not drop it. */
+seq_status seq_tensor_read_flat(const seq_tensor *t, int64_t flat, double *value);
+/* The same for CPU tests: NaN when the read fails (the message stays set). */
 double seq_tensor_get_flat(const seq_tensor *t, int64_t flat);
 
 #endif

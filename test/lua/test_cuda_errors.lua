@@ -1,0 +1,56 @@
+-- test/lua/test_cuda_errors.lua - what the CUDA backend reports when things
+-- go wrong: a kernel's error must reach Lua as an error naming the op (not a
+-- NaN), and an unusable GPU must say why.  The device tests skip where there
+-- is no CUDA device (the emulated one counts); the start-up messages are
+-- checked on any build with the plugin.
+local seq = require 'seq'
+local T = require 'helpers'
+local core = seq.core
+
+local function need_cuda()
+  if not seq.cuda.is_available() then T.skip('no CUDA device: ' .. seq.cuda.status()) end
+end
+
+-- Queues a kernel that flags a bad id on the device; nothing synchronises.
+local function queue_bad_id()
+  local w = seq.randn(5, 3, {device = 'cuda'})
+  return core.embedding(w, seq.tensor({{1, 7}}, {dtype = 'i64', device = 'cuda'}))
+end
+
+local tests = {}
+
+-- item() reads one element and so synchronises: an error a kernel recorded
+-- comes back there, with the op that made it, instead of NaN.
+function tests.item_raises_the_device_error_naming_the_op()
+  need_cuda()
+  local loss = core.softmax_cross_entropy(seq.randn(2, 4, {device = 'cuda'}),
+    seq.tensor({1, 9}, {dtype = 'i64', device = 'cuda'}))
+  T.raises(function() return loss:item() end, 'item', 'softmax_cross_entropy', 'out of range')
+  -- reported once, and the device still works
+  T.eq(seq.ones(2, {device = 'cuda'}):sum():item(), 2)
+end
+
+function tests.item_after_a_failed_kernel_elsewhere_is_an_error()
+  need_cuda()
+  local x = seq.ones(3, {device = 'cuda'}):sum()
+  queue_bad_id()
+  T.raises(function() return x:item() end, 'item', 'embedding', 'out of range')
+  T.eq(x:item(), 3)
+end
+
+-- clip_grad_norm reads the norm back to the host; a device error there must
+-- not turn into "norm is NaN, skip clipping".
+function tests.clip_grad_norm_raises_the_device_error()
+  need_cuda()
+  local p = seq.ones(4, {device = 'cuda'})
+  p.requires_grad = true
+  ;(p * 10):sum():backward()
+  queue_bad_id()
+  T.raises(function() core.clip_grad_norm({p}, 1.0) end, 'clip_grad_norm', 'out of range')
+  -- without the error it clips: norm 20 -> 1
+  local norm = core.clip_grad_norm({p}, 1.0)
+  T.close(norm, 20, {atol = 1e-4, rtol = 1e-6})
+  T.close(p.grad:cpu(), {0.5, 0.5, 0.5, 0.5}, {atol = 1e-6, rtol = 1e-6})
+end
+
+return tests
