@@ -23,20 +23,86 @@
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int init_state;        /* 0 not tried, 1 ready, -1 failed */
-static char init_msg[256];    /* message for a failed start-up, re-raised per call */
+static char init_msg[640];    /* message for a failed start-up, re-raised per call */
 static seq_status init_code;
 static cublasHandle_t cublas_h;
 static cudnnHandle_t cudnn_h;
 static seq_cuda_deferred *deferred_dev;
 static bool deferred_armed; /* a kernel that may flag ran since the last check */
 
-int seq_cuda_device_count(void) {
+/* The oldest compute capability this plugin has kernels for (CMake passes
+ * the smallest of CMAKE_CUDA_ARCHITECTURES; 0: not known, no check).  Each
+ * architecture is built as SASS and PTX, so newer devices run the PTX. */
+#ifndef SEQ_CUDA_MIN_ARCH
+#define SEQ_CUDA_MIN_ARCH 0
+#endif
+
+/* What the device probe found: why device 0 cannot be used ("" when it can),
+ * and a one-line description of it. */
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static int probe_count;
+static char probe_problem[384];
+static char probe_desc[256];
+
+static void cuda_version_str(char *buf, size_t n, const char *who, int v) {
+  if (v <= 0) snprintf(buf, n, "no %s found", who);
+  else snprintf(buf, n, "%s: CUDA %d.%d", who, v / 1000, (v % 1000) / 10);
+}
+
+static void probe_device(void) {
+  int drv = 0, rt = 0;
+  (void)cudaDriverGetVersion(&drv);
+  (void)cudaRuntimeGetVersion(&rt);
+  (void)cudaGetLastError();
+  char sdrv[40], srt[40];
+  cuda_version_str(sdrv, sizeof sdrv, "driver", drv);
+  cuda_version_str(srt, sizeof srt, "runtime", rt);
   int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
     (void)cudaGetLastError();
-    return 0;
+    snprintf(probe_problem, sizeof probe_problem,
+             "cudaGetDeviceCount: %s (%s, %s)",
+             cudaGetErrorString(e), sdrv, srt);
+    return;
   }
-  return n;
+  if (n <= 0) {
+    snprintf(probe_problem, sizeof probe_problem, "cudaGetDeviceCount found no device");
+    return;
+  }
+  probe_count = n;
+  struct cudaDeviceProp prop;
+  e = cudaGetDeviceProperties(&prop, 0);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    snprintf(probe_problem, sizeof probe_problem, "cudaGetDeviceProperties: %s",
+             cudaGetErrorString(e));
+    return;
+  }
+  int cc = prop.major * 10 + prop.minor;
+  snprintf(probe_desc, sizeof probe_desc,
+           "device 0 of %d: %.100s, compute capability %d.%d, %.1f GiB (%s, %s)",
+           n, prop.name, prop.major, prop.minor, (double)prop.totalGlobalMem / (1 << 30), sdrv, srt);
+  if (SEQ_CUDA_MIN_ARCH > 0 && cc < SEQ_CUDA_MIN_ARCH)
+    snprintf(probe_problem, sizeof probe_problem,
+             "device 0 (%.100s) has compute capability %d.%d; this build has kernels for %d.%d "
+             "and later (CMAKE_CUDA_ARCHITECTURES)",
+             prop.name, prop.major, prop.minor, SEQ_CUDA_MIN_ARCH / 10, SEQ_CUDA_MIN_ARCH % 10);
+}
+
+int seq_cuda_device_count(void) {
+  pthread_once(&probe_once, probe_device);
+  return probe_count;
+}
+
+const char *seq_cuda_device_status(void) {
+  pthread_once(&probe_once, probe_device);
+  static char line[sizeof probe_problem + sizeof probe_desc + 32];
+  if (probe_problem[0])
+    snprintf(line, sizeof line, "no usable device: %s", probe_problem);
+  else
+    snprintf(line, sizeof line, "%s", probe_desc);
+  return line;
 }
 
 static seq_status init_fail(seq_status code, const char *what, const char *detail) {
@@ -50,8 +116,8 @@ static seq_status init_fail(seq_status code, const char *what, const char *detai
 }
 
 static seq_status do_init(void) {
-  if (seq_cuda_device_count() <= 0)
-    return init_fail(SEQ_EDEVICE, "no CUDA device available", NULL);
+  pthread_once(&probe_once, probe_device);
+  if (probe_problem[0]) return init_fail(SEQ_EDEVICE, "no CUDA device available", probe_problem);
   cudaError_t e = cudaSetDevice(0);
   if (e == cudaSuccess) e = cudaFree(0); /* creates the context now, not inside the first op */
   if (e != cudaSuccess) return init_fail(SEQ_EBACKEND, "cudaSetDevice", cudaGetErrorString(e));

@@ -12,6 +12,7 @@ static const seq_cuda_plugin plugin = {
     .tensor_size = sizeof(seq_tensor),
     .backend = seq_cuda_backend,
     .device_count = seq_cuda_device_count,
+    .device_status = seq_cuda_device_status,
     .set_tf32 = seq_cuda_set_tf32,
     .empty_cache = seq_cuda_empty_cache,
     .memory_stats = seq_cuda_memory_stats,

@@ -35,6 +35,11 @@ bool seq_cuda_get_tf32(void);
 /* Number of visible devices (0 when the driver or a device is missing);
  * never fails, never sets an error message. */
 int seq_cuda_device_count(void);
+/* One line on device 0 for seq.cuda.status(): its name, compute capability,
+ * memory and the driver's and runtime's CUDA versions, or "no usable device:
+ * <why>" (the error of cudaGetDeviceCount, e.g. a driver too old for this
+ * runtime, or a compute capability older than the architectures built). */
+const char *seq_cuda_device_status(void);
 /* Returns every cached free block to the driver (e.g. before a memory
  * report); blocks in use are untouched. */
 void seq_cuda_empty_cache(void);

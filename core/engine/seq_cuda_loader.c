@@ -152,8 +152,11 @@ int seq_cuda_device_count(void) {
 
 const char *seq_cuda_status(void) {
   if (!seq_cuda_built()) return "not built: seqlua was built without the CUDA backend";
-  loaded();
-  return load_status;
+  const seq_cuda_plugin *p = loaded();
+  if (!p) return load_status;
+  static char line[sizeof load_status + 512];
+  snprintf(line, sizeof line, "%s; %.500s", load_status, p->device_status());
+  return line;
 }
 
 void seq_cuda_set_tf32(bool on) {

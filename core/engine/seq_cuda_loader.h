@@ -25,12 +25,13 @@
 
 /* What the plugin hands the loader.  `abi` and the two sizes guard against
  * a libseqcuda.so left over from another build. */
-#define SEQ_CUDA_PLUGIN_ABI 1
+#define SEQ_CUDA_PLUGIN_ABI 2
 typedef struct seq_cuda_plugin {
   int abi;
   size_t backend_size, tensor_size;
   const seq_backend *(*backend)(void); /* NULL + message: no usable device */
   int (*device_count)(void);
+  const char *(*device_status)(void); /* device 0, or "no usable device: <why>" */
   void (*set_tf32)(bool on);
   void (*empty_cache)(void);
   void (*memory_stats)(size_t *in_use, size_t *cached);
@@ -49,7 +50,8 @@ const seq_backend *seq_cuda_backend(void);
 /* Visible devices; 0 when anything is missing.  Never sets an error. */
 int seq_cuda_device_count(void);
 /* One line on the plugin's state, for users asking "why no GPU?":
- * "not built", "not loaded: <why>", "loaded <path>". */
+ * "not built", "not loaded: <why>", "loaded <path>; <device 0 or why none is
+ * usable>". */
 const char *seq_cuda_status(void);
 /* TF32 for f32 GEMMs and the cuDNN LSTM (default off).  Remembered until the
  * plugin loads. */

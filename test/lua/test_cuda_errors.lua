@@ -11,6 +11,10 @@ local function need_cuda()
   if not seq.cuda.is_available() then T.skip('no CUDA device: ' .. seq.cuda.status()) end
 end
 
+local function need_plugin_build()
+  if not core.built_with_cuda then T.skip('built without the CUDA backend') end
+end
+
 -- Queues a kernel that flags a bad id on the device; nothing synchronises.
 local function queue_bad_id()
   local w = seq.randn(5, 3, {device = 'cuda'})
@@ -51,6 +55,29 @@ function tests.clip_grad_norm_raises_the_device_error()
   local norm = core.clip_grad_norm({p}, 1.0)
   T.close(norm, 20, {atol = 1e-4, rtol = 1e-6})
   T.close(p.grad:cpu(), {0.5, 0.5, 0.5, 0.5}, {atol = 1e-6, rtol = 1e-6})
+end
+
+-- seq.cuda.status() names device 0 or says why it cannot be used, and
+-- `--device cuda` fails with the same reason (here, without a driver:
+-- cudaGetDeviceCount's "driver version is insufficient", the error a driver
+-- older than the CUDA 13 runtime gives too).
+function tests.status_and_device_option_say_why_there_is_no_gpu()
+  need_plugin_build()
+  local exe = seq.utils.executable()
+  local env = 'SEQLUA_CUDA_SKIP_DRIVER_CHECK=1 '
+  local out, rc = T.run(env .. exe .. [[ -e "print((seq.cuda.status()))"]])
+  T.eq(rc, 0, out)
+  T.truthy(out:find('^loaded /'), out)
+  local why = out:match('; no usable device: ([^\n]+)')
+  if why then
+    T.truthy(why:find('^cudaGetDeviceCount: ') or why:find('compute capability'), why)
+    T.truthy(why:find('runtime: CUDA %d+%.%d') or why:find('compute capability'), why)
+    local out2, rc2 = T.run(env .. exe .. [[ --device cuda -e "print(seq.default_device())"]])
+    T.eq(rc2, 1, out2)
+    T.truthy(out2:find(why, 1, true), out2)
+  else
+    T.truthy(out:find('; device 0 of %d+: .+, compute capability %d+%.%d+, [%d.]+ GiB'), out)
+  end
 end
 
 return tests
