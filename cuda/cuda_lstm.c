@@ -58,6 +58,41 @@ typedef struct lstm_saved {
   const void *x; /* dense input used by the forward (xdense or args->x's data) */
 } lstm_saved;
 
+/* cudnnSetRNNDescriptor_v8 takes a dropout descriptor; PyTorch and JAX pass
+ * one with probability 0 rather than NULL, the configuration cuDNN is tested
+ * with.  One per process, made on first use: cudnnSetDropoutDescriptor
+ * initialises its RNG states buffer, which must outlive every RNN descriptor
+ * that refers to it, so the buffer is never freed. */
+static cudnnDropoutDescriptor_t no_dropout;
+static void *no_dropout_states;
+
+static seq_status get_no_dropout(cudnnHandle_t h, cudnnDropoutDescriptor_t *out) {
+  if (no_dropout) {
+    *out = no_dropout;
+    return SEQ_OK;
+  }
+  cudnnDropoutDescriptor_t d;
+  SEQ_CUDNN(cudnnCreateDropoutDescriptor, (&d));
+  size_t nstates = 0;
+  cudnnStatus_t s = cudnnDropoutGetStatesSize(h, &nstates);
+  void *states = NULL;
+  if (s == CUDNN_STATUS_SUCCESS && nstates && cudaMalloc(&states, nstates) != cudaSuccess) {
+    (void)cudaGetLastError();
+    cudnnDestroyDropoutDescriptor(d);
+    return seq_fail(SEQ_ENOMEM, "lstm: CUDA out of memory allocating %zu bytes of dropout states", nstates);
+  }
+  if (s == CUDNN_STATUS_SUCCESS) s = cudnnSetDropoutDescriptor(d, h, 0.0f, states, nstates, 0);
+  if (s != CUDNN_STATUS_SUCCESS) {
+    cudaFree(states);
+    cudnnDestroyDropoutDescriptor(d);
+    return seq_fail(SEQ_EBACKEND, "cudnnSetDropoutDescriptor: %s", cudnnGetErrorString(s));
+  }
+  no_dropout = d;
+  no_dropout_states = states;
+  *out = d;
+  return SEQ_OK;
+}
+
 static cudnnDataType_t dn_type(seq_dtype dt) {
   return dt == SEQ_F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
 }
@@ -72,6 +107,8 @@ static seq_status get_plan(seq_dtype dt, int64_t I, int64_t H, lstm_plan **out) 
   if (nplans == MAX_PLANS)
     return seq_fail(SEQ_EARG, "lstm: more than %d distinct LSTM shapes on cuda", MAX_PLANS);
   cudnnHandle_t h = (cudnnHandle_t)seq_cuda_cudnn_handle();
+  cudnnDropoutDescriptor_t dropout = NULL;
+  SEQ_TRY(get_no_dropout(h, &dropout));
   lstm_plan *p = &plans[nplans];
   memset(p, 0, sizeof *p);
   p->dt = dt;
@@ -88,7 +125,7 @@ static seq_status get_plan(seq_dtype dt, int64_t I, int64_t H, lstm_plan **out) 
   for (int attempt = 0; attempt < 2; attempt++) {
     s = cudnnSetRNNDescriptor_v8(p->rnn, CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_DOUBLE_BIAS,
                                  CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT, dn_type(dt), dn_type(dt),
-                                 math, (int32_t)I, (int32_t)H, (int32_t)H, 1, NULL,
+                                 math, (int32_t)I, (int32_t)H, (int32_t)H, 1, dropout,
                                  /* required for the (un-packed) batch-major layout */
                                  CUDNN_RNN_PADDED_IO_ENABLED);
     if (s == CUDNN_STATUS_SUCCESS || math == CUDNN_DEFAULT_MATH) break;
