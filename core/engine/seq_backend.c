@@ -1,6 +1,20 @@
 /* seq_backend.c - picks the backend table for a device. */
 #include "seq_backend.h"
+
+#include <stddef.h>
+
 #include "seq_cuda_loader.h"
+
+/* SEQ_BACKEND_SLOTS must list every function pointer of seq_backend, in
+ * order: each listed slot sits at its index, and nothing follows the last. */
+#define SEQ_SLOT_SIZE_ sizeof(seq_status (*)(void))
+#define SEQ_CHECK_SLOT_(name)                                                           \
+  _Static_assert(offsetof(seq_backend, name) ==                                         \
+                     offsetof(seq_backend, alloc) + SEQ_SLOT_##name * SEQ_SLOT_SIZE_,   \
+                 "seq_backend: slot " #name " is out of place in SEQ_BACKEND_SLOTS");
+SEQ_BACKEND_SLOTS(SEQ_CHECK_SLOT_)
+_Static_assert(sizeof(seq_backend) == offsetof(seq_backend, alloc) + SEQ_NSLOTS * SEQ_SLOT_SIZE_,
+               "seq_backend: a slot is missing from SEQ_BACKEND_SLOTS (seq_backend.h)");
 
 const seq_backend *seq_backend_get(seq_device dev) {
   switch (dev) {

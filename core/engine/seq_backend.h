@@ -177,6 +177,20 @@ typedef struct seq_backend {
   int (*get_threads)(void);
 } seq_backend;
 
+/* Every kernel slot of seq_backend, in declaration order.  A slot added to
+ * the struct must be listed here (seq_backend.c checks the count and order
+ * at compile time), and test/c/test_backend_ops.c fails for a listed slot
+ * that has no case in its table: no slot goes untested on any backend. */
+#define SEQ_BACKEND_SLOTS(X)                                                        \
+  X(alloc) X(free) X(memset_zero) X(upload) X(download) X(synchronize)              \
+  X(copy) X(fill) X(binary) X(unary) X(where) X(reduce) X(gemm)                     \
+  X(index_select) X(index_add) X(gather) X(scatter_add)                             \
+  X(rand_uniform) X(rand_normal) X(softmax) X(softmax_backward)                     \
+  X(softmax_xent) X(sigmoid_bce) X(lstm_forward) X(lstm_backward) X(lstm_free_saved) \
+  X(optim_step)
+#define SEQ_BACKEND_SLOT_ENUM_(name) SEQ_SLOT_##name,
+typedef enum seq_backend_slot { SEQ_BACKEND_SLOTS(SEQ_BACKEND_SLOT_ENUM_) SEQ_NSLOTS } seq_backend_slot;
+
 /* The backend for a device; NULL (with a message set) when that device is
  * not compiled in or not present. */
 const seq_backend *seq_backend_get(seq_device dev);
