@@ -130,7 +130,9 @@ typedef struct seq_backend {
                      const void *b, int64_t ldb, int64_t stride_b, double beta, void *c,
                      int64_t ldc, int64_t stride_c, int64_t batch);
 
-  /* indexing (idx: contiguous i32 or i64) */
+  /* indexing: every operand contiguous (the op layer makes them so), ids
+   * i32 or i64; an id out of range fails (CUDA: at the next synchronising
+   * call, see seq_cuda.h) */
   seq_status (*index_select)(seq_tensor *out, const seq_tensor *src, int dim,
                              const seq_tensor *idx);
   seq_status (*index_add)(seq_tensor *dst, int dim, const seq_tensor *idx,
