@@ -12,12 +12,13 @@ set -eu
 ROOT=$(pwd)
 TMP=${BUNDLE_BUILD_DIR:-$ROOT/build-gpu-tmp}
 cmake -S "$ROOT" -B "$TMP" -DCMAKE_BUILD_TYPE=Release -DSEQ_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null
-cmake --build "$TMP" -j"$(nproc)" --target seqlua
+cmake --build "$TMP" -j"$(nproc)" --target seqlua test_backend_ops
 rm -rf "$ROOT/build-gpu"
 mkdir -p "$ROOT/build-gpu/bundle-lib"
 cp "$TMP/seqlua" "$ROOT/build-gpu/seqlua"
 cp "$TMP/libseqcuda.so" "$ROOT/build-gpu/libseqcuda.so" # the CUDA plugin sits beside seqlua
-strip "$ROOT/build-gpu/seqlua" 2>/dev/null || true
+cp "$TMP/test_backend_ops" "$ROOT/build-gpu/test_backend_ops" # run.sh's backend-ops table
+strip "$ROOT/build-gpu/seqlua" "$ROOT/build-gpu/test_backend_ops" 2>/dev/null || true
 strip --strip-unneeded "$ROOT/build-gpu/libseqcuda.so" 2>/dev/null || true
 ldd "$TMP/seqlua" | awk '/=>/ { print $3 }' | while read -r lib; do
   [ -e "$lib" ] || continue
@@ -29,7 +30,7 @@ ldd "$TMP/seqlua" | awk '/=>/ { print $3 }' | while read -r lib; do
   cp -L "$lib" "$ROOT/build-gpu/bundle-lib/"
 done
 # one compressed file keeps the carry well under its limit
-tar -C "$ROOT/build-gpu" -cJf "$ROOT/build-gpu.tar.xz" seqlua libseqcuda.so bundle-lib
+tar -C "$ROOT/build-gpu" -cJf "$ROOT/build-gpu.tar.xz" seqlua libseqcuda.so test_backend_ops bundle-lib
 rm -rf "$ROOT/build-gpu"
 mkdir -p "$ROOT/build-gpu"
 mv "$ROOT/build-gpu.tar.xz" "$ROOT/build-gpu/seqlua-bundle.tar.xz"

@@ -9,11 +9,13 @@
 #      build-gpu-run/; if the machine lacks a build dependency (Lua 5.4
 #      headers, OpenBLAS, libpng, libcurl), fall back to a prebuilt tree
 #      carried in build-gpu/ (made by test/gpu/bundle.sh on the dev machine);
-#   3. the whole Lua suite with SEQLUA_DEVICE=cuda, then the cross-device test;
+#   3. the whole Lua suite with SEQLUA_DEVICE=cuda, the cross-device test,
+#      and every backend slot against the CPU (test_backend_ops);
 #   4. benchmarks on synthetic data, seqlua vs PyTorch on the same GPU:
 #      an IMDB epoch and a char-RNN epoch;
 #   5. a short table, last.
-# Exit status: 0 when the build, the suite and the cross-device test pass.
+# Exit status: 0 when the build, the suite, the cross-device test and the
+# backend-ops table pass.
 set -u
 ROOT=$(pwd)
 OUT=${OUT:-$ROOT/build-gpu-out}
@@ -25,7 +27,7 @@ BUDGET=${GPU_BUDGET_S:-540} # stay inside the 10-minute limit of one device comm
 # tmo N: N seconds, or what is left of the budget (at least 5)
 tmo() { local left=$(( BUDGET - ($(date +%s) - T0) )); [ "$left" -lt "$1" ] && echo $(( left > 5 ? left : 5 )) || echo "$1"; }
 say() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$SUMMARY"; }
-status_build=FAIL status_suite=SKIP status_cross=SKIP suite_line='' cross_line=''
+status_build=FAIL status_suite=SKIP status_cross=SKIP status_ops=SKIP suite_line='' cross_line='' ops_line=''
 
 # ---- 0. the machine ----
 { nvidia-smi; echo; nvcc --version; echo; cmake --version; echo; uname -a;
@@ -121,6 +123,21 @@ if grep -q '^skip cross_device' "$OUT/cross_device.log"; then status_cross="FAIL
 say "cross-device test: $status_cross - $cross_line"
 grep -E '^FAIL' -A4 "$OUT/cross_device.log" | head -40 | tee -a "$SUMMARY"
 
+# every backend slot on the GPU against the CPU, from one table of cases
+OPS=$(dirname "$SEQLUA")/test_backend_ops
+if [ -x "$OPS" ]; then
+  timeout "$(tmo 120)" env LD_LIBRARY_PATH="$SEQLUA_LD" "$OPS" > "$OUT/backend_ops.log" 2>&1
+  rc=$?
+  ops_line=$(grep -E '^compared|skipped' "$OUT/backend_ops.log" | tail -1)
+  if [ $rc -ne 0 ]; then status_ops="FAIL (rc $rc)"
+  elif grep -q 'comparison skipped' "$OUT/backend_ops.log"; then status_ops="FAIL (skipped: no device seen)"
+  else status_ops=ok; fi
+else
+  status_ops="FAIL (no test_backend_ops beside $SEQLUA)"
+fi
+say "backend ops table: $status_ops - $ops_line"
+grep -vE '^compared|^[0-9]+ backend slots' "$OUT/backend_ops.log" | head -20 | tee -a "$SUMMARY"
+
 # ---- 4. benchmarks ----
 result() { grep -h "^RESULT $1 $2 " "$OUT"/bench_*.log 2>/dev/null | tail -1 | sed -n 's/.*epoch_s=\([0-9.]*\).*/\1/p'; }
 steps_of() { grep -h "^RESULT $1 $2 " "$OUT"/bench_*.log 2>/dev/null | tail -1 | sed -n 's/.*steps=\([0-9]*\).*/\1/p'; }
@@ -148,6 +165,7 @@ nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --fo
   echo "build:        $status_build"
   echo "lua suite:    $status_suite  ($suite_line)"
   echo "cross-device: $status_cross  ($cross_line)"
+  echo "backend ops:  $status_ops  ($ops_line)"
   echo
   printf '%-26s %12s %12s %10s\n' "epoch (synthetic data)" "seqlua s" "PyTorch s" "speed-up"
   for b in imdb charrnn; do
@@ -162,4 +180,4 @@ nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --fo
   echo "(speed-up > 1: seqlua faster; logs in $OUT; total $(( $(date +%s) - T0 ))s)"
 } | tee -a "$SUMMARY"
 
-[ "$status_suite" = ok ] && [ "$status_cross" = ok ]
+[ "$status_suite" = ok ] && [ "$status_cross" = ok ] && [ "$status_ops" = ok ]
