@@ -1093,12 +1093,12 @@ done:
   return st;
 }
 
-/* embedding rows (repeated ids) -> LSTM -> sigmoid BCE on the last state */
+/* embedding rows (repeated ids) -> LSTM from (h0, c0) -> sigmoid BCE */
 static seq_status g_embedding_lstm(seq_tensor **loss, seq_tensor **l, seq_tensor **aux) {
   seq_tensor *e = NULL, *y = NULL, *h = NULL, *c = NULL, *hs = NULL;
   seq_status st;
   G_TRY(seq_embedding(&e, l[0], aux[0]));        /* [3,4] ids -> [3,4,5] */
-  G_TRY(seq_lstm(&y, &h, &c, e, false, l[1], l[2], l[3], l[4], NULL));
+  G_TRY(seq_lstm(&y, &h, &c, e, l[1], l[2], l[3], l[4], l[5]));
   G_TRY(seq_reduce(&hs, SEQ_RED_SUM, y, 1, false)); /* [3,6] */
   seq_tensor *t = NULL, *flat = NULL, *sum_hc = NULL;
   int64_t n = 18;
@@ -1114,11 +1114,11 @@ done:
   return st;
 }
 
-/* one-hot (index) LSTM input with h0/c0 and the clip of a global norm */
+/* LSTM on integer input (ids: rows of the kernel gathered) with h0/c0 */
 static seq_status g_index_lstm(seq_tensor **loss, seq_tensor **l, seq_tensor **aux) {
   seq_tensor *y = NULL, *h = NULL, *c = NULL, *sq = NULL;
   seq_status st;
-  G_TRY(seq_lstm(&y, &h, &c, aux[0], true, l[0], l[1], l[2], l[3], l[4]));
+  G_TRY(seq_lstm(&y, &h, &c, aux[0], l[0], l[1], l[2], l[3], l[4]));
   G_TRY(seq_unary(&sq, SEQ_UN_SQUARE, y, 0, 0));
   seq_tensor *a = NULL, *b = NULL;
   G_TRY(sum_all(&a, sq));
@@ -1147,10 +1147,10 @@ static const grad_def GRADS[] = {
     {{"reductions, log-softmax, gather", g_reduce_softmax, 1,
       {{SEQ_F64, 2, {5, 6}, -3, 3, true}}},
      1, {{SEQ_I32, 2, {5, 2}, 5}}},
-    {{"embedding + LSTM + BCE f32", g_embedding_lstm, 5,
+    {{"embedding + LSTM with h0, c0 + BCE f32", g_embedding_lstm, 6,
       {{SEQ_F32, 2, {9, 5}, -1, 1, true}, {SEQ_F32, 2, {5, 24}, -0.5, 0.5, true},
        {SEQ_F32, 2, {6, 24}, -0.5, 0.5, true}, {SEQ_F32, 1, {24}, -0.5, 0.5, true},
-       {SEQ_F32, 2, {3, 6}, -1, 1, true}}},
+       {SEQ_F32, 2, {3, 6}, -1, 1, true}, {SEQ_F32, 2, {3, 6}, -1, 1, true}}},
      1, {{SEQ_I64, 2, {3, 4}, 8}}},
     {{"index LSTM with h0, c0 f64", g_index_lstm, 5,
       {{SEQ_F64, 2, {7, 16}, -0.5, 0.5, true}, {SEQ_F64, 2, {4, 16}, -0.5, 0.5, true},
