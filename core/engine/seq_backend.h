@@ -189,7 +189,7 @@ typedef struct seq_backend {
   X(index_select) X(index_add) X(gather) X(scatter_add)                             \
   X(rand_uniform) X(rand_normal) X(softmax) X(softmax_backward)                     \
   X(softmax_xent) X(sigmoid_bce) X(lstm_forward) X(lstm_backward) X(lstm_free_saved) \
-  X(optim_step)
+  X(optim_step) X(set_threads) X(get_threads)
 #define SEQ_BACKEND_SLOT_ENUM_(name) SEQ_SLOT_##name,
 typedef enum seq_backend_slot { SEQ_BACKEND_SLOTS(SEQ_BACKEND_SLOT_ENUM_) SEQ_NSLOTS } seq_backend_slot;
 

@@ -411,7 +411,7 @@ static seq_status c_unary(ctx *c) {
       if (op == SEQ_UN_CLAMP) p0 = -1.5, p1 = 2.5;
       if (op == SEQ_UN_POW_SCALAR) p0 = f ? 1.5 : 2;
       if (op == SEQ_UN_AFFINE) p0 = -0.5, p1 = f ? 0.25 : 3;
-      if (op == SEQ_UN_RSUB_POW) p0 = 1.7;
+      if (op == SEQ_UN_SCALAR_BASE_POW) p0 = 1.7;
       char name[48];
       snprintf(name, sizeof name, "unary %d %s", op, seq_dtype_name(dt));
       int mark = c->nout;
@@ -873,6 +873,37 @@ static seq_status c_optim_step(ctx *c) {
   return SEQ_OK;
 }
 
+/* ---- host threads ---- */
+
+/* Results must not depend on the thread count: the same large reductions
+ * and elementwise op with one thread and with three; the count read back
+ * is at least 1, and the previous one is restored. */
+static seq_status c_threads(ctx *c) {
+  const int before = c->be->get_threads();
+  if (before < 1) return seq_fail(SEQ_EARG, "get_threads: %d", before);
+  seq_tensor *x;
+  TRY(input(c, &x, SEQ_F64, SHAPE(300001), -1, 1));
+  const int counts[2] = {1, 3};
+  seq_status st = SEQ_OK;
+  for (int k = 0; k < 2 && st == SEQ_OK; k++) {
+    c->be->set_threads(counts[k]);
+    if (c->be->get_threads() < 1) st = seq_fail(SEQ_EARG, "get_threads after set_threads(%d)", counts[k]);
+    seq_tensor *s, *e;
+    char name[48];
+    snprintf(name, sizeof name, "sum, %d threads", counts[k]);
+    if (st == SEQ_OK) st = output(c, &s, name, SEQ_F64, SHAPE(1));
+    if (st == SEQ_OK) st = c->be->reduce(SEQ_RED_SUM, s, x, -1);
+    snprintf(name, sizeof name, "exp, %d threads", counts[k]);
+    if (st == SEQ_OK) st = output(c, &e, name, SEQ_F64, SHAPE(300001));
+    if (st == SEQ_OK) st = c->be->unary(SEQ_UN_EXP, e, x, 0, 0);
+  }
+  c->be->set_threads(before);
+  if (st == SEQ_OK && c->be->get_threads() != before)
+    st = seq_fail(SEQ_EARG, "set_threads(%d) did not restore the count (get_threads: %d)", before,
+                  c->be->get_threads());
+  return st;
+}
+
 /* ---- the table ---- */
 
 #define CASE(slot, fn, f32tol, f64tol) {SEQ_SLOT_##slot, #fn, fn, f32tol, f64tol}
@@ -918,6 +949,9 @@ static const bo_case CASES[] = {
     CASE(lstm_backward, c_lstm_backward, LSTM32, F64TOL),
     CASE(lstm_free_saved, c_lstm_free_saved, LSTM32, F64TOL),
     CASE(optim_step, c_optim_step, LOSS32, F64TOL),
+    /* a sum split across threads adds in another order */
+    CASE(set_threads, c_threads, ACC32, F64TOL),
+    CASE(get_threads, c_threads, ACC32, F64TOL),
 };
 
 static const char *SLOT_NAMES[] = {
