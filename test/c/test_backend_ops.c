@@ -19,11 +19,11 @@
  * SEQ_BACKEND_OPS_SELFTEST=1 compares the CPU with itself (to check the
  * harness on a machine without a device). */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "seq_nn.h"
 
 /* ---- a case and its context ---- */
@@ -58,17 +58,9 @@ typedef struct bo_case {
   tol f32, f64; /* tolerance for float outputs by dtype; integers compare exactly */
 } bo_case;
 
-static int failures = 0;
-static void fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  failures++;
-}
+/* A failure with the harness's own message (check.h counts it). */
+#define fail(...) CHECKF(false, __VA_ARGS__)
 
-static void fail(const char *fmt, ...);
 static seq_tensor *keep(ctx *c, seq_tensor *t) {
   if (t && c->nkeep < MAX_KEEP) {
     c->keep[c->nkeep++] = t;
