@@ -24,6 +24,7 @@
 #endif
 
 #include "seq_backend.h"
+#include "seq_dist.h"
 #include "seq_lua.h"
 #include "seq_ops.h"
 
@@ -60,7 +61,10 @@ static int msghandler(lua_State *L) {
 static int report(lua_State *L, int status) {
   if (status != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
-    fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(no message)");
+    if (seq_dist_is_initialized())
+      fprintf(stderr, "%s: rank %d of %d: %s\n", progname, seq_dist_rank(), seq_dist_size(), msg ? msg : "(no message)");
+    else
+      fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(no message)");
     fflush(stderr);
     lua_pop(L, 1);
   }
@@ -381,6 +385,8 @@ int main(int argc, char **argv) {
   for (int k = 0; status == LUA_OK && k < opt.n_e; k++) status = dostring(L, opt.e_code[k], "=(command line)");
   if (status == LUA_OK && script) status = run_script(L, argc, argv, script);
   if (status == LUA_OK && (opt.interactive || (!script && !opt.has_e))) repl(L);
+  /* one failed rank ends the job: the others may be waiting in a collective */
+  if (status != LUA_OK) seq_dist_abort(1);
   lua_close(L);
   return status == LUA_OK ? 0 : 1;
 }

@@ -63,7 +63,8 @@ lua_Number seq_lua_checkfield_number(lua_State *L, int t, const char *op, const 
   X(text)                                                                      \
   X(plot)                                                                      \
   X(data)                                                                      \
-  X(imdb)
+  X(imdb)                                                                      \
+  X(dist)
 #define SEQ_LUA_DECLARE(name) void seq_lua_register_##name(lua_State *L);
 SEQ_LUA_MODULES(SEQ_LUA_DECLARE)
 #undef SEQ_LUA_DECLARE

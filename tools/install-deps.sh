@@ -12,5 +12,6 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   liblua5.4-dev lua5.4 \
   libblis-openmp-dev libblis-dev libopenblas-dev \
   libpng-dev zlib1g-dev libcurl4-openssl-dev libreadline-dev \
+  openmpi-bin libopenmpi-dev \
   python3 valgrind ca-certificates >/dev/null
 echo "seqlua dependencies installed"

@@ -199,6 +199,7 @@ local submodules = {
   nn = 'seq.nn', optim = 'seq.optim', callbacks = 'seq.callbacks', data = 'seq.data',
   text = 'seq.text', plot = 'seq.plot', losses = 'seq.losses',
   utils = 'seq.utils', model = 'seq.model', json = 'seq.json', Ragged = 'seq.ragged',
+  dist = 'seq.dist',
 }
 
 --- Checkpoints (safetensors; core/engine/seq_safetensors.c) ----------------------------
@@ -231,5 +232,9 @@ setmetatable(seq, {
     return nil
   end,
 })
+
+-- Started by mpirun/mpiexec: join the job now, so every rank agrees from
+-- the first line of the script (a single-process run loads nothing more).
+if core.dist_info().launched then seq.dist.init() end
 
 return seq

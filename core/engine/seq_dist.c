@@ -1,0 +1,201 @@
+/* seq_dist.c - opens the communication plugin (libseqmpi.so) and runs the
+ * collectives on tensors; see seq_dist.h for why it is a plugin. */
+#define _GNU_SOURCE /* dladdr */
+#include "seq_dist.h"
+
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "seq_dist_plugin.h"
+#include "seq_ops.h"
+
+#define SEQ_MPI_PLUGIN_NAME "libseqmpi.so"
+
+static const seq_dist_plugin *plugin; /* set once initialised */
+static int my_rank, my_size = 1, my_local_rank;
+static bool finalized;
+static char library[256];
+
+_Static_assert(SEQ_DIST_F32 == (int)SEQ_F32 && SEQ_DIST_F64 == (int)SEQ_F64 && SEQ_DIST_I32 == (int)SEQ_I32 &&
+                   SEQ_DIST_I64 == (int)SEQ_I64 && SEQ_DIST_U8 == (int)SEQ_U8,
+               "plugin dtype codes follow seq_dtype");
+
+bool seq_dist_built(void) {
+#ifdef SEQ_HAVE_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
+static bool env_set(const char *name) {
+  const char *v = getenv(name);
+  return v && v[0];
+}
+
+bool seq_dist_launched(void) {
+  return env_set("OMPI_COMM_WORLD_SIZE") || env_set("PMI_SIZE") || env_set("PMIX_RANK");
+}
+
+bool seq_dist_is_initialized(void) { return plugin != NULL && !finalized; }
+int seq_dist_rank(void) { return my_rank; }
+int seq_dist_size(void) { return my_size; }
+int seq_dist_local_rank(void) { return my_local_rank; }
+const char *seq_dist_library(void) { return library; }
+
+#ifdef SEQ_HAVE_MPI
+static void *try_open(const char *path, char *tried, size_t n) {
+  size_t len = strlen(tried);
+  snprintf(tried + len, n - len, "%s%s", len ? ", " : "", path);
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    FILE *f = fopen(path, "rb");
+    if (f) {
+      fclose(f);
+      const char *why = dlerror();
+      len = strlen(tried);
+      snprintf(tried + len, n - len, " (%s)", why ? why : "cannot load");
+    }
+  }
+  return h;
+}
+
+static void *open_plugin(char *tried, size_t n) {
+  const char *env = getenv("SEQLUA_MPI_PLUGIN");
+  if (env && env[0]) return try_open(env, tried, n);
+  void *h = NULL;
+  Dl_info info;
+  char self[4096], path[4200];
+  if (dladdr((void *)&seq_dist_init, &info) && info.dli_fname && info.dli_fname[0]) {
+    const char *f = info.dli_fname;
+    if (realpath(f, self)) f = self;
+    const char *slash = strrchr(f, '/');
+    if (slash) {
+      int dl = (int)(slash - f);
+      snprintf(path, sizeof path, "%.*s/%s", dl, f, SEQ_MPI_PLUGIN_NAME);
+      h = try_open(path, tried, n);
+      if (!h) {
+        snprintf(path, sizeof path, "%.*s/../%s", dl, f, SEQ_MPI_PLUGIN_NAME);
+        h = try_open(path, tried, n);
+      }
+    }
+  }
+#ifdef SEQ_MPI_PLUGIN_INSTALL_PATH
+  if (!h) h = try_open(SEQ_MPI_PLUGIN_INSTALL_PATH, tried, n);
+#endif
+  return h;
+}
+#endif
+
+seq_status seq_dist_init(void) {
+  if (plugin) {
+    if (finalized) return seq_fail(SEQ_EARG, "dist.init: MPI was already finalized in this process");
+    return SEQ_OK;
+  }
+#ifndef SEQ_HAVE_MPI
+  return seq_fail(SEQ_EBACKEND, "dist.init: seqlua was built without MPI (install libopenmpi-dev and rebuild)");
+#else
+  char tried[4096] = "";
+  void *h = open_plugin(tried, sizeof tried);
+  if (!h) return seq_fail(SEQ_EBACKEND, "dist.init: the MPI plugin was not found or failed to load (tried %.400s)", tried);
+  seq_dist_plugin_get_fn get = (seq_dist_plugin_get_fn)(uintptr_t)dlsym(h, SEQ_DIST_PLUGIN_ENTRY);
+  const seq_dist_plugin *p = get ? get() : NULL;
+  if (!p || p->abi != SEQ_DIST_PLUGIN_ABI) {
+    dlclose(h);
+    return seq_fail(SEQ_EBACKEND, "dist.init: %.400s is not an MPI plugin of this build (rebuild seqlua)", tried);
+  }
+  char err[512] = "";
+  if (p->init(&my_rank, &my_size, &my_local_rank, err, sizeof err) != 0)
+    return seq_fail(SEQ_EBACKEND, "dist.init: %s", err);
+  p->library(library, sizeof library);
+  plugin = p;
+  atexit(seq_dist_finalize);
+  return SEQ_OK;
+#endif
+}
+
+static seq_status need_init(const char *what) {
+  if (!seq_dist_is_initialized())
+    return seq_fail(SEQ_EARG, "%s: seq.dist is not initialised (run under mpirun, or call seq.dist.init())", what);
+  return SEQ_OK;
+}
+
+/* A contiguous CPU tensor holding t's values (t itself when it already is
+ * one); *staged tells whether the result must be copied back. */
+static seq_status host_buffer(seq_tensor **out, seq_tensor *t, bool *staged) {
+  if (t->device == SEQ_CPU && seq_tensor_is_contiguous(t)) {
+    *out = seq_tensor_retain(t);
+    *staged = false;
+    return SEQ_OK;
+  }
+  *staged = true;
+  seq_tensor *d = NULL, *h = NULL; /* detached: staging is no part of any graph */
+  seq_status s = seq_detach(&d, t);
+  if (s == SEQ_OK) s = t->device == SEQ_CPU ? seq_clone(out, d) : seq_to_device(&h, d, SEQ_CPU);
+  if (s == SEQ_OK && h) s = seq_contiguous(out, h);
+  seq_tensor_release(h);
+  seq_tensor_release(d);
+  return s;
+}
+
+typedef int (*collective_fn)(void *buf, seq_tensor *t, int arg, char *err, size_t n);
+
+static int do_allreduce(void *buf, seq_tensor *t, int op, char *err, size_t n) {
+  return plugin->allreduce(buf, (size_t)t->numel, (int)t->dtype, op, err, n);
+}
+
+static int do_broadcast(void *buf, seq_tensor *t, int root, char *err, size_t n) {
+  return plugin->broadcast(buf, (size_t)t->numel * seq_dtype_size(t->dtype), root, err, n);
+}
+
+static seq_status collective(const char *what, seq_tensor *t, collective_fn fn, int arg) {
+  seq_status s = need_init(what);
+  if (s != SEQ_OK) return s;
+  if (!t) return seq_fail(SEQ_EARG, "%s: no tensor", what);
+  if (t->numel == 0) return SEQ_OK;
+  seq_tensor *h = NULL;
+  bool staged = false;
+  s = host_buffer(&h, t, &staged);
+  if (s != SEQ_OK) return s;
+  char err[512] = "";
+  if (fn(seq_tensor_data(h), h, arg, err, sizeof err) != 0) {
+    seq_tensor_release(h);
+    return seq_fail(SEQ_EBACKEND, "%s (rank %d of %d): %s", what, my_rank, my_size, err);
+  }
+  if (staged) s = seq_copy_(t, h);
+  seq_tensor_release(h);
+  return s;
+}
+
+seq_status seq_dist_allreduce(seq_tensor *t, seq_dist_op op) {
+  if (op != SEQ_DIST_OP_SUM && op != SEQ_DIST_OP_MEAN) return seq_fail(SEQ_EARG, "dist.allreduce: unknown op");
+  return collective("dist.allreduce", t, do_allreduce, op == SEQ_DIST_OP_MEAN ? SEQ_DIST_MEAN : SEQ_DIST_SUM);
+}
+
+seq_status seq_dist_broadcast(seq_tensor *t, int root) {
+  if (plugin && (root < 0 || root >= my_size))
+    return seq_fail(SEQ_EARG, "dist.broadcast: root %d is not a rank (0..%d)", root, my_size - 1);
+  return collective("dist.broadcast", t, do_broadcast, root);
+}
+
+seq_status seq_dist_barrier(void) {
+  seq_status s = need_init("dist.barrier");
+  if (s != SEQ_OK) return s;
+  char err[512] = "";
+  if (plugin->barrier(err, sizeof err) != 0) return seq_fail(SEQ_EBACKEND, "dist.barrier (rank %d): %s", my_rank, err);
+  return SEQ_OK;
+}
+
+void seq_dist_abort(int code) {
+  if (seq_dist_is_initialized()) plugin->abort(code);
+}
+
+void seq_dist_finalize(void) {
+  if (plugin && !finalized) {
+    finalized = true;
+    plugin->finalize();
+  }
+}
