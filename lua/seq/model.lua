@@ -464,10 +464,13 @@ function Sequential:fit(x, y, o)
 
   local n = x:size(1)
   local steps = (n + bs - 1) // bs
+  -- several processes: weights synced, shards, one all-reduce per step (seq/dist_fit.lua)
+  local ddp = seq.dist.active() and require('seq.dist_fit').begin(self, {metric_sums = metric_sums}) or nil
+  if ddp then verbose = ddp:verbose(verbose) end
   local history = callbacks.History()
   local cb_list = {}
   if verbose > 0 then cb_list[1] = callbacks.ProgressBar{verbose = verbose} end
-  for _, cb in ipairs(o.callbacks or {}) do cb_list[#cb_list + 1] = cb end
+  for _, cb in ipairs(ddp and ddp:callbacks(o.callbacks) or o.callbacks or {}) do cb_list[#cb_list + 1] = cb end
   cb_list[#cb_list + 1] = history
   local cbs = callbacks.list(cb_list, self)
   local batch_hooks = cbs:wants_batches()
@@ -485,11 +488,24 @@ function Sequential:fit(x, y, o)
   for epoch = initial_epoch, epochs - 1 do
     local logs = {}
     cbs:on_epoch_begin(epoch, logs)
-    local perm = shuffle and M.permutation(n, x.device) or nil
+    local perm = shuffle and (ddp and ddp:permutation(n, x.device) or M.permutation(n, x.device)) or nil
     local acc = {loss = 0, n = 0}
     for b = 0, steps - 1 do
       local start = b * bs
       local len = math.min(bs, n - start)
+      if ddp then
+        if batch_hooks then cbs:on_batch_begin(b, {batch = b, size = len}) end
+        local l = ddp:train_batch(x, y, perm, start, len, acc, dev)
+        if l ~= l and not nan_ok then
+          error(string.format('fit: the loss became NaN at epoch %d, batch %d (lower the learning rate, check the '
+            .. 'inputs for NaN, or add seq.callbacks.TerminateOnNaN() to stop quietly)', epoch + 1, b + 1), 2)
+        end
+        opt:step(ps)
+        zero_grads(ps)
+        if batch_hooks then cbs:on_batch_end(b, fill_logs(self, {batch = b, size = len, batch_loss = l}, acc)) end
+        if self.stop_training then break end
+        goto next_batch
+      end
       local xb, yb
       if perm then
         local idx = perm:narrow(1, start + 1, len)
@@ -516,11 +532,12 @@ function Sequential:fit(x, y, o)
         cbs:on_batch_end(b, bl)
       end
       if self.stop_training then break end
+      ::next_batch::
     end
     fill_logs(self, logs, acc)
     if x_val then
-      local v = self:evaluate(x_val, y_val, {batch_size = o.validation_batch_size or bs, verbose = 0,
-                                            _prepared = true})
+      local vo = {batch_size = o.validation_batch_size or bs, verbose = 0, _prepared = true}
+      local v = ddp and ddp:evaluate(x_val, y_val, vo) or self:evaluate(x_val, y_val, vo)
       for k, val in pairs(v) do logs['val_' .. k] = val end
     end
     self.epoch = epoch + 1

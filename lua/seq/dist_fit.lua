@@ -1,0 +1,170 @@
+-- seq.dist_fit - what model:fit does differently when several processes
+-- train one model (seq.dist initialised with size > 1).  Data parallel, as
+-- Horovod and PyTorch DDP: every rank holds the whole model, works on its
+-- shard of each global batch, and the gradients are summed with one
+-- all-reduce per step, so every rank applies the same update.
+--
+-- Keras's tf.distribute convention: batch_size is the global batch.  Rank r
+-- of N takes rows floor(r*len/N) .. floor((r+1)*len/N)-1 of every batch of
+-- `len` rows; its loss (a mean over its rows) is scaled by rows/len before
+-- backward, so the summed gradient is the gradient of the mean over the whole
+-- batch, as in a one-process run.  The batch's loss and metric sums ride at
+-- the end of the gradient buffer, so callbacks see global figures and every
+-- rank takes the same decisions (EarlyStopping, TerminateOnNaN, NaN errors).
+local seq = require 'seq'
+local dist = require 'seq.dist'
+
+local M = {}
+
+local Ctx = {}
+Ctx.__index = Ctx
+
+-- Callbacks that write files run on rank 0 only; the others must run
+-- everywhere (they steer training, and every rank must steer alike).
+local writers = {ModelCheckpoint = true, CSVLogger = true, PlotHistory = true}
+
+-- Rank 0's weights and optimizer state on every rank.
+function M.sync_model(model)
+  if not dist.active() then return end
+  local ps = model:parameters()
+  for _, p in ipairs(ps) do dist.broadcast(p, 0) end
+  local opt = model.optimizer
+  if not opt then return end
+  -- which slots exist (they are created on the first step), then the step count
+  local have = seq.zeros(#ps + 1, {dtype = 'i64'})
+  for i = 1, #ps do
+    local s = opt.slots[i]
+    have:set(i, (s and s[1] and 1 or 0) + (s and s[2] and 2 or 0))
+  end
+  have:set(#ps + 1, opt.iterations)
+  dist.broadcast(have, 0)
+  opt.iterations = have:get(#ps + 1)
+  for i = 1, #ps do
+    local h = have:get(i)
+    local slot = {}
+    for k = 1, 2 do
+      if h & k ~= 0 then
+        slot[k] = (opt.slots[i] and opt.slots[i][k]) or seq.zeros_like(ps[i])
+        dist.broadcast(slot[k], 0)
+      end
+    end
+    opt.slots[i] = next(slot) and slot or nil
+  end
+end
+
+-- The distributed side of one fit call, or nil in a one-process run.
+-- `h` holds model.lua's helpers: metric_sums(model, out, yb, fused, acc).
+function M.begin(model, h)
+  if not dist.active() then return nil end
+  M.sync_model(model)
+  local ctx = setmetatable({model = model, rank = dist.rank(), size = dist.size(), h = h}, Ctx)
+  -- stats carried with the gradients: loss sum, rows, then per metric (sum, count)
+  ctx.keys = {'loss', 'n'}
+  for _, m in ipairs(model.metrics) do
+    ctx.keys[#ctx.keys + 1] = m
+    ctx.keys[#ctx.keys + 1] = m .. '_n'
+  end
+  local ps = model:parameters()
+  local total = 0
+  ctx.offsets = {}
+  for i, p in ipairs(ps) do
+    if p.dtype ~= ps[1].dtype or p.device ~= ps[1].device then
+      error('fit: a distributed run needs every weight of one dtype and device', 3)
+    end
+    ctx.offsets[i] = total
+    total = total + p:numel()
+  end
+  ctx.nparams = total
+  ctx.buffer = seq.zeros(total + #ctx.keys, {dtype = ps[1].dtype, device = ps[1].device})
+  ctx.stats = seq.zeros(#ctx.keys, {dtype = 'f64'})
+  return ctx
+end
+
+function Ctx:verbose(v) return self.rank == 0 and v or 0 end
+
+function Ctx:callbacks(list)
+  if self.rank == 0 then return list end
+  local kept = {}
+  for _, cb in ipairs(list or {}) do
+    if not writers[cb.class_name] then kept[#kept + 1] = cb end
+  end
+  return kept
+end
+
+-- The epoch's order: rank 0 draws it (so its generator moves as in a
+-- one-process run) and every rank gets the same.
+function Ctx:permutation(n, device)
+  local perm = self.rank == 0 and require('seq.model').permutation(n, 'cpu') or seq.zeros(n, {dtype = 'i64'})
+  dist.broadcast(perm, 0)
+  return device and device ~= 'cpu' and perm:to(device) or perm
+end
+
+-- This rank's rows of a batch of `len`: offset (0-based) and count.
+function Ctx:shard(len)
+  local a = self.rank * len // self.size
+  local b = (self.rank + 1) * len // self.size
+  return a, b - a
+end
+
+-- One training step on this rank's shard of rows start..start+len-1 (in
+-- `perm`'s order when shuffling).  Adds the global figures to `acc` and
+-- returns the batch's global loss; gradients are left summed in .grad.
+function Ctx:train_batch(x, y, perm, start, len, acc, dev)
+  local model = self.model
+  local off, rows = self:shard(len)
+  local local_acc = {loss = 0, n = rows}
+  local ps = model:parameters()
+  if rows > 0 then
+    local xb, yb
+    if perm then
+      local idx = perm:narrow(1, start + off + 1, rows)
+      xb, yb = x:index_select(1, idx), y:index_select(1, idx)
+    else
+      xb, yb = x:narrow(1, start + off + 1, rows), y:narrow(1, start + off + 1, rows)
+    end
+    if xb.device ~= dev then xb, yb = xb:to(dev), yb:to(dev) end
+    local loss, out, fused = model:batch_loss(xb, yb, true)
+    local l = loss:item()
+    local_acc.loss = l * rows
+    ;(rows == len and loss or loss * (rows / len)):backward()
+    if #model.metrics > 0 then self.h.metric_sums(model, out, yb, fused, local_acc) end
+  end
+  -- flatten: gradients, then the stats; one all-reduce
+  local buf = self.buffer
+  for i, p in ipairs(ps) do
+    local slice = buf:narrow(1, self.offsets[i] + 1, p:numel())
+    local g = p.grad
+    if g then slice:copy_(g:reshape(p:numel())) else slice:zero_() end
+  end
+  local tail = buf:narrow(1, self.nparams + 1, #self.keys)
+  for k, key in ipairs(self.keys) do self.stats:set(k, local_acc[key] or 0) end
+  tail:copy_(self.stats)
+  dist.allreduce(buf)
+  for i, p in ipairs(ps) do p.grad = buf:narrow(1, self.offsets[i] + 1, p:numel()):view(p:shape()) end
+  local global = tail:cast('f64'):tolist()
+  for k, key in ipairs(self.keys) do acc[key] = (acc[key] or 0) + global[k] end
+  return global[1] / global[2], global
+end
+
+-- model:evaluate over every rank's contiguous shard of the samples; the
+-- figures are reduced, so every rank returns the same logs.
+function Ctx:evaluate(x, y, o)
+  local n = x:size(1)
+  local a = self.rank * n // self.size
+  local rows = (self.rank + 1) * n // self.size - a
+  local names = {'loss'}
+  for _, m in ipairs(self.model.metrics) do names[#names + 1] = m end
+  local sums = seq.zeros(#names + 1, {dtype = 'f64'})
+  if rows > 0 then
+    local v = self.model:evaluate(x:narrow(1, a + 1, rows), y:narrow(1, a + 1, rows), o)
+    for k, name in ipairs(names) do sums:set(k, (v[name] or 0) * rows) end
+    sums:set(#names + 1, rows)
+  end
+  dist.allreduce(sums)
+  local s = sums:tolist()
+  local logs = {}
+  for k, name in ipairs(names) do logs[name] = s[k] / s[#names + 1] end
+  return logs
+end
+
+return M
