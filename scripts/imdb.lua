@@ -7,6 +7,10 @@
 -- usage: seqlua scripts/imdb.lua [--epochs 3] [--batch-size 64] [--maxlen 500]
 --          [--limit N] [--embedding 32] [--seed 7] [--save PATH]
 --          [--device cpu|cuda] [--plot PATH]
+--
+-- On several processes (README: "Training on several processes or
+-- machines"): mpirun -np 2 seqlua scripts/imdb.lua; rank 0 alone prints and
+-- writes files.
 local seq = require 'seq'
 local nn, data, utils = seq.nn, seq.data, seq.utils
 
@@ -52,7 +56,9 @@ local model = nn.Sequential{
   nn.Dense(1, {activation = 'sigmoid'}),
 }
 model:compile{loss = 'binary_crossentropy', optimizer = 'adam', metrics = {'accuracy'}}
-print(model:summary())
+-- under mpirun every process trains; one of them speaks
+local main = seq.dist.rank() == 0
+if main then print(model:summary()) end
 
 local callbacks = {}
 if opt.plot then callbacks[1] = seq.callbacks.PlotHistory{path = opt.plot} end
@@ -61,9 +67,9 @@ model:fit(x_train, train.y, {validation_data = {x_test, test.y}, epochs = opt.ep
 
 -- final evaluation of the model
 local scores = model:evaluate(x_test, test.y, {verbose = 0, batch_size = opt.batch_size})
-print(string.format('Accuracy: %.2f%%', scores.accuracy * 100))
-if opt.save then
+if main then print(string.format('Accuracy: %.2f%%', scores.accuracy * 100)) end
+if opt.save and main then
   model:save(opt.save)
   print('Saved model to ' .. opt.save)
 end
-if opt.plot then print('Wrote ' .. table.concat(callbacks[1].paths or {}, ', ')) end
+if opt.plot and main then print('Wrote ' .. table.concat(callbacks[1].paths or {}, ', ')) end

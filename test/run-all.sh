@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test/run-all.sh - builds seqlua and runs every test: the C unit tests
-# (ctest) and the Lua suite (test/run.lua).  Ends with one line
+# (ctest), the Lua suite (test/run.lua) and the multi-process tests
+# (test/dist/run.sh, under mpirun).  Ends with one line
 # "N passed, N failed, N skipped" and exits non-zero on any failure.
 #
 #   test/run-all.sh              Release build in build/
@@ -71,5 +72,17 @@ if [ "$lua_rc" -ne 0 ] && [ "${lf:-1}" -eq 0 ]; then
   failed=$((failed + 1))
 fi
 rm -f "$lua_log"
+
+# Multi-process tests (mpirun -np 2); the sanitizer and valgrind modes skip
+# them: Open MPI's own allocations would drown the report.
+if [ "$mode" = release ]; then
+  dist_log=$(mktemp)
+  test/dist/run.sh "$builddir" > "$dist_log" 2>&1
+  grep -v '^ok ' "$dist_log"
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$dist_log" | tail -1)
+  dp=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p'); df=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p'); ds=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+  passed=$((passed + ${dp:-0})); failed=$((failed + ${df:-1})); skipped=$((skipped + ${ds:-0}))
+  rm -f "$dist_log"
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

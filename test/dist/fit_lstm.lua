@@ -1,18 +1,34 @@
 -- A small LSTM classifier trained by fit; run alone or under mpirun.
---   seqlua test/dist/fit_lstm.lua OUT.safetensors [fail_rank fail_batch [kill]]
+--   seqlua test/dist/fit_lstm.lua [--epochs 3] [--save OUT] [--resume CKPT]
+--          [--fail-rank R --fail-batch B [--kill]]
 -- Prints one line per epoch "epoch <e> loss <l> accuracy <a> val_loss <v>" on
--- rank 0 and saves the final weights there.  With fail_rank/fail_batch that
--- rank raises an error at that batch of the first epoch, or with `kill`
--- sends itself SIGKILL there (the fault tests).
-local out, fail_rank, fail_batch, kill = arg[1], tonumber(arg[2]), tonumber(arg[3]), arg[4] == 'kill'
+-- rank 0 and saves the model there.  --resume continues a saved model up to
+-- --epochs.  With --fail-rank/--fail-batch that rank raises an error at that
+-- batch of the first epoch, or with --kill sends itself SIGKILL there.
+local o = {epochs = 3}
+local i = 1
+while arg[i] do
+  local k, v = arg[i], arg[i + 1]
+  if k == '--kill' then o.kill, i = true, i + 1
+  else
+    o[k:gsub('^%-%-', ''):gsub('%-', '_')] = tonumber(v) or v
+    i = i + 2
+  end
+end
+local out, fail_rank, fail_batch, kill = o.save, o.fail_rank, o.fail_batch, o.kill
 local nn, optim, callbacks = seq.nn, seq.optim, seq.callbacks
 seq.manual_seed(3)
 local n, len = 300, 8
 local x = (seq.rand(n, len) * 9):cast('i64'):clamp(0, 8)
 local y = x:eq(7):cast('f32'):sum(2):gt(0):cast('f32'):reshape(n, 1)
 seq.manual_seed(11)
-local m = nn.Sequential{nn.Embedding(9, 8, {input_length = len}), nn.LSTM(12), nn.Dense(1, {activation = 'sigmoid'})}
-m:compile{loss = 'binary_crossentropy', optimizer = optim.Adam{lr = 0.02}, metrics = {'accuracy'}}
+local m
+if o.resume then
+  m = seq.load_model(o.resume)
+else
+  m = nn.Sequential{nn.Embedding(9, 8, {input_length = len}), nn.LSTM(12), nn.Dense(1, {activation = 'sigmoid'})}
+  m:compile{loss = 'binary_crossentropy', optimizer = optim.Adam{lr = 0.02}, metrics = {'accuracy'}}
+end
 local cbs = {}
 if fail_rank then
   cbs[1] = callbacks.Lambda{on_batch_end = function(b)
@@ -26,11 +42,13 @@ if fail_rank then
 end
 -- 240 training rows in batches of 23: the last batch (10 rows) splits 5/5,
 -- the others 11/12, so unequal shards are covered
-local h = m:fit(x, y, {epochs = 3, batch_size = 23, verbose = 0, validation_split = 0.2, callbacks = cbs})
+local e0 = m.epoch or 0
+local h = m:fit(x, y, {epochs = o.epochs, initial_epoch = e0, batch_size = 23, verbose = 0, validation_split = 0.2,
+                       callbacks = cbs})
 if seq.dist.rank() == 0 then
   for e = 1, #h.history.loss do
-    print(string.format('epoch %d loss %.9g accuracy %.9g val_loss %.9g', e, h.history.loss[e],
+    print(string.format('epoch %d loss %.9g accuracy %.9g val_loss %.9g', e0 + e, h.history.loss[e],
                         h.history.accuracy[e], h.history.val_loss[e]))
   end
-  if out and out ~= '' then m:save(out) end
+  if out then m:save(out) end
 end
