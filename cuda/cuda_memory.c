@@ -72,7 +72,7 @@ static void probe_device(void) {
   }
   probe_count = n;
   struct cudaDeviceProp prop;
-  e = cudaGetDeviceProperties(&prop, 0);
+  e = cudaGetDeviceProperties(&prop, seq_cuda_pick_device(n)); /* the device this process will use */
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
     snprintf(probe_problem, sizeof probe_problem, "cudaGetDeviceProperties: %s",
@@ -118,7 +118,7 @@ static seq_status init_fail(seq_status code, const char *what, const char *detai
 static seq_status do_init(void) {
   pthread_once(&probe_once, probe_device);
   if (probe_problem[0]) return init_fail(SEQ_EDEVICE, "no CUDA device available", probe_problem);
-  cudaError_t e = cudaSetDevice(0);
+  cudaError_t e = cudaSetDevice(seq_cuda_pick_device(seq_cuda_device_count()));
   if (e == cudaSuccess) e = cudaFree(0); /* creates the context now, not inside the first op */
   if (e != cudaSuccess) return init_fail(SEQ_EBACKEND, "cudaSetDevice", cudaGetErrorString(e));
   cublasStatus_t cb = cublasCreate(&cublas_h);

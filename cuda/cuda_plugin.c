@@ -16,6 +16,7 @@ static const seq_cuda_plugin plugin = {
     .set_tf32 = seq_cuda_set_tf32,
     .empty_cache = seq_cuda_empty_cache,
     .memory_stats = seq_cuda_memory_stats,
+    .nccl = seq_cuda_nccl_table,
 };
 
 __attribute__((visibility("default"))) const seq_cuda_plugin *seq_cuda_plugin_get(void) {

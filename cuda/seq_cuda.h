@@ -18,6 +18,7 @@ extern "C" {
 #endif
 
 #include "seq_backend.h"
+#include "seq_cuda_loader.h"
 
 /* ---- public: for the core and the Lua bindings ---- */
 
@@ -104,6 +105,10 @@ void seq_cuda_scratch_free(seq_cuda_scratch *s);
 seq_status seq_cuda_alloc(void **ptr, size_t nbytes);
 void seq_cuda_free(void *ptr, size_t nbytes);
 seq_status seq_cuda_ensure_init(void); /* device, handles; sets the message on failure */
+/* NCCL (cuda_nccl.c): the plugin's table, NULL without nccl.h at build time;
+ * and the device this process uses (one per process under a launcher). */
+const seq_cuda_nccl *seq_cuda_nccl_table(void);
+int seq_cuda_pick_device(int count);
 seq_status seq_cuda_memset_zero_impl(void *ptr, size_t nbytes);
 seq_status seq_cuda_upload_impl(void *dst, const void *src, size_t nbytes);
 seq_status seq_cuda_download_impl(void *dst, const void *src, size_t nbytes);

@@ -174,3 +174,8 @@ void seq_cuda_memory_stats(size_t *in_use, size_t *cached) {
   *in_use = *cached = 0;
   if (plugin) plugin->memory_stats(in_use, cached);
 }
+
+const seq_cuda_nccl *seq_cuda_nccl_get(void) {
+  const seq_cuda_plugin *p = loaded();
+  return p && p->nccl ? p->nccl() : NULL;
+}

@@ -25,7 +25,18 @@
 
 /* What the plugin hands the loader.  `abi` and the two sizes guard against
  * a libseqcuda.so left over from another build. */
-#define SEQ_CUDA_PLUGIN_ABI 2
+#define SEQ_CUDA_PLUGIN_ABI 3
+
+/* NCCL on device memory (seq.dist); the plugin opens libnccl on first use.
+ * The unique id travels between ranks as SEQ_CUDA_NCCL_ID_BYTES bytes. */
+#define SEQ_CUDA_NCCL_ID_BYTES 128
+typedef struct seq_cuda_nccl {
+  seq_status (*unique_id)(void *out); /* on rank 0 */
+  seq_status (*init)(const void *id, int rank, int size);
+  seq_status (*allreduce)(void *ptr, size_t count, int dtype, bool mean);
+  seq_status (*broadcast)(void *ptr, size_t bytes, int root);
+} seq_cuda_nccl;
+
 typedef struct seq_cuda_plugin {
   int abi;
   size_t backend_size, tensor_size;
@@ -35,6 +46,7 @@ typedef struct seq_cuda_plugin {
   void (*set_tf32)(bool on);
   void (*empty_cache)(void);
   void (*memory_stats)(size_t *in_use, size_t *cached);
+  const seq_cuda_nccl *(*nccl)(void); /* NULL result: built without nccl.h */
 } seq_cuda_plugin;
 
 /* The plugin's one exported symbol. */
@@ -61,5 +73,8 @@ bool seq_cuda_get_tf32(void);
  * (zeros) while the plugin is not loaded. */
 void seq_cuda_empty_cache(void);
 void seq_cuda_memory_stats(size_t *in_use, size_t *cached);
+/* The plugin's NCCL table, NULL when the plugin is not loaded or was built
+ * without NCCL. */
+const seq_cuda_nccl *seq_cuda_nccl_get(void);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "seq_cuda_loader.h"
 #include "seq_dist_plugin.h"
 #include "seq_ops.h"
 
@@ -141,6 +142,29 @@ static seq_status host_buffer(seq_tensor **out, seq_tensor *t, bool *staged) {
   return s;
 }
 
+/* NCCL for GPU tensors, decided once and by every rank together (the first
+ * collective on a GPU tensor): all ranks must have the plugin's NCCL table,
+ * and rank 0's unique id reaches the others over MPI.  SEQLUA_DIST_NCCL=0
+ * keeps the host-staged path. */
+static int nccl_state; /* 0 undecided, 1 on, -1 off */
+
+static const seq_cuda_nccl *nccl_ready(void) {
+  if (nccl_state) return nccl_state > 0 ? seq_cuda_nccl_get() : NULL;
+  const char *env = getenv("SEQLUA_DIST_NCCL");
+  const seq_cuda_nccl *n = env && strcmp(env, "0") == 0 ? NULL : seq_cuda_nccl_get();
+  unsigned char id[SEQ_CUDA_NCCL_ID_BYTES] = {0};
+  int32_t ok = n != NULL;
+  if (ok && my_rank == 0 && n->unique_id(id) != SEQ_OK) ok = 0;
+  char err[512] = "";
+  if (plugin->broadcast(id, sizeof id, 0, err, sizeof err) != 0 ||
+      plugin->allreduce(&ok, 1, SEQ_DIST_I32, SEQ_DIST_SUM, err, sizeof err) != 0) {
+    nccl_state = -1;
+    return NULL;
+  }
+  nccl_state = ok == my_size && n->init(id, my_rank, my_size) == SEQ_OK ? 1 : -1;
+  return nccl_state > 0 ? n : NULL;
+}
+
 typedef int (*collective_fn)(void *buf, seq_tensor *t, int arg, char *err, size_t n);
 
 static int do_allreduce(void *buf, seq_tensor *t, int op, char *err, size_t n) {
@@ -156,6 +180,13 @@ static seq_status collective(const char *what, seq_tensor *t, collective_fn fn, 
   if (s != SEQ_OK) return s;
   if (!t) return seq_fail(SEQ_EARG, "%s: no tensor", what);
   if (t->numel == 0) return SEQ_OK;
+  if (t->device == SEQ_CUDA && seq_tensor_is_contiguous(t)) {
+    const seq_cuda_nccl *n = nccl_ready();
+    if (n) {
+      if (fn == do_allreduce) return n->allreduce(seq_tensor_data(t), (size_t)t->numel, (int)t->dtype, arg == SEQ_DIST_MEAN);
+      return n->broadcast(seq_tensor_data(t), (size_t)t->numel * seq_dtype_size(t->dtype), arg);
+    }
+  }
   seq_tensor *h = NULL;
   bool staged = false;
   s = host_buffer(&h, t, &staged);
