@@ -29,6 +29,13 @@ else
   m = nn.Sequential{nn.Embedding(9, 8, {input_length = len}), nn.LSTM(12), nn.Dense(1, {activation = 'sigmoid'})}
   m:compile{loss = 'binary_crossentropy', optimizer = optim.Adam{lr = 0.02}, metrics = {'accuracy'}}
 end
+-- count the rows this process computes on: on N processes each takes 1/N
+local rows = 0 -- training and validation rows
+local batch_loss = m.batch_loss
+function m.batch_loss(self, xb, ...)
+  rows = rows + xb:size(1)
+  return batch_loss(self, xb, ...)
+end
 local cbs = {}
 if fail_rank then
   cbs[1] = callbacks.Lambda{on_batch_end = function(b)
@@ -45,6 +52,7 @@ end
 local e0 = m.epoch or 0
 local h = m:fit(x, y, {epochs = o.epochs, initial_epoch = e0, batch_size = 23, verbose = 0, validation_split = 0.2,
                        callbacks = cbs})
+io.stderr:write(string.format('rank %d of %d trained on %d rows\n', seq.dist.rank(), seq.dist.size(), rows))
 if seq.dist.rank() == 0 then
   for e = 1, #h.history.loss do
     print(string.format('epoch %d loss %.9g accuracy %.9g val_loss %.9g', e0 + e, h.history.loss[e],

@@ -34,6 +34,10 @@ result collectives_every_dtype $? "$tmp/c.log"
   "${mpi[@]}" test/dist/fit_lstm.lua --save "$tmp/w2.st" > "$tmp/l2.txt" 2> "$tmp/f2.log" &&
   "${one[@]}" test/dist/compare.lua "$tmp/l1.txt" "$tmp/l2.txt" "$tmp/w1.st" "$tmp/w2.st" 1e-5 > "$tmp/f.log" 2>&1
 s=$?; cat "$tmp/f1.log" "$tmp/f2.log" >> "$tmp/f.log"
+# and the work was shared: per epoch 240 training rows in batches of 23
+# (10 x 23 split 11/12, then 10 split 5/5) and 60 validation rows (30/30)
+grep -q 'rank 0 of 1 trained on 900 rows' "$tmp/f1.log" && grep -q 'rank 0 of 2 trained on 435 rows' "$tmp/f2.log" &&
+  grep -q 'rank 1 of 2 trained on 465 rows' "$tmp/f2.log" || s=1
 result fit_two_processes_matches_one $s "$tmp/f.log"
 
 # 3. checkpoints cross over: 2 epochs on 2 processes then the third on 1,
