@@ -376,8 +376,8 @@ function M.get_file(fname, opts)
     if not good then
       os.remove(cache_path)
       error(string.format('get_file: the download of %s from %s has the wrong %s ' ..
-        '(expected %s, got %s); the file was removed.  Check the address and the hash.',
-        fname, opts.origin, algo, want, got), 2)
+        '(expected %s, got %s); it was not kept at %s.  Check the address and the hash.',
+        fname, opts.origin, algo, want, got, cache_path), 2)
     end
   end
   return cache_path

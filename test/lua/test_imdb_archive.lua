@@ -115,7 +115,7 @@ function tests.download_verify_read_from_a_local_server()
     local o = {}
     for k, v in pairs(over) do o[k] = v end
     o.origin, o.file_hash = url .. '/fake.tar.gz', sha
-    T.raises(function() imdb.load(o) end, 'wrong sha256', url .. '/fake.tar.gz', sha)
+    T.raises(function() imdb.load(o) end, 'wrong sha256', url .. '/fake.tar.gz', sha, cache .. '/imdb/fake.tar.gz')
     -- a 404 names the URL and the cache path
     o.origin = url .. '/missing.tar.gz'
     T.raises(function() imdb.load(o) end, '404', url .. '/missing.tar.gz', cache .. '/imdb/missing.tar.gz')
