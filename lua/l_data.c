@@ -145,38 +145,12 @@ static int l_extract(lua_State *L) {
   return 1;
 }
 
-/* data_tar_list(archive) -> {{name=, type=, size=, link=}, ...} (tests, inspection) */
-static int l_tar_list(lua_State *L) {
-  seq_tar *t;
-  SEQ_LUA_CHECK(L, seq_tar_open(luaL_checkstring(L, 1), &t));
-  static const char *const types[] = {"file", "dir", "symlink", "hardlink", "other"};
-  lua_newtable(L);
-  const seq_tar_entry *e;
-  seq_status st;
-  lua_Integer i = 0;
-  while ((st = seq_tar_next(t, &e)) == SEQ_OK && e) {
-    lua_createtable(L, 0, 4);
-    lua_pushstring(L, e->name);
-    lua_setfield(L, -2, "name");
-    lua_pushstring(L, types[e->type]);
-    lua_setfield(L, -2, "type");
-    lua_pushinteger(L, (lua_Integer)e->size);
-    lua_setfield(L, -2, "size");
-    lua_pushstring(L, e->linkname);
-    lua_setfield(L, -2, "link");
-    lua_rawseti(L, -2, ++i);
-  }
-  seq_tar_close(t);
-  SEQ_LUA_CHECK(L, st);
-  return 1;
-}
-
 void seq_lua_register_data(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"data_download", l_download}, {"data_sha256", l_sha256},  {"data_md5", l_md5},
       {"data_hash_string", l_hash_string}, {"data_mkdirs", l_mkdirs}, {"data_stat", l_stat},
       {"data_isatty", l_isatty},     {"data_getpid", l_getpid},  {"data_isdir", l_isdir},
-      {"data_now", l_now},           {"data_extract", l_extract}, {"data_tar_list", l_tar_list},
+      {"data_now", l_now},           {"data_extract", l_extract},
       {NULL, NULL},
   };
   luaL_setfuncs(L, fns, 0);
