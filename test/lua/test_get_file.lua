@@ -96,6 +96,15 @@ function tests.download_then_cache_hit()
     local listing = p:read('a')
     p:close()
     T.truthy(not listing:find('%.part'), listing)
+    -- a killed download's temporary file is removed by the next download
+    -- (its process is gone); a live process's is left alone
+    write(c.cache .. '/sub/file.bin.part4194303', 'partial')
+    write(c.cache .. '/sub/file.bin.part1', 'in progress')
+    os.remove(path)
+    data.get_file('file.bin', {origin = c.url .. '/file.bin', sha256 = SHA, cache_subdir = 'sub', progress = false})
+    T.truthy(not exists(c.cache .. '/sub/file.bin.part4194303'), 'stale temporary file kept')
+    T.truthy(exists(c.cache .. '/sub/file.bin.part1'), 'a live process lost its temporary file')
+    os.remove(c.cache .. '/sub/file.bin.part1')
     -- cache hit: found without the network (origin now unreachable)
     local again = data.get_file('file.bin', {origin = CLOSED .. '/file.bin', sha256 = SHA,
       cache_subdir = 'sub'})
