@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 
 #include "seq_tar.h"
-#include "seq_text.h"
+#include "seq_utf8.h"
 
 /* A single review is a few KiB (the longest of the 50,000 is 14 KiB); a
  * member far beyond that is not a review. */
