@@ -5,8 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+#include <time.h>
+
 #include "seq_fetch.h"
 #include "seq_lua.h"
+#include "seq_tar.h"
 
 typedef struct progress_ctx {
   lua_State *L;
@@ -118,11 +122,36 @@ static int l_getpid(lua_State *L) {
   return 1;
 }
 
+/* data_isdir(path) -> boolean */
+static int l_isdir(lua_State *L) {
+  struct stat st;
+  lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0 && S_ISDIR(st.st_mode));
+  return 1;
+}
+
+/* data_now() -> seconds on a monotonic clock (download rate and ETA) */
+static int l_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
+/* data_extract(archive, dest) -> true: a tar/tar.gz into the new folder dest
+ * (atomic; refuses members that would land outside it) */
+static int l_extract(lua_State *L) {
+  SEQ_LUA_CHECK(L, seq_tar_extract(luaL_checkstring(L, 1), luaL_checkstring(L, 2)));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void seq_lua_register_data(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"data_download", l_download}, {"data_sha256", l_sha256},  {"data_md5", l_md5},
       {"data_hash_string", l_hash_string}, {"data_mkdirs", l_mkdirs}, {"data_stat", l_stat},
-      {"data_isatty", l_isatty},     {"data_getpid", l_getpid},  {NULL, NULL},
+      {"data_isatty", l_isatty},     {"data_getpid", l_getpid},  {"data_isdir", l_isdir},
+      {"data_now", l_now},           {"data_extract", l_extract},
+      {NULL, NULL},
   };
   luaL_setfuncs(L, fns, 0);
 }

@@ -51,7 +51,7 @@ static void push_split(lua_State *L, const seq_imdb_split *s) {
   lua_setfield(L, -2, "n");
 }
 
-/* imdb_load{train=, test=, word_index=, cache=path|nil, num_words=, skip_top=,
+/* imdb_load{archive= | train=, test=, word_index=, cache=path|nil, num_words=, skip_top=,
  *           maxlen=, seed=, start_char=, oov_char=, index_from=, limit=}
  *   -> train, test, info
  * train/test = {values = i32 [T], offsets = i64 [n+1], y = f32 [n,1], n = n};
@@ -93,8 +93,9 @@ static int l_imdb_load(lua_State *L) {
   p.test = seq_lua_optfield_string(L, 1, "imdb.load", "test", NULL);
   p.word_index = seq_lua_optfield_string(L, 1, "imdb.load", "word_index", NULL);
   p.cache = seq_lua_optfield_string(L, 1, "imdb.load", "cache", NULL);
-  if (!p.train || !p.test || !p.word_index)
-    return luaL_error(L, "imdb.load: the train, test and word_index paths are required");
+  p.archive = seq_lua_optfield_string(L, 1, "imdb.load", "archive", NULL);
+  if ((!p.archive && (!p.train || !p.test)) || !p.word_index)
+    return luaL_error(L, "imdb.load: the word_index path and the archive (or the train and test TSV) paths are required");
   seq_imdb_split tr, te;
   double t0 = now_s();
   seq_imdb_corpus c;

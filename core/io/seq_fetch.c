@@ -3,7 +3,9 @@
 #include "seq_fetch.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +328,44 @@ static int xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
   return 0;
 }
 
+/* Removes <path>.part<pid> files left by downloads that were killed (their
+ * process is gone), so an interrupted 85 MB download does not stay behind
+ * as litter; a live process's temp file is left alone. */
+static void remove_stale_parts(const char *path) {
+  const char *slash = strrchr(path, '/');
+  size_t dlen = slash ? (size_t)(slash - path) : 0;
+  const char *base = slash ? slash + 1 : path;
+  size_t blen = strlen(base);
+  char *dir = malloc(dlen + 2);
+  if (!dir) return;
+  if (slash) {
+    memcpy(dir, path, dlen ? dlen : 1);
+    dir[dlen ? dlen : 1] = '\0';
+  } else {
+    strcpy(dir, ".");
+  }
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".part", 5) != 0) continue;
+    const char *digits = n + blen + 5;
+    char *end;
+    long pid = strtol(digits, &end, 10);
+    if (end == digits || *end || pid <= 0) continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+    size_t full_n = strlen(dir) + strlen(n) + 2;
+    char *full = malloc(full_n);
+    if (full) {
+      snprintf(full, full_n, "%s/%s", dir, n);
+      remove(full);
+      free(full);
+    }
+  }
+  if (d) closedir(d);
+  free(dir);
+}
+
 static int curl_ready = 0;
 
 seq_status seq_fetch_url(const char *url, const char *path, const seq_fetch_opts *opts) {
@@ -336,6 +376,7 @@ seq_status seq_fetch_url(const char *url, const char *path, const seq_fetch_opts
       return seq_fail(SEQ_EIO, "download: libcurl failed to initialise");
     curl_ready = 1;
   }
+  remove_stale_parts(path);
   size_t n = strlen(path);
   char *tmp = malloc(n + 32);
   if (!tmp) return seq_fail(SEQ_ENOMEM, "download: out of memory");

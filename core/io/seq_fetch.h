@@ -3,7 +3,8 @@
  * seq_fetch_url() downloads with libcurl into a temporary file next to the
  * destination and renames it into place only after the whole body arrived,
  * so an interrupted download never leaves a truncated file under the final
- * name.  HTTP errors (404, ...) and network failures become messages naming
+ * name; it starts over the next time, and temporary files of killed
+ * downloads (<path>.part<pid> of a process that is gone) are removed then.  HTTP errors (404, ...) and network failures become messages naming
  * the URL and the cause.
  *
  * SHA-256 and MD5 are implemented here (no OpenSSL dependency); they are
