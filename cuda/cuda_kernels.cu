@@ -16,6 +16,13 @@
 #include "seq_cuda.h"
 #include "seq_philox.h"
 
+/* kernel<<<grid, block>>>(args) is written SEQ_LAUNCH(grid, block, kernel)(args)
+ * so that the emulated build (cuda/emu/emu_kernel.h) can run the same source
+ * on the CPU. */
+#ifndef SEQ_LAUNCH
+#define SEQ_LAUNCH(grid, block, ...) __VA_ARGS__<<<grid, block>>>
+#endif
+
 #define THREADS 256
 #define MAX_BLOCKS (1 << 20)
 
@@ -153,7 +160,7 @@ extern "C" seq_status seq_cuda_k_copy(const seq_cuda_arr *out, const seq_cuda_ar
   seq_iter it;
   const seq_cuda_arr *ops[2] = {out, src};
   iter_init(&it, out->ndim, out->shape, 2, ops);
-  DISPATCH(out->dtype, TO, DISPATCH(src->dtype, TI, (k_copy<TO, TI><<<blocks_for(n), THREADS>>>(
+  DISPATCH(out->dtype, TO, DISPATCH(src->dtype, TI, (SEQ_LAUNCH(blocks_for(n), THREADS, k_copy<TO, TI>)(
                                                          it, n, (TO *)out->data, (const TI *)src->data))));
   LAUNCH_CHECK("copy");
   return SEQ_OK;
@@ -166,7 +173,7 @@ __global__ void k_fill(T *out, int64_t n, T v) {
 
 extern "C" seq_status seq_cuda_k_fill(void *data, seq_dtype dt, int64_t n, double value) {
   if (n == 0) return SEQ_OK;
-  DISPATCH(dt, T, (k_fill<T><<<blocks_for(n), THREADS>>>((T *)data, n, (T)value)));
+  DISPATCH(dt, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_fill<T>)((T *)data, n, (T)value)));
   LAUNCH_CHECK("fill");
   return SEQ_OK;
 }
@@ -253,14 +260,14 @@ extern "C" seq_status seq_cuda_k_binary(seq_binop op, const seq_cuda_arr *out,
   bool cmp = op >= SEQ_BIN_EQ && op <= SEQ_BIN_GE;
   if (cmp) {
     if (out->dtype != SEQ_U8) return seq_fail(SEQ_EDTYPE, "comparison: output must be u8");
-    DISPATCH(a->dtype, T, (k_compare<T><<<blocks_for(n), THREADS>>>(
+    DISPATCH(a->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_compare<T>)(
                               it, n, (int)op, (uint8_t *)out->data, (const T *)a->data,
                               (const T *)b->data)));
   } else {
     if (out->dtype != a->dtype)
       return seq_fail(SEQ_EDTYPE, "binary op: output dtype %s differs from operands' %s",
                       seq_dtype_name((seq_dtype)out->dtype), seq_dtype_name((seq_dtype)a->dtype));
-    DISPATCH(a->dtype, T, (k_binary<T><<<blocks_for(n), THREADS>>>(
+    DISPATCH(a->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_binary<T>)(
                               it, n, (int)op, (T *)out->data, (const T *)a->data,
                               (const T *)b->data)));
   }
@@ -370,11 +377,11 @@ extern "C" seq_status seq_cuda_k_unary(seq_unop op, const seq_cuda_arr *out, con
   unsigned g = blocks_for(n);
   switch (out->dtype) {
     case SEQ_F32:
-      k_unary_f32<<<g, THREADS>>>(it, n, (int)op, (float *)out->data, (const float *)a->data,
+      SEQ_LAUNCH(g, THREADS, k_unary_f32)(it, n, (int)op, (float *)out->data, (const float *)a->data,
                                   (float)p0, (float)p1);
       break;
     case SEQ_F64:
-      k_unary_f64<<<g, THREADS>>>(it, n, (int)op, (double *)out->data, (const double *)a->data,
+      SEQ_LAUNCH(g, THREADS, k_unary_f64)(it, n, (int)op, (double *)out->data, (const double *)a->data,
                                   p0, p1);
       break;
     default: {
@@ -384,15 +391,15 @@ extern "C" seq_status seq_cuda_k_unary(seq_unop op, const seq_cuda_arr *out, con
       if (!int_ok) return seq_fail(SEQ_EDTYPE, "this op needs a float tensor, got an integer one");
       switch (out->dtype) {
         case SEQ_I32:
-          k_unary_int<int32_t><<<g, THREADS>>>(it, n, (int)op, (int32_t *)out->data,
+          SEQ_LAUNCH(g, THREADS, k_unary_int<int32_t>)(it, n, (int)op, (int32_t *)out->data,
                                                (const int32_t *)a->data, p0, p1);
           break;
         case SEQ_I64:
-          k_unary_int<int64_t><<<g, THREADS>>>(it, n, (int)op, (int64_t *)out->data,
+          SEQ_LAUNCH(g, THREADS, k_unary_int<int64_t>)(it, n, (int)op, (int64_t *)out->data,
                                                (const int64_t *)a->data, p0, p1);
           break;
         case SEQ_U8:
-          k_unary_int<uint8_t><<<g, THREADS>>>(it, n, (int)op, (uint8_t *)out->data,
+          SEQ_LAUNCH(g, THREADS, k_unary_int<uint8_t>)(it, n, (int)op, (uint8_t *)out->data,
                                                (const uint8_t *)a->data, p0, p1);
           break;
         default: return seq_fail(SEQ_EDTYPE, "unary op: unsupported dtype");
@@ -424,7 +431,7 @@ extern "C" seq_status seq_cuda_k_where(const seq_cuda_arr *out, const seq_cuda_a
   seq_iter it;
   const seq_cuda_arr *ops[4] = {out, cond, a, b};
   iter_init(&it, out->ndim, out->shape, 4, ops);
-  DISPATCH(out->dtype, T, (k_where<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH(out->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_where<T>)(
                               it, n, (T *)out->data, (const uint8_t *)cond->data,
                               (const T *)a->data, (const T *)b->data)));
   LAUNCH_CHECK("where");
@@ -537,10 +544,10 @@ extern "C" seq_status seq_cuda_k_reduce(seq_redop op, void *out, seq_dtype out_d
   if (outer * inner == 0) return SEQ_OK;
   if (inner == 1) {
     int64_t g = outer < MAX_BLOCKS ? outer : MAX_BLOCKS;
-    DISPATCH(in_dt, T, (k_reduce_rows<T><<<(unsigned)g, THREADS>>>((int)op, out, (int)out_dt,
+    DISPATCH(in_dt, T, (SEQ_LAUNCH((unsigned)g, THREADS, k_reduce_rows<T>)((int)op, out, (int)out_dt,
                                                                    (const T *)in, outer, n)));
   } else {
-    DISPATCH(in_dt, T, (k_reduce_cols<T><<<blocks_for(outer * inner), THREADS>>>(
+    DISPATCH(in_dt, T, (SEQ_LAUNCH(blocks_for(outer * inner), THREADS, k_reduce_cols<T>)(
                            (int)op, out, (int)out_dt, (const T *)in, outer, n, inner)));
   }
   LAUNCH_CHECK("reduce");
@@ -641,7 +648,7 @@ extern "C" seq_status seq_cuda_k_index_select(const seq_cuda_arr *out, const seq
   if (n == 0) return SEQ_OK;
   seq_karr o = karr(out), s = karr(src);
   seq_cuda_deferred *err = seq_cuda_deferred_dev();
-  DISPATCH(out->dtype, T, (k_index_select<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH(out->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_index_select<T>)(
                               o, (T *)out->data, s, (const T *)src->data, dim, idx, (int)idx_dt,
                               n, err)));
   LAUNCH_CHECK("index_select");
@@ -676,7 +683,7 @@ extern "C" seq_status seq_cuda_k_index_add(const seq_cuda_arr *dst, int dim, con
   if (n == 0) return SEQ_OK;
   seq_karr dk = karr(dst), sk = karr(src);
   seq_cuda_deferred *err = seq_cuda_deferred_dev();
-  DISPATCH(dst->dtype, T, (k_index_add<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH(dst->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_index_add<T>)(
                               dk, (T *)dst->data, sk, (const T *)src->data, dim, idx, (int)idx_dt,
                               n, err)));
   LAUNCH_CHECK("index_add");
@@ -712,7 +719,7 @@ extern "C" seq_status seq_cuda_k_gather(const seq_cuda_arr *out, const seq_cuda_
   if (n == 0) return SEQ_OK;
   seq_karr o = karr(out), s = karr(src);
   seq_cuda_deferred *err = seq_cuda_deferred_dev();
-  DISPATCH(out->dtype, T, (k_gather<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH(out->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_gather<T>)(
                               o, (T *)out->data, s, (const T *)src->data, dim, idx, (int)idx_dt,
                               n, err)));
   LAUNCH_CHECK("gather");
@@ -747,7 +754,7 @@ extern "C" seq_status seq_cuda_k_scatter_add(const seq_cuda_arr *dst, int dim, c
   if (n == 0) return SEQ_OK;
   seq_karr dk = karr(dst), sk = karr(src);
   seq_cuda_deferred *err = seq_cuda_deferred_dev();
-  DISPATCH(dst->dtype, T, (k_scatter_add<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH(dst->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_scatter_add<T>)(
                               dk, (T *)dst->data, sk, (const T *)src->data, dim, idx,
                               (int)idx_dt, n, err)));
   LAUNCH_CHECK("scatter_add");
@@ -792,11 +799,11 @@ extern "C" seq_status seq_cuda_k_rand(void *out, seq_dtype dt, int64_t n, uint64
   if (n == 0) return SEQ_OK;
   unsigned g = blocks_for(n);
   if (dt == SEQ_F32) {
-    if (normal) k_normal<float><<<g, THREADS>>>((float *)out, n, seed, offset, a, b);
-    else k_uniform_f32<<<g, THREADS>>>((float *)out, n, seed, offset, (float)a, (float)(b - a));
+    if (normal) SEQ_LAUNCH(g, THREADS, k_normal<float>)((float *)out, n, seed, offset, a, b);
+    else SEQ_LAUNCH(g, THREADS, k_uniform_f32)((float *)out, n, seed, offset, (float)a, (float)(b - a));
   } else if (dt == SEQ_F64) {
-    if (normal) k_normal<double><<<g, THREADS>>>((double *)out, n, seed, offset, a, b);
-    else k_uniform_f64<<<g, THREADS>>>((double *)out, n, seed, offset, a, b);
+    if (normal) SEQ_LAUNCH(g, THREADS, k_normal<double>)((double *)out, n, seed, offset, a, b);
+    else SEQ_LAUNCH(g, THREADS, k_uniform_f64)((double *)out, n, seed, offset, a, b);
   } else {
     return seq_fail(SEQ_EDTYPE, "rand: needs f32 or f64, got %s", seq_dtype_name(dt));
   }
@@ -889,7 +896,7 @@ static unsigned row_blocks(int64_t rows) { return (unsigned)(rows < MAX_BLOCKS ?
 extern "C" seq_status seq_cuda_k_softmax(void *out, const void *x, seq_dtype dt, int64_t rows,
                                          int64_t cols, bool log) {
   if (rows == 0 || cols == 0) return SEQ_OK;
-  DISPATCH_FLOAT(dt, T, "softmax", (k_softmax<T><<<row_blocks(rows), THREADS>>>(
+  DISPATCH_FLOAT(dt, T, "softmax", (SEQ_LAUNCH(row_blocks(rows), THREADS, k_softmax<T>)(
                                        (T *)out, (const T *)x, rows, cols, (int)log)));
   LAUNCH_CHECK("softmax");
   return SEQ_OK;
@@ -899,7 +906,7 @@ extern "C" seq_status seq_cuda_k_softmax_backward(void *dx, const void *y, const
                                                   seq_dtype dt, int64_t rows, int64_t cols,
                                                   bool log) {
   if (rows == 0 || cols == 0) return SEQ_OK;
-  DISPATCH_FLOAT(dt, T, "softmax_backward", (k_softmax_bw<T><<<row_blocks(rows), THREADS>>>(
+  DISPATCH_FLOAT(dt, T, "softmax_backward", (SEQ_LAUNCH(row_blocks(rows), THREADS, k_softmax_bw<T>)(
                                                 (T *)dx, (const T *)y, (const T *)dy, rows, cols,
                                                 (int)log)));
   LAUNCH_CHECK("softmax_backward");
@@ -953,7 +960,7 @@ extern "C" seq_status seq_cuda_k_softmax_xent(void *loss, void *probs, const voi
   if (cols == 0) return seq_fail(SEQ_ESHAPE, "softmax_cross_entropy: zero classes");
   seq_cuda_deferred *err = seq_cuda_deferred_dev();
   DISPATCH_FLOAT(dt, T, "softmax_cross_entropy",
-                 (k_softmax_xent<T><<<row_blocks(rows), THREADS>>>(
+                 (SEQ_LAUNCH(row_blocks(rows), THREADS, k_softmax_xent<T>)(
                      (T *)loss, (T *)probs, (const T *)logits, target, target_kind, rows, cols, err)));
   LAUNCH_CHECK("softmax_cross_entropy");
   return SEQ_OK;
@@ -975,7 +982,7 @@ extern "C" seq_status seq_cuda_k_sigmoid_bce(void *loss, void *sig, const void *
                                              const void *target, seq_dtype dt, int64_t n) {
   if (n == 0) return SEQ_OK;
   DISPATCH_FLOAT(dt, T, "sigmoid_binary_cross_entropy",
-                 (k_sigmoid_bce<T><<<blocks_for(n), THREADS>>>((T *)loss, (T *)sig, (const T *)logits,
+                 (SEQ_LAUNCH(blocks_for(n), THREADS, k_sigmoid_bce<T>)((T *)loss, (T *)sig, (const T *)logits,
                                                                (const T *)target, n)));
   LAUNCH_CHECK("sigmoid_binary_cross_entropy");
   return SEQ_OK;
@@ -1052,10 +1059,10 @@ extern "C" seq_status seq_cuda_k_optim(const seq_optim_hparams *hp, void *param,
   if (n == 0) return SEQ_OK;
   unsigned g = blocks_for(n);
   if (dt == SEQ_F32)
-    k_optim<float><<<g, THREADS>>>(optim_params<float>(hp), (float *)param, (const float *)grad,
+    SEQ_LAUNCH(g, THREADS, k_optim<float>)(optim_params<float>(hp), (float *)param, (const float *)grad,
                                    (float *)s0, (float *)s1, n);
   else if (dt == SEQ_F64)
-    k_optim<double><<<g, THREADS>>>(optim_params<double>(hp), (double *)param,
+    SEQ_LAUNCH(g, THREADS, k_optim<double>)(optim_params<double>(hp), (double *)param,
                                     (const double *)grad, (double *)s0, (double *)s1, n);
   else
     return seq_fail(SEQ_EDTYPE, "optimizer step: needs f32 or f64");
@@ -1110,7 +1117,7 @@ extern "C" seq_status seq_cuda_k_lstm_pack(const seq_cuda_lstm_wptrs *w, const v
                                            const void *recurrent, const void *bias, seq_dtype dt,
                                            int64_t I, int64_t H) {
   int64_t n = 4 * H * I + 4 * H * H + 8 * H;
-  DISPATCH_FLOAT(dt, T, "lstm", (k_lstm_pack<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH_FLOAT(dt, T, "lstm", (SEQ_LAUNCH(blocks_for(n), THREADS, k_lstm_pack<T>)(
                                     *w, (const T *)kernel, (const T *)recurrent, (const T *)bias,
                                     I, H)));
   LAUNCH_CHECK("lstm weight pack");
@@ -1122,7 +1129,7 @@ extern "C" seq_status seq_cuda_k_lstm_unpack(const seq_cuda_lstm_wptrs *dw, void
                                              int64_t H) {
   int64_t n = (dkernel ? I * 4 * H : 0) + (drecurrent ? H * 4 * H : 0) + (dbias ? 4 * H : 0);
   if (n == 0) return SEQ_OK;
-  DISPATCH_FLOAT(dt, T, "lstm", (k_lstm_unpack<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH_FLOAT(dt, T, "lstm", (SEQ_LAUNCH(blocks_for(n), THREADS, k_lstm_unpack<T>)(
                                     *dw, (T *)dkernel, (T *)drecurrent, (T *)dbias, I, H)));
   LAUNCH_CHECK("lstm weight unpack");
   return SEQ_OK;
@@ -1144,7 +1151,7 @@ extern "C" seq_status seq_cuda_k_one_hot(void *out, seq_dtype dt, const void *id
   if (n * I == 0) return SEQ_OK;
   if (id_dt != SEQ_I32 && id_dt != SEQ_I64) return seq_fail(SEQ_EDTYPE, "lstm: ids must be i32 or i64");
   seq_cuda_deferred *err = seq_cuda_deferred_dev();
-  DISPATCH_FLOAT(dt, T, "lstm", (k_one_hot<T><<<blocks_for(n * I), THREADS>>>(
+  DISPATCH_FLOAT(dt, T, "lstm", (SEQ_LAUNCH(blocks_for(n * I), THREADS, k_one_hot<T>)(
                                     (T *)out, ids, (int)id_dt, n, I, err)));
   LAUNCH_CHECK("lstm one-hot");
   return SEQ_OK;
