@@ -7,23 +7,24 @@ local seq = require 'seq'
 local T = require 'helpers'
 local core = seq.core
 
-local function has_cuda()
-  if seq.cuda and seq.cuda.is_available then return seq.cuda.is_available() end
-  return (pcall(seq.zeros, 1, {device = GPU}))
-end
 -- SEQLUA_CROSS_SELFTEST=1 runs the second pass on the CPU too: it checks
 -- this file's own logic on machines without a GPU.
 local SELFTEST = os.getenv('SEQLUA_CROSS_SELFTEST') == '1'
 local GPU = SELFTEST and 'cpu' or 'cuda'
+local function has_cuda()
+  if seq.cuda and seq.cuda.is_available then return seq.cuda.is_available() end
+  return (pcall(seq.zeros, 1, {device = 'cuda'}))
+end
 local HAVE = SELFTEST or has_cuda()
 local function need_cuda() if not HAVE then T.skip('no CUDA device') end end
 
 local TOL = {atol = 1e-5, rtol = 1e-4}
 local EXACT = {atol = 0, rtol = 0}
 
--- A tensor on `dev` with the values of CPU tensor `t`.
+-- A tensor on `dev` with the values of `t`.  The reference side is the CPU
+-- whatever the default device is (the suite also runs with cuda as default).
 local function on(t, dev)
-  if dev == 'cpu' then return t:detach():clone() end
+  if dev == 'cpu' then return t:detach():to('cpu'):clone() end
   return t:detach():to(GPU)
 end
 
@@ -42,6 +43,7 @@ local function same(name, fn, tol)
   T.eq(#b, #a, name .. ': result count')
   for i = 1, #a do
     local x, y = a[i], b[i]
+    if seq.is_tensor(x) then T.eq(x.device, 'cpu', name .. ' reference ' .. i .. ' device') end
     if seq.is_tensor(y) then
       T.eq(y.device, GPU, name .. ' result ' .. i .. ' device')
       y = y:cpu()
@@ -356,7 +358,7 @@ function tests.weights_initialised_the_same()
   need_cuda()
   -- what a layer's initializer does: seed, then draw on the target device
   seq.manual_seed(7)
-  local a = seq.uniform({32, 400}, -0.1, 0.1)
+  local a = seq.uniform({32, 400}, -0.1, 0.1, {device = 'cpu'})
   seq.manual_seed(7)
   local b = seq.uniform({32, 400}, -0.1, 0.1, {device = GPU})
   T.close(b:cpu(), a, EXACT, 'uniform init')
