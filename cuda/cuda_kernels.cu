@@ -7,12 +7,15 @@
  *
  * Semantics follow the CPU backend (core/cpu/cpu_elementwise.c, cpu_reduce.c,
  * cpu_index.c, cpu_random.c, cpu_loss.c, cpu_optim.c): same integer rules
- * (division by zero gives 0), same NaN rules for max/min, reductions
+ * (division by zero gives 0, INT_MIN / -1 and other overflows wrap around
+ * as two's complement, float -> integer conversions saturate as
+ * core/engine/seq_convert.h defines), same NaN rules for max/min, reductions
  * accumulate in double, the Philox mapping of core/engine/seq_philox.h. */
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
 
+#include "seq_convert.h"
 #include "seq_cuda.h"
 #include "seq_philox.h"
 
@@ -66,12 +69,34 @@ static unsigned blocks_for(int64_t n) {
  * size-1 dims dropped and dims merged where contiguous for every operand (as
  * the CPU's iter_init does).  `contig` marks the all-contiguous fast path. */
 #define MAX_OPS 4
+/* Division by a loop-invariant divisor as a multiply-high and a shift
+ * (Granlund-Montgomery, as PyTorch's IntDivider): exact for dividends and
+ * divisors below 2^31.  A 64-bit integer divide is a long software sequence
+ * on the GPU; iter_offsets needs one quotient per dim per element. */
+struct seq_divider {
+  uint32_t magic, shift, d;
+};
+static seq_divider divider_of(uint32_t d) {
+  seq_divider v;
+  uint32_t s = 0;
+  while (s < 32 && ((uint64_t)1 << s) < d) s++;
+  v.shift = s;
+  v.magic = (uint32_t)((((uint64_t)1 << 32) * (((uint64_t)1 << s) - d)) / d + 1);
+  v.d = d;
+  return v;
+}
+__device__ static inline uint32_t div_by(const seq_divider &v, uint32_t n) {
+  return (__umulhi(n, v.magic) + n) >> v.shift;
+}
+
 struct seq_iter {
   int ndim;
   int nops;
   int contig;
+  int small; /* every index fits in 31 bits: the dividers below are used */
   int64_t shape[SEQ_MAX_DIM];
   int64_t stride[MAX_OPS][SEQ_MAX_DIM];
+  seq_divider div[SEQ_MAX_DIM];
 };
 
 /* Strides of `a` aligned to an iteration shape of `ndim` dims (right
@@ -114,6 +139,11 @@ static void iter_init(seq_iter *it, int ndim, const int64_t *shape, int nops,
   it->contig = n == 1;
   for (int k = 0; k < nops; k++)
     if (it->stride[k][0] != 1) it->contig = 0;
+  int64_t total = 1;
+  for (int d = 0; d < n; d++) total *= it->shape[d];
+  it->small = total < ((int64_t)1 << 31);
+  if (it->small)
+    for (int d = 0; d < n; d++) it->div[d] = divider_of((uint32_t)it->shape[d]);
 }
 
 /* Element offsets of every operand for logical index i. */
@@ -123,12 +153,42 @@ __device__ static inline void iter_offsets(const seq_iter &it, int64_t i, int64_
     return;
   }
   for (int k = 0; k < MAX_OPS; k++) off[k] = 0;
+  if (it.small) {
+    uint32_t r = (uint32_t)i;
+    for (int d = it.ndim - 1; d >= 0; d--) {
+      uint32_t q = div_by(it.div[d], r);
+      int64_t c = (int64_t)(r - q * it.div[d].d);
+      r = q;
+      for (int k = 0; k < MAX_OPS; k++)
+        if (k < it.nops) off[k] += c * it.stride[k][d];
+    }
+    return;
+  }
   for (int d = it.ndim - 1; d >= 0; d--) {
     int64_t c = i % it.shape[d];
     i /= it.shape[d];
     for (int k = 0; k < MAX_OPS; k++)
       if (k < it.nops) off[k] += c * it.stride[k][d];
   }
+}
+
+/* ---- conversions (core/engine/seq_convert.h) ---- */
+
+template <typename T> struct is_float_t { static const bool value = false; };
+template <> struct is_float_t<float> { static const bool value = true; };
+template <> struct is_float_t<double> { static const bool value = true; };
+
+/* a double rounded into T: saturating for the integer types */
+template <typename T> __host__ __device__ inline T sat_from(double v) { return (T)v; }
+template <> __host__ __device__ inline int32_t sat_from<int32_t>(double v) { return seq_f2i32(v); }
+template <> __host__ __device__ inline int64_t sat_from<int64_t>(double v) { return seq_f2i64(v); }
+template <> __host__ __device__ inline uint8_t sat_from<uint8_t>(double v) { return seq_f2u8(v); }
+
+/* TI -> TO as the CPU's SEQ_CONVERT: float -> integer saturates, the rest
+ * is a plain conversion (integer narrowing wraps) */
+template <typename TO, typename TI> __host__ __device__ inline TO convert(TI x) {
+  if (is_float_t<TI>::value && !is_float_t<TO>::value) return sat_from<TO>((double)x);
+  return (TO)x;
 }
 
 /* ---- copy / fill ---- */
@@ -138,7 +198,7 @@ __global__ void k_copy(seq_iter it, int64_t n, TO *out, const TI *src) {
   GRID_STRIDE(i, n) {
     int64_t off[MAX_OPS];
     iter_offsets(it, i, off);
-    out[off[0]] = (TO)src[off[1]];
+    out[off[0]] = convert<TO, TI>(src[off[1]]);
   }
 }
 
@@ -173,16 +233,12 @@ __global__ void k_fill(T *out, int64_t n, T v) {
 
 extern "C" seq_status seq_cuda_k_fill(void *data, seq_dtype dt, int64_t n, double value) {
   if (n == 0) return SEQ_OK;
-  DISPATCH(dt, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_fill<T>)((T *)data, n, (T)value)));
+  DISPATCH(dt, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_fill<T>)((T *)data, n, sat_from<T>(value))));
   LAUNCH_CHECK("fill");
   return SEQ_OK;
 }
 
 /* ---- binary ---- */
-
-template <typename T> struct is_float_t { static const bool value = false; };
-template <> struct is_float_t<float> { static const bool value = true; };
-template <> struct is_float_t<double> { static const bool value = true; };
 
 template <typename T>
 __device__ static inline T dpow(T a, T b) { return (T)pow((double)a, (double)b); }
@@ -203,11 +259,14 @@ __device__ static inline T bin_arith(int op, T x, T y) {
     }
   } else {
     switch (op) {
-      case SEQ_BIN_ADD: return (T)(x + y);
-      case SEQ_BIN_SUB: return (T)(x - y);
-      case SEQ_BIN_MUL: return (T)(x * y);
-      case SEQ_BIN_DIV: return y == 0 ? (T)0 : (T)(x / y);
-      case SEQ_BIN_POW: return (T)pow((double)x, (double)y);
+      /* two's complement wrap-around, computed unsigned (signed overflow
+       * is undefined in C++); INT_MIN / -1 wraps to INT_MIN as on the CPU */
+      case SEQ_BIN_ADD: return (T)((uint64_t)x + (uint64_t)y);
+      case SEQ_BIN_SUB: return (T)((uint64_t)x - (uint64_t)y);
+      case SEQ_BIN_MUL: return (T)((uint64_t)x * (uint64_t)y);
+      case SEQ_BIN_DIV:
+        return y == 0 ? (T)0 : (int64_t)y == -1 ? (T)((uint64_t)0 - (uint64_t)x) : (T)(x / y);
+      case SEQ_BIN_POW: return sat_from<T>(pow((double)x, (double)y));
       case SEQ_BIN_MAX: return x > y ? x : y;
       case SEQ_BIN_MIN: return x < y ? x : y;
     }
@@ -284,7 +343,15 @@ __device__ static inline float un_float(int op, float x, float q0, float q1) {
     case SEQ_UN_LOG: return logf(x);
     case SEQ_UN_SQRT: return sqrtf(x);
     case SEQ_UN_TANH: return tanhf(x);
-    case SEQ_UN_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    /* as the CPU: for x < 0 through exp(x), so that a large negative x gives
+     * the tiny (denormal) value instead of 1/inf = 0 */
+    case SEQ_UN_SIGMOID: {
+      if (x < 0) {
+        float e = expf(x);
+        return e / (1.0f + e);
+      }
+      return 1.0f / (1.0f + expf(-x));
+    }
     case SEQ_UN_RELU: return x > 0 ? x : 0.0f;
     case SEQ_UN_ABS: return fabsf(x);
     case SEQ_UN_SIGN: return (float)((x > 0) - (x < 0));
@@ -324,14 +391,14 @@ template <typename T>
 __device__ static inline T un_int(int op, T xt, double p0, double p1) {
   const int64_t x = (int64_t)xt;
   switch (op) {
-    case SEQ_UN_NEG: return (T)(-x);
+    case SEQ_UN_NEG: return (T)((uint64_t)0 - (uint64_t)x);
     case SEQ_UN_RELU: return (T)(x > 0 ? x : 0);
-    case SEQ_UN_ABS: return (T)(x < 0 ? -x : x);
+    case SEQ_UN_ABS: return (T)(x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x);
     case SEQ_UN_SIGN: return (T)((x > 0) - (x < 0));
-    case SEQ_UN_SQUARE: return (T)(x * x);
-    case SEQ_UN_CLAMP: return (double)x < p0 ? (T)p0 : ((double)x > p1 ? (T)p1 : xt);
-    case SEQ_UN_AFFINE: return (T)((double)x * p0 + p1);
-    case SEQ_UN_POW_SCALAR: return (T)pow((double)x, p0);
+    case SEQ_UN_SQUARE: return (T)((uint64_t)x * (uint64_t)x);
+    case SEQ_UN_CLAMP: return (double)x < p0 ? sat_from<T>(p0) : ((double)x > p1 ? sat_from<T>(p1) : xt);
+    case SEQ_UN_AFFINE: return sat_from<T>((double)x * p0 + p1);
+    case SEQ_UN_POW_SCALAR: return sat_from<T>(pow((double)x, p0));
   }
   return (T)0;
 }
@@ -444,9 +511,9 @@ __device__ static inline void store_as(void *out, int dt, int64_t i, double v) {
   switch (dt) {
     case SEQ_F32: ((float *)out)[i] = (float)v; break;
     case SEQ_F64: ((double *)out)[i] = v; break;
-    case SEQ_I32: ((int32_t *)out)[i] = (int32_t)v; break;
-    case SEQ_I64: ((int64_t *)out)[i] = (int64_t)v; break;
-    case SEQ_U8: ((uint8_t *)out)[i] = (uint8_t)v; break;
+    case SEQ_I32: ((int32_t *)out)[i] = seq_f2i32(v); break;
+    case SEQ_I64: ((int64_t *)out)[i] = seq_f2i64(v); break;
+    case SEQ_U8: ((uint8_t *)out)[i] = seq_f2u8(v); break;
   }
 }
 
@@ -460,18 +527,34 @@ __device__ static inline bool red_better(int op, double v, int64_t vi, double be
   return v == best && vi < bi;
 }
 
-/* One block per [outer] row when inner == 1 (a row is contiguous): threads
- * stride over the row, then a shared-memory tree combines them. */
+/* Reductions of a contiguous [outer, n, inner] array over n.  Each output
+ * may be split into `parts` chunks of the reduced dim (so that a whole-tensor
+ * sum or a bias gradient over [B*T, 4H] uses the whole GPU, not one block or
+ * one thread per output); the chunks' partial results (value, and the global
+ * index for argmax/argmin) then go to k_reduce_final.  Partial (o, p) lives
+ * at pv/pi[o * pso + p * psp]. */
+struct red_split {
+  int64_t parts, chunk;
+  double *pv;  /* NULL: no split, the kernel stores the final result */
+  int64_t *pi;
+  int64_t pso, psp;
+};
+
+/* rows (inner == 1): one block per (row, part); threads stride over the
+ * chunk, then a shared-memory tree combines them */
 template <typename T>
-__global__ void k_reduce_rows(int op, void *out, int out_dt, const T *in, int64_t rows, int64_t n) {
+__global__ void k_reduce_rows(int op, void *out, int out_dt, const T *in, int64_t rows, int64_t n,
+                              red_split sp) {
   __shared__ double sv[THREADS];
   __shared__ int64_t si[THREADS];
-  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+  const bool sum = op == SEQ_RED_SUM || op == SEQ_RED_MEAN;
+  for (int64_t rp = blockIdx.x; rp < rows * sp.parts; rp += gridDim.x) {
+    const int64_t r = rp / sp.parts, part = rp % sp.parts;
+    const int64_t lo = part * sp.chunk, hi = lo + sp.chunk < n ? lo + sp.chunk : n;
     const T *p = in + r * n;
     double acc = 0, best = 0;
     int64_t bi = -1;
-    bool sum = op == SEQ_RED_SUM || op == SEQ_RED_MEAN;
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+    for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) {
       double v = (double)p[j];
       if (sum) acc += v;
       else if (bi < 0 || red_better(op, v, j, best, bi)) {
@@ -498,60 +581,138 @@ __global__ void k_reduce_rows(int op, void *out, int out_dt, const T *in, int64_
       __syncthreads();
     }
     if (threadIdx.x == 0) {
-      double v;
-      if (op == SEQ_RED_SUM) v = sv[0];
-      else if (op == SEQ_RED_MEAN) v = n ? sv[0] / (double)n : NAN;
-      else if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) v = (double)(si[0] < 0 ? 0 : si[0]);
-      else v = sv[0];
-      store_as(out, out_dt, r, v);
+      if (sp.pv) {
+        sp.pv[r * sp.pso + part * sp.psp] = sv[0];
+        sp.pi[r * sp.pso + part * sp.psp] = si[0];
+      } else {
+        double v;
+        if (op == SEQ_RED_SUM) v = sv[0];
+        else if (op == SEQ_RED_MEAN) v = n ? sv[0] / (double)n : NAN;
+        else if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) v = (double)(si[0] < 0 ? 0 : si[0]);
+        else v = sv[0];
+        store_as(out, out_dt, r, v);
+      }
     }
     __syncthreads();
   }
 }
 
-/* inner > 1: one thread per (outer, inner) output walks the reduced dim;
- * neighbouring threads read neighbouring addresses. */
+/* inner > 1: one thread per (output, part) walks its chunk of the reduced
+ * dim; neighbouring threads read neighbouring addresses (j is fastest) */
 template <typename T>
 __global__ void k_reduce_cols(int op, void *out, int out_dt, const T *in, int64_t outer, int64_t n,
-                              int64_t inner) {
-  GRID_STRIDE(oi, outer * inner) {
-    int64_t o = oi / inner, j = oi % inner;
+                              int64_t inner, red_split sp) {
+  const int64_t nout = outer * inner;
+  GRID_STRIDE(e, nout * sp.parts) {
+    const int64_t oi = e % nout, part = e / nout;
+    const int64_t o = oi / inner, j = oi % inner;
+    const int64_t lo = part * sp.chunk, hi = lo + sp.chunk < n ? lo + sp.chunk : n;
     const T *p = in + o * n * inner + j;
     double v;
+    int64_t bi = lo;
     if (op == SEQ_RED_SUM || op == SEQ_RED_MEAN) {
       double acc = 0;
-      for (int64_t k = 0; k < n; k++) acc += (double)p[k * inner];
-      v = op == SEQ_RED_MEAN ? (n ? acc / (double)n : NAN) : acc;
+      for (int64_t k = lo; k < hi; k++) acc += (double)p[k * inner];
+      v = acc;
     } else {
-      double best = (double)p[0];
-      int64_t bi = 0;
-      for (int64_t k = 1; k < n; k++) {
+      double best = (double)p[lo * inner];
+      for (int64_t k = lo + 1; k < hi; k++) {
         double x = (double)p[k * inner];
         if (red_better(op, x, k, best, bi)) {
           best = x;
           bi = k;
         }
       }
-      v = (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) ? (double)bi : best;
+      v = best;
     }
+    if (sp.pv) {
+      sp.pv[oi * sp.pso + part * sp.psp] = v;
+      sp.pi[oi * sp.pso + part * sp.psp] = bi;
+    } else {
+      if (op == SEQ_RED_MEAN) v = n ? v / (double)n : NAN;
+      else if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) v = (double)bi;
+      store_as(out, out_dt, oi, v);
+    }
+  }
+}
+
+/* combines each output's partials in part order (sums in a fixed order) */
+__global__ void k_reduce_final(int op, void *out, int out_dt, int64_t nout, int64_t n,
+                               red_split sp) {
+  GRID_STRIDE(oi, nout) {
+    const double *pv = sp.pv + oi * sp.pso;
+    const int64_t *pi = sp.pi + oi * sp.pso;
+    double acc = 0, best = 0;
+    int64_t bi = -1;
+    for (int64_t k = 0; k < sp.parts; k++) {
+      double v = pv[k * sp.psp];
+      int64_t vi = pi[k * sp.psp];
+      if (op == SEQ_RED_SUM || op == SEQ_RED_MEAN) acc += v;
+      else if (vi >= 0 && (bi < 0 || red_better(op, v, vi, best, bi))) {
+        best = v;
+        bi = vi;
+      }
+    }
+    double v;
+    if (op == SEQ_RED_SUM) v = acc;
+    else if (op == SEQ_RED_MEAN) v = n ? acc / (double)n : NAN;
+    else if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) v = (double)(bi < 0 ? 0 : bi);
+    else v = best;
     store_as(out, out_dt, oi, v);
   }
 }
 
+/* Enough parallel work to fill a large GPU (~2 blocks per SM on the biggest
+ * parts, tens of thousands of threads), without chunks so short that the
+ * second pass costs more than it saves. */
+#define RED_ROW_BLOCKS 256
+#define RED_ROW_MIN_CHUNK 2048
+#define RED_COL_THREADS 65536
+#define RED_COL_MIN_CHUNK 32
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 extern "C" seq_status seq_cuda_k_reduce(seq_redop op, void *out, seq_dtype out_dt, const void *in,
                                         seq_dtype in_dt, int64_t outer, int64_t n, int64_t inner) {
   if ((int)op < 0 || op >= SEQ_NREDOPS) return seq_fail(SEQ_EARG, "reduce: unknown op %d", (int)op);
-  if (outer * inner == 0) return SEQ_OK;
-  if (inner == 1) {
-    int64_t g = outer < MAX_BLOCKS ? outer : MAX_BLOCKS;
-    DISPATCH(in_dt, T, (SEQ_LAUNCH((unsigned)g, THREADS, k_reduce_rows<T>)((int)op, out, (int)out_dt,
-                                                                   (const T *)in, outer, n)));
-  } else {
-    DISPATCH(in_dt, T, (SEQ_LAUNCH(blocks_for(outer * inner), THREADS, k_reduce_cols<T>)(
-                           (int)op, out, (int)out_dt, (const T *)in, outer, n, inner)));
+  const int64_t nout = outer * inner;
+  if (nout == 0) return SEQ_OK;
+  if (in_dt != SEQ_F32 && in_dt != SEQ_F64 && in_dt != SEQ_I32 && in_dt != SEQ_I64 && in_dt != SEQ_U8)
+    return seq_fail(SEQ_EDTYPE, "cuda: unsupported dtype %d", (int)in_dt);
+  red_split sp = {1, n, NULL, NULL, 0, 0};
+  int64_t parts = 1;
+  if (n > 0) {
+    if (inner == 1) parts = cdiv(RED_ROW_BLOCKS, outer) < cdiv(n, RED_ROW_MIN_CHUNK) ? cdiv(RED_ROW_BLOCKS, outer) : cdiv(n, RED_ROW_MIN_CHUNK);
+    else parts = cdiv(RED_COL_THREADS, nout) < cdiv(n, RED_COL_MIN_CHUNK) ? cdiv(RED_COL_THREADS, nout) : cdiv(n, RED_COL_MIN_CHUNK);
+    if (parts < 1) parts = 1;
   }
-  LAUNCH_CHECK("reduce");
-  return SEQ_OK;
+  seq_cuda_scratch scratch = {NULL, 0};
+  if (parts > 1) {
+    sp.chunk = cdiv(n, parts);
+    sp.parts = cdiv(n, sp.chunk);
+    SEQ_TRY(seq_cuda_scratch_alloc(&scratch, (size_t)(nout * sp.parts) * (sizeof(double) + sizeof(int64_t))));
+    sp.pv = (double *)scratch.ptr;
+    sp.pi = (int64_t *)(sp.pv + nout * sp.parts);
+    if (inner == 1) sp.pso = sp.parts, sp.psp = 1; /* a block's partials side by side */
+    else sp.pso = 1, sp.psp = nout;               /* coalesced over outputs */
+  }
+  seq_status st = SEQ_OK;
+  if (inner == 1) {
+    int64_t g = outer * sp.parts < MAX_BLOCKS ? outer * sp.parts : MAX_BLOCKS;
+    DISPATCH(in_dt, T, (SEQ_LAUNCH((unsigned)g, THREADS, k_reduce_rows<T>)((int)op, out, (int)out_dt,
+                                                                             (const T *)in, outer, n, sp)));
+  } else {
+    DISPATCH(in_dt, T, (SEQ_LAUNCH(blocks_for(nout * sp.parts), THREADS, k_reduce_cols<T>)(
+                           (int)op, out, (int)out_dt, (const T *)in, outer, n, inner, sp)));
+  }
+  cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess && sp.pv) {
+    SEQ_LAUNCH(blocks_for(nout), THREADS, k_reduce_final)((int)op, out, (int)out_dt, nout, n, sp);
+    e = cudaGetLastError();
+  }
+  if (e != cudaSuccess) st = seq_fail(SEQ_EBACKEND, "reduce launch: %s", cudaGetErrorString(e));
+  seq_cuda_scratch_free(&scratch);
+  return st;
 }
 
 /* ---- indexing ---- */

@@ -8,6 +8,12 @@
  * other threads may not reach one either) and threads 1.. run as plain calls.
  * When thread 0 stops at __syncthreads, every thread of the block gets its
  * own fiber and the block advances barrier by barrier, in thread order.
+ * A kernel whose first launch reached no barrier at all runs every later
+ * launch as a single thread (gridDim = blockDim = 1): every barrier-free
+ * kernel in cuda_kernels.cu walks its elements with a grid-stride loop, so
+ * one thread covers them all, and the first launch has checked the index
+ * math with the real configuration.  (A kernel without a grid-stride loop
+ * would then touch only its first elements, and the tests would show it.)
  * A thread that reaches a barrier its block-mates do not reach aborts the
  * run with the kernel's name: on a GPU that is a hang or garbage.
  *
@@ -42,7 +48,8 @@ extern uint3 seq_emu_threadIdx, seq_emu_blockIdx;
 extern dim3 seq_emu_blockDim, seq_emu_gridDim;
 /* Runs fn(ctx) once per thread of a grid<<<grid, block>>>; a bad
  * configuration sets the runtime's launch error (cudaGetLastError). */
-void seq_emu_launch(const char *name, dim3 grid, dim3 block, void (*fn)(void *), void *ctx);
+void seq_emu_launch(const void *kernel, const char *name, dim3 grid, dim3 block,
+                    void (*fn)(void *), void *ctx);
 void seq_emu_syncthreads(void);
 }
 
@@ -79,6 +86,9 @@ static inline double atomicAdd(double *p, double v) {
   *p = old + v;
   return old;
 }
+static inline unsigned int __umulhi(unsigned int a, unsigned int b) {
+  return (unsigned int)(((unsigned long long)a * b) >> 32);
+}
 static inline void __threadfence_system(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 static inline void __threadfence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
@@ -107,11 +117,10 @@ template <typename... P> struct launcher {
       void (*kernel)(P...);
       std::tuple<P...> args;
     } f{kernel, std::tuple<P...>(std::forward<A>(a)...)};
-    seq_emu_launch(name, grid, block,
+    seq_emu_launch((const void *)kernel, name, grid, block,
                    [](void *p) {
                      frame *fr = (frame *)p;
-                     std::tuple<P...> mine = fr->args;
-                     std::apply(fr->kernel, mine);
+                     std::apply(fr->kernel, fr->args); /* by value: a copy per thread */
                    },
                    &f);
   }

@@ -59,6 +59,25 @@ fiber *current;
 void (*cur_fn)(void *);
 void *cur_ctx;
 const char *cur_name;
+bool saw_barrier; /* in the current launch */
+
+/* kernels whose first launch reached no barrier (small open-addressed set) */
+const int kKnown = 1024;
+const void *barrier_free[kKnown];
+bool is_barrier_free(const void *k) {
+  for (unsigned h = (unsigned)(((uintptr_t)k >> 4) % kKnown), n = 0; n < kKnown; n++, h = (h + 1) % kKnown) {
+    if (barrier_free[h] == k) return true;
+    if (!barrier_free[h]) return false;
+  }
+  return false;
+}
+void mark_barrier_free(const void *k) {
+  for (unsigned h = (unsigned)(((uintptr_t)k >> 4) % kKnown), n = 0; n < kKnown; n++, h = (h + 1) % kKnown)
+    if (!barrier_free[h] || barrier_free[h] == k) {
+      barrier_free[h] = k;
+      return;
+    }
+}
 
 [[noreturn]] void die(const char *what) {
   fprintf(stderr,
@@ -148,6 +167,7 @@ extern "C" void seq_emu_syncthreads(void) {
   if (!current) die("__syncthreads reached by a thread although thread 0 of its block finished "
                     "without one (divergent barrier)");
   fiber *f = current;
+  saw_barrier = true;
   f->state = F_BARRIER;
   seq_emu_switch(&f->sp, sched_sp);
 }
@@ -157,8 +177,8 @@ extern "C" void seq_emu_syncthreads(void) {
  * Capability"): at most 1024 threads per block, block x/y <= 1024, z <= 64,
  * grid x <= 2^31-1, y and z <= 65535, none zero; otherwise the launch fails
  * with cudaErrorInvalidConfiguration, reported by cudaGetLastError. */
-extern "C" void seq_emu_launch(const char *name, dim3 grid, dim3 block, void (*fn)(void *),
-                               void *ctx) {
+extern "C" void seq_emu_launch(const void *kernel, const char *name, dim3 grid, dim3 block,
+                               void (*fn)(void *), void *ctx) {
   unsigned long long nthreads = (unsigned long long)block.x * block.y * block.z;
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || block.x == 0 || block.y == 0 ||
       block.z == 0 || block.x > 1024 || block.y > 1024 || block.z > 64 || nthreads > 1024 ||
@@ -170,6 +190,15 @@ extern "C" void seq_emu_launch(const char *name, dim3 grid, dim3 block, void (*f
   cur_fn = fn;
   cur_ctx = ctx;
   cur_name = name;
+  if (is_barrier_free(kernel)) {
+    seq_emu_gridDim = seq_emu_blockDim = dim3(1, 1, 1);
+    seq_emu_blockIdx.x = seq_emu_blockIdx.y = seq_emu_blockIdx.z = 0;
+    seq_emu_threadIdx = seq_emu_blockIdx;
+    fn(ctx);
+    cur_name = NULL;
+    return;
+  }
+  saw_barrier = false;
   seq_emu_gridDim = grid;
   seq_emu_blockDim = block;
   for (unsigned z = 0; z < grid.z; z++)
@@ -180,5 +209,6 @@ extern "C" void seq_emu_launch(const char *name, dim3 grid, dim3 block, void (*f
         seq_emu_blockIdx.z = z;
         run_block((unsigned)nthreads, block);
       }
+  if (!saw_barrier) mark_barrier_free(kernel);
   cur_name = NULL;
 }

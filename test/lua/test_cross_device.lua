@@ -83,6 +83,22 @@ function tests.elementwise_integer_and_casts()
   end, EXACT)
 end
 
+-- INT_MIN / -1, overflowing negation and out-of-range or NaN float ->
+-- integer casts: one defined result on both backends (core/engine/seq_convert.h).
+function tests.integer_overflow_and_casts_agree()
+  need_cuda()
+  local a = seq.tensor({-2147483648, 7, -7, 5, 2147483647}, {dtype = 'i32'})
+  local b = seq.tensor({-1, -1, 2, 0, 2}, {dtype = 'i32'})
+  local a64 = seq.tensor({math.mininteger, 9}, {dtype = 'i64'})
+  local f = seq.tensor({0 / 0, 3e9, -3e9, 2.9, -2.9, 1e20, -1e20, 255.5, 300, -0.5})
+  same('int edge cases', function(d)
+    local A, B, A64, F = on(a, d), on(b, d), on(a64, d), on(f, d)
+    return {A / B, A:neg(), A:abs(), A * B, A + A, A64 / on(seq.tensor({-1, -1}, {dtype = 'i64'}), d),
+            A64:neg(), F:cast('i32'), F:cast('u8'), F:cast('f64'):cast('i64'), A:clamp(-1e12, 1e12),
+            F:cast('i64') / on(seq.full({10}, 2^62, {dtype = 'i64'}), d)}
+  end, EXACT)
+end
+
 function tests.elementwise_unary_and_where()
   need_cuda()
   seq.manual_seed(12)
@@ -120,6 +136,30 @@ function tests.reductions()
     return {A:sum(), A:mean(), A:sum(1), A:sum(2), A:sum(3), A:mean(2, true), A:max(3), A:min(1),
             A:argmax(3), A:argmin(2), A:max(), G:sum(), G:mean(), G:max(), G:argmin()}
   end)
+end
+
+-- Large reductions are split over many blocks (whole tensors) or many
+-- threads per output (columns, e.g. a bias gradient over [B*T, 4H]) and
+-- combined in a second pass; ties must still go to the first index.  The
+-- broadcast shapes exercise the index math with odd sizes.
+function tests.reductions_split_and_broadcast_index_math()
+  need_cuda()
+  seq.manual_seed(31)
+  local cols = seq.randn(5000, 3)
+  local rows = seq.randn(3, 70000)
+  local z = {}
+  for k = 1, 100000 do z[k] = 0 end
+  z[4], z[70001], z[6], z[90001] = -1, -1, 1, 1
+  local ties = seq.tensor(z)
+  local p, q = seq.randn(3, 1, 101), seq.randn(1, 97, 1)
+  same('split reductions', function(d)
+    local C, R, Z = on(cols, d), on(rows, d), on(ties, d)
+    return {C:sum(1), C:mean(1), C:max(1), C:argmax(1), C:argmin(1), R:sum(2), R:argmax(2),
+            R:min(2), Z:argmax(), Z:argmin(), Z:max(), Z:min(), C:sum()}
+  end)
+  same('broadcast index math', function(d)
+    return {on(p, d) + on(q, d), on(p, d):expand({3, 97, 101}):transpose(1, 3):contiguous()}
+  end, EXACT)
 end
 
 function tests.matmul_and_grad()
