@@ -931,6 +931,11 @@ void seq_lua_register_tensor(lua_State *L) {
   luaL_setfuncs(L, meta, 0);
   lua_pop(L, 1);
   luaL_setfuncs(L, functions, 0);
-  lua_pushstring(L, "cpu");
-  lua_setfield(L, LUA_REGISTRYINDEX, "seq.default_device");
+  /* keep a default chosen before `require 'seq'` (seqlua's --device,
+   * SEQLUA_DEVICE, or the GPU when one is present) */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "seq.default_device") == LUA_TNIL) {
+    lua_pushstring(L, "cpu");
+    lua_setfield(L, LUA_REGISTRYINDEX, "seq.default_device");
+  }
+  lua_pop(L, 1);
 }

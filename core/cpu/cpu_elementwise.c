@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cpu_kernels.h"
+#include "seq_convert.h"
 #include "cpu_vmath.h"
 
 #define MAX_OPS 4
@@ -106,9 +107,9 @@ static seq_status copy_generic(const strided_iter *it, void **ptrs, size_t *esz,
     TO *o = (TO *)p0;                                                                    \
     const TI *a = (const TI *)p1;                                                        \
     if (s0 == 1 && s1 == 1)                                                              \
-      for (int64_t i = 0; i < n; i++) o[i] = (TO)a[i];                                   \
+      for (int64_t i = 0; i < n; i++) o[i] = SEQ_CONVERT(TO, a[i]);                      \
     else                                                                                 \
-      for (int64_t i = 0; i < n; i++) o[i * s0] = (TO)a[i * s1];                         \
+      for (int64_t i = 0; i < n; i++) o[i * s0] = SEQ_CONVERT(TO, a[i * s1]);            \
   })
 #define COPY_FROM(TO)                                        \
   switch (dt_in) {                                           \
@@ -157,7 +158,7 @@ seq_status seq_cpu_fill(seq_tensor *out, double value) {
   int64_t total = out->numel;
 #define FILL_CASE(T)                                                    \
   {                                                                     \
-    const T v = (T)value;                                               \
+    const T v = SEQ_CONVERT(T, value);                                  \
     FOR_EACH_ROW(&it, total, ptrs, esz, {                               \
       T *o = (T *)p0;                                                   \
       for (int64_t i = 0; i < n; i++) o[i * s0] = v;                    \
@@ -242,7 +243,7 @@ static inline int64_t widen(int64_t v) { return v; }
       case SEQ_BIN_SUB: BIN_LOOP(T, T, WRAP(T, UT, (UT)x - (UT)y)); break;        \
       case SEQ_BIN_MUL: BIN_LOOP(T, T, WRAP(T, UT, (UT)x * (UT)y)); break;        \
       case SEQ_BIN_DIV: BIN_LOOP(T, T, IDIV(T, UT, x, y)); break;                 \
-      case SEQ_BIN_POW: BIN_LOOP(T, T, pow((double)x, (double)y)); break;         \
+      case SEQ_BIN_POW: BIN_LOOP(T, T, SEQ_CONVERT(T, pow((double)x, (double)y))); break; \
       case SEQ_BIN_MAX: BIN_LOOP(T, T, x > y ? x : y); break;                     \
       case SEQ_BIN_MIN: BIN_LOOP(T, T, x < y ? x : y); break;                     \
       case SEQ_BIN_EQ: BIN_LOOP(T, uint8_t, x == y); break;                       \
@@ -431,9 +432,9 @@ static void vmath_f32(seq_unop op, int64_t n, const float *x, float *y) {
       case SEQ_UN_ABS: UN_LOOP(T, widen(x) < 0 ? WRAP(T, UT, (UT)0 - (UT)x) : x); break;  \
       case SEQ_UN_SIGN: UN_LOOP(T, (widen(x) > 0) - (widen(x) < 0)); break;                                \
       case SEQ_UN_SQUARE: UN_LOOP(T, WRAP(T, UT, (UT)x * (UT)x)); break;                      \
-      case SEQ_UN_CLAMP: UN_LOOP(T, x < p0d ? (T)p0d : (x > p1d ? (T)p1d : x)); break;       \
-      case SEQ_UN_AFFINE: UN_LOOP(T, (double)x * p0d + p1d); break;                          \
-      case SEQ_UN_POW_SCALAR: UN_LOOP(T, pow((double)x, p0d)); break;                        \
+      case SEQ_UN_CLAMP: UN_LOOP(T, x < p0d ? SEQ_CONVERT(T, p0d) : (x > p1d ? SEQ_CONVERT(T, p1d) : x)); break; \
+      case SEQ_UN_AFFINE: UN_LOOP(T, SEQ_CONVERT(T, (double)x * p0d + p1d)); break;          \
+      case SEQ_UN_POW_SCALAR: UN_LOOP(T, SEQ_CONVERT(T, pow((double)x, p0d))); break;        \
       default:                                                                               \
         return seq_fail(SEQ_EDTYPE, "this op needs a float tensor, got an integer one");     \
     }                                                                                        \

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include "cpu_kernels.h"
+#include "seq_convert.h"
 
 /* Sum of n contiguous floats in double.  Eight independent accumulators
  * let the compiler vectorise without reassociating anything (a single
@@ -78,9 +79,9 @@ static inline void store(seq_tensor *out, int64_t i, double v) {
   switch (out->dtype) {
     case SEQ_F32: ((float *)p)[i] = (float)v; break;
     case SEQ_F64: ((double *)p)[i] = v; break;
-    case SEQ_I32: ((int32_t *)p)[i] = (int32_t)v; break;
-    case SEQ_I64: ((int64_t *)p)[i] = (int64_t)v; break;
-    case SEQ_U8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case SEQ_I32: ((int32_t *)p)[i] = seq_f2i32(v); break;
+    case SEQ_I64: ((int64_t *)p)[i] = seq_f2i64(v); break;
+    case SEQ_U8: ((uint8_t *)p)[i] = seq_f2u8(v); break;
     default: break;
   }
 }

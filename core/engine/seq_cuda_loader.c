@@ -13,6 +13,10 @@
 #include "seq_tensor.h"
 
 #define SEQ_CUDA_PLUGIN_NAME "libseqcuda.so"
+/* the NVIDIA driver; the emulated build (SEQ_CUDA=EMU) names its stand-in */
+#ifndef SEQ_CUDA_DRIVER_PATH
+#define SEQ_CUDA_DRIVER_PATH "libcuda.so.1"
+#endif
 
 static const seq_cuda_plugin *plugin; /* NULL until loaded */
 static char load_status[512] = "not loaded yet";
@@ -66,10 +70,10 @@ static void load_plugin(void) {
    *    anyway (the test suite uses it to check that the plugin links). */
   const char *skip = getenv("SEQLUA_CUDA_SKIP_DRIVER_CHECK");
   if (!(skip && skip[0] && strcmp(skip, "0") != 0)) {
-    void *drv = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    void *drv = dlopen(SEQ_CUDA_DRIVER_PATH, RTLD_NOW | RTLD_LOCAL);
     if (!drv) {
       snprintf(load_status, sizeof load_status,
-               "not loaded: no NVIDIA driver on this machine (libcuda.so.1 not found)");
+               "not loaded: no NVIDIA driver on this machine (%s not found)", SEQ_CUDA_DRIVER_PATH);
       return;
     }
     /* kept open: the CUDA runtime opens it again */

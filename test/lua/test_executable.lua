@@ -58,6 +58,21 @@ function tests.cuda_request_without_device()
   T.truthy(out:find('cpu', 1, true), out)
 end
 
+-- The device chosen on the command line (or the GPU by default) must reach
+-- the `seq` module: its opener once reset the default to cpu.
+function tests.device_choice_reaches_seq()
+  local seq = require 'seq'
+  if not seq.cuda.is_available() then T.skip('no CUDA device (the emulated build runs this)') end
+  for _, cmd in ipairs({exe() .. ' --device cuda', 'SEQLUA_DEVICE=cuda ' .. exe(), exe()}) do
+    local out, rc = run(cmd .. [[ -e "print(seq.default_device(), seq.zeros(2).device)"]])
+    T.eq(rc, 0, out)
+    T.truthy(out:find('cuda\tcuda', 1, false), cmd .. ': ' .. out)
+  end
+  local out, rc = run(exe() .. [[ --device cpu -e "print(seq.default_device())"]])
+  T.eq(rc, 0, out)
+  T.truthy(out:find('cpu', 1, true), out)
+end
+
 function tests.seed_option_fixes_randomness()
   local a = run(exe() .. ' --seed 5 -e "print(seq.randn(3):sum():item())"')
   local b = run(exe() .. ' --seed 5 -e "print(seq.randn(3):sum():item())"')
