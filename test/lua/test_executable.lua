@@ -64,6 +64,32 @@ function tests.seed_option_fixes_randomness()
   T.eq(a, b)
 end
 
+local in_pty = T.in_pty
+
+function tests.prompt_in_a_terminal()
+  local out, rc = in_pty(exe(), {
+    {'> ', 'x = 20'},
+    {'> ', 'x * 2 + 1'},
+    {'> ', 'for i = 1, 2 do'},
+    {'>> ', 'print(i * 100) end'},
+    {'> ', 'print(seq.ones(2, 3):sum():item())'},
+  })
+  T.eq(rc, 0, out)
+  T.truthy(out:find('seqlua %d+%.%d+'), out)
+  T.truthy(out:find('\n\r?41\n'), 'an expression prints its value: ' .. out)
+  T.truthy(out:find('\n\r?100\n200\n'), 'a statement over two lines runs: ' .. out)
+  T.truthy(out:find('\n\r?6%.0\n'), 'seq is loaded: ' .. out)
+end
+
+function tests.no_script_reads_standard_input()
+  local out, rc = run("printf 'print(1 + 1, #arg)\\n' | " .. exe())
+  T.eq(rc, 0, out)
+  T.eq(out, '2\t0\n')
+  out, rc = run("printf 'error(\"boom\")\\n' | " .. exe())
+  T.eq(rc, 1, out)
+  T.truthy(out:find('boom', 1, true), out)
+end
+
 function tests.plain_lua_require()
   local ok = os.execute('command -v lua5.4 >/dev/null 2>&1')
   if not ok then T.skip('lua5.4 not installed') end
