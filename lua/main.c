@@ -79,8 +79,9 @@ static int docall(lua_State *L, int narg, int nres) {
 
 static int file_exists(const char *path) { return access(path, R_OK) == 0; }
 
-/* Finds the directory holding seq/init.lua: the source tree this binary was
- * built from, then the install prefix, then relative to the executable. */
+/* Finds the directory holding seq/init.lua: $SEQLUA_PATH, then the install
+ * layout relative to the executable (bin/../share/lua/5.4, so an install
+ * can be moved), then the source tree this binary was built from. */
 static void set_package_path(lua_State *L) {
   char exe_rel[PATH_MAX + 64] = "";
   char exe[PATH_MAX];
@@ -89,9 +90,9 @@ static void set_package_path(lua_State *L) {
     exe[n] = 0;
     char *slash = strrchr(exe, '/');
     if (slash) *slash = 0;
-    snprintf(exe_rel, sizeof exe_rel, "%s/../share/seqlua/lua", exe);
+    snprintf(exe_rel, sizeof exe_rel, "%s/%s", exe, SEQ_EXE_TO_LUA_DIR);
   }
-  const char *candidates[] = {getenv("SEQLUA_PATH"), SEQ_BUILD_LUA_DIR, SEQ_INSTALL_LUA_DIR, exe_rel};
+  const char *candidates[] = {getenv("SEQLUA_PATH"), exe_rel, SEQ_BUILD_LUA_DIR};
   const char *dir = NULL;
   char probe[PATH_MAX + 64];
   for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
