@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <sys/stat.h>
@@ -116,6 +117,18 @@ static int l_isatty(lua_State *L) {
   return 1;
 }
 
+/* data_terminal_columns([fd]) -> the terminal's width in columns, or nil
+ * when fd (default 1, stdout) is not a terminal (fits the progress bar) */
+static int l_terminal_columns(lua_State *L) {
+  struct winsize ws;
+  if (ioctl((int)luaL_optinteger(L, 1, 1), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+    lua_pushinteger(L, ws.ws_col);
+  } else {
+    lua_pushnil(L);
+  }
+  return 1;
+}
+
 /* data_getpid() -> process id (for temporary names) */
 static int l_getpid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)getpid());
@@ -151,6 +164,7 @@ void seq_lua_register_data(lua_State *L) {
       {"data_hash_string", l_hash_string}, {"data_mkdirs", l_mkdirs}, {"data_stat", l_stat},
       {"data_isatty", l_isatty},     {"data_getpid", l_getpid},  {"data_isdir", l_isdir},
       {"data_now", l_now},           {"data_extract", l_extract},
+      {"data_terminal_columns", l_terminal_columns},
       {NULL, NULL},
   };
   luaL_setfuncs(L, fns, 0);

@@ -653,8 +653,26 @@ static int m_matmul(lua_State *L) {
   PUSH_RESULT(L, seq_matmul, seq_lua_check_tensor(L, 1), seq_lua_check_tensor(L, 2));
 }
 
-static int m_softmax(lua_State *L) { PUSH_RESULT(L, seq_softmax, seq_lua_check_tensor(L, 1), false); }
-static int m_log_softmax(lua_State *L) { PUSH_RESULT(L, seq_softmax, seq_lua_check_tensor(L, 1), true); }
+/* t:softmax([dim]): over the last dim by default; another dim is moved last
+ * by a transposed view (autograd flows through the views) and back. */
+static int softmax_over(lua_State *L, bool log) {
+  seq_tensor *t = seq_lua_check_tensor(L, 1);
+  int d = t->ndim - 1;
+  if (!lua_isnoneornil(L, 2)) SEQ_LUA_CHECK(L, seq_check_dim(log ? "log_softmax" : "softmax", t, check_dim(L, 2), &d));
+  if (d == t->ndim - 1 || t->ndim == 0) PUSH_RESULT(L, seq_softmax, t, log);
+  int last = t->ndim - 1;
+  seq_tensor *moved = NULL, *y = NULL, *r = NULL;
+  seq_status st = seq_transpose(&moved, t, d, last);
+  if (st == SEQ_OK) st = seq_softmax(&y, moved, log);
+  if (st == SEQ_OK) st = seq_transpose(&r, y, d, last);
+  seq_tensor_release(moved);
+  seq_tensor_release(y);
+  SEQ_LUA_CHECK(L, st);
+  seq_lua_push_tensor(L, r);
+  return 1;
+}
+static int m_softmax(lua_State *L) { return softmax_over(L, false); }
+static int m_log_softmax(lua_State *L) { return softmax_over(L, true); }
 
 static int m_cast(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);

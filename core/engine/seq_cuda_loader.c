@@ -101,8 +101,20 @@ static void load_plugin(void) {
         h = try_open(path, tried, sizeof tried);
       }
     }
-#ifdef SEQ_CUDA_PLUGIN_INSTALL_PATH
-    if (!h) h = try_open(SEQ_CUDA_PLUGIN_INSTALL_PATH, tried, sizeof tried);
+#ifdef SEQ_CUDA_PLUGIN_INSTALL_DIR
+    /* installed: <prefix>/bin/seqlua or <prefix>/<libdir>/lua/5.4/seq/core.so */
+    if (!h && have_dir) {
+      snprintf(path, sizeof path, "%s/../%s/%s", dir, SEQ_CUDA_PLUGIN_INSTALL_DIR, SEQ_CUDA_PLUGIN_NAME);
+      h = try_open(path, tried, sizeof tried);
+    }
+    if (!h && have_dir) {
+      snprintf(path, sizeof path, "%s/../../../seqlua/%s", dir, SEQ_CUDA_PLUGIN_NAME);
+      h = try_open(path, tried, sizeof tried);
+    }
+    if (!h && have_dir) { /* a LuaRocks tree: <tree>/lib/lua/5.4/seqlua/ */
+      snprintf(path, sizeof path, "%s/../seqlua/%s", dir, SEQ_CUDA_PLUGIN_NAME);
+      h = try_open(path, tried, sizeof tried);
+    }
 #endif
   }
   if (!h) {

@@ -199,7 +199,8 @@ seq_status seq_unsqueeze(seq_tensor **out, seq_tensor *t, int64_t dim) {
   if (t->ndim >= SEQ_MAX_DIM) return seq_fail(SEQ_EARG, "unsqueeze: too many dims");
   int64_t d = dim < 0 ? dim + t->ndim + 1 : dim;
   if (d < 0 || d > t->ndim)
-    return seq_fail(SEQ_EARG, "unsqueeze: dim %lld out of range for shape %s", (long long)dim, seq_tshape(t));
+    return seq_fail(SEQ_EARG, "unsqueeze: dim %lld out of range for shape %s (dims 1 to %d, or -%d to -1)",
+                    (long long)(dim >= 0 ? dim + 1 : dim), seq_tshape(t), t->ndim + 1, t->ndim + 1);
   int64_t shape[SEQ_MAX_DIM];
   for (int i = 0, j = 0; i <= t->ndim; i++) shape[i] = (i == d) ? 1 : t->shape[j++];
   return seq_reshape(out, t, t->ndim + 1, shape);

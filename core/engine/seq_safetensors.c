@@ -30,12 +30,55 @@ static const char *st_dtype_name(seq_dtype d) {
   }
 }
 
-static bool st_dtype_from(const char *s, seq_dtype *out) {
-  static const struct { const char *n; seq_dtype d; } tab[] = {
-      {"F32", SEQ_F32}, {"F64", SEQ_F64}, {"I32", SEQ_I32}, {"I64", SEQ_I64}, {"U8", SEQ_U8}};
+/* How a file's dtype is read: as is, or converted (F16 and BF16 weights
+ * from other frameworks become F32; BOOL masks, one byte 0/1, become U8). */
+typedef enum { ST_AS_IS, ST_F16, ST_BF16 } st_conv;
+
+static bool st_dtype_from(const char *s, seq_dtype *out, st_conv *conv, int *file_size) {
+  static const struct { const char *n; seq_dtype d; st_conv c; int size; } tab[] = {
+      {"F32", SEQ_F32, ST_AS_IS, 4}, {"F64", SEQ_F64, ST_AS_IS, 8}, {"I32", SEQ_I32, ST_AS_IS, 4},
+      {"I64", SEQ_I64, ST_AS_IS, 8}, {"U8", SEQ_U8, ST_AS_IS, 1},   {"BOOL", SEQ_U8, ST_AS_IS, 1},
+      {"F16", SEQ_F32, ST_F16, 2},   {"BF16", SEQ_F32, ST_BF16, 2}};
   for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
-    if (strcmp(s, tab[i].n) == 0) { *out = tab[i].d; return true; }
+    if (strcmp(s, tab[i].n) == 0) {
+      *out = tab[i].d;
+      *conv = tab[i].c;
+      *file_size = tab[i].size;
+      return true;
+    }
   return false;
+}
+
+/* IEEE half (little-endian bits) to float, subnormals, infinities and NaN included. */
+static float st_half_to_float(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (man << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  } else if (man == 0) {
+    bits = sign;
+  } else { /* subnormal: normalise */
+    int e = -1;
+    do { man <<= 1; e++; } while (!(man & 0x400));
+    bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ff) << 13);
+  }
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/* numel 16-bit values at src (F16 or BF16, little-endian) as floats in dst. */
+static void st_widen(float *dst, const unsigned char *src, uint64_t numel, st_conv conv) {
+  for (uint64_t i = 0; i < numel; i++) {
+    uint16_t h = (uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
+    if (conv == ST_F16) {
+      dst[i] = st_half_to_float(h);
+    } else {
+      uint32_t bits = (uint32_t)h << 16;
+      memcpy(&dst[i], &bits, sizeof bits);
+    }
+  }
 }
 
 /* ---- a growable byte buffer for the header ---- */
@@ -283,7 +326,9 @@ static bool puint_array(parser *ps, uint64_t *out, int max, int *n, const char *
 
 typedef struct {
   char *name;
-  seq_dtype dtype;
+  seq_dtype dtype; /* in memory */
+  st_conv conv;    /* from the file's dtype */
+  int file_size;   /* bytes per element in the file */
   int ndim;
   int64_t shape[SEQ_MAX_DIM];
   uint64_t begin, end;
@@ -294,8 +339,10 @@ static bool pentry_field(parser *ps, entry *e, const char *key, bool have[3]) {
   if (strcmp(key, "dtype") == 0 && !have[0]) {
     char *d = pstring(ps);
     if (!d) return false;
-    bool known = st_dtype_from(d, &e->dtype);
-    if (!known) pfail(ps, "tensor '%s' has dtype '%s' (supported: F32, F64, I32, I64, U8)", e->name, d);
+    bool known = st_dtype_from(d, &e->dtype, &e->conv, &e->file_size);
+    if (!known)
+      pfail(ps, "tensor '%s' has unsupported dtype '%s' (seqlua reads F32, F64, I32, I64, U8, BOOL, and F16 and BF16 "
+            "as F32)", e->name, d);
     free(d);
     return have[0] = known;
   }
@@ -537,11 +584,11 @@ static seq_status check_entry_size(const char *path, const entry *e, uint64_t ds
                     "load_tensors: '%s': tensor '%s' has data_offsets [%llu, %llu] outside the %llu data bytes "
                     "(truncated file?)", path, e->name, (unsigned long long)e->begin, (unsigned long long)e->end,
                     (unsigned long long)dsize);
-  if (e->end - e->begin != numel * seq_dtype_size(e->dtype)) {
+  if (e->end - e->begin != numel * (uint64_t)e->file_size) {
     char sb[96];
     return seq_fail(SEQ_EFORMAT, "load_tensors: '%s': tensor '%s' (%s %s) needs %llu bytes but data_offsets give %llu",
                     path, e->name, st_dtype_name(e->dtype), seq_shape_str(sb, sizeof sb, e->ndim, e->shape),
-                    (unsigned long long)(numel * seq_dtype_size(e->dtype)), (unsigned long long)(e->end - e->begin));
+                    (unsigned long long)(numel * (uint64_t)e->file_size), (unsigned long long)(e->end - e->begin));
   }
   return SEQ_OK;
 }
@@ -582,7 +629,17 @@ static seq_status make_tensors(seq_safetensors *out, entry *ents, int ne, const 
   if (!out->names || !out->tensors) return seq_fail(SEQ_ENOMEM, "load_tensors: out of memory");
   for (int i = 0; i < ne; i++) {
     entry *e = &ents[i];
-    SEQ_TRY(seq_tensor_from_host(&out->tensors[i], e->dtype, e->ndim, e->shape, data + e->begin, e->end - e->begin));
+    if (e->conv == ST_AS_IS) {
+      SEQ_TRY(seq_tensor_from_host(&out->tensors[i], e->dtype, e->ndim, e->shape, data + e->begin, e->end - e->begin));
+    } else {
+      uint64_t numel = (e->end - e->begin) / 2;
+      float *wide = malloc(numel ? numel * sizeof *wide : 1);
+      if (!wide) return seq_fail(SEQ_ENOMEM, "load_tensors: out of memory");
+      st_widen(wide, data + e->begin, numel, e->conv);
+      seq_status st = seq_tensor_from_host(&out->tensors[i], e->dtype, e->ndim, e->shape, wide, numel * sizeof *wide);
+      free(wide);
+      SEQ_TRY(st);
+    }
     out->names[i] = e->name;
     e->name = NULL;
     out->n = i + 1;

@@ -236,8 +236,9 @@ bool seq_shape_equal(const seq_tensor *a, const seq_tensor *b) {
 seq_status seq_check_dim(const char *op, const seq_tensor *t, int64_t dim, int *out) {
   int64_t d = dim < 0 ? dim + t->ndim : dim;
   if (d < 0 || d >= t->ndim)
-    return seq_fail(SEQ_EARG, "%s: dim %lld out of range for a tensor of shape %s", op,
-                    (long long)dim, seq_tshape(t));
+    /* dims are numbered from 1 in messages, as in the Lua API */
+    return seq_fail(SEQ_EARG, "%s: dim %lld out of range for a tensor of shape %s (dims 1 to %d, or -%d to -1)", op,
+                    (long long)(dim >= 0 ? dim + 1 : dim), seq_tshape(t), t->ndim, t->ndim);
   *out = (int)d;
   return SEQ_OK;
 }

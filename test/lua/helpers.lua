@@ -67,6 +67,20 @@ function T.run(cmd)
   return (out:gsub('rc=%d+%s*$', '')), rc
 end
 
+-- Runs a shell command in a pseudo-terminal `cols` wide (test/lua/pty_run.py)
+-- after the steps {{wait_for, line_to_type}, ...}; returns what the terminal
+-- showed (without escape sequences, \r\n as \n) and the exit status.
+function T.in_pty(cmd, steps, cols)
+  if not os.execute('command -v python3 >/dev/null 2>&1') then T.skip('python3 not installed') end
+  local parts = {'python3 test/lua/pty_run.py --cols ' .. (cols or 80)}
+  for _, s in ipairs(steps or {}) do
+    parts[#parts + 1] = string.format("--wait '%s' --send '%s'", s[1], s[2])
+  end
+  parts[#parts + 1] = '-- ' .. cmd
+  local out, rc = T.run(table.concat(parts, ' '))
+  return (out:gsub('\27%[[%d;?]*%a', ''):gsub('\r+\n', '\n')), rc
+end
+
 function T.falsy(v, msg)
   if v then error(msg or ('expected a false value, got ' .. tostring(v)), 2) end
 end
