@@ -284,33 +284,17 @@ static int l_is_tensor(lua_State *L) {
   return 1;
 }
 
-/* tensors_of(list) helper for cat/stack */
-static int collect_list(lua_State *L, int idx, seq_tensor ***out) {
-  luaL_checktype(L, idx, LUA_TTABLE);
-  int n = (int)luaL_len(L, idx);
-  if (n < 1) luaL_argerror(L, idx, "non-empty list of tensors expected");
-  seq_tensor **ts = lua_newuserdatauv(L, sizeof(seq_tensor *) * (size_t)n, 0);
-  for (int i = 0; i < n; i++) {
-    lua_geti(L, idx, i + 1);
-    ts[i] = seq_lua_to_tensor(L, -1);
-    if (!ts[i]) luaL_argerror(L, idx, lua_pushfstring(L, "element %d is not a tensor", i + 1));
-    lua_pop(L, 1);
-  }
-  *out = ts;
-  return n;
-}
-
 static int l_cat(lua_State *L) {
   seq_tensor **ts;
   int64_t dim = lua_isnoneornil(L, 2) ? 0 : check_dim(L, 2);
-  int n = collect_list(L, 1, &ts);
+  int n = seq_lua_tensor_list(L, 1, "cat: tensors", 1, &ts);
   PUSH_RESULT(L, seq_cat, n, ts, dim);
 }
 
 static int l_stack(lua_State *L) {
   seq_tensor **ts;
   int64_t dim = lua_isnoneornil(L, 2) ? 0 : check_dim(L, 2);
-  int n = collect_list(L, 1, &ts);
+  int n = seq_lua_tensor_list(L, 1, "stack: tensors", 1, &ts);
   PUSH_RESULT(L, seq_stack, n, ts, dim);
 }
 
@@ -471,10 +455,9 @@ static int m_reshape(lua_State *L) {
   int64_t shape[SEQ_MAX_DIM];
   int n = 0;
   if (lua_istable(L, 2)) {
-    n = (int)luaL_len(L, 2);
-    if (n > SEQ_MAX_DIM) return luaL_argerror(L, 2, "too many dims");
+    n = (int)seq_lua_list(L, 2, "reshape: shape", SEQ_MAX_DIM, LUA_TNUMBER);
     for (int i = 0; i < n; i++) {
-      lua_geti(L, 2, i + 1);
+      lua_rawgeti(L, -1, i + 1);
       shape[i] = luaL_checkinteger(L, -1);
       lua_pop(L, 1);
     }
@@ -491,10 +474,9 @@ static int m_permute(lua_State *L) {
   int perm[SEQ_MAX_DIM];
   int n = 0;
   if (lua_istable(L, 2)) {
-    n = (int)luaL_len(L, 2);
-    if (n > SEQ_MAX_DIM) return luaL_argerror(L, 2, "too many dims");
+    n = (int)seq_lua_list(L, 2, "permute: dims", SEQ_MAX_DIM, LUA_TNUMBER);
     for (int i = 0; i < n; i++) {
-      lua_geti(L, 2, i + 1);
+      lua_rawgeti(L, -1, i + 1);
       lua_Integer d = luaL_checkinteger(L, -1);
       perm[i] = (int)(d > 0 ? d - 1 : d + t->ndim);
       lua_pop(L, 1);

@@ -93,6 +93,8 @@ static inline void *seq_tensor_data(const seq_tensor *t) {
 }
 bool seq_tensor_is_contiguous(const seq_tensor *t);
 bool seq_shape_equal(const seq_tensor *a, const seq_tensor *b);
+/* Product of the dims, or -1 when a dim is negative or the product (of the
+ * non-zero dims) does not fit in int64 (seq_checked.h). */
 int64_t seq_shape_numel(int ndim, const int64_t *shape);
 /* Normalises a possibly negative dim; fails with a message naming `op`. */
 seq_status seq_check_dim(const char *op, const seq_tensor *t, int64_t dim, int *out);
