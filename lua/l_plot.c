@@ -1,5 +1,6 @@
 /* l_plot.c - Lua bindings for core/io/seq_plot and seq_png (prefix plot_).
  * The Lua face is lua/seq/plot.lua. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,9 +195,11 @@ static int l_png_write(lua_State *L) {
   size_t n;
   const char *px = luaL_checklstring(L, 4, &n);
   int ch = (int)luaL_optinteger(L, 5, 3);
-  if (w <= 0 || h <= 0 || (ch != 1 && ch != 3 && ch != 4) || n != (size_t)(w * h * ch))
-    return luaL_error(L, "png_write: %d bytes do not make a %dx%d image with %d channels", (int)n,
-                      (int)w, (int)h, ch);
+  size_t need = 0; /* w * h * ch, formed only once it is known to fit */
+  if (w <= 0 || h <= 0 || w > INT_MAX || h > INT_MAX || (ch != 1 && ch != 3 && ch != 4) ||
+      !seq_mul3_size((size_t)w, (size_t)h, (size_t)ch, &need) || n != need)
+    return luaL_error(L, "png_write: %I bytes do not make a %Ix%I image with %d channels", (lua_Integer)n, w, h,
+                      ch);
   SEQ_LUA_CHECK(L, seq_png_write(path, (const uint8_t *)px, (int)w, (int)h, ch));
   return 0;
 }
