@@ -402,6 +402,26 @@ seq_status seq_tensor_get(const seq_tensor *t, const int64_t *index, double *val
   return SEQ_OK;
 }
 
+seq_status seq_tensor_get_int(const seq_tensor *t, const int64_t *index, int64_t *value) {
+  if (seq_dtype_is_float(t->dtype))
+    return seq_fail(SEQ_EDTYPE, "get_int: the tensor is %s, not an integer type", seq_dtype_name(t->dtype));
+  int64_t off = 0;
+  SEQ_TRY(elem_offset(t, index, &off));
+  size_t es = seq_dtype_size(t->dtype);
+  const char *src = (const char *)t->storage->data + off * (int64_t)es;
+  char tmp[8];
+  if (t->device != SEQ_CPU) {
+    SEQ_TRY(seq_backend_get(t->device)->download(tmp, src, es));
+    src = tmp;
+  }
+  switch (t->dtype) {
+    case SEQ_I32: *value = *(const int32_t *)src; break;
+    case SEQ_I64: *value = *(const int64_t *)src; break;
+    default: *value = *(const uint8_t *)src; break;
+  }
+  return SEQ_OK;
+}
+
 seq_status seq_tensor_set(seq_tensor *t, const int64_t *index, double value) {
   int64_t off = 0;
   SEQ_TRY(elem_offset(t, index, &off));

@@ -108,6 +108,9 @@ seq_status seq_permute_raw(seq_tensor **out, seq_tensor *t, const int *perm);
 /* ---- element access (any device; slow path, for tests and tostring) ---- */
 seq_status seq_tensor_get(const seq_tensor *t, const int64_t *index, double *value);
 seq_status seq_tensor_set(seq_tensor *t, const int64_t *index, double value);
+/* An element of an integer tensor, exactly (an i64 above 2^53 does not fit
+ * a double). */
+seq_status seq_tensor_get_int(const seq_tensor *t, const int64_t *index, int64_t *value);
 /* Element number `flat` in row-major logical order.  Reading a device
  * tensor synchronises, so an error a kernel recorded earlier (a bad class id,
  * an illegal address) is returned here: callers must not drop it. */

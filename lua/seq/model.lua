@@ -741,13 +741,15 @@ function M.load(path, o)
     local ok_cfg, layer = pcall(cls.from_config, type(lc.config) == 'table' and lc.config or {})
     if not ok_cfg then fail_at(i, '%s', tostring(layer)) end
     if o.device then layer.device = o.device end
-    model:add(layer)
-    local names, ws = names_of[i], {}
-    for k, name in ipairs(names) do ws[k] = tensors[name] end
-    if #ws > 0 then
-      local ok, err = pcall(layer.set_weights, layer, ws)
-      if not ok then fail_at(i, 'tensors %s do not fit the layer: %s', table.concat(names, ', '), tostring(err)) end
-    end
+    local names, ws, shapes = names_of[i], {}, {}
+    for k, name in ipairs(names) do ws[k], shapes[k] = tensors[name], tensors[name]:shape() end
+    -- adding may build the layer (Keras builds eagerly once shapes are
+    -- known): its weights are checked against the file's before they exist
+    layer._given_shapes = shapes
+    local ok, err = pcall(model.add, model, layer)
+    layer._given_shapes = nil
+    if ok and #ws > 0 then ok, err = pcall(layer.set_weights, layer, ws) end
+    if not ok then fail_at(i, 'tensors %s do not fit the layer: %s', table.concat(names, ', '), tostring(err)) end
     -- a layer that made weights of its own (input_shape in its config) must
     -- have had each of them in the file
     for k, name in ipairs(layer.weight_names) do

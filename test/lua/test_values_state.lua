@@ -14,6 +14,12 @@ function tests.int64_above_2_53_is_stored_exactly()
   local inferred = seq.tensor({{math.maxinteger}, {1}})
   T.eq(inferred.dtype, 'i64')
   T.close(inferred - seq.tensor({{math.maxinteger - 5}, {0}}), {{5}, {1}}, {atol = 0})
+  -- and read back exactly: item, get, tolist, tostring
+  T.eq(seq.tensor({math.maxinteger}, {dtype = 'i64'}):item(), math.maxinteger)
+  T.eq(big:get(2), math.mininteger)
+  T.eq(big:tolist()[3], (1 << 53) + 1)
+  T.truthy(tostring(big):find('9223372036854775807', 1, true), tostring(big))
+  T.eq(seq.tensor({7}, {dtype = 'u8'}):item(), 7)
   -- a float anywhere still makes a float tensor
   T.eq(seq.tensor({1, 2.5}).dtype, 'f32')
   T.close(seq.tensor({1, 2.5, 3}), {1, 2.5, 3})
