@@ -149,10 +149,18 @@ static bool push_field_is_nil(lua_State *L, int t, const char *key) {
 
 const char *seq_lua_optfield_string(lua_State *L, int t, const char *op, const char *key,
                                     const char *def) {
+  t = lua_absindex(L, t);
+  luaL_checkstack(L, 2, "too many options");
   if (push_field_is_nil(L, t, key)) return def;
   if (lua_type(L, -1) != LUA_TSTRING) field_error(L, op, key, "a string");
   const char *s = lua_tostring(L, -1);
-  lua_pop(L, 1);
+  /* The pointer must outlive this call: a string the table holds itself
+   * lives as long as the table; one made by an __index metamethod is held
+   * by nothing else, so it stays on the stack until the binding returns. */
+  lua_pushstring(L, key);
+  lua_rawget(L, t);
+  bool held = lua_rawequal(L, -1, -2);
+  lua_pop(L, held ? 2 : 1);
   return s;
 }
 

@@ -49,8 +49,9 @@ seq_device seq_lua_default_device(lua_State *L);
  * luaL_opt* and luaL_checkoption read arguments: field `key` of the table at
  * `t`, `def` when the field is nil.  A value of the wrong kind raises
  * "<op>: option '<key>' must be <kind>, got <value>" (the checkoption form
- * lists the valid choices).  Strings stay referenced by the table, so the
- * pointers live as long as it does. */
+ * lists the valid choices).  A string is held by the table, or, when an
+ * __index metamethod made it, left on the stack (one more slot), so the
+ * pointer lives until the binding returns either way. */
 const char *seq_lua_optfield_string(lua_State *L, int t, const char *op, const char *key,
                                     const char *def);
 lua_Number seq_lua_optfield_number(lua_State *L, int t, const char *op, const char *key,

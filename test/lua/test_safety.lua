@@ -112,6 +112,21 @@ function tests.list_reader_closed_during_iteration()
   T.raises(function() seq.cat(list) end, 'closed tensor')
 end
 
+function tests.option_strings_made_by_a_proxy_stay_alive()
+  -- every option string is made fresh by __index, and each read collects
+  -- garbage: the earlier strings must still be intact when the plot uses them
+  local path = os.tmpname() .. '.png'
+  local opts = setmetatable({}, {__index = function(_, k)
+    collectgarbage()
+    if k == 'title' or k == 'xlabel' or k == 'ylabel' then return string.rep(k, 3) .. tostring(math.random()) end
+  end})
+  seq.core.plot_lines(path, {{y = {1, 2, 3}, label = 'a'}}, opts)
+  local f = assert(io.open(path, 'rb'))
+  T.eq(f:read(4), '\x89PNG')
+  f:close()
+  os.remove(path)
+end
+
 function tests.from_bytes_size_mismatch_message()
   -- the message was built from a released tensor (use after free)
   local err = T.raises(function() seq.from_bytes('abc', {dtype = 'f32', shape = {2, 3}}) end, '3 bytes', '[2,3]', '24 bytes')
