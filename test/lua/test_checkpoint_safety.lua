@@ -3,7 +3,7 @@
 -- linear header checks, temp files of killed saves cleaned, modes and
 -- symlinks kept, no NaN checkpoint over a good one, safe download paths.
 local seq = require 'seq'
-local nn = require 'seq.nn'
+local nn = seq.nn
 local json = require 'seq.json'
 local core = require 'seq.core'
 local T = require 'helpers'

@@ -1,7 +1,7 @@
 -- Integers are exact or wrap as documented; process-wide state survives
 -- abandoned coroutines and failing callbacks (issue 15).
 local seq = require 'seq'
-local nn = require 'seq.nn'
+local nn = seq.nn
 local T = require 'helpers'
 
 local tests = {}
