@@ -43,7 +43,8 @@ static int progress_cb(void *ud, int64_t done, int64_t total) {
 
 /* data_download(url, path [, opts]) -> true; opts: progress = function(done,
  * total) (total nil while unknown; return false to cancel),
- * connect_timeout = seconds, low_speed_timeout = seconds */
+ * connect_timeout = seconds, low_speed_timeout = seconds, require_length
+ * (fail without a matching Content-Length), any_protocol (not only http(s)) */
 static int l_download(lua_State *L) {
   const char *url = luaL_checkstring(L, 1);
   const char *path = luaL_checkstring(L, 2);
@@ -53,6 +54,8 @@ static int l_download(lua_State *L) {
   if (lua_istable(L, 3)) {
     o.connect_timeout_s = (long)seq_lua_optfield_integer(L, 3, "download", "connect_timeout", 0);
     o.low_speed_timeout_s = (long)seq_lua_optfield_integer(L, 3, "download", "low_speed_timeout", 0);
+    o.require_length = seq_lua_optfield_boolean(L, 3, "require_length", false);
+    o.any_protocol = seq_lua_optfield_boolean(L, 3, "any_protocol", false);
     lua_getfield(L, 3, "progress");
     if (lua_isfunction(L, -1)) {
       p.fn = lua_gettop(L);

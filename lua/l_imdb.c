@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "seq_checked.h"
 #include "seq_imdb.h"
 #include "seq_lua.h"
 #include "seq_pad.h"
@@ -253,8 +254,9 @@ static int l_ragged_lengths(lua_State *L) {
  * at `idx` into new values/offsets tensors pushed on the stack.  Values are
  * i64 when every item is an integer, else f64, unless `dtype` is given. */
 static void flatten_table(lua_State *L, int idx, const char *what, seq_dtype want) {
-  idx = lua_absindex(L, idx);
-  lua_Integer n = luaL_len(L, idx);
+  /* the outer list is read once into a copy that keeps each sequence alive */
+  lua_Integer n = seq_lua_list(L, idx, what, (lua_Integer)1 << 40, LUA_TNONE);
+  idx = lua_gettop(L);
   int64_t no = (int64_t)n + 1;
   seq_tensor *o;
   SEQ_LUA_CHECK(L, seq_tensor_empty(&o, SEQ_I64, SEQ_CPU, 1, &no));
@@ -263,7 +265,7 @@ static void flatten_table(lua_State *L, int idx, const char *what, seq_dtype wan
   off[0] = 0;
   bool all_int = true;
   for (lua_Integer i = 1; i <= n; i++) {
-    lua_geti(L, idx, i);
+    lua_rawgeti(L, idx, i);
     seq_tensor *t = seq_lua_to_tensor(L, -1);
     int64_t len;
     if (t) {
@@ -282,7 +284,8 @@ static void flatten_table(lua_State *L, int idx, const char *what, seq_dtype wan
                  luaL_typename(L, -1));
       return;
     }
-    off[i] = off[i - 1] + len;
+    if (len < 0 || !seq_add_i64(off[i - 1], len, &off[i]))
+      luaL_error(L, "%s: sequence %d has an impossible length", what, (int)i);
     lua_pop(L, 1);
   }
   seq_dtype vd = want != SEQ_NDTYPES ? want : (all_int ? SEQ_I64 : SEQ_F64);
@@ -292,7 +295,7 @@ static void flatten_table(lua_State *L, int idx, const char *what, seq_dtype wan
   seq_lua_push_tensor(L, v);
   void *vdat = seq_tensor_data(v);
   for (lua_Integer i = 1; i <= n; i++) {
-    lua_geti(L, idx, i);
+    lua_rawgeti(L, idx, i);
     seq_tensor *t = seq_lua_to_tensor(L, -1);
     int64_t len = off[i] - off[i - 1];
     for (int64_t k = 0; k < len; k++) {
@@ -325,8 +328,9 @@ static void flatten_table(lua_State *L, int idx, const char *what, seq_dtype wan
     }
     lua_pop(L, 1);
   }
-  /* stack: ... offsets values -> values offsets */
+  /* stack: ... copy offsets values -> ... values offsets */
   lua_rotate(L, -2, 1);
+  lua_remove(L, -3);
 }
 
 /* ragged_from_table(list [, dtype]) -> values, offsets */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "seq_atomic.h"
 #include "seq_autograd.h"
 #include "seq_error.h"
 #include "seq_ops.h"
@@ -133,6 +134,10 @@ static void put_u64le(unsigned char *out, uint64_t v) {
 
 /* ---- writing ---- */
 
+static int cmp_cstr(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 seq_status seq_safetensors_write(const char *path, int n, const char *const *names,
                                  seq_tensor *const *tensors, int nmeta,
                                  const char *const *meta_keys, const char *const *meta_values) {
@@ -144,16 +149,22 @@ seq_status seq_safetensors_write(const char *path, int n, const char *const *nam
     if (!st_dtype_name(tensors[i]->dtype))
       return seq_fail(SEQ_EDTYPE, "save_tensors: tensor '%s' has unsupported dtype %s", names[i],
                       seq_dtype_name(tensors[i]->dtype));
-    for (int j = 0; j < i; j++)
-      if (strcmp(names[i], names[j]) == 0)
-        return seq_fail(SEQ_EARG, "save_tensors: duplicate tensor name '%s'", names[i]);
   }
+  const char **sorted = malloc(sizeof *sorted * (size_t)(n > 0 ? n : 1));
+  if (!sorted) return seq_fail(SEQ_ENOMEM, "save_tensors: out of memory");
+  if (n > 0) memcpy(sorted, names, sizeof *sorted * (size_t)n);
+  qsort(sorted, (size_t)n, sizeof *sorted, cmp_cstr);
+  for (int i = 1; i < n; i++)
+    if (strcmp(sorted[i - 1], sorted[i]) == 0) {
+      seq_status dup = seq_fail(SEQ_EARG, "save_tensors: duplicate tensor name '%s'", sorted[i]);
+      free(sorted);
+      return dup;
+    }
+  free(sorted);
   seq_status st = SEQ_OK;
   seq_tensor **host = calloc((size_t)(n > 0 ? n : 1), sizeof *host);
   if (!host) return seq_fail(SEQ_ENOMEM, "save_tensors: out of memory");
   buf hb = {0};
-  char *tmp = NULL;
-  FILE *f = NULL;
 
   /* Host, contiguous copies (free when the tensor already is); no autograd
    * recording for what is only a copy to disk. */
@@ -198,12 +209,10 @@ seq_status seq_safetensors_write(const char *path, int n, const char *const *nam
   while (!hb.oom && (hb.len % 8) != 0) buf_str(&hb, " ");
   if (hb.oom) { st = seq_fail(SEQ_ENOMEM, "save_tensors: out of memory building the header"); goto done; }
 
-  size_t tl = strlen(path) + 32;
-  tmp = malloc(tl);
-  if (!tmp) { st = seq_fail(SEQ_ENOMEM, "save_tensors: out of memory"); goto done; }
-  snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-  f = fopen(tmp, "wb");
-  if (!f) { st = seq_fail(SEQ_EIO, "save_tensors: cannot create '%s': %s", tmp, strerror(errno)); goto done; }
+  seq_atomic_file af;
+  st = seq_atomic_open(&af, path, "save_tensors");
+  if (st != SEQ_OK) goto done;
+  FILE *f = af.f;
   unsigned char len8[8];
   put_u64le(len8, (uint64_t)hb.len);
   bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(hb.p, 1, hb.len, f) == hb.len;
@@ -211,26 +220,17 @@ seq_status seq_safetensors_write(const char *path, int n, const char *const *nam
     size_t nb = (size_t)host[i]->numel * seq_dtype_size(host[i]->dtype);
     if (nb) ok = fwrite(seq_tensor_data(host[i]), 1, nb, f) == nb;
   }
-  if (ok) ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-  int err = errno;
-  if (fclose(f) != 0 && ok) { ok = false; err = errno; }
-  f = NULL;
   if (!ok) {
-    remove(tmp);
-    st = seq_fail(SEQ_EIO, "save_tensors: writing '%s' failed: %s", tmp, strerror(err));
+    st = seq_fail(SEQ_EIO, "save_tensors: writing '%s' failed: %s", af.tmp, strerror(errno));
+    seq_atomic_abort(&af);
     goto done;
   }
-  if (rename(tmp, path) != 0) {
-    err = errno;
-    remove(tmp);
-    st = seq_fail(SEQ_EIO, "save_tensors: cannot rename '%s' to '%s': %s", tmp, path, strerror(err));
-  }
+  st = seq_atomic_commit(&af, "save_tensors");
 
 done:
   for (int i = 0; i < n; i++) seq_tensor_release(host[i]);
   free(host);
   free(hb.p);
-  free(tmp);
   return st;
 }
 
@@ -470,12 +470,6 @@ static bool pmeta_member(parser *ps, void *ctx) {
 
 /* A tensor entry named `name` (owned from here on), appended to *ents. */
 static bool ptensor(parser *ps, char *name, entry **ents, int *ne, int *cap) {
-  for (int i = 0; i < *ne; i++)
-    if (strcmp((*ents)[i].name, name) == 0) {
-      pfail(ps, "tensor '%s' appears twice", name);
-      free(name);
-      return false;
-    }
   if (!grow((void **)ents, *ne, cap, sizeof **ents)) {
     free(name);
     ps->st = seq_fail(SEQ_ENOMEM, "load_tensors: out of memory");
@@ -593,6 +587,26 @@ static seq_status check_entry_size(const char *path, const entry *e, uint64_t ds
   return SEQ_OK;
 }
 
+static int cmp_name(const void *a, const void *b) {
+  return strcmp((*(const entry *const *)a)->name, (*(const entry *const *)b)->name);
+}
+
+/* Duplicate names, found by sorting: n log n, where comparing each name
+ * with all earlier ones took 17 s for 80,000 names. */
+static seq_status check_unique(const char *path, entry *ents, int ne) {
+  entry **order = malloc(sizeof *order * (size_t)(ne ? ne : 1));
+  if (!order) return seq_fail(SEQ_ENOMEM, "load_tensors: out of memory");
+  for (int i = 0; i < ne; i++) order[i] = &ents[i];
+  qsort(order, (size_t)ne, sizeof *order, cmp_name);
+  seq_status st = SEQ_OK;
+  for (int i = 1; i < ne && st == SEQ_OK; i++)
+    if (strcmp(order[i - 1]->name, order[i]->name) == 0)
+      st = seq_fail(SEQ_EFORMAT, "load_tensors: '%s': corrupt header: tensor '%s' appears twice", path,
+                    order[i]->name);
+  free(order);
+  return st;
+}
+
 static int cmp_begin(const void *a, const void *b) {
   const entry *x = *(const entry *const *)a, *y = *(const entry *const *)b;
   return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : 0;
@@ -659,6 +673,7 @@ seq_status seq_safetensors_read(const char *path, seq_safetensors *out) {
   parser ps = {header, header + hlen, path, SEQ_OK};
   pheader(&ps, out, &ents, &ne);
   st = ps.st;
+  if (st == SEQ_OK) st = check_unique(path, ents, ne);
   for (int i = 0; i < ne && st == SEQ_OK; i++) st = check_entry_size(path, &ents[i], dsize);
   if (st == SEQ_OK) st = check_tiling(path, ents, ne, dsize);
   if (st == SEQ_OK) st = make_tensors(out, ents, ne, data);

@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "seq_fetch.h"
 
+#include "seq_atomic.h"
+
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -381,6 +383,7 @@ seq_status seq_fetch_url(const char *url, const char *path, const seq_fetch_opts
   char *tmp = malloc(n + 32);
   if (!tmp) return seq_fail(SEQ_ENOMEM, "download: out of memory");
   snprintf(tmp, n + 32, "%s.part%ld", path, (long)getpid());
+  seq_atomic_sweep(path, ".part");
   FILE *f = fopen(tmp, "wb");
   if (!f) {
     seq_status s = seq_fail(SEQ_EIO, "download: cannot write %s: %s", tmp, strerror(errno));
@@ -412,14 +415,23 @@ seq_status seq_fetch_url(const char *url, const char *path, const seq_fetch_opts
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xferinfo);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  if (!(opts && opts->any_protocol)) {
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  }
   CURLcode rc = curl_easy_perform(c);
   long http = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+  curl_off_t announced = -1, got = 0;
+  curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
+  curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &got);
   curl_easy_cleanup(c);
   int close_err = fclose(f);
   seq_status s = SEQ_OK;
   if (x.cancelled) {
     s = seq_fail(SEQ_EIO, "download of %s cancelled", url);
+  } else if (rc == CURLE_UNSUPPORTED_PROTOCOL && !(opts && opts->any_protocol)) {
+    s = seq_fail(SEQ_EIO, "download of %s refused: only http and https addresses are fetched", url);
   } else if (rc == CURLE_HTTP_RETURNED_ERROR) {
     s = seq_fail(SEQ_EIO, "download of %s failed: HTTP error %ld%s", url, http,
                  http == 404 ? " (not found)" : "");
@@ -432,6 +444,11 @@ seq_status seq_fetch_url(const char *url, const char *path, const seq_fetch_opts
                  errbuf[0] ? errbuf : curl_easy_strerror(rc));
   } else if (close_err != 0) {
     s = seq_fail(SEQ_EIO, "download: error writing %s", tmp);
+  } else if (opts && opts->require_length && (announced < 0 || announced != got)) {
+    s = seq_fail(SEQ_EIO,
+                 "download of %s cannot be checked: %s (%lld bytes received); give a hash to accept it",
+                 url, announced < 0 ? "the server sent no Content-Length" : "the body is shorter than its Content-Length",
+                 (long long)got);
   } else if (rename(tmp, path) != 0) {
     s = seq_fail(SEQ_EIO, "download: cannot move %s to %s: %s", tmp, path, strerror(errno));
   }

@@ -26,10 +26,18 @@ typedef struct seq_fetch_opts {
   long low_speed_timeout_s;     /* abort when < 1 byte/s for this long; 0: 60 s */
   seq_fetch_progress_fn progress; /* may be NULL */
   void *progress_ud;
+  /* Fail unless the server announced a Content-Length and the body matched
+   * it: a close-delimited body that was cut short looks complete otherwise
+   * (callers without a hash to check set this). */
+  int require_length;
+  /* Allow schemes other than http and https (file://, ftp://, ...), for
+   * the first URL and for redirects. */
+  int any_protocol;
 } seq_fetch_opts;
 
 /* Downloads url to path (atomically; parent directory must exist).  opts
- * may be NULL.  On failure nothing is left at path or in its temp file. */
+ * may be NULL.  On failure nothing is left at path or in its temp file;
+ * temp files of killed downloads of the same path are removed first. */
 seq_status seq_fetch_url(const char *url, const char *path, const seq_fetch_opts *opts);
 
 /* mkdir -p */

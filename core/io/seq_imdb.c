@@ -26,6 +26,8 @@
 
 #include "seq_imdb.h"
 
+#include "seq_atomic.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -712,6 +714,7 @@ static void cache_write(const char *path, const cache_key *key, const seq_imdb_c
   if (!tmp) return;
   /* Write aside and rename so concurrent loaders never see half a file. */
   snprintf(tmp, n + 32, "%s.tmp%ld", path, (long)getpid());
+  seq_atomic_sweep(path, ".tmp"); /* what killed loaders left */
   FILE *f = fopen(tmp, "wb");
   if (!f) {
     free(tmp);

@@ -390,6 +390,20 @@ callbacks.format_path = format_path
 
 --- ModelCheckpoint -------------------------------------------------------------------------
 
+-- The name of the first weight holding NaN or inf ("layers.<i>.<name>"), or nil.
+local function nonfinite_weight(model)
+  for i, l in ipairs(model.layers or {}) do
+    for _, name in ipairs(l.weight_names or {}) do
+      local w = l[name]
+      if w and w:numel() > 0 and w.dtype:match('^f') then
+        local m = w:detach():abs():max():item() -- a NaN wins max
+        if m ~= m or m == math.huge then return string.format('layers.%d.%s', i - 1, name) end
+      end
+    end
+  end
+  return nil
+end
+
 -- ModelCheckpoint{filepath = 'ckpt-{epoch:02d}.safetensors', monitor = 'val_loss',
 --                 save_best_only = false, mode = 'auto', save_weights_only = false}
 function callbacks.ModelCheckpoint(o)
@@ -402,6 +416,14 @@ function callbacks.ModelCheckpoint(o)
   cb.best = cb.mode == 'max' and -math.huge or math.huge
   function cb:on_epoch_end(epoch, logs)
     local path = format_path(self.filepath, epoch, logs)
+    -- Beyond Keras: a checkpoint holding NaN/inf weights (training diverged,
+    -- TerminateOnNaN fired) never replaces the last good one.
+    local bad = nonfinite_weight(self.model)
+    if bad then
+      warn(string.format('ModelCheckpoint: epoch %d: weight %s holds NaN or inf; not saving %s (the last good '
+        .. 'checkpoint is kept)', epoch + 1, bad, path))
+      return
+    end
     if self.save_best_only then
       local cur = logs[self.monitor]
       if cur == nil then

@@ -243,6 +243,8 @@ function M.download(url, path, opts)
     progress = fn or nil,
     connect_timeout = opts.connect_timeout,
     low_speed_timeout = opts.low_speed_timeout,
+    require_length = opts.require_length,
+    any_protocol = opts.allow_any_protocol,
   })
   if display then display.finish(ok) end
   if not ok then error(err, 0) end
@@ -280,12 +282,26 @@ local function extract_dir(fname, opts)
   return join(dirname(join(M.cache_dir(), opts.cache_subdir, fname)), stem)
 end
 
+-- fname and cache_subdir name places inside the cache: relative, no '..'.
+local function check_inside(what, p)
+  if p == nil then return end
+  if type(p) ~= 'string' or p == '' then error(string.format('get_file: %s must be a non-empty string', what), 3) end
+  if p:sub(1, 1) == '/' or p:find('\0', 1, true) then
+    error(string.format("get_file: %s '%s' must be a relative path inside the cache", what, p), 3)
+  end
+  for part in p:gmatch('[^/]+') do
+    if part == '..' then error(string.format("get_file: %s '%s' may not contain '..'", what, p), 3) end
+  end
+end
+
 --- Path to a local copy of data set file `fname`; see the top of this file.
 --- opts: origin (URL), sha256 or md5 (or file_hash), cache_subdir,
 --- verify ('always' | 'never'), connect_timeout (s), progress (function or
 --- false), extract (true: unpack the .tar.gz/.tgz/.tar and return the folder,
---- as Keras's get_file(extract=True)).  Registered names (M.registry) supply
---- origin and hash.
+--- as Keras's get_file(extract=True)), allow_any_protocol (origins other than
+--- http(s), e.g. file://).  Registered names (M.registry) supply origin and
+--- hash.  Without a hash, a download is kept only when its length matched the
+--- Content-Length.
 ---
 --- extract: the members go to <cache>/<cache_subdir>/<name without
 --- .tar.gz/.tgz/.tar>, written into a temporary folder that is renamed into
@@ -296,6 +312,8 @@ end
 function M.get_file(fname, opts)
   if type(fname) ~= 'string' or fname == '' then error('get_file: a file name is required', 2) end
   opts = opts or {}
+  check_inside('fname', fname)
+  check_inside('cache_subdir', opts.cache_subdir)
   if opts.extract then
     local target = extract_dir(fname, opts)
     local plain = {}
@@ -364,6 +382,8 @@ function M.get_file(fname, opts)
   local ok, err = pcall(M.download, opts.origin, cache_path, {
     label = fname, progress = opts.progress,
     connect_timeout = opts.connect_timeout, low_speed_timeout = opts.low_speed_timeout,
+    -- without a hash only a body that matched its Content-Length is cached
+    require_length = not algo, allow_any_protocol = opts.allow_any_protocol,
   })
   if not ok then
     error(string.format('get_file: could not download %s: %s\n' ..

@@ -684,62 +684,73 @@ function Sequential:fit(x, y, o)
   local shuffle = o.shuffle ~= false
   local on_dev = x.device == dev and y.device == dev
 
-  cbs:on_train_begin({})
-  for epoch = initial_epoch, epochs - 1 do
-    local logs = {}
-    cbs:on_epoch_begin(epoch, logs)
-    local perm = shuffle and M.permutation(n, x.device) or nil
-    local acc = {loss = 0, n = 0}
-    for b = 0, steps - 1 do
-      local start = b * bs
-      local len = math.min(bs, n - start)
-      local xb, yb, wb
-      if perm then
-        local idx = perm:narrow(1, start + 1, len)
-        xb, yb = x:index_select(1, idx), y:index_select(1, idx)
-        if w then wb = w:index_select(1, idx:to(w.device)) end
-      else
-        xb, yb = x:narrow(1, start + 1, len), y:narrow(1, start + 1, len)
-        if w then wb = w:narrow(1, start + 1, len) end
-      end
-      if not on_dev then xb, yb = xb:to(dev), yb:to(dev) end
-      if wb and wb.device ~= dev then wb = wb:to(dev) end
-      if batch_hooks then cbs:on_batch_begin(b, {batch = b, size = len}) end
-      local loss, out, fused
-      if wb then loss, out, fused = self:weighted_batch_loss(xb, yb, wb, true)
-      else loss, out, fused = self:batch_loss(xb, yb, true) end
-      local l = loss:item()
-      if l ~= l and not nan_ok then
-        error(string.format('fit: the loss became NaN at epoch %d, batch %d (lower the learning rate, check the '
-          .. 'inputs for NaN, or add seq.callbacks.TerminateOnNaN() to stop quietly)', epoch + 1, b + 1), 2)
-      end
-      if loss.requires_grad then loss:backward() end -- false when every layer is frozen
-      opt:step(ps)
-      zero_grads(ps)
-      acc.loss = acc.loss + l * len
-      acc.n = acc.n + len
-      if #self.metrics > 0 then
-        if wb then
-          metric_sums(self, out, yb, fused, acc, self.unweighted_metrics)
-          weighted_metric_sums(self, out, yb, fused, wb, acc, self.weighted_metrics)
+  -- The loop runs under pcall so that on_train_end (which closes a
+  -- CSVLogger's file, among others) runs even when a step or a callback
+  -- throws; the error is raised again afterwards.
+  local function train()
+    for epoch = initial_epoch, epochs - 1 do
+      local logs = {}
+      cbs:on_epoch_begin(epoch, logs)
+      local perm = shuffle and M.permutation(n, x.device) or nil
+      local acc = {loss = 0, n = 0}
+      for b = 0, steps - 1 do
+        local start = b * bs
+        local len = math.min(bs, n - start)
+        local xb, yb, wb
+        if perm then
+          local idx = perm:narrow(1, start + 1, len)
+          xb, yb = x:index_select(1, idx), y:index_select(1, idx)
+          if w then wb = w:index_select(1, idx:to(w.device)) end
         else
-          metric_sums(self, out, yb, fused, acc)
+          xb, yb = x:narrow(1, start + 1, len), y:narrow(1, start + 1, len)
+          if w then wb = w:narrow(1, start + 1, len) end
         end
+        if not on_dev then xb, yb = xb:to(dev), yb:to(dev) end
+        if wb and wb.device ~= dev then wb = wb:to(dev) end
+        if batch_hooks then cbs:on_batch_begin(b, {batch = b, size = len}) end
+        local loss, out, fused
+        if wb then loss, out, fused = self:weighted_batch_loss(xb, yb, wb, true)
+        else loss, out, fused = self:batch_loss(xb, yb, true) end
+        local l = loss:item()
+        if l ~= l and not nan_ok then
+          error(string.format('fit: the loss became NaN at epoch %d, batch %d (lower the learning rate, check the '
+            .. 'inputs for NaN, or add seq.callbacks.TerminateOnNaN() to stop quietly)', epoch + 1, b + 1), 0)
+        end
+        if loss.requires_grad then loss:backward() end -- false when every layer is frozen
+        opt:step(ps)
+        zero_grads(ps)
+        acc.loss = acc.loss + l * len
+        acc.n = acc.n + len
+        if #self.metrics > 0 then
+          if wb then
+            metric_sums(self, out, yb, fused, acc, self.unweighted_metrics)
+            weighted_metric_sums(self, out, yb, fused, wb, acc, self.weighted_metrics)
+          else
+            metric_sums(self, out, yb, fused, acc)
+          end
+        end
+        if batch_hooks then
+          local bl = fill_logs(self, {batch = b, size = len, batch_loss = l}, acc)
+          cbs:on_batch_end(b, bl)
+        end
+        if self.stop_training then break end
       end
-      if batch_hooks then
-        local bl = fill_logs(self, {batch = b, size = len, batch_loss = l}, acc)
-        cbs:on_batch_end(b, bl)
+      fill_logs(self, logs, acc)
+      if x_val then
+        local v = self:_evaluate(x_val, y_val, {batch_size = vbs, verbose = 0, sample_weight = w_val}, true)
+        for k, val in pairs(v) do logs['val_' .. k] = val end
       end
+      self.epoch = epoch + 1
+      cbs:on_epoch_end(epoch, logs)
       if self.stop_training then break end
     end
-    fill_logs(self, logs, acc)
-    if x_val then
-      local v = self:_evaluate(x_val, y_val, {batch_size = vbs, verbose = 0, sample_weight = w_val}, true)
-      for k, val in pairs(v) do logs['val_' .. k] = val end
-    end
-    self.epoch = epoch + 1
-    cbs:on_epoch_end(epoch, logs)
-    if self.stop_training then break end
+  end
+  cbs:on_train_begin({})
+  local ok, err = pcall(train)
+  if not ok then
+    pcall(cbs.on_train_end, cbs, {}) -- the first error is the one to report
+    self._fit_params = nil
+    error(err, 0)
   end
   cbs:on_train_end({})
   self._fit_params = nil
@@ -954,6 +965,32 @@ function M.load(path, o)
   -- errors from deep inside (a config field of the wrong type) name the
   -- file and the part of it that is wrong
   local function strip(e) return (tostring(e):gsub('^[^:]*:%d+: ', '')) end
+  -- Every tensor of the file is used and every weight is found, with its
+  -- shape and dtype, or the load fails naming the tensor; the lists are
+  -- checked against the file before any layer allocates anything.
+  local function fail_at(i, fmt, ...)
+    error(string.format("load_model: '%s': layer %d: " .. fmt, path, i, ...), 3)
+  end
+  local used, names_of = {}, {}
+  for i, lc in ipairs(cfg.layers) do
+    if type(lc) ~= 'table' then fail_at(i, 'corrupt config entry (%s)', type(lc)) end
+    local weights = lc.weights or {}
+    if type(weights) ~= 'table' then fail_at(i, 'the weights list is %s, not a list', type(weights)) end
+    local names = {}
+    for k = 1, #weights do
+      if type(weights[k]) ~= 'string' then fail_at(i, 'weight name %d is %s, not a string', k, type(weights[k])) end
+      names[k] = string.format('layers.%d.%s', i - 1, weights[k])
+      if not tensors[names[k]] then fail_at(i, 'missing tensor %s', names[k]) end
+      if used[names[k]] then fail_at(i, 'tensor %s is listed twice', names[k]) end
+      used[names[k]] = true
+    end
+    names_of[i] = names
+  end
+  for name in pairs(tensors) do
+    if not used[name] and not (meta.compile and name:match('^optimizer%.')) then
+      error(string.format("load_model: '%s': tensor %s is not used by the model's architecture", path, name), 2)
+    end
+  end
   for i, lc in ipairs(cfg.layers) do
     if type(lc) ~= 'table' or type(lc.config) ~= 'table' then
       error(string.format("load_model: '%s': corrupt model config: layer %d has no config table", path, i - 1), 2)
@@ -963,21 +1000,28 @@ function M.load(path, o)
       error(string.format("load_model: '%s': unknown layer class '%s' (define it with nn.Layer:extend before "
         .. 'loading)', path, tostring(lc.class_name)), 2)
     end
-    local okc, layer = pcall(cls.from_config, lc.config)
-    if not okc then
+    local ok_cfg, layer = pcall(cls.from_config, lc.config)
+    if not ok_cfg then
       error(string.format("load_model: '%s': layer %d (%s) config: %s", path, i - 1, lc.class_name, strip(layer)), 2)
     end
     if o.device then layer.device = o.device end
-    model:add(layer)
-    local ws = {}
-    for k, name in ipairs(lc.weights or {}) do
-      local t = tensors[string.format('layers.%d.%s', i - 1, name)]
-      if not t then error(string.format("load_model: '%s': missing tensor layers.%d.%s", path, i - 1, name), 2) end
-      ws[k] = t
-    end
-    if #ws > 0 then
-      local okw, err = pcall(layer.set_weights, layer, ws)
-      if not okw then error(string.format("load_model: '%s': layer %d (%s): %s", path, i - 1, lc.class_name, strip(err)), 2) end
+    local names, ws, shapes = names_of[i], {}, {}
+    for k, name in ipairs(names) do ws[k], shapes[k] = tensors[name], tensors[name]:shape() end
+    -- adding may build the layer (Keras builds eagerly once shapes are
+    -- known): its weights are checked against the file's before they exist
+    layer._given_shapes = shapes
+    local ok, err = pcall(model.add, model, layer)
+    layer._given_shapes = nil
+    if ok and #ws > 0 then ok, err = pcall(layer.set_weights, layer, ws) end
+    if not ok then fail_at(i, 'tensors %s do not fit the layer: %s', table.concat(names, ', '), tostring(err)) end
+    -- a layer that made weights of its own (input_shape in its config) must
+    -- have had each of them in the file
+    for k, name in ipairs(layer.weight_names) do
+      if names[k] ~= string.format('layers.%d.%s', i - 1, name) then
+        fail_at(i, 'missing tensor layers.%d.%s (the weights list does not name it)', i - 1, name)
+      end
+      local want = layer[name].dtype
+      if ws[k].dtype ~= want then fail_at(i, 'tensor %s is %s, the layer keeps %s', names[k], ws[k].dtype, want) end
     end
   end
   model:try_build()

@@ -269,6 +269,19 @@ end
 
 -- Creates a weight (leaf tensor, requires_grad) and records it in order.
 function Layer:add_weight(name, shape, initializer)
+  -- set_weights on an unbuilt layer: the shapes are checked before anything
+  -- is allocated (a corrupt config could ask for gigabytes)
+  local given = self._given_shapes
+  if given then
+    local k = #self.weight_names + 1
+    local g = given[k]
+    local same = g ~= nil and #g == #shape
+    for d = 1, #shape do same = same and g[d] == shape[d] end
+    if not same then
+      error(string.format('%s: weight %d (%s) must have shape [%s], got %s', self.name, k, name,
+        table.concat(shape, ','), g and ('[' .. table.concat(g, ',') .. ']') or 'no array for it'), 0)
+    end
+  end
   local f = get_initializer(initializer, self.class_name .. '.' .. name)
   local w = f(shape, wopts(self))
   if w.dtype ~= (self.dtype or 'f32') then w = w:cast(self.dtype or 'f32') end
@@ -358,7 +371,14 @@ function Layer:set_weights(list)
   for i, w in ipairs(list) do
     ws[i] = core.is_tensor(w) and w or seq.tensor(w, {dtype = self.dtype or 'f32'})
   end
-  if not self.built then self:build_from_weights(ws) end
+  if not self.built then
+    local shapes = {}
+    for i, w in ipairs(ws) do shapes[i] = w:shape() end
+    self._given_shapes = shapes
+    local ok, err = pcall(self.build_from_weights, self, ws)
+    self._given_shapes = nil
+    if not ok then error(err, 0) end
+  end
   local ps = self:parameters()
   if #ws ~= #ps then
     error(string.format('%s: set_weights got %d arrays, the layer has %d (%s)', self.name, #ws, #ps,
