@@ -19,6 +19,7 @@
  * then recurrent matrices, then input matrices): the plugin must find every
  * piece through cudnnGetRNNWeightParams, as with the real library, whose
  * layout is opaque. */
+#include <stdarg.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -78,6 +79,22 @@ struct cudnnRNNDataStruct {
 
 static void note(const char *fn, const char *why) {
   fprintf(stderr, "seqlua CUDA emulator: %s: %s\n", fn, why);
+}
+
+/* SEQLUA_EMU_TRACE=<file> appends one line per traced call with the
+ * arguments a test wants to see the plugin pass (the real library gives no
+ * way to ask what it was given). */
+static void trace(const char *fmt, ...) {
+  const char *path = getenv("SEQLUA_EMU_TRACE");
+  if (!path || !*path) return;
+  FILE *f = fopen(path, "a");
+  if (!f) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(f, fmt, ap);
+  va_end(ap);
+  fputc('\n', f);
+  fclose(f);
 }
 
 static bool handle_ok(cudnnHandle_t h) { return h && h->magic == MAGIC_HANDLE; }
@@ -288,6 +305,11 @@ cudnnStatus_t cudnnSetRNNDescriptor_v8(cudnnRNNDescriptor_t d, cudnnRNNAlgo_t al
     return CUDNN_STATUS_BAD_PARAM;
   if (auxFlags & ~(uint32_t)CUDNN_RNN_PADDED_IO_ENABLED) return CUDNN_STATUS_BAD_PARAM;
   if (dropoutDesc && dropoutDesc->magic != MAGIC_DROPOUT) return CUDNN_STATUS_BAD_PARAM;
+  if (dropoutDesc)
+    trace("cudnnSetRNNDescriptor_v8 dropoutDesc=%s p=%g", dropoutDesc->set ? "set" : "unset",
+          (double)dropoutDesc->p);
+  else
+    trace("cudnnSetRNNDescriptor_v8 dropoutDesc=NULL");
   if (cellMode != CUDNN_LSTM || dirMode != CUDNN_UNIDIRECTIONAL || inputMode != CUDNN_LINEAR_INPUT ||
       numLayers != 1 || projSize != hiddenSize || algo != CUDNN_RNN_ALGO_STANDARD ||
       (dataType != CUDNN_DATA_FLOAT && dataType != CUDNN_DATA_DOUBLE)) {
