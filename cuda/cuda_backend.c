@@ -1,6 +1,7 @@
 /* cuda_backend.c - the CUDA backend table and the thin host wrappers that
  * adapt seq_tensor arguments to the kernels in cuda_kernels.cu: dtype
  * promotion through scratch copies, contiguity, shape bookkeeping. */
+#include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -328,24 +329,61 @@ static seq_status cuda_sigmoid_bce(seq_tensor *loss, seq_tensor *sig, const seq_
 
 /* ---- optimizer ---- */
 
+/* The CPU backend's checks and messages (core/cpu/cpu_optim.c): a state
+ * buffer of the wrong size would be read and written out of bounds here. */
+static seq_status optim_check(const char *what, const seq_tensor *t, const seq_tensor *param,
+                              const char *kind) {
+  if (!t)
+    return seq_fail(SEQ_EARG, "optimizer %s: %s buffer is missing for param %s", kind, what,
+                    seq_tshape(param));
+  if (t->device != SEQ_CUDA)
+    return seq_fail(SEQ_EDEVICE, "optimizer %s: %s is on %s, expected cuda", kind, what,
+                    seq_device_name(t->device));
+  if (t->dtype != param->dtype)
+    return seq_fail(SEQ_EDTYPE, "optimizer %s: %s has dtype %s but the param is %s", kind, what,
+                    seq_dtype_name(t->dtype), seq_dtype_name(param->dtype));
+  if (!seq_shape_equal(t, param))
+    return seq_fail(SEQ_ESHAPE, "optimizer %s: %s %s does not match param %s", kind, what,
+                    seq_tshape(t), seq_tshape(param));
+  if (t->numel > 0 && !seq_tensor_is_contiguous(t))
+    return seq_fail(SEQ_EARG, "optimizer %s: %s %s must be contiguous", kind, what, seq_tshape(t));
+  return SEQ_OK;
+}
+
 static seq_status cuda_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
                                   const seq_tensor *grad, seq_tensor *state0, seq_tensor *state1) {
-  SEQ_TRY(check_float("optimizer step", param));
-  if (!seq_tensor_is_contiguous(param) || (state0 && !seq_tensor_is_contiguous(state0)) ||
-      (state1 && !seq_tensor_is_contiguous(state1)))
-    return seq_fail(SEQ_EARG, "optimizer step: parameter and state must be contiguous on cuda");
-  if ((state0 && state0->dtype != param->dtype) || (state1 && state1->dtype != param->dtype))
-    return seq_fail(SEQ_EDTYPE, "optimizer step: state dtype differs from the parameter's");
-  if (grad->numel != param->numel)
-    return seq_fail(SEQ_ESHAPE, "optimizer step: grad %s does not match param %s",
-                    seq_tshape(grad), seq_tshape(param));
-  bool need0 = hp->kind == SEQ_OPTIM_RMSPROP || hp->kind == SEQ_OPTIM_ADAM ||
-               (hp->kind == SEQ_OPTIM_SGD && hp->momentum != 0);
-  bool need1 = hp->kind == SEQ_OPTIM_ADAM || (hp->kind == SEQ_OPTIM_RMSPROP && hp->momentum > 0);
+  static const char *names[] = {"sgd", "rmsprop", "adam"};
+  if (!hp || !param || !grad) return seq_fail(SEQ_EARG, "optimizer: missing argument");
   if ((int)hp->kind < 0 || hp->kind > SEQ_OPTIM_ADAM)
     return seq_fail(SEQ_EARG, "optimizer: unknown kind %d", (int)hp->kind);
-  if ((need0 && !state0) || (need1 && !state1))
-    return seq_fail(SEQ_EARG, "optimizer step: missing optimizer state");
+  const char *name = names[hp->kind];
+  SEQ_TRY(check_float("optimizer step", param));
+  if (param->numel > 0 && !seq_tensor_is_contiguous(param))
+    return seq_fail(SEQ_EARG, "optimizer %s: param %s must be contiguous", name, seq_tshape(param));
+  if (grad->numel != param->numel)
+    return seq_fail(SEQ_ESHAPE, "optimizer %s: gradient %s does not match param %s", name,
+                    seq_tshape(grad), seq_tshape(param));
+  if (!(hp->lr >= 0) || !isfinite(hp->lr))
+    return seq_fail(SEQ_EARG, "optimizer %s: bad learning rate %g", name, hp->lr);
+  switch (hp->kind) {
+    case SEQ_OPTIM_SGD:
+      if (hp->momentum < 0 || hp->momentum > 1)
+        return seq_fail(SEQ_EARG, "optimizer sgd: momentum %g is not in [0,1]", hp->momentum);
+      if (hp->momentum != 0) SEQ_TRY(optim_check("velocity (state0)", state0, param, name));
+      break;
+    case SEQ_OPTIM_RMSPROP:
+      if (hp->rho < 0 || hp->rho > 1)
+        return seq_fail(SEQ_EARG, "optimizer rmsprop: rho %g is not in [0,1]", hp->rho);
+      SEQ_TRY(optim_check("velocity (state0)", state0, param, name));
+      if (hp->momentum > 0) SEQ_TRY(optim_check("momentum (state1)", state1, param, name));
+      break;
+    case SEQ_OPTIM_ADAM:
+      if (hp->step < 1)
+        return seq_fail(SEQ_EARG, "optimizer adam: step must be >= 1, got %lld", (long long)hp->step);
+      SEQ_TRY(optim_check("first moment (state0)", state0, param, name));
+      SEQ_TRY(optim_check("second moment (state1)", state1, param, name));
+      break;
+  }
   if (param->numel == 0) return SEQ_OK;
   seq_cuda_scratch sg;
   const void *gp;

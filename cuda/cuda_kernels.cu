@@ -7,14 +7,24 @@
  *
  * Semantics follow the CPU backend (core/cpu/cpu_elementwise.c, cpu_reduce.c,
  * cpu_index.c, cpu_random.c, cpu_loss.c, cpu_optim.c): same integer rules
- * (division by zero gives 0), same NaN rules for max/min, reductions
+ * (division by zero gives 0, INT_MIN / -1 and other overflows wrap around
+ * as two's complement, float -> integer conversions saturate as
+ * core/engine/seq_convert.h defines), same NaN rules for max/min, reductions
  * accumulate in double, the Philox mapping of core/engine/seq_philox.h. */
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
 
+#include "seq_convert.h"
 #include "seq_cuda.h"
 #include "seq_philox.h"
+
+/* kernel<<<grid, block>>>(args) is written SEQ_LAUNCH(grid, block, kernel)(args)
+ * so that the emulated build (cuda/emu/emu_kernel.h) can run the same source
+ * on the CPU. */
+#ifndef SEQ_LAUNCH
+#define SEQ_LAUNCH(grid, block, ...) __VA_ARGS__<<<grid, block>>>
+#endif
 
 #define THREADS 256
 #define MAX_BLOCKS (1 << 20)
@@ -59,12 +69,34 @@ static unsigned blocks_for(int64_t n) {
  * size-1 dims dropped and dims merged where contiguous for every operand (as
  * the CPU's iter_init does).  `contig` marks the all-contiguous fast path. */
 #define MAX_OPS 4
+/* Division by a loop-invariant divisor as a multiply-high and a shift
+ * (Granlund-Montgomery, as PyTorch's IntDivider): exact for dividends and
+ * divisors below 2^31.  A 64-bit integer divide is a long software sequence
+ * on the GPU; iter_offsets needs one quotient per dim per element. */
+struct seq_divider {
+  uint32_t magic, shift, d;
+};
+static seq_divider divider_of(uint32_t d) {
+  seq_divider v;
+  uint32_t s = 0;
+  while (s < 32 && ((uint64_t)1 << s) < d) s++;
+  v.shift = s;
+  v.magic = (uint32_t)((((uint64_t)1 << 32) * (((uint64_t)1 << s) - d)) / d + 1);
+  v.d = d;
+  return v;
+}
+__device__ static inline uint32_t div_by(const seq_divider &v, uint32_t n) {
+  return (__umulhi(n, v.magic) + n) >> v.shift;
+}
+
 struct seq_iter {
   int ndim;
   int nops;
   int contig;
+  int small; /* every index fits in 31 bits: the dividers below are used */
   int64_t shape[SEQ_MAX_DIM];
   int64_t stride[MAX_OPS][SEQ_MAX_DIM];
+  seq_divider div[SEQ_MAX_DIM];
 };
 
 /* Strides of `a` aligned to an iteration shape of `ndim` dims (right
@@ -107,6 +139,11 @@ static void iter_init(seq_iter *it, int ndim, const int64_t *shape, int nops,
   it->contig = n == 1;
   for (int k = 0; k < nops; k++)
     if (it->stride[k][0] != 1) it->contig = 0;
+  int64_t total = 1;
+  for (int d = 0; d < n; d++) total *= it->shape[d];
+  it->small = total < ((int64_t)1 << 31);
+  if (it->small)
+    for (int d = 0; d < n; d++) it->div[d] = divider_of((uint32_t)it->shape[d]);
 }
 
 /* Element offsets of every operand for logical index i. */
@@ -116,12 +153,42 @@ __device__ static inline void iter_offsets(const seq_iter &it, int64_t i, int64_
     return;
   }
   for (int k = 0; k < MAX_OPS; k++) off[k] = 0;
+  if (it.small) {
+    uint32_t r = (uint32_t)i;
+    for (int d = it.ndim - 1; d >= 0; d--) {
+      uint32_t q = div_by(it.div[d], r);
+      int64_t c = (int64_t)(r - q * it.div[d].d);
+      r = q;
+      for (int k = 0; k < MAX_OPS; k++)
+        if (k < it.nops) off[k] += c * it.stride[k][d];
+    }
+    return;
+  }
   for (int d = it.ndim - 1; d >= 0; d--) {
     int64_t c = i % it.shape[d];
     i /= it.shape[d];
     for (int k = 0; k < MAX_OPS; k++)
       if (k < it.nops) off[k] += c * it.stride[k][d];
   }
+}
+
+/* ---- conversions (core/engine/seq_convert.h) ---- */
+
+template <typename T> struct is_float_t { static const bool value = false; };
+template <> struct is_float_t<float> { static const bool value = true; };
+template <> struct is_float_t<double> { static const bool value = true; };
+
+/* a double rounded into T: saturating for the integer types */
+template <typename T> __host__ __device__ inline T sat_from(double v) { return (T)v; }
+template <> __host__ __device__ inline int32_t sat_from<int32_t>(double v) { return seq_f2i32(v); }
+template <> __host__ __device__ inline int64_t sat_from<int64_t>(double v) { return seq_f2i64(v); }
+template <> __host__ __device__ inline uint8_t sat_from<uint8_t>(double v) { return seq_f2u8(v); }
+
+/* TI -> TO as the CPU's SEQ_CONVERT: float -> integer saturates, the rest
+ * is a plain conversion (integer narrowing wraps) */
+template <typename TO, typename TI> __host__ __device__ inline TO convert(TI x) {
+  if (is_float_t<TI>::value && !is_float_t<TO>::value) return sat_from<TO>((double)x);
+  return (TO)x;
 }
 
 /* ---- copy / fill ---- */
@@ -131,7 +198,7 @@ __global__ void k_copy(seq_iter it, int64_t n, TO *out, const TI *src) {
   GRID_STRIDE(i, n) {
     int64_t off[MAX_OPS];
     iter_offsets(it, i, off);
-    out[off[0]] = (TO)src[off[1]];
+    out[off[0]] = convert<TO, TI>(src[off[1]]);
   }
 }
 
@@ -153,7 +220,7 @@ extern "C" seq_status seq_cuda_k_copy(const seq_cuda_arr *out, const seq_cuda_ar
   seq_iter it;
   const seq_cuda_arr *ops[2] = {out, src};
   iter_init(&it, out->ndim, out->shape, 2, ops);
-  DISPATCH(out->dtype, TO, DISPATCH(src->dtype, TI, (k_copy<TO, TI><<<blocks_for(n), THREADS>>>(
+  DISPATCH(out->dtype, TO, DISPATCH(src->dtype, TI, (SEQ_LAUNCH(blocks_for(n), THREADS, k_copy<TO, TI>)(
                                                          it, n, (TO *)out->data, (const TI *)src->data))));
   LAUNCH_CHECK("copy");
   return SEQ_OK;
@@ -166,16 +233,12 @@ __global__ void k_fill(T *out, int64_t n, T v) {
 
 extern "C" seq_status seq_cuda_k_fill(void *data, seq_dtype dt, int64_t n, double value) {
   if (n == 0) return SEQ_OK;
-  DISPATCH(dt, T, (k_fill<T><<<blocks_for(n), THREADS>>>((T *)data, n, (T)value)));
+  DISPATCH(dt, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_fill<T>)((T *)data, n, sat_from<T>(value))));
   LAUNCH_CHECK("fill");
   return SEQ_OK;
 }
 
 /* ---- binary ---- */
-
-template <typename T> struct is_float_t { static const bool value = false; };
-template <> struct is_float_t<float> { static const bool value = true; };
-template <> struct is_float_t<double> { static const bool value = true; };
 
 template <typename T>
 __device__ static inline T dpow(T a, T b) { return (T)pow((double)a, (double)b); }
@@ -196,11 +259,14 @@ __device__ static inline T bin_arith(int op, T x, T y) {
     }
   } else {
     switch (op) {
-      case SEQ_BIN_ADD: return (T)(x + y);
-      case SEQ_BIN_SUB: return (T)(x - y);
-      case SEQ_BIN_MUL: return (T)(x * y);
-      case SEQ_BIN_DIV: return y == 0 ? (T)0 : (T)(x / y);
-      case SEQ_BIN_POW: return (T)pow((double)x, (double)y);
+      /* two's complement wrap-around, computed unsigned (signed overflow
+       * is undefined in C++); INT_MIN / -1 wraps to INT_MIN as on the CPU */
+      case SEQ_BIN_ADD: return (T)((uint64_t)x + (uint64_t)y);
+      case SEQ_BIN_SUB: return (T)((uint64_t)x - (uint64_t)y);
+      case SEQ_BIN_MUL: return (T)((uint64_t)x * (uint64_t)y);
+      case SEQ_BIN_DIV:
+        return y == 0 ? (T)0 : (int64_t)y == -1 ? (T)((uint64_t)0 - (uint64_t)x) : (T)(x / y);
+      case SEQ_BIN_POW: return sat_from<T>(pow((double)x, (double)y));
       case SEQ_BIN_MAX: return x > y ? x : y;
       case SEQ_BIN_MIN: return x < y ? x : y;
     }
@@ -253,14 +319,14 @@ extern "C" seq_status seq_cuda_k_binary(seq_binop op, const seq_cuda_arr *out,
   bool cmp = op >= SEQ_BIN_EQ && op <= SEQ_BIN_GE;
   if (cmp) {
     if (out->dtype != SEQ_U8) return seq_fail(SEQ_EDTYPE, "comparison: output must be u8");
-    DISPATCH(a->dtype, T, (k_compare<T><<<blocks_for(n), THREADS>>>(
+    DISPATCH(a->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_compare<T>)(
                               it, n, (int)op, (uint8_t *)out->data, (const T *)a->data,
                               (const T *)b->data)));
   } else {
     if (out->dtype != a->dtype)
       return seq_fail(SEQ_EDTYPE, "binary op: output dtype %s differs from operands' %s",
                       seq_dtype_name((seq_dtype)out->dtype), seq_dtype_name((seq_dtype)a->dtype));
-    DISPATCH(a->dtype, T, (k_binary<T><<<blocks_for(n), THREADS>>>(
+    DISPATCH(a->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_binary<T>)(
                               it, n, (int)op, (T *)out->data, (const T *)a->data,
                               (const T *)b->data)));
   }
@@ -277,7 +343,15 @@ __device__ static inline float un_float(int op, float x, float q0, float q1) {
     case SEQ_UN_LOG: return logf(x);
     case SEQ_UN_SQRT: return sqrtf(x);
     case SEQ_UN_TANH: return tanhf(x);
-    case SEQ_UN_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    /* as the CPU: for x < 0 through exp(x), so that a large negative x gives
+     * the tiny (denormal) value instead of 1/inf = 0 */
+    case SEQ_UN_SIGMOID: {
+      if (x < 0) {
+        float e = expf(x);
+        return e / (1.0f + e);
+      }
+      return 1.0f / (1.0f + expf(-x));
+    }
     case SEQ_UN_RELU: return x > 0 ? x : 0.0f;
     case SEQ_UN_ABS: return fabsf(x);
     case SEQ_UN_SIGN: return (float)((x > 0) - (x < 0));
@@ -317,14 +391,14 @@ template <typename T>
 __device__ static inline T un_int(int op, T xt, double p0, double p1) {
   const int64_t x = (int64_t)xt;
   switch (op) {
-    case SEQ_UN_NEG: return (T)(-x);
+    case SEQ_UN_NEG: return (T)((uint64_t)0 - (uint64_t)x);
     case SEQ_UN_RELU: return (T)(x > 0 ? x : 0);
-    case SEQ_UN_ABS: return (T)(x < 0 ? -x : x);
+    case SEQ_UN_ABS: return (T)(x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x);
     case SEQ_UN_SIGN: return (T)((x > 0) - (x < 0));
-    case SEQ_UN_SQUARE: return (T)(x * x);
-    case SEQ_UN_CLAMP: return (double)x < p0 ? (T)p0 : ((double)x > p1 ? (T)p1 : xt);
-    case SEQ_UN_AFFINE: return (T)((double)x * p0 + p1);
-    case SEQ_UN_POW_SCALAR: return (T)pow((double)x, p0);
+    case SEQ_UN_SQUARE: return (T)((uint64_t)x * (uint64_t)x);
+    case SEQ_UN_CLAMP: return (double)x < p0 ? sat_from<T>(p0) : ((double)x > p1 ? sat_from<T>(p1) : xt);
+    case SEQ_UN_AFFINE: return sat_from<T>((double)x * p0 + p1);
+    case SEQ_UN_POW_SCALAR: return sat_from<T>(pow((double)x, p0));
   }
   return (T)0;
 }
@@ -370,11 +444,11 @@ extern "C" seq_status seq_cuda_k_unary(seq_unop op, const seq_cuda_arr *out, con
   unsigned g = blocks_for(n);
   switch (out->dtype) {
     case SEQ_F32:
-      k_unary_f32<<<g, THREADS>>>(it, n, (int)op, (float *)out->data, (const float *)a->data,
+      SEQ_LAUNCH(g, THREADS, k_unary_f32)(it, n, (int)op, (float *)out->data, (const float *)a->data,
                                   (float)p0, (float)p1);
       break;
     case SEQ_F64:
-      k_unary_f64<<<g, THREADS>>>(it, n, (int)op, (double *)out->data, (const double *)a->data,
+      SEQ_LAUNCH(g, THREADS, k_unary_f64)(it, n, (int)op, (double *)out->data, (const double *)a->data,
                                   p0, p1);
       break;
     default: {
@@ -384,15 +458,15 @@ extern "C" seq_status seq_cuda_k_unary(seq_unop op, const seq_cuda_arr *out, con
       if (!int_ok) return seq_fail(SEQ_EDTYPE, "this op needs a float tensor, got an integer one");
       switch (out->dtype) {
         case SEQ_I32:
-          k_unary_int<int32_t><<<g, THREADS>>>(it, n, (int)op, (int32_t *)out->data,
+          SEQ_LAUNCH(g, THREADS, k_unary_int<int32_t>)(it, n, (int)op, (int32_t *)out->data,
                                                (const int32_t *)a->data, p0, p1);
           break;
         case SEQ_I64:
-          k_unary_int<int64_t><<<g, THREADS>>>(it, n, (int)op, (int64_t *)out->data,
+          SEQ_LAUNCH(g, THREADS, k_unary_int<int64_t>)(it, n, (int)op, (int64_t *)out->data,
                                                (const int64_t *)a->data, p0, p1);
           break;
         case SEQ_U8:
-          k_unary_int<uint8_t><<<g, THREADS>>>(it, n, (int)op, (uint8_t *)out->data,
+          SEQ_LAUNCH(g, THREADS, k_unary_int<uint8_t>)(it, n, (int)op, (uint8_t *)out->data,
                                                (const uint8_t *)a->data, p0, p1);
           break;
         default: return seq_fail(SEQ_EDTYPE, "unary op: unsupported dtype");
@@ -424,7 +498,7 @@ extern "C" seq_status seq_cuda_k_where(const seq_cuda_arr *out, const seq_cuda_a
   seq_iter it;
   const seq_cuda_arr *ops[4] = {out, cond, a, b};
   iter_init(&it, out->ndim, out->shape, 4, ops);
-  DISPATCH(out->dtype, T, (k_where<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH(out->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_where<T>)(
                               it, n, (T *)out->data, (const uint8_t *)cond->data,
                               (const T *)a->data, (const T *)b->data)));
   LAUNCH_CHECK("where");
@@ -437,9 +511,9 @@ __device__ static inline void store_as(void *out, int dt, int64_t i, double v) {
   switch (dt) {
     case SEQ_F32: ((float *)out)[i] = (float)v; break;
     case SEQ_F64: ((double *)out)[i] = v; break;
-    case SEQ_I32: ((int32_t *)out)[i] = (int32_t)v; break;
-    case SEQ_I64: ((int64_t *)out)[i] = (int64_t)v; break;
-    case SEQ_U8: ((uint8_t *)out)[i] = (uint8_t)v; break;
+    case SEQ_I32: ((int32_t *)out)[i] = seq_f2i32(v); break;
+    case SEQ_I64: ((int64_t *)out)[i] = seq_f2i64(v); break;
+    case SEQ_U8: ((uint8_t *)out)[i] = seq_f2u8(v); break;
   }
 }
 
@@ -453,18 +527,34 @@ __device__ static inline bool red_better(int op, double v, int64_t vi, double be
   return v == best && vi < bi;
 }
 
-/* One block per [outer] row when inner == 1 (a row is contiguous): threads
- * stride over the row, then a shared-memory tree combines them. */
+/* Reductions of a contiguous [outer, n, inner] array over n.  Each output
+ * may be split into `parts` chunks of the reduced dim (so that a whole-tensor
+ * sum or a bias gradient over [B*T, 4H] uses the whole GPU, not one block or
+ * one thread per output); the chunks' partial results (value, and the global
+ * index for argmax/argmin) then go to k_reduce_final.  Partial (o, p) lives
+ * at pv/pi[o * pso + p * psp]. */
+struct red_split {
+  int64_t parts, chunk;
+  double *pv;  /* NULL: no split, the kernel stores the final result */
+  int64_t *pi;
+  int64_t pso, psp;
+};
+
+/* rows (inner == 1): one block per (row, part); threads stride over the
+ * chunk, then a shared-memory tree combines them */
 template <typename T>
-__global__ void k_reduce_rows(int op, void *out, int out_dt, const T *in, int64_t rows, int64_t n) {
+__global__ void k_reduce_rows(int op, void *out, int out_dt, const T *in, int64_t rows, int64_t n,
+                              red_split sp) {
   __shared__ double sv[THREADS];
   __shared__ int64_t si[THREADS];
-  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+  const bool sum = op == SEQ_RED_SUM || op == SEQ_RED_MEAN;
+  for (int64_t rp = blockIdx.x; rp < rows * sp.parts; rp += gridDim.x) {
+    const int64_t r = rp / sp.parts, part = rp % sp.parts;
+    const int64_t lo = part * sp.chunk, hi = lo + sp.chunk < n ? lo + sp.chunk : n;
     const T *p = in + r * n;
     double acc = 0, best = 0;
     int64_t bi = -1;
-    bool sum = op == SEQ_RED_SUM || op == SEQ_RED_MEAN;
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+    for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) {
       double v = (double)p[j];
       if (sum) acc += v;
       else if (bi < 0 || red_better(op, v, j, best, bi)) {
@@ -491,60 +581,138 @@ __global__ void k_reduce_rows(int op, void *out, int out_dt, const T *in, int64_
       __syncthreads();
     }
     if (threadIdx.x == 0) {
-      double v;
-      if (op == SEQ_RED_SUM) v = sv[0];
-      else if (op == SEQ_RED_MEAN) v = n ? sv[0] / (double)n : NAN;
-      else if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) v = (double)(si[0] < 0 ? 0 : si[0]);
-      else v = sv[0];
-      store_as(out, out_dt, r, v);
+      if (sp.pv) {
+        sp.pv[r * sp.pso + part * sp.psp] = sv[0];
+        sp.pi[r * sp.pso + part * sp.psp] = si[0];
+      } else {
+        double v;
+        if (op == SEQ_RED_SUM) v = sv[0];
+        else if (op == SEQ_RED_MEAN) v = n ? sv[0] / (double)n : NAN;
+        else if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) v = (double)(si[0] < 0 ? 0 : si[0]);
+        else v = sv[0];
+        store_as(out, out_dt, r, v);
+      }
     }
     __syncthreads();
   }
 }
 
-/* inner > 1: one thread per (outer, inner) output walks the reduced dim;
- * neighbouring threads read neighbouring addresses. */
+/* inner > 1: one thread per (output, part) walks its chunk of the reduced
+ * dim; neighbouring threads read neighbouring addresses (j is fastest) */
 template <typename T>
 __global__ void k_reduce_cols(int op, void *out, int out_dt, const T *in, int64_t outer, int64_t n,
-                              int64_t inner) {
-  GRID_STRIDE(oi, outer * inner) {
-    int64_t o = oi / inner, j = oi % inner;
+                              int64_t inner, red_split sp) {
+  const int64_t nout = outer * inner;
+  GRID_STRIDE(e, nout * sp.parts) {
+    const int64_t oi = e % nout, part = e / nout;
+    const int64_t o = oi / inner, j = oi % inner;
+    const int64_t lo = part * sp.chunk, hi = lo + sp.chunk < n ? lo + sp.chunk : n;
     const T *p = in + o * n * inner + j;
     double v;
+    int64_t bi = lo;
     if (op == SEQ_RED_SUM || op == SEQ_RED_MEAN) {
       double acc = 0;
-      for (int64_t k = 0; k < n; k++) acc += (double)p[k * inner];
-      v = op == SEQ_RED_MEAN ? (n ? acc / (double)n : NAN) : acc;
+      for (int64_t k = lo; k < hi; k++) acc += (double)p[k * inner];
+      v = acc;
     } else {
-      double best = (double)p[0];
-      int64_t bi = 0;
-      for (int64_t k = 1; k < n; k++) {
+      double best = (double)p[lo * inner];
+      for (int64_t k = lo + 1; k < hi; k++) {
         double x = (double)p[k * inner];
         if (red_better(op, x, k, best, bi)) {
           best = x;
           bi = k;
         }
       }
-      v = (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) ? (double)bi : best;
+      v = best;
     }
+    if (sp.pv) {
+      sp.pv[oi * sp.pso + part * sp.psp] = v;
+      sp.pi[oi * sp.pso + part * sp.psp] = bi;
+    } else {
+      if (op == SEQ_RED_MEAN) v = n ? v / (double)n : NAN;
+      else if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) v = (double)bi;
+      store_as(out, out_dt, oi, v);
+    }
+  }
+}
+
+/* combines each output's partials in part order (sums in a fixed order) */
+__global__ void k_reduce_final(int op, void *out, int out_dt, int64_t nout, int64_t n,
+                               red_split sp) {
+  GRID_STRIDE(oi, nout) {
+    const double *pv = sp.pv + oi * sp.pso;
+    const int64_t *pi = sp.pi + oi * sp.pso;
+    double acc = 0, best = 0;
+    int64_t bi = -1;
+    for (int64_t k = 0; k < sp.parts; k++) {
+      double v = pv[k * sp.psp];
+      int64_t vi = pi[k * sp.psp];
+      if (op == SEQ_RED_SUM || op == SEQ_RED_MEAN) acc += v;
+      else if (vi >= 0 && (bi < 0 || red_better(op, v, vi, best, bi))) {
+        best = v;
+        bi = vi;
+      }
+    }
+    double v;
+    if (op == SEQ_RED_SUM) v = acc;
+    else if (op == SEQ_RED_MEAN) v = n ? acc / (double)n : NAN;
+    else if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) v = (double)(bi < 0 ? 0 : bi);
+    else v = best;
     store_as(out, out_dt, oi, v);
   }
 }
 
+/* Enough parallel work to fill a large GPU (~2 blocks per SM on the biggest
+ * parts, tens of thousands of threads), without chunks so short that the
+ * second pass costs more than it saves. */
+#define RED_ROW_BLOCKS 256
+#define RED_ROW_MIN_CHUNK 2048
+#define RED_COL_THREADS 65536
+#define RED_COL_MIN_CHUNK 32
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 extern "C" seq_status seq_cuda_k_reduce(seq_redop op, void *out, seq_dtype out_dt, const void *in,
                                         seq_dtype in_dt, int64_t outer, int64_t n, int64_t inner) {
   if ((int)op < 0 || op >= SEQ_NREDOPS) return seq_fail(SEQ_EARG, "reduce: unknown op %d", (int)op);
-  if (outer * inner == 0) return SEQ_OK;
-  if (inner == 1) {
-    int64_t g = outer < MAX_BLOCKS ? outer : MAX_BLOCKS;
-    DISPATCH(in_dt, T, (k_reduce_rows<T><<<(unsigned)g, THREADS>>>((int)op, out, (int)out_dt,
-                                                                   (const T *)in, outer, n)));
-  } else {
-    DISPATCH(in_dt, T, (k_reduce_cols<T><<<blocks_for(outer * inner), THREADS>>>(
-                           (int)op, out, (int)out_dt, (const T *)in, outer, n, inner)));
+  const int64_t nout = outer * inner;
+  if (nout == 0) return SEQ_OK;
+  if (in_dt != SEQ_F32 && in_dt != SEQ_F64 && in_dt != SEQ_I32 && in_dt != SEQ_I64 && in_dt != SEQ_U8)
+    return seq_fail(SEQ_EDTYPE, "cuda: unsupported dtype %d", (int)in_dt);
+  red_split sp = {1, n, NULL, NULL, 0, 0};
+  int64_t parts = 1;
+  if (n > 0) {
+    if (inner == 1) parts = cdiv(RED_ROW_BLOCKS, outer) < cdiv(n, RED_ROW_MIN_CHUNK) ? cdiv(RED_ROW_BLOCKS, outer) : cdiv(n, RED_ROW_MIN_CHUNK);
+    else parts = cdiv(RED_COL_THREADS, nout) < cdiv(n, RED_COL_MIN_CHUNK) ? cdiv(RED_COL_THREADS, nout) : cdiv(n, RED_COL_MIN_CHUNK);
+    if (parts < 1) parts = 1;
   }
-  LAUNCH_CHECK("reduce");
-  return SEQ_OK;
+  seq_cuda_scratch scratch = {NULL, 0};
+  if (parts > 1) {
+    sp.chunk = cdiv(n, parts);
+    sp.parts = cdiv(n, sp.chunk);
+    SEQ_TRY(seq_cuda_scratch_alloc(&scratch, (size_t)(nout * sp.parts) * (sizeof(double) + sizeof(int64_t))));
+    sp.pv = (double *)scratch.ptr;
+    sp.pi = (int64_t *)(sp.pv + nout * sp.parts);
+    if (inner == 1) sp.pso = sp.parts, sp.psp = 1; /* a block's partials side by side */
+    else sp.pso = 1, sp.psp = nout;               /* coalesced over outputs */
+  }
+  seq_status st = SEQ_OK;
+  if (inner == 1) {
+    int64_t g = outer * sp.parts < MAX_BLOCKS ? outer * sp.parts : MAX_BLOCKS;
+    DISPATCH(in_dt, T, (SEQ_LAUNCH((unsigned)g, THREADS, k_reduce_rows<T>)((int)op, out, (int)out_dt,
+                                                                             (const T *)in, outer, n, sp)));
+  } else {
+    DISPATCH(in_dt, T, (SEQ_LAUNCH(blocks_for(nout * sp.parts), THREADS, k_reduce_cols<T>)(
+                           (int)op, out, (int)out_dt, (const T *)in, outer, n, inner, sp)));
+  }
+  cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess && sp.pv) {
+    SEQ_LAUNCH(blocks_for(nout), THREADS, k_reduce_final)((int)op, out, (int)out_dt, nout, n, sp);
+    e = cudaGetLastError();
+  }
+  if (e != cudaSuccess) st = seq_fail(SEQ_EBACKEND, "reduce launch: %s", cudaGetErrorString(e));
+  seq_cuda_scratch_free(&scratch);
+  return st;
 }
 
 /* ---- indexing ---- */
@@ -641,7 +809,7 @@ extern "C" seq_status seq_cuda_k_index_select(const seq_cuda_arr *out, const seq
   if (n == 0) return SEQ_OK;
   seq_karr o = karr(out), s = karr(src);
   seq_cuda_deferred *err = seq_cuda_deferred_dev();
-  DISPATCH(out->dtype, T, (k_index_select<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH(out->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_index_select<T>)(
                               o, (T *)out->data, s, (const T *)src->data, dim, idx, (int)idx_dt,
                               n, err)));
   LAUNCH_CHECK("index_select");
@@ -676,7 +844,7 @@ extern "C" seq_status seq_cuda_k_index_add(const seq_cuda_arr *dst, int dim, con
   if (n == 0) return SEQ_OK;
   seq_karr dk = karr(dst), sk = karr(src);
   seq_cuda_deferred *err = seq_cuda_deferred_dev();
-  DISPATCH(dst->dtype, T, (k_index_add<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH(dst->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_index_add<T>)(
                               dk, (T *)dst->data, sk, (const T *)src->data, dim, idx, (int)idx_dt,
                               n, err)));
   LAUNCH_CHECK("index_add");
@@ -712,7 +880,7 @@ extern "C" seq_status seq_cuda_k_gather(const seq_cuda_arr *out, const seq_cuda_
   if (n == 0) return SEQ_OK;
   seq_karr o = karr(out), s = karr(src);
   seq_cuda_deferred *err = seq_cuda_deferred_dev();
-  DISPATCH(out->dtype, T, (k_gather<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH(out->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_gather<T>)(
                               o, (T *)out->data, s, (const T *)src->data, dim, idx, (int)idx_dt,
                               n, err)));
   LAUNCH_CHECK("gather");
@@ -747,7 +915,7 @@ extern "C" seq_status seq_cuda_k_scatter_add(const seq_cuda_arr *dst, int dim, c
   if (n == 0) return SEQ_OK;
   seq_karr dk = karr(dst), sk = karr(src);
   seq_cuda_deferred *err = seq_cuda_deferred_dev();
-  DISPATCH(dst->dtype, T, (k_scatter_add<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH(dst->dtype, T, (SEQ_LAUNCH(blocks_for(n), THREADS, k_scatter_add<T>)(
                               dk, (T *)dst->data, sk, (const T *)src->data, dim, idx,
                               (int)idx_dt, n, err)));
   LAUNCH_CHECK("scatter_add");
@@ -792,11 +960,11 @@ extern "C" seq_status seq_cuda_k_rand(void *out, seq_dtype dt, int64_t n, uint64
   if (n == 0) return SEQ_OK;
   unsigned g = blocks_for(n);
   if (dt == SEQ_F32) {
-    if (normal) k_normal<float><<<g, THREADS>>>((float *)out, n, seed, offset, a, b);
-    else k_uniform_f32<<<g, THREADS>>>((float *)out, n, seed, offset, (float)a, (float)(b - a));
+    if (normal) SEQ_LAUNCH(g, THREADS, k_normal<float>)((float *)out, n, seed, offset, a, b);
+    else SEQ_LAUNCH(g, THREADS, k_uniform_f32)((float *)out, n, seed, offset, (float)a, (float)(b - a));
   } else if (dt == SEQ_F64) {
-    if (normal) k_normal<double><<<g, THREADS>>>((double *)out, n, seed, offset, a, b);
-    else k_uniform_f64<<<g, THREADS>>>((double *)out, n, seed, offset, a, b);
+    if (normal) SEQ_LAUNCH(g, THREADS, k_normal<double>)((double *)out, n, seed, offset, a, b);
+    else SEQ_LAUNCH(g, THREADS, k_uniform_f64)((double *)out, n, seed, offset, a, b);
   } else {
     return seq_fail(SEQ_EDTYPE, "rand: needs f32 or f64, got %s", seq_dtype_name(dt));
   }
@@ -889,7 +1057,7 @@ static unsigned row_blocks(int64_t rows) { return (unsigned)(rows < MAX_BLOCKS ?
 extern "C" seq_status seq_cuda_k_softmax(void *out, const void *x, seq_dtype dt, int64_t rows,
                                          int64_t cols, bool log) {
   if (rows == 0 || cols == 0) return SEQ_OK;
-  DISPATCH_FLOAT(dt, T, "softmax", (k_softmax<T><<<row_blocks(rows), THREADS>>>(
+  DISPATCH_FLOAT(dt, T, "softmax", (SEQ_LAUNCH(row_blocks(rows), THREADS, k_softmax<T>)(
                                        (T *)out, (const T *)x, rows, cols, (int)log)));
   LAUNCH_CHECK("softmax");
   return SEQ_OK;
@@ -899,7 +1067,7 @@ extern "C" seq_status seq_cuda_k_softmax_backward(void *dx, const void *y, const
                                                   seq_dtype dt, int64_t rows, int64_t cols,
                                                   bool log) {
   if (rows == 0 || cols == 0) return SEQ_OK;
-  DISPATCH_FLOAT(dt, T, "softmax_backward", (k_softmax_bw<T><<<row_blocks(rows), THREADS>>>(
+  DISPATCH_FLOAT(dt, T, "softmax_backward", (SEQ_LAUNCH(row_blocks(rows), THREADS, k_softmax_bw<T>)(
                                                 (T *)dx, (const T *)y, (const T *)dy, rows, cols,
                                                 (int)log)));
   LAUNCH_CHECK("softmax_backward");
@@ -953,7 +1121,7 @@ extern "C" seq_status seq_cuda_k_softmax_xent(void *loss, void *probs, const voi
   if (cols == 0) return seq_fail(SEQ_ESHAPE, "softmax_cross_entropy: zero classes");
   seq_cuda_deferred *err = seq_cuda_deferred_dev();
   DISPATCH_FLOAT(dt, T, "softmax_cross_entropy",
-                 (k_softmax_xent<T><<<row_blocks(rows), THREADS>>>(
+                 (SEQ_LAUNCH(row_blocks(rows), THREADS, k_softmax_xent<T>)(
                      (T *)loss, (T *)probs, (const T *)logits, target, target_kind, rows, cols, err)));
   LAUNCH_CHECK("softmax_cross_entropy");
   return SEQ_OK;
@@ -975,7 +1143,7 @@ extern "C" seq_status seq_cuda_k_sigmoid_bce(void *loss, void *sig, const void *
                                              const void *target, seq_dtype dt, int64_t n) {
   if (n == 0) return SEQ_OK;
   DISPATCH_FLOAT(dt, T, "sigmoid_binary_cross_entropy",
-                 (k_sigmoid_bce<T><<<blocks_for(n), THREADS>>>((T *)loss, (T *)sig, (const T *)logits,
+                 (SEQ_LAUNCH(blocks_for(n), THREADS, k_sigmoid_bce<T>)((T *)loss, (T *)sig, (const T *)logits,
                                                                (const T *)target, n)));
   LAUNCH_CHECK("sigmoid_binary_cross_entropy");
   return SEQ_OK;
@@ -1052,10 +1220,10 @@ extern "C" seq_status seq_cuda_k_optim(const seq_optim_hparams *hp, void *param,
   if (n == 0) return SEQ_OK;
   unsigned g = blocks_for(n);
   if (dt == SEQ_F32)
-    k_optim<float><<<g, THREADS>>>(optim_params<float>(hp), (float *)param, (const float *)grad,
+    SEQ_LAUNCH(g, THREADS, k_optim<float>)(optim_params<float>(hp), (float *)param, (const float *)grad,
                                    (float *)s0, (float *)s1, n);
   else if (dt == SEQ_F64)
-    k_optim<double><<<g, THREADS>>>(optim_params<double>(hp), (double *)param,
+    SEQ_LAUNCH(g, THREADS, k_optim<double>)(optim_params<double>(hp), (double *)param,
                                     (const double *)grad, (double *)s0, (double *)s1, n);
   else
     return seq_fail(SEQ_EDTYPE, "optimizer step: needs f32 or f64");
@@ -1110,7 +1278,7 @@ extern "C" seq_status seq_cuda_k_lstm_pack(const seq_cuda_lstm_wptrs *w, const v
                                            const void *recurrent, const void *bias, seq_dtype dt,
                                            int64_t I, int64_t H) {
   int64_t n = 4 * H * I + 4 * H * H + 8 * H;
-  DISPATCH_FLOAT(dt, T, "lstm", (k_lstm_pack<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH_FLOAT(dt, T, "lstm", (SEQ_LAUNCH(blocks_for(n), THREADS, k_lstm_pack<T>)(
                                     *w, (const T *)kernel, (const T *)recurrent, (const T *)bias,
                                     I, H)));
   LAUNCH_CHECK("lstm weight pack");
@@ -1122,7 +1290,7 @@ extern "C" seq_status seq_cuda_k_lstm_unpack(const seq_cuda_lstm_wptrs *dw, void
                                              int64_t H) {
   int64_t n = (dkernel ? I * 4 * H : 0) + (drecurrent ? H * 4 * H : 0) + (dbias ? 4 * H : 0);
   if (n == 0) return SEQ_OK;
-  DISPATCH_FLOAT(dt, T, "lstm", (k_lstm_unpack<T><<<blocks_for(n), THREADS>>>(
+  DISPATCH_FLOAT(dt, T, "lstm", (SEQ_LAUNCH(blocks_for(n), THREADS, k_lstm_unpack<T>)(
                                     *dw, (T *)dkernel, (T *)drecurrent, (T *)dbias, I, H)));
   LAUNCH_CHECK("lstm weight unpack");
   return SEQ_OK;
@@ -1144,7 +1312,7 @@ extern "C" seq_status seq_cuda_k_one_hot(void *out, seq_dtype dt, const void *id
   if (n * I == 0) return SEQ_OK;
   if (id_dt != SEQ_I32 && id_dt != SEQ_I64) return seq_fail(SEQ_EDTYPE, "lstm: ids must be i32 or i64");
   seq_cuda_deferred *err = seq_cuda_deferred_dev();
-  DISPATCH_FLOAT(dt, T, "lstm", (k_one_hot<T><<<blocks_for(n * I), THREADS>>>(
+  DISPATCH_FLOAT(dt, T, "lstm", (SEQ_LAUNCH(blocks_for(n * I), THREADS, k_one_hot<T>)(
                                     (T *)out, ids, (int)id_dt, n, I, err)));
   LAUNCH_CHECK("lstm one-hot");
   return SEQ_OK;

@@ -47,7 +47,7 @@ print(model:summary())
 model:fit(x, y, {epochs = 10, batch_size = 32, verbose = 2})
 print(string.format('accuracy: %.3f', model:evaluate(x, y).accuracy))
 
-local path = os.tmpname() .. '.safetensors'
+local path = os.tmpname() -- creates the (empty) file that save replaces and os.remove deletes
 model:save(path)
 local again = seq.load_model(path)
 print('reloaded accuracy: ' .. string.format('%.3f', again:evaluate(x, y).accuracy))

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "seq_backend.h"
+#include "seq_checked.h"
 #include "seq_lua.h"
 #include "seq_ops.h"
 
@@ -20,10 +21,45 @@ seq_tensor *seq_lua_to_tensor(lua_State *L, int idx) {
 seq_tensor *seq_lua_check_tensor(lua_State *L, int idx) {
   seq_tensor *t = seq_lua_to_tensor(L, idx);
   if (!t) {
-    const char *got = luaL_typename(L, idx);
+    const char *got = luaL_testudata(L, idx, SEQ_TENSOR_MT) ? "a closed tensor" : luaL_typename(L, idx);
     luaL_argerror(L, idx, lua_pushfstring(L, "tensor expected, got %s", got));
   }
   return t;
+}
+
+/* ---- lists ---- */
+
+lua_Integer seq_lua_list(lua_State *L, int idx, const char *what, lua_Integer max, int elem_type) {
+  idx = lua_absindex(L, idx);
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_Integer n = luaL_len(L, idx); /* may call __len: read once */
+  if (n < 0 || n > max)
+    luaL_error(L, "%s: a list of %I entries (at most %I allowed)", what, n, max);
+  lua_createtable(L, (int)(n < 64 ? n : 64), 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, idx, i); /* may call __index, which may run a collection */
+    if (elem_type != LUA_TNONE && lua_type(L, -1) != elem_type)
+      luaL_error(L, "%s[%I] is %s, expected %s", what, i, luaL_typename(L, -1), lua_typename(L, elem_type));
+    lua_rawseti(L, -2, i); /* from here on the copy keeps it alive */
+  }
+  return n;
+}
+
+int seq_lua_tensor_list(lua_State *L, int idx, const char *what, int min, seq_tensor ***out) {
+  int n = (int)seq_lua_list(L, idx, what, SEQ_LUA_MAX_TENSORS, LUA_TNONE);
+  if (n < min) luaL_error(L, "%s: at least %d tensor%s expected, got %d", what, min, min == 1 ? "" : "s", n);
+  int copy = lua_gettop(L);
+  seq_tensor **ts = lua_newuserdatauv(L, sizeof(seq_tensor *) * (size_t)(n ? n : 1), 0);
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, copy, i + 1); /* raw: no Lua code runs until the caller is done */
+    ts[i] = seq_lua_to_tensor(L, -1);
+    if (!ts[i])
+      luaL_error(L, "%s[%d] is %s, expected a tensor", what, i + 1,
+                 luaL_testudata(L, -1, SEQ_TENSOR_MT) ? "a closed tensor" : luaL_typename(L, -1));
+    lua_pop(L, 1);
+  }
+  *out = ts;
+  return n;
 }
 
 /* External memory (tensor storage) is invisible to Lua's collector, so a
@@ -65,16 +101,16 @@ void seq_lua_push_tensor(lua_State *L, seq_tensor *t) {
 int seq_lua_check_shape(lua_State *L, int idx, int64_t *shape) {
   int n = 0;
   if (lua_istable(L, idx)) {
-    n = (int)luaL_len(L, idx);
-    if (n > SEQ_MAX_DIM) luaL_argerror(L, idx, "too many dims");
+    n = (int)seq_lua_list(L, idx, "shape", SEQ_MAX_DIM, LUA_TNUMBER);
     for (int i = 0; i < n; i++) {
-      lua_geti(L, idx, i + 1);
+      lua_rawgeti(L, -1, i + 1);
       int ok;
       lua_Integer v = lua_tointegerx(L, -1, &ok);
       if (!ok) luaL_argerror(L, idx, "shape entries must be integers");
       shape[i] = v;
       lua_pop(L, 1);
     }
+    lua_pop(L, 1);
   } else {
     int top = lua_gettop(L);
     for (int i = idx; i <= top && lua_type(L, i) == LUA_TNUMBER; i++) {
@@ -86,7 +122,8 @@ int seq_lua_check_shape(lua_State *L, int idx, int64_t *shape) {
     }
   }
   for (int i = 0; i < n; i++)
-    if (shape[i] < 0) luaL_argerror(L, idx, lua_pushfstring(L, "negative size %d", (int)shape[i]));
+    if (shape[i] < 0) luaL_argerror(L, idx, lua_pushfstring(L, "negative size %I", (lua_Integer)shape[i]));
+  if (seq_shape_numel(n, shape) < 0) luaL_argerror(L, idx, "shape too large");
   return n;
 }
 
@@ -112,10 +149,18 @@ static bool push_field_is_nil(lua_State *L, int t, const char *key) {
 
 const char *seq_lua_optfield_string(lua_State *L, int t, const char *op, const char *key,
                                     const char *def) {
+  t = lua_absindex(L, t);
+  luaL_checkstack(L, 2, "too many options");
   if (push_field_is_nil(L, t, key)) return def;
   if (lua_type(L, -1) != LUA_TSTRING) field_error(L, op, key, "a string");
   const char *s = lua_tostring(L, -1);
-  lua_pop(L, 1);
+  /* The pointer must outlive this call: a string the table holds itself
+   * lives as long as the table; one made by an __index metamethod is held
+   * by nothing else, so it stays on the stack until the binding returns. */
+  lua_pushstring(L, key);
+  lua_rawget(L, t);
+  bool held = lua_rawequal(L, -1, -2);
+  lua_pop(L, held ? 2 : 1);
   return s;
 }
 
@@ -196,23 +241,43 @@ static void table_shape(lua_State *L, int idx, int *ndim, int64_t *shape) {
   *ndim = n;
 }
 
+/* Staging slots hold int64 while every value so far is an integer (so
+ * integers above 2^53 stay exact) and doubles from the first float on. */
+typedef union {
+  int64_t i;
+  double d;
+} stage_slot;
+
+static void stage_put(stage_slot *out, int64_t *pos, bool *all_int, lua_State *L, int idx) {
+  if (lua_isinteger(L, idx) || lua_isboolean(L, idx)) {
+    int64_t v = lua_isboolean(L, idx) ? lua_toboolean(L, idx) : (int64_t)lua_tointeger(L, idx);
+    if (*all_int) out[*pos].i = v;
+    else out[*pos].d = (double)v;
+  } else {
+    if (*all_int) { /* the first float: what was staged so far becomes double */
+      for (int64_t k = 0; k < *pos; k++) out[k].d = (double)out[k].i;
+      *all_int = false;
+    }
+    out[*pos].d = lua_tonumber(L, idx);
+  }
+  (*pos)++;
+}
+
 static void table_fill(lua_State *L, int idx, int depth, int ndim, const int64_t *shape,
-                       double *out, int64_t *pos, bool *all_int) {
+                       stage_slot *out, int64_t *pos, bool *all_int) {
   if (!lua_istable(L, idx)) luaL_error(L, "tensor: ragged nested table (expected a table at depth %d)", depth + 1);
-  if ((int64_t)luaL_len(L, idx) != shape[depth])
-    luaL_error(L, "tensor: ragged nested table (length %d at depth %d, expected %d)",
-               (int)luaL_len(L, idx), depth + 1, (int)shape[depth]);
+  lua_Integer len = luaL_len(L, idx);
+  if (len != shape[depth])
+    luaL_error(L, "tensor: ragged nested table (length %I at depth %d, expected %I)", len, depth + 1,
+               (lua_Integer)shape[depth]);
   for (int64_t i = 1; i <= shape[depth]; i++) {
     lua_geti(L, idx, i);
     if (depth + 1 < ndim) {
       table_fill(L, lua_gettop(L), depth + 1, ndim, shape, out, pos, all_int);
     } else {
       int t = lua_type(L, -1);
-      if (t == LUA_TNUMBER) {
-        if (!lua_isinteger(L, -1)) *all_int = false;
-        out[(*pos)++] = lua_tonumber(L, -1);
-      } else if (t == LUA_TBOOLEAN) {
-        out[(*pos)++] = lua_toboolean(L, -1);
+      if (t == LUA_TNUMBER || t == LUA_TBOOLEAN) {
+        stage_put(out, pos, all_int, L, lua_gettop(L));
       } else {
         luaL_error(L, "tensor: expected numbers in the nested table, got %s", luaL_typename(L, -1));
       }
@@ -237,26 +302,29 @@ seq_tensor *seq_lua_tensor_arg(lua_State *L, int idx, seq_dtype dtype, seq_devic
   int64_t shape[SEQ_MAX_DIM];
   bool all_int = true;
   int64_t n = 1;
+  size_t nbytes = 0;
   if (lua_type(L, idx) == LUA_TNUMBER) {
-    all_int = lua_isinteger(L, idx);
   } else if (lua_istable(L, idx)) {
-    table_shape(L, idx, &ndim, shape);
+    table_shape(L, idx, &ndim, shape); /* lengths may come from a lying __len */
     n = seq_shape_numel(ndim, shape);
+    if (n < 0 || !seq_mul_size(sizeof(stage_slot), (size_t)n, &nbytes)) {
+      char b[96];
+      luaL_error(L, "tensor: nested table of impossible shape %s", seq_shape_str(b, sizeof b, ndim, shape));
+    }
   } else {
     luaL_argerror(L, idx, lua_pushfstring(L, "number, table or tensor expected, got %s", luaL_typename(L, idx)));
     return NULL;
   }
   /* The staging buffer is Lua userdata so an error while reading the
    * table cannot leak it. */
-  double *buf = lua_newuserdatauv(L, sizeof(double) * (size_t)(n ? n : 1), 0);
-  if (ndim == 0) buf[0] = lua_tonumber(L, idx);
-  else if (n > 0) {
-    int64_t pos = 0;
-    table_fill(L, idx, 0, ndim, shape, buf, &pos, &all_int);
-  }
+  stage_slot *buf = lua_newuserdatauv(L, nbytes ? nbytes : sizeof(stage_slot), 0);
+  int64_t pos = 0;
+  if (ndim == 0) stage_put(buf, &pos, &all_int, L, idx);
+  else if (n > 0) table_fill(L, idx, 0, ndim, shape, buf, &pos, &all_int);
   if (dtype == SEQ_NDTYPES) dtype = all_int ? SEQ_I64 : SEQ_F32;
   seq_tensor *host = NULL;
-  seq_status st = seq_tensor_from_host(&host, SEQ_F64, ndim, shape, buf, sizeof(double) * (size_t)n);
+  seq_status st = seq_tensor_from_host(&host, all_int ? SEQ_I64 : SEQ_F64, ndim, shape, buf,
+                                       ndim ? nbytes : sizeof(stage_slot));
   lua_pop(L, 1);
   SEQ_LUA_CHECK(L, st);
   seq_tensor *c = NULL;

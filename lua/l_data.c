@@ -3,10 +3,15 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <sys/stat.h>
+#include <time.h>
 
 #include "seq_fetch.h"
 #include "seq_lua.h"
+#include "seq_tar.h"
 
 typedef struct progress_ctx {
   lua_State *L;
@@ -38,7 +43,8 @@ static int progress_cb(void *ud, int64_t done, int64_t total) {
 
 /* data_download(url, path [, opts]) -> true; opts: progress = function(done,
  * total) (total nil while unknown; return false to cancel),
- * connect_timeout = seconds, low_speed_timeout = seconds */
+ * connect_timeout = seconds, low_speed_timeout = seconds, require_length
+ * (fail without a matching Content-Length), any_protocol (not only http(s)) */
 static int l_download(lua_State *L) {
   const char *url = luaL_checkstring(L, 1);
   const char *path = luaL_checkstring(L, 2);
@@ -48,6 +54,8 @@ static int l_download(lua_State *L) {
   if (lua_istable(L, 3)) {
     o.connect_timeout_s = (long)seq_lua_optfield_integer(L, 3, "download", "connect_timeout", 0);
     o.low_speed_timeout_s = (long)seq_lua_optfield_integer(L, 3, "download", "low_speed_timeout", 0);
+    o.require_length = seq_lua_optfield_boolean(L, 3, "require_length", false);
+    o.any_protocol = seq_lua_optfield_boolean(L, 3, "any_protocol", false);
     lua_getfield(L, 3, "progress");
     if (lua_isfunction(L, -1)) {
       p.fn = lua_gettop(L);
@@ -112,9 +120,44 @@ static int l_isatty(lua_State *L) {
   return 1;
 }
 
+/* data_terminal_columns([fd]) -> the terminal's width in columns, or nil
+ * when fd (default 1, stdout) is not a terminal (fits the progress bar) */
+static int l_terminal_columns(lua_State *L) {
+  struct winsize ws;
+  if (ioctl((int)luaL_optinteger(L, 1, 1), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+    lua_pushinteger(L, ws.ws_col);
+  } else {
+    lua_pushnil(L);
+  }
+  return 1;
+}
+
 /* data_getpid() -> process id (for temporary names) */
 static int l_getpid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
+/* data_isdir(path) -> boolean */
+static int l_isdir(lua_State *L) {
+  struct stat st;
+  lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0 && S_ISDIR(st.st_mode));
+  return 1;
+}
+
+/* data_now() -> seconds on a monotonic clock (download rate and ETA) */
+static int l_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
+/* data_extract(archive, dest) -> true: a tar/tar.gz into the new folder dest
+ * (atomic; refuses members that would land outside it) */
+static int l_extract(lua_State *L) {
+  SEQ_LUA_CHECK(L, seq_tar_extract(luaL_checkstring(L, 1), luaL_checkstring(L, 2)));
+  lua_pushboolean(L, 1);
   return 1;
 }
 
@@ -122,7 +165,10 @@ void seq_lua_register_data(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"data_download", l_download}, {"data_sha256", l_sha256},  {"data_md5", l_md5},
       {"data_hash_string", l_hash_string}, {"data_mkdirs", l_mkdirs}, {"data_stat", l_stat},
-      {"data_isatty", l_isatty},     {"data_getpid", l_getpid},  {NULL, NULL},
+      {"data_isatty", l_isatty},     {"data_getpid", l_getpid},  {"data_isdir", l_isdir},
+      {"data_now", l_now},           {"data_extract", l_extract},
+      {"data_terminal_columns", l_terminal_columns},
+      {NULL, NULL},
   };
   luaL_setfuncs(L, fns, 0);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "seq_checked.h"
 #include "seq_imdb.h"
 #include "seq_lua.h"
 #include "seq_pad.h"
@@ -51,7 +52,7 @@ static void push_split(lua_State *L, const seq_imdb_split *s) {
   lua_setfield(L, -2, "n");
 }
 
-/* imdb_load{train=, test=, word_index=, cache=path|nil, num_words=, skip_top=,
+/* imdb_load{archive= | train=, test=, word_index=, cache=path|nil, num_words=, skip_top=,
  *           maxlen=, seed=, start_char=, oov_char=, index_from=, limit=}
  *   -> train, test, info
  * train/test = {values = i32 [T], offsets = i64 [n+1], y = f32 [n,1], n = n};
@@ -93,8 +94,9 @@ static int l_imdb_load(lua_State *L) {
   p.test = seq_lua_optfield_string(L, 1, "imdb.load", "test", NULL);
   p.word_index = seq_lua_optfield_string(L, 1, "imdb.load", "word_index", NULL);
   p.cache = seq_lua_optfield_string(L, 1, "imdb.load", "cache", NULL);
-  if (!p.train || !p.test || !p.word_index)
-    return luaL_error(L, "imdb.load: the train, test and word_index paths are required");
+  p.archive = seq_lua_optfield_string(L, 1, "imdb.load", "archive", NULL);
+  if ((!p.archive && (!p.train || !p.test)) || !p.word_index)
+    return luaL_error(L, "imdb.load: the word_index path and the archive (or the train and test TSV) paths are required");
   seq_imdb_split tr, te;
   double t0 = now_s();
   seq_imdb_corpus c;
@@ -252,8 +254,9 @@ static int l_ragged_lengths(lua_State *L) {
  * at `idx` into new values/offsets tensors pushed on the stack.  Values are
  * i64 when every item is an integer, else f64, unless `dtype` is given. */
 static void flatten_table(lua_State *L, int idx, const char *what, seq_dtype want) {
-  idx = lua_absindex(L, idx);
-  lua_Integer n = luaL_len(L, idx);
+  /* the outer list is read once into a copy that keeps each sequence alive */
+  lua_Integer n = seq_lua_list(L, idx, what, (lua_Integer)1 << 40, LUA_TNONE);
+  idx = lua_gettop(L);
   int64_t no = (int64_t)n + 1;
   seq_tensor *o;
   SEQ_LUA_CHECK(L, seq_tensor_empty(&o, SEQ_I64, SEQ_CPU, 1, &no));
@@ -262,7 +265,7 @@ static void flatten_table(lua_State *L, int idx, const char *what, seq_dtype wan
   off[0] = 0;
   bool all_int = true;
   for (lua_Integer i = 1; i <= n; i++) {
-    lua_geti(L, idx, i);
+    lua_rawgeti(L, idx, i);
     seq_tensor *t = seq_lua_to_tensor(L, -1);
     int64_t len;
     if (t) {
@@ -281,7 +284,8 @@ static void flatten_table(lua_State *L, int idx, const char *what, seq_dtype wan
                  luaL_typename(L, -1));
       return;
     }
-    off[i] = off[i - 1] + len;
+    if (len < 0 || !seq_add_i64(off[i - 1], len, &off[i]))
+      luaL_error(L, "%s: sequence %d has an impossible length", what, (int)i);
     lua_pop(L, 1);
   }
   seq_dtype vd = want != SEQ_NDTYPES ? want : (all_int ? SEQ_I64 : SEQ_F64);
@@ -291,7 +295,7 @@ static void flatten_table(lua_State *L, int idx, const char *what, seq_dtype wan
   seq_lua_push_tensor(L, v);
   void *vdat = seq_tensor_data(v);
   for (lua_Integer i = 1; i <= n; i++) {
-    lua_geti(L, idx, i);
+    lua_rawgeti(L, idx, i);
     seq_tensor *t = seq_lua_to_tensor(L, -1);
     int64_t len = off[i] - off[i - 1];
     for (int64_t k = 0; k < len; k++) {
@@ -324,8 +328,9 @@ static void flatten_table(lua_State *L, int idx, const char *what, seq_dtype wan
     }
     lua_pop(L, 1);
   }
-  /* stack: ... offsets values -> values offsets */
+  /* stack: ... copy offsets values -> ... values offsets */
   lua_rotate(L, -2, 1);
+  lua_remove(L, -3);
 }
 
 /* ragged_from_table(list [, dtype]) -> values, offsets */

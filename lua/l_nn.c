@@ -181,16 +181,9 @@ static int l_optim_step(lua_State *L) {
 }
 
 static int l_clip_grad_norm(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
   double max_norm = luaL_checknumber(L, 2);
-  int n = (int)luaL_len(L, 1);
-  seq_tensor **ps = lua_newuserdatauv(L, sizeof(seq_tensor *) * (size_t)(n > 0 ? n : 1), 0);
-  for (int i = 0; i < n; i++) {
-    lua_geti(L, 1, i + 1);
-    ps[i] = seq_lua_to_tensor(L, -1);
-    if (!ps[i]) return luaL_error(L, "clip_grad_norm: params[%d] is not a tensor", i + 1);
-    lua_pop(L, 1); /* the table keeps the tensor alive */
-  }
+  seq_tensor **ps;
+  int n = seq_lua_tensor_list(L, 1, "clip_grad_norm: params", 0, &ps);
   double norm = 0;
   SEQ_LUA_CHECK(L, seq_clip_grad_norm(n, ps, max_norm, &norm));
   lua_pushnumber(L, norm);

@@ -1,9 +1,11 @@
 /* l_plot.c - Lua bindings for core/io/seq_plot and seq_png (prefix plot_).
  * The Lua face is lua/seq/plot.lua. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "seq_checked.h"
 #include "seq_lua.h"
 #include "seq_ops.h"
 #include "seq_plot.h"
@@ -35,16 +37,18 @@ static const char **opt_labels(lua_State *L, int idx, const char *key, int expec
     lua_pop(L, 1);
     return NULL;
   }
-  luaL_checktype(L, -1, LUA_TTABLE);
-  int n = (int)luaL_len(L, -1);
+  int n = (int)seq_lua_list(L, -1, "plot.heatmap: labels", SEQ_LUA_MAX_TENSORS, LUA_TNONE);
   if (n != expect) luaL_error(L, "plot.heatmap: %s has %d entries, the matrix needs %d", key, n, expect);
   int t = lua_gettop(L);
   const char **arr = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n ? n : 1), 0);
   for (int i = 0; i < n; i++) {
-    lua_geti(L, t, i + 1);
+    lua_rawgeti(L, t, i + 1);
+    if (!lua_isstring(L, -1)) luaL_error(L, "plot.heatmap: %s[%d] must be a string", key, i + 1);
+    lua_tostring(L, -1);     /* numbers become strings on the stack... */
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, t, i + 1); /* ...and in the copy, which keeps them alive */
     arr[i] = lua_tostring(L, -1);
-    if (!arr[i]) luaL_error(L, "plot.heatmap: %s[%d] must be a string", key, i + 1);
-    lua_pop(L, 1); /* still referenced by the table */
+    lua_pop(L, 1);
   }
   /* keep the table and the array on the stack until the call returns */
   return arr;
@@ -125,12 +129,13 @@ static int l_lines(lua_State *L) {
     lua_newtable(L);
   }
   luaL_checktype(L, 3, LUA_TTABLE);
-  int ns = (int)luaL_len(L, 2);
-  if (ns > 64) return luaL_error(L, "plot.lines: at most 64 series, got %d", ns);
+  int ns = (int)seq_lua_list(L, 2, "plot.lines: series", 64, LUA_TTABLE);
+  int series = lua_gettop(L);
   seq_series *sr = lua_newuserdatauv(L, sizeof(seq_series) * (size_t)(ns ? ns : 1), 0);
   memset(sr, 0, sizeof(seq_series) * (size_t)(ns ? ns : 1));
   for (int i = 0; i < ns; i++) {
-    lua_geti(L, 2, i + 1);
+    luaL_checkstack(L, 16, "plot.lines: too many series");
+    lua_rawgeti(L, series, i + 1);
     int s = lua_gettop(L);
     if (!lua_istable(L, s)) return luaL_error(L, "plot.lines: series %d must be a table", i + 1);
     lua_getfield(L, s, "y");
@@ -190,9 +195,11 @@ static int l_png_write(lua_State *L) {
   size_t n;
   const char *px = luaL_checklstring(L, 4, &n);
   int ch = (int)luaL_optinteger(L, 5, 3);
-  if (w <= 0 || h <= 0 || (ch != 1 && ch != 3 && ch != 4) || n != (size_t)(w * h * ch))
-    return luaL_error(L, "png_write: %d bytes do not make a %dx%d image with %d channels", (int)n,
-                      (int)w, (int)h, ch);
+  size_t need = 0; /* w * h * ch, formed only once it is known to fit */
+  if (w <= 0 || h <= 0 || w > INT_MAX || h > INT_MAX || (ch != 1 && ch != 3 && ch != 4) ||
+      !seq_mul3_size((size_t)w, (size_t)h, (size_t)ch, &need) || n != need)
+    return luaL_error(L, "png_write: %I bytes do not make a %Ix%I image with %d channels", (lua_Integer)n, w, h,
+                      ch);
   SEQ_LUA_CHECK(L, seq_png_write(path, (const uint8_t *)px, (int)w, (int)h, ch));
   return 0;
 }

@@ -284,33 +284,17 @@ static int l_is_tensor(lua_State *L) {
   return 1;
 }
 
-/* tensors_of(list) helper for cat/stack */
-static int collect_list(lua_State *L, int idx, seq_tensor ***out) {
-  luaL_checktype(L, idx, LUA_TTABLE);
-  int n = (int)luaL_len(L, idx);
-  if (n < 1) luaL_argerror(L, idx, "non-empty list of tensors expected");
-  seq_tensor **ts = lua_newuserdatauv(L, sizeof(seq_tensor *) * (size_t)n, 0);
-  for (int i = 0; i < n; i++) {
-    lua_geti(L, idx, i + 1);
-    ts[i] = seq_lua_to_tensor(L, -1);
-    if (!ts[i]) luaL_argerror(L, idx, lua_pushfstring(L, "element %d is not a tensor", i + 1));
-    lua_pop(L, 1);
-  }
-  *out = ts;
-  return n;
-}
-
 static int l_cat(lua_State *L) {
   seq_tensor **ts;
   int64_t dim = lua_isnoneornil(L, 2) ? 0 : check_dim(L, 2);
-  int n = collect_list(L, 1, &ts);
+  int n = seq_lua_tensor_list(L, 1, "cat: tensors", 1, &ts);
   PUSH_RESULT(L, seq_cat, n, ts, dim);
 }
 
 static int l_stack(lua_State *L) {
   seq_tensor **ts;
   int64_t dim = lua_isnoneornil(L, 2) ? 0 : check_dim(L, 2);
-  int n = collect_list(L, 1, &ts);
+  int n = seq_lua_tensor_list(L, 1, "stack: tensors", 1, &ts);
   PUSH_RESULT(L, seq_stack, n, ts, dim);
 }
 
@@ -371,18 +355,34 @@ static int m_len(lua_State *L) {
   return 1;
 }
 
-/* Pushes element value as a Lua integer for int dtypes, float otherwise. */
-static void push_value(lua_State *L, seq_dtype dt, double v) {
-  if (seq_dtype_is_float(dt)) lua_pushnumber(L, v);
-  else lua_pushinteger(L, (lua_Integer)v);
+
+/* An element on its way to Lua: integer tensors go through int64, never
+ * through a double (an i64 above 2^53 would round, 2^63 would not convert). */
+typedef union {
+  double d;
+  int64_t i;
+} host_value;
+
+static void push_host_value(lua_State *L, seq_dtype dt, host_value v) {
+  if (seq_dtype_is_float(dt)) lua_pushnumber(L, v.d);
+  else lua_pushinteger(L, (lua_Integer)v.i);
 }
 
-/* Copies the tensor to a contiguous host f64 buffer (caller frees). */
-static double *host_values(lua_State *L, seq_tensor *t) {
+/* The element at `index` pushed as a Lua integer or float. */
+static void push_element(lua_State *L, const seq_tensor *t, const int64_t *index) {
+  host_value v;
+  if (seq_dtype_is_float(t->dtype)) SEQ_LUA_CHECK(L, seq_tensor_get(t, index, &v.d));
+  else SEQ_LUA_CHECK(L, seq_tensor_get_int(t, index, &v.i));
+  push_host_value(L, t->dtype, v);
+}
+
+/* Copies the tensor to a contiguous host buffer, f64 for float tensors and
+ * i64 for integer ones (caller frees). */
+static host_value *host_values(lua_State *L, seq_tensor *t) {
   seq_tensor *c = NULL, *h = NULL;
   bool prev = seq_set_grad_enabled(false);
   seq_status st = seq_to_device(&h, t, SEQ_CPU);
-  if (st == SEQ_OK) st = seq_cast(&c, h, SEQ_F64);
+  if (st == SEQ_OK) st = seq_cast(&c, h, seq_dtype_is_float(t->dtype) ? SEQ_F64 : SEQ_I64);
   seq_set_grad_enabled(prev);
   seq_tensor_release(h);
   SEQ_LUA_CHECK(L, st);
@@ -390,19 +390,19 @@ static double *host_values(lua_State *L, seq_tensor *t) {
   st = seq_contiguous(&cc, c);
   seq_tensor_release(c);
   SEQ_LUA_CHECK(L, st);
-  double *buf = malloc(sizeof(double) * (size_t)(t->numel ? t->numel : 1));
+  host_value *buf = malloc(sizeof *buf * (size_t)(t->numel ? t->numel : 1));
   if (!buf) {
     seq_tensor_release(cc);
     luaL_error(L, "out of memory");
   }
-  memcpy(buf, seq_tensor_data(cc), sizeof(double) * (size_t)t->numel);
+  memcpy(buf, seq_tensor_data(cc), sizeof *buf * (size_t)t->numel);
   seq_tensor_release(cc);
   return buf;
 }
 
-static void push_list(lua_State *L, const seq_tensor *t, const double *v, int depth, int64_t *pos) {
+static void push_list(lua_State *L, const seq_tensor *t, const host_value *v, int depth, int64_t *pos) {
   if (depth == t->ndim) {
-    push_value(L, t->dtype, v[(*pos)++]);
+    push_host_value(L, t->dtype, v[(*pos)++]);
     return;
   }
   lua_createtable(L, (int)t->shape[depth], 0);
@@ -415,7 +415,7 @@ static void push_list(lua_State *L, const seq_tensor *t, const double *v, int de
 static int m_tolist(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
   luaL_checkstack(L, t->ndim + 4, "tolist");
-  double *v = host_values(L, t);
+  host_value *v = host_values(L, t);
   int64_t pos = 0;
   push_list(L, t, v, 0, &pos);
   free(v);
@@ -426,10 +426,15 @@ static int m_item(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
   if (t->numel != 1)
     return luaL_error(L, "item: tensor of shape %s has %d elements, not 1", seq_tshape(t), (int)t->numel);
+  if (!seq_dtype_is_float(t->dtype)) { /* exact: through int64 */
+    int64_t zeros[SEQ_MAX_DIM] = {0};
+    push_element(L, t, zeros);
+    return 1;
+  }
   double v = 0;
   seq_status st = seq_tensor_read_flat(t, 0, &v);
   if (st != SEQ_OK) return seq_lua_error(L, seq_fail_context(st, "item"));
-  push_value(L, t->dtype, v);
+  lua_pushnumber(L, v);
   return 1;
 }
 
@@ -448,9 +453,7 @@ static int m_get(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
   int64_t index[SEQ_MAX_DIM];
   read_index(L, t, 2, lua_gettop(L) - 1, index);
-  double v;
-  SEQ_LUA_CHECK(L, seq_tensor_get(t, index, &v));
-  push_value(L, t->dtype, v);
+  push_element(L, t, index);
   return 1;
 }
 
@@ -471,10 +474,9 @@ static int m_reshape(lua_State *L) {
   int64_t shape[SEQ_MAX_DIM];
   int n = 0;
   if (lua_istable(L, 2)) {
-    n = (int)luaL_len(L, 2);
-    if (n > SEQ_MAX_DIM) return luaL_argerror(L, 2, "too many dims");
+    n = (int)seq_lua_list(L, 2, "reshape: shape", SEQ_MAX_DIM, LUA_TNUMBER);
     for (int i = 0; i < n; i++) {
-      lua_geti(L, 2, i + 1);
+      lua_rawgeti(L, -1, i + 1);
       shape[i] = luaL_checkinteger(L, -1);
       lua_pop(L, 1);
     }
@@ -491,10 +493,9 @@ static int m_permute(lua_State *L) {
   int perm[SEQ_MAX_DIM];
   int n = 0;
   if (lua_istable(L, 2)) {
-    n = (int)luaL_len(L, 2);
-    if (n > SEQ_MAX_DIM) return luaL_argerror(L, 2, "too many dims");
+    n = (int)seq_lua_list(L, 2, "permute: dims", SEQ_MAX_DIM, LUA_TNUMBER);
     for (int i = 0; i < n; i++) {
-      lua_geti(L, 2, i + 1);
+      lua_rawgeti(L, -1, i + 1);
       lua_Integer d = luaL_checkinteger(L, -1);
       perm[i] = (int)(d > 0 ? d - 1 : d + t->ndim);
       lua_pop(L, 1);
@@ -653,8 +654,26 @@ static int m_matmul(lua_State *L) {
   PUSH_RESULT(L, seq_matmul, seq_lua_check_tensor(L, 1), seq_lua_check_tensor(L, 2));
 }
 
-static int m_softmax(lua_State *L) { PUSH_RESULT(L, seq_softmax, seq_lua_check_tensor(L, 1), false); }
-static int m_log_softmax(lua_State *L) { PUSH_RESULT(L, seq_softmax, seq_lua_check_tensor(L, 1), true); }
+/* t:softmax([dim]): over the last dim by default; another dim is moved last
+ * by a transposed view (autograd flows through the views) and back. */
+static int softmax_over(lua_State *L, bool log) {
+  seq_tensor *t = seq_lua_check_tensor(L, 1);
+  int d = t->ndim - 1;
+  if (!lua_isnoneornil(L, 2)) SEQ_LUA_CHECK(L, seq_check_dim(log ? "log_softmax" : "softmax", t, check_dim(L, 2), &d));
+  if (d == t->ndim - 1 || t->ndim == 0) PUSH_RESULT(L, seq_softmax, t, log);
+  int last = t->ndim - 1;
+  seq_tensor *moved = NULL, *y = NULL, *r = NULL;
+  seq_status st = seq_transpose(&moved, t, d, last);
+  if (st == SEQ_OK) st = seq_softmax(&y, moved, log);
+  if (st == SEQ_OK) st = seq_transpose(&r, y, d, last);
+  seq_tensor_release(moved);
+  seq_tensor_release(y);
+  SEQ_LUA_CHECK(L, st);
+  seq_lua_push_tensor(L, r);
+  return 1;
+}
+static int m_softmax(lua_State *L) { return softmax_over(L, false); }
+static int m_log_softmax(lua_State *L) { return softmax_over(L, true); }
 
 static int m_cast(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
@@ -748,18 +767,19 @@ static int m_bytes(lua_State *L) {
 
 /* ---- tostring ---- */
 
-static void fmt_value(char *buf, size_t n, seq_dtype dt, double v) {
+static void fmt_value(char *buf, size_t n, seq_dtype dt, host_value hv) {
+  double v = hv.d;
   if (seq_dtype_is_float(dt)) {
     if (isnan(v)) snprintf(buf, n, "nan");
     else if (isinf(v)) snprintf(buf, n, v > 0 ? "inf" : "-inf");
     else if (v != 0 && (fabs(v) >= 1e6 || fabs(v) < 1e-4)) snprintf(buf, n, "%.4e", v);
     else snprintf(buf, n, "%.4f", v);
   } else {
-    snprintf(buf, n, "%lld", (long long)v);
+    snprintf(buf, n, "%lld", (long long)hv.i);
   }
 }
 
-static void format_dim(luaL_Buffer *b, const seq_tensor *t, const double *v, int depth, int64_t base,
+static void format_dim(luaL_Buffer *b, const seq_tensor *t, const host_value *v, int depth, int64_t base,
                        int64_t *strides, bool elide, int indent) {
   if (depth == t->ndim) {
     char num[64];
@@ -790,7 +810,7 @@ static void format_dim(luaL_Buffer *b, const seq_tensor *t, const double *v, int
 
 static int m_tostring(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
-  double *v = host_values(L, t);
+  host_value *v = host_values(L, t);
   int64_t strides[SEQ_MAX_DIM];
   int64_t s = 1;
   for (int i = t->ndim - 1; i >= 0; i--) {
@@ -931,6 +951,11 @@ void seq_lua_register_tensor(lua_State *L) {
   luaL_setfuncs(L, meta, 0);
   lua_pop(L, 1);
   luaL_setfuncs(L, functions, 0);
-  lua_pushstring(L, "cpu");
-  lua_setfield(L, LUA_REGISTRYINDEX, "seq.default_device");
+  /* keep a default chosen before `require 'seq'` (seqlua's --device,
+   * SEQLUA_DEVICE, or the GPU when one is present) */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "seq.default_device") == LUA_TNIL) {
+    lua_pushstring(L, "cpu");
+    lua_setfield(L, LUA_REGISTRYINDEX, "seq.default_device");
+  }
+  lua_pop(L, 1);
 }

@@ -80,11 +80,11 @@ static int l_codepoint(lua_State *L) {
 /* Reads a vocabulary table {c1, c2, ...} of one-character strings into a
  * code point array kept as userdata (so a Lua error cannot leak it). */
 static uint32_t *check_vocab(lua_State *L, int idx, size_t *nvocab) {
-  luaL_checktype(L, idx, LUA_TTABLE);
-  size_t nv = (size_t)luaL_len(L, idx);
+  size_t nv = (size_t)seq_lua_list(L, idx, "text.vectorize: vocabulary", 1 << 24, LUA_TSTRING);
+  int copy = lua_gettop(L);
   uint32_t *v = lua_newuserdatauv(L, (nv ? nv : 1) * sizeof *v, 0);
   for (size_t i = 0; i < nv; i++) {
-    lua_geti(L, idx, (lua_Integer)i + 1);
+    lua_rawgeti(L, copy, (lua_Integer)i + 1);
     size_t n, pos = 0;
     const char *c = lua_tolstring(L, -1, &n);
     if (!c || !seq_utf8_next(c, n, &pos, &v[i]) || pos != n)

@@ -6,7 +6,8 @@
  *
  * The `arg` table is set as lua5.4 sets it (arg[0] the script, arg[-1] ...
  * the interpreter and its options, arg[1..] the script's arguments).  With
- * no script and no -e, an interactive prompt. */
+ * no script and no -e, an interactive prompt on a terminal, or standard
+ * input run as a script when it is not a terminal. */
 #define _DEFAULT_SOURCE /* readlink */
 #include <errno.h>
 #include <lauxlib.h>
@@ -82,8 +83,9 @@ static int docall(lua_State *L, int narg, int nres) {
 
 static int file_exists(const char *path) { return access(path, R_OK) == 0; }
 
-/* Finds the directory holding seq/init.lua: the source tree this binary was
- * built from, then the install prefix, then relative to the executable. */
+/* Finds the directory holding seq/init.lua: $SEQLUA_PATH, then the install
+ * layout relative to the executable (bin/../share/lua/5.4, so an install
+ * can be moved), then the source tree this binary was built from. */
 static void set_package_path(lua_State *L) {
   char exe_rel[PATH_MAX + 64] = "";
   char exe[PATH_MAX];
@@ -92,9 +94,9 @@ static void set_package_path(lua_State *L) {
     exe[n] = 0;
     char *slash = strrchr(exe, '/');
     if (slash) *slash = 0;
-    snprintf(exe_rel, sizeof exe_rel, "%s/../share/seqlua/lua", exe);
+    snprintf(exe_rel, sizeof exe_rel, "%s/%s", exe, SEQ_EXE_TO_LUA_DIR);
   }
-  const char *candidates[] = {getenv("SEQLUA_PATH"), SEQ_BUILD_LUA_DIR, SEQ_INSTALL_LUA_DIR, exe_rel};
+  const char *candidates[] = {getenv("SEQLUA_PATH"), exe_rel, SEQ_BUILD_LUA_DIR};
   const char *dir = NULL;
   char probe[PATH_MAX + 64];
   for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
@@ -119,7 +121,10 @@ static void set_package_path(lua_State *L) {
   lua_pop(L, 2);
 }
 
+/* `script` is argv's index of the script, or argc when there is none (then
+ * arg[0] is the interpreter, as lua5.4 does). */
 static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
+  if (script >= argc) script = 0;
   int narg = argc - (script + 1);
   lua_createtable(L, narg, script + 1);
   for (int i = 0; i < argc; i++) {
@@ -373,7 +378,7 @@ int main(int argc, char **argv) {
   set_package_path(L);
   lua_pushstring(L, seq_device_name(dev));
   lua_setfield(L, LUA_REGISTRYINDEX, "seq.default_device");
-  create_arg_table(L, argv, argc, script ? script : argc - 1 + (argc == 1 ? 1 : 0));
+  create_arg_table(L, argv, argc, script ? script : argc);
 
   int status = LUA_OK;
   /* `seq` as a global, like `lua -l seq` */
@@ -384,7 +389,14 @@ int main(int argc, char **argv) {
 
   for (int k = 0; status == LUA_OK && k < opt.n_e; k++) status = dostring(L, opt.e_code[k], "=(command line)");
   if (status == LUA_OK && script) status = run_script(L, argc, argv, script);
-  if (status == LUA_OK && (opt.interactive || (!script && !opt.has_e))) repl(L);
+  if (status == LUA_OK && !script && !opt.has_e && !opt.interactive && !isatty(STDIN_FILENO)) {
+    /* `printf 'print(1)' | seqlua` runs standard input as a script, like lua5.4 */
+    status = luaL_loadfile(L, NULL);
+    if (status == LUA_OK) status = docall(L, 0, 0);
+    status = report(L, status);
+  } else if (status == LUA_OK && (opt.interactive || (!script && !opt.has_e))) {
+    repl(L);
+  }
   /* one failed rank ends the job: the others may be waiting in a collective */
   if (status != LUA_OK) seq_dist_abort(1);
   lua_close(L);

@@ -29,6 +29,18 @@ void seq_lua_push_tensor(lua_State *L, seq_tensor *t);
 /* Converts a Lua number, nested table or tensor at `idx` to a tensor (new
  * reference) of `dtype` (SEQ_NDTYPES: infer). */
 seq_tensor *seq_lua_tensor_arg(lua_State *L, int idx, seq_dtype dtype, seq_device dev);
+/* Lists: the one way bindings read a Lua list.  seq_lua_list reads the
+ * length of the table at `idx` once (through __len) and copies entries 1..n
+ * (through __index) into a plain table pushed on the stack, which holds every
+ * entry alive while the binding uses it; read that copy back with
+ * lua_rawgeti, which runs no Lua code.  Fails with an error naming `what`
+ * when the length is negative or above `max`, or an entry's type is not
+ * `elem_type` (LUA_TNONE: any).  Returns n. */
+lua_Integer seq_lua_list(lua_State *L, int idx, const char *what, lua_Integer max, int elem_type);
+/* A list of at least `min` tensors: pushes the copy and then a C array of
+ * its tensors (userdata, *out) that stays valid while both are on the stack. */
+#define SEQ_LUA_MAX_TENSORS (1 << 24)
+int seq_lua_tensor_list(lua_State *L, int idx, const char *what, int min, seq_tensor ***out);
 /* Reads a shape from varargs (n1, n2, ...) or a table {n1, n2} at `idx`. */
 int seq_lua_check_shape(lua_State *L, int idx, int64_t *shape);
 seq_device seq_lua_default_device(lua_State *L);
@@ -37,8 +49,9 @@ seq_device seq_lua_default_device(lua_State *L);
  * luaL_opt* and luaL_checkoption read arguments: field `key` of the table at
  * `t`, `def` when the field is nil.  A value of the wrong kind raises
  * "<op>: option '<key>' must be <kind>, got <value>" (the checkoption form
- * lists the valid choices).  Strings stay referenced by the table, so the
- * pointers live as long as it does. */
+ * lists the valid choices).  A string is held by the table, or, when an
+ * __index metamethod made it, left on the stack (one more slot), so the
+ * pointer lives until the binding returns either way. */
 const char *seq_lua_optfield_string(lua_State *L, int t, const char *op, const char *key,
                                     const char *def);
 lua_Number seq_lua_optfield_number(lua_State *L, int t, const char *op, const char *key,

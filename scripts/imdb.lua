@@ -2,7 +2,8 @@
 -- LSTM (the tutorial "Sequence classification with LSTM recurrent neural
 -- networks in Python with Keras").  The README's first command:
 --
---   SEQLUA_DATA=path/to/data seqlua scripts/imdb.lua
+--   seqlua scripts/imdb.lua      (the data download themselves on first use;
+--                                 SEQLUA_DATA=folder uses a copy on disk)
 --
 -- usage: seqlua scripts/imdb.lua [--epochs 3] [--batch-size 64] [--maxlen 500]
 --          [--limit N] [--embedding 32] [--seed 7] [--save PATH]

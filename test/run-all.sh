@@ -4,7 +4,10 @@
 # (test/dist/run.sh, under mpirun).  Ends with one line
 # "N passed, N failed, N skipped" and exits non-zero on any failure.
 #
-#   test/run-all.sh              Release build in build/
+#   test/run-all.sh              Release build in build/, then the CUDA
+#                                backend on the emulated device (build-emu/,
+#                                -DSEQ_CUDA=EMU): the cross-device test and
+#                                the whole Lua suite with cuda as default
 #   test/run-all.sh --asan       AddressSanitizer + UBSan build in build-asan/
 #   test/run-all.sh --valgrind   the Lua suite under valgrind (leak check)
 #
@@ -30,7 +33,9 @@ if [ "$mode" = asan ]; then
   builddir=build-asan
   cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DSEQ_SANITIZE=ON -DSEQ_CUDA=OFF)
   # OpenBLAS/OpenMP keep thread caches alive at exit; leaks are checked by the valgrind run
-  export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0"
+  # allocator_may_return_null: a failed allocation (a lying __len asking for
+  # terabytes) must take the out-of-memory error path, as it does in release
+  export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:allocator_may_return_null=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi
 cmake -S . -B "$builddir" "${cmake_args[@]}" > "$builddir.configure.log" 2>&1 || { cat "$builddir.configure.log"; echo "0 passed, 1 failed"; exit 1; }
@@ -72,6 +77,51 @@ if [ "$lua_rc" -ne 0 ] && [ "${lf:-1}" -eq 0 ]; then
   failed=$((failed + 1))
 fi
 rm -f "$lua_log"
+
+# Adds the counts of a test/run.lua run (its log in $1) to the totals;
+# $2 is the run's exit status.
+count_lua_run() {
+  local line lp lf ls
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -1)
+  lp=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p'); lf=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p'); ls=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+  passed=$((passed + ${lp:-0})); failed=$((failed + ${lf:-1})); skipped=$((skipped + ${ls:-0}))
+  if [ "$2" -ne 0 ] && [ "${lf:-1}" -eq 0 ]; then
+    echo "  the run exited with status $2 (a crash)"
+    failed=$((failed + 1))
+  fi
+}
+
+# The CUDA backend on the emulated device (cuda/emu/): the same plugin from
+# the same cuda/ sources, run on the CPU.  It needs NVIDIA's headers only.
+# SEQ_SKIP_EMU=1 leaves it out (it is counted as one skipped run).
+if [ "$mode" = release ]; then
+  if [ -n "${SEQ_SKIP_EMU:-}" ] || [ ! -f /usr/local/cuda/include/cuda_runtime_api.h ]; then
+    echo "skip emulated CUDA device (SEQ_SKIP_EMU set or no CUDA headers in /usr/local/cuda/include)"
+    skipped=$((skipped + 1))
+  elif ! { cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=Release -DSEQ_CUDA=EMU > build-emu.configure.log 2>&1 &&
+           cmake --build build-emu -j2 > build-emu.build.log 2>&1; }; then
+    grep -E "error|Error" build-emu.configure.log build-emu.build.log | head -40
+    echo "FAIL building the emulated CUDA device (build-emu)"
+    failed=$((failed + 1))
+  else
+    grep -E "warning:" build-emu.build.log | sort -u | head -20
+    echo "== emulated CUDA device: cross-device test =="
+    emu_log=$(mktemp)
+    build-emu/seqlua test/run.lua test_cross_device > "$emu_log" 2>&1
+    rc=$?
+    grep -v '^ok ' "$emu_log"
+    count_lua_run "$emu_log" "$rc"
+    echo "== emulated CUDA device: the Lua suite with cuda as the default device =="
+    if ! build-emu/seqlua --device cuda -e "assert(seq.default_device() == 'cuda')" > "$emu_log" 2>&1; then
+      cat "$emu_log"; echo "FAIL --device cuda does not reach the seq module"; failed=$((failed + 1))
+    fi
+    build-emu/seqlua --device cuda test/run.lua > "$emu_log" 2>&1
+    rc=$?
+    grep -v '^ok ' "$emu_log"
+    count_lua_run "$emu_log" "$rc"
+    rm -f "$emu_log"
+  fi
+fi
 
 # Multi-process tests (mpirun -np 2); the sanitizer and valgrind modes skip
 # them: Open MPI's own allocations would drown the report.

@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config \
-  liblua5.4-dev lua5.4 \
+  liblua5.4-dev lua5.4 luarocks \
   libblis-openmp-dev libblis-dev libopenblas-dev \
   libpng-dev zlib1g-dev libcurl4-openssl-dev libreadline-dev \
   openmpi-bin libopenmpi-dev \

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include "cpu_kernels.h"
+#include "seq_convert.h"
 
 /* Sum of n contiguous floats in double.  Eight independent accumulators
  * let the compiler vectorise without reassociating anything (a single
@@ -27,39 +28,76 @@
 DEFINE_SUM_CONTIG(sum_contig_f32, float)
 DEFINE_SUM_CONTIG(sum_contig_f64, double)
 
-/* Integer rows keep the plain running sum (a reordered double sum of large
- * i64 values would round differently). */
-#define DEFINE_SUM_SEQ(NAME, T)                                  \
-  static double NAME(const T *x, int64_t n) {                    \
-    double acc = 0;                                              \
-    for (int64_t i = 0; i < n; i++) acc += (double)x[i];         \
+/* Integer sums are exact: they accumulate in 128 bits, so a sum wraps
+ * (two's complement, like all integer arithmetic) only when it is stored
+ * as i64, and a mean is exact before its one rounding to float. */
+typedef __int128 seq_wide;
+
+#define DEFINE_SUM_INT(NAME, T)                                  \
+  static seq_wide NAME(const T *x, int64_t n, int64_t stride) {  \
+    seq_wide acc = 0;                                            \
+    for (int64_t i = 0; i < n; i++) acc += x[i * stride];        \
     return acc;                                                  \
   }
-DEFINE_SUM_SEQ(sum_contig_i32, int32_t)
-DEFINE_SUM_SEQ(sum_contig_i64, int64_t)
-DEFINE_SUM_SEQ(sum_contig_u8, uint8_t)
+DEFINE_SUM_INT(sum_int_i32, int32_t)
+DEFINE_SUM_INT(sum_int_i64, int64_t)
+DEFINE_SUM_INT(sum_int_u8, uint8_t)
 
-#define RED_LOOP(T, SUM_CONTIG)                                                               \
+static inline void store(seq_tensor *out, int64_t i, double v) {
+  void *p = seq_tensor_data(out);
+  switch (out->dtype) {
+    case SEQ_F32: ((float *)p)[i] = (float)v; break;
+    case SEQ_F64: ((double *)p)[i] = v; break;
+    default: break; /* integer outputs go through store_int */
+  }
+}
+
+/* Integer results (sums, max/min of integers, argmax indices) are stored
+ * from an exact integer, never through a double. */
+static inline void store_int(seq_tensor *out, int64_t i, seq_wide v) {
+  void *p = seq_tensor_data(out);
+  switch (out->dtype) {
+    case SEQ_I32: ((int32_t *)p)[i] = (int32_t)(uint32_t)(unsigned __int128)v; break;
+    case SEQ_I64: ((int64_t *)p)[i] = (int64_t)(uint64_t)(unsigned __int128)v; break;
+    case SEQ_U8: ((uint8_t *)p)[i] = (uint8_t)(unsigned __int128)v; break;
+    default: store(out, i, (double)v); break;
+  }
+}
+
+/* The sum/mean step of RED_LOOP, for float and integer elements. */
+#define RED_SUM_FLOAT(SUM_CONTIG)                                                             \
+  {                                                                                           \
+    double acc = 0;                                                                           \
+    if (inner == 1) acc = SUM_CONTIG(p, len);                                                 \
+    else for (int64_t i = 0; i < len; i++) acc += (double)p[i * inner];                       \
+    store(out, oi, op == SEQ_RED_MEAN ? (len ? acc / (double)len : NAN) : acc);               \
+  }
+#define RED_SUM_INT(SUM_INT)                                                                  \
+  {                                                                                           \
+    seq_wide w = SUM_INT(p, len, inner);                                                      \
+    if (op == SEQ_RED_SUM) store_int(out, oi, w);                                             \
+    else store(out, oi, len ? (double)w / (double)len : NAN);                                 \
+  }
+
+/* Max/min compare in the element type (an i64 above 2^53 is not rounded);
+ * a NaN wins, as in torch. */
+#define RED_LOOP(T, SUM_STEP)                                                                 \
   {                                                                                           \
     const T *x = (const T *)seq_tensor_data(a);                                               \
     _Pragma("omp parallel for schedule(static) if (outer * inner >= 64 && a->numel >= 65536)") \
     for (int64_t oi = 0; oi < outer * inner; oi++) {                                          \
       const int64_t o = oi / inner, in = oi % inner;                                          \
       const T *p = x + o * len * inner + in;                                                  \
-      double acc = 0;                                                                         \
-      int64_t best = 0;                                                                       \
-      double bestv = 0;                                                                       \
       switch (op) {                                                                           \
         case SEQ_RED_SUM:                                                                     \
         case SEQ_RED_MEAN:                                                                    \
-          if (inner == 1) acc = SUM_CONTIG(p, len);                                           \
-          else for (int64_t i = 0; i < len; i++) acc += (double)p[i * inner];                 \
-          if (op == SEQ_RED_MEAN) acc = len ? acc / (double)len : NAN;                        \
+          SUM_STEP                                                                            \
           break;                                                                              \
-        default:                                                                              \
-          bestv = (double)p[0];                                                               \
+        default: {                                                                            \
+          T bestv = p[0];                                                                     \
+          int64_t best = 0;                                                                   \
           for (int64_t i = 1; i < len; i++) {                                                 \
-            double v = (double)p[i * inner];                                                  \
+            T v = p[i * inner];                                                               \
             bool better = (op == SEQ_RED_MAX || op == SEQ_RED_ARGMAX) ? (v > bestv || (v != v && bestv == bestv)) \
                                                                       : (v < bestv || (v != v && bestv == bestv)); \
             if (better) {                                                                     \
@@ -67,23 +105,13 @@ DEFINE_SUM_SEQ(sum_contig_u8, uint8_t)
               best = i;                                                                       \
             }                                                                                 \
           }                                                                                   \
-          acc = (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) ? (double)best : bestv;        \
+          if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) store_int(out, oi, best);         \
+          else if (out->dtype == SEQ_F32 || out->dtype == SEQ_F64) store(out, oi, (double)bestv); \
+          else store_int(out, oi, (seq_wide)bestv);                                           \
+        }                                                                                     \
       }                                                                                       \
-      store(out, oi, acc);                                                                    \
     }                                                                                         \
   }
-
-static inline void store(seq_tensor *out, int64_t i, double v) {
-  void *p = seq_tensor_data(out);
-  switch (out->dtype) {
-    case SEQ_F32: ((float *)p)[i] = (float)v; break;
-    case SEQ_F64: ((double *)p)[i] = v; break;
-    case SEQ_I32: ((int32_t *)p)[i] = (int32_t)v; break;
-    case SEQ_I64: ((int64_t *)p)[i] = (int64_t)v; break;
-    case SEQ_U8: ((uint8_t *)p)[i] = (uint8_t)v; break;
-    default: break;
-  }
-}
 
 seq_status seq_cpu_reduce(seq_redop op, seq_tensor *out, const seq_tensor *a, int dim) {
   int64_t outer = 1, len, inner = 1;
@@ -113,11 +141,11 @@ seq_status seq_cpu_reduce(seq_redop op, seq_tensor *out, const seq_tensor *a, in
     return SEQ_OK;
   }
   switch (a->dtype) {
-    case SEQ_F32: RED_LOOP(float, sum_contig_f32); break;
-    case SEQ_F64: RED_LOOP(double, sum_contig_f64); break;
-    case SEQ_I32: RED_LOOP(int32_t, sum_contig_i32); break;
-    case SEQ_I64: RED_LOOP(int64_t, sum_contig_i64); break;
-    case SEQ_U8: RED_LOOP(uint8_t, sum_contig_u8); break;
+    case SEQ_F32: RED_LOOP(float, RED_SUM_FLOAT(sum_contig_f32)); break;
+    case SEQ_F64: RED_LOOP(double, RED_SUM_FLOAT(sum_contig_f64)); break;
+    case SEQ_I32: RED_LOOP(int32_t, RED_SUM_INT(sum_int_i32)); break;
+    case SEQ_I64: RED_LOOP(int64_t, RED_SUM_INT(sum_int_i64)); break;
+    case SEQ_U8: RED_LOOP(uint8_t, RED_SUM_INT(sum_int_u8)); break;
     default: return seq_fail(SEQ_EDTYPE, "reduce: unsupported dtype");
   }
   return SEQ_OK;

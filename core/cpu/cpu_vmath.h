@@ -6,7 +6,7 @@
  * becomes AVX2/AVX-512 code under SEQ_VMATH_CLONES.
  *
  * seq_vexpf is Cephes's expf polynomial, within 2 ulp of expf on
- * [-87, 88]; outside that range it clamps (e^-87, e^88), which suits gate
+ * [-87, 88]; outside that range it clamps (e^-87, e^88; NaN stays NaN), which suits gate
  * activations, where such inputs only decide "saturated".  Generic ops that
  * must return inf, 0 or denormals out there fix those elements up with
  * libm afterwards (see cpu_elementwise.c). */
@@ -39,10 +39,16 @@
 SEQ_VMATH_INLINE float seq_vexpf(float x) {
   x = x < SEQ_VEXPF_LO ? SEQ_VEXPF_LO : x;
   x = x > SEQ_VEXPF_HI ? SEQ_VEXPF_HI : x;
-  /* round to nearest by truncating a positive number: no floorf call, which
-   * the compiler will not inline without SSE4.1 and fast-math */
-  int32_t ni = (int32_t)(x * 1.44269504088896341f + 128.5f) - 128;
-  float n = (float)ni;
+  /* n = round(x / ln 2) by the 1.5 * 2^23 trick: adding it leaves n in the
+   * low mantissa bits.  No float->int conversion (undefined for a NaN, which
+   * passes the clamps above and must come out as NaN) and no floorf call
+   * (not inlined without SSE4.1 and fast-math). */
+  const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+  float t = x * 1.44269504088896341f + shifter;
+  float n = t - shifter;
+  uint32_t tb, sb;
+  memcpy(&tb, &t, sizeof tb);
+  memcpy(&sb, &shifter, sizeof sb);
   float r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -52,7 +58,7 @@ SEQ_VMATH_INLINE float seq_vexpf(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  int32_t bits = (ni + 127) << 23;
+  uint32_t bits = (tb - sb + 127u) << 23; /* 2^n; unsigned, so any bits are defined */
   float s;
   memcpy(&s, &bits, sizeof s);
   return p * s;

@@ -13,6 +13,10 @@
 #include "seq_tensor.h"
 
 #define SEQ_CUDA_PLUGIN_NAME "libseqcuda.so"
+/* the NVIDIA driver; the emulated build (SEQ_CUDA=EMU) names its stand-in */
+#ifndef SEQ_CUDA_DRIVER_PATH
+#define SEQ_CUDA_DRIVER_PATH "libcuda.so.1"
+#endif
 
 static const seq_cuda_plugin *plugin; /* NULL until loaded */
 static char load_status[512] = "not loaded yet";
@@ -66,10 +70,10 @@ static void load_plugin(void) {
    *    anyway (the test suite uses it to check that the plugin links). */
   const char *skip = getenv("SEQLUA_CUDA_SKIP_DRIVER_CHECK");
   if (!(skip && skip[0] && strcmp(skip, "0") != 0)) {
-    void *drv = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    void *drv = dlopen(SEQ_CUDA_DRIVER_PATH, RTLD_NOW | RTLD_LOCAL);
     if (!drv) {
       snprintf(load_status, sizeof load_status,
-               "not loaded: no NVIDIA driver on this machine (libcuda.so.1 not found)");
+               "not loaded: no NVIDIA driver on this machine (%s not found)", SEQ_CUDA_DRIVER_PATH);
       return;
     }
     /* kept open: the CUDA runtime opens it again */
@@ -97,8 +101,20 @@ static void load_plugin(void) {
         h = try_open(path, tried, sizeof tried);
       }
     }
-#ifdef SEQ_CUDA_PLUGIN_INSTALL_PATH
-    if (!h) h = try_open(SEQ_CUDA_PLUGIN_INSTALL_PATH, tried, sizeof tried);
+#ifdef SEQ_CUDA_PLUGIN_INSTALL_DIR
+    /* installed: <prefix>/bin/seqlua or <prefix>/<libdir>/lua/5.4/seq/core.so */
+    if (!h && have_dir) {
+      snprintf(path, sizeof path, "%s/../%s/%s", dir, SEQ_CUDA_PLUGIN_INSTALL_DIR, SEQ_CUDA_PLUGIN_NAME);
+      h = try_open(path, tried, sizeof tried);
+    }
+    if (!h && have_dir) {
+      snprintf(path, sizeof path, "%s/../../../seqlua/%s", dir, SEQ_CUDA_PLUGIN_NAME);
+      h = try_open(path, tried, sizeof tried);
+    }
+    if (!h && have_dir) { /* a LuaRocks tree: <tree>/lib/lua/5.4/seqlua/ */
+      snprintf(path, sizeof path, "%s/../seqlua/%s", dir, SEQ_CUDA_PLUGIN_NAME);
+      h = try_open(path, tried, sizeof tried);
+    }
 #endif
   }
   if (!h) {

@@ -551,18 +551,35 @@ seq_status seq_clip_grad_norm(int n, seq_tensor *const *params, double max_norm,
   bool prev = seq_set_grad_enabled(false);
   double sum = 0;
   seq_status st = SEQ_OK;
+  /* the squared sums add up on each gradient's device (in f64), and the host
+   * reads one number per device: a GPU is synchronised once, not once per
+   * parameter */
+  seq_tensor *acc[SEQ_NDEVICES] = {NULL};
   for (int i = 0; i < n && st == SEQ_OK; i++) {
     seq_tensor *g = params[i] ? params[i]->grad : NULL;
     if (!g) continue;
-    seq_tensor *sq = NULL, *s = NULL;
+    seq_tensor *sq = NULL, *s = NULL, *s64 = NULL, *next = NULL;
     st = seq_unary(&sq, SEQ_UN_SQUARE, g, 0, 0);
     if (st == SEQ_OK) st = seq_reduce(&s, SEQ_RED_SUM, sq, SEQ_ALL_DIMS, false);
-    double part = 0;
-    if (st == SEQ_OK) st = seq_tensor_read_flat(s, 0, &part);
-    if (st != SEQ_OK) st = seq_fail_context(st, "clip_grad_norm");
-    sum += part;
+    if (st == SEQ_OK) st = seq_cast(&s64, s, SEQ_F64);
+    seq_tensor **slot = &acc[s64 ? s64->device : 0];
+    if (st == SEQ_OK && *slot) st = seq_binary(&next, SEQ_BIN_ADD, *slot, s64);
+    if (st == SEQ_OK) {
+      seq_tensor_release(*slot);
+      *slot = next ? next : seq_tensor_retain(s64);
+    }
     seq_tensor_release(sq);
     seq_tensor_release(s);
+    seq_tensor_release(s64);
+  }
+  for (int d = 0; d < SEQ_NDEVICES; d++) {
+    double part = 0;
+    if (acc[d] && st == SEQ_OK) {
+      st = seq_tensor_read_flat(acc[d], 0, &part);
+      if (st != SEQ_OK) st = seq_fail_context(st, "clip_grad_norm");
+    }
+    sum += part;
+    seq_tensor_release(acc[d]);
   }
   double norm = sqrt(sum);
   if (total_norm) *total_norm = norm;

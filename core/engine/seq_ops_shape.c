@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "seq_checked.h"
 #include "seq_ops.h"
 
 typedef struct shape_ctx {
@@ -58,8 +59,9 @@ seq_status seq_reshape(seq_tensor **out, seq_tensor *t, int ndim, const int64_t 
       infer = i;
     } else if (shape[i] < 0) {
       return seq_fail(SEQ_EARG, "reshape: negative size %lld", (long long)shape[i]);
-    } else {
-      known *= shape[i];
+    } else if (!seq_mul_i64(known, shape[i], &known)) {
+      char b[96];
+      return seq_fail(SEQ_ESHAPE, "reshape: shape %s is too large", seq_shape_str(b, sizeof b, ndim, shape_in));
     }
   }
   if (infer >= 0) {
@@ -199,7 +201,8 @@ seq_status seq_unsqueeze(seq_tensor **out, seq_tensor *t, int64_t dim) {
   if (t->ndim >= SEQ_MAX_DIM) return seq_fail(SEQ_EARG, "unsqueeze: too many dims");
   int64_t d = dim < 0 ? dim + t->ndim + 1 : dim;
   if (d < 0 || d > t->ndim)
-    return seq_fail(SEQ_EARG, "unsqueeze: dim %lld out of range for shape %s", (long long)dim, seq_tshape(t));
+    return seq_fail(SEQ_EARG, "unsqueeze: dim %lld out of range for shape %s (dims 1 to %d, or -%d to -1)",
+                    (long long)(dim >= 0 ? dim + 1 : dim), seq_tshape(t), t->ndim + 1, t->ndim + 1);
   int64_t shape[SEQ_MAX_DIM];
   for (int i = 0, j = 0; i <= t->ndim; i++) shape[i] = (i == d) ? 1 : t->shape[j++];
   return seq_reshape(out, t, t->ndim + 1, shape);
@@ -213,7 +216,7 @@ static seq_status backward_expand(seq_node *n, seq_tensor **g, seq_tensor **gi) 
 }
 
 seq_status seq_expand(seq_tensor **out, seq_tensor *t, int ndim, const int64_t *shape) {
-  if (ndim < t->ndim || ndim > SEQ_MAX_DIM) {
+  if (ndim < t->ndim || ndim > SEQ_MAX_DIM || seq_shape_numel(ndim, shape) < 0) {
     char b[96];
     return seq_fail(SEQ_ESHAPE, "expand: cannot expand %s to %s", seq_tshape(t), seq_shape_str(b, sizeof b, ndim, shape));
   }

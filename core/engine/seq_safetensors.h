@@ -8,9 +8,11 @@
  * header and the tensors tile the data without holes or overlaps.
  * dtypes: F32, F64, I32, I64, U8 (others are reported as unsupported).
  *
- * Writes are atomic: the file goes to "<path>.tmp.<pid>", is fsync'ed and
- * then renamed over `path`, so a crash never leaves a half-written
- * checkpoint under the real name.  Reads validate everything (truncation,
+ * Writes are atomic (seq_atomic.h): the file goes to "<path>.tmp.<pid>",
+ * is fsync'ed and then renamed over `path`, so a crash never leaves a
+ * half-written checkpoint under the real name; temp files of killed saves
+ * are removed by the next save of the path, a symlink stays a link to the
+ * replaced file, and the file keeps its permission bits.  Reads validate everything (truncation,
  * JSON syntax, dtypes, shapes against offsets, overlaps, trailing bytes) and
  * fail with SEQ_EFORMAT and a message naming the file and the problem. */
 #ifndef SEQ_SAFETENSORS_H

@@ -8,6 +8,7 @@
 
 #include "seq_autograd.h"
 #include "seq_backend.h"
+#include "seq_checked.h"
 
 static const struct {
   const char *name;
@@ -68,9 +69,8 @@ const char *seq_tshape(const seq_tensor *t) {
 }
 
 int64_t seq_shape_numel(int ndim, const int64_t *shape) {
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++) n *= shape[i];
-  return n;
+  int64_t n;
+  return seq_dims_product(ndim, shape, &n) ? n : -1;
 }
 
 /* ---- storage ---- */
@@ -119,6 +119,12 @@ static seq_status header_new(seq_tensor **out, seq_dtype dtype, seq_device dev, 
       char b[96];
       return seq_fail(SEQ_EARG, "negative size in shape %s", seq_shape_str(b, sizeof b, ndim, shape));
     }
+  /* Also bounds every contiguous stride below, zero dims or not. */
+  int64_t numel = seq_shape_numel(ndim, shape);
+  if (numel < 0) {
+    char b[96];
+    return seq_fail(SEQ_ENOMEM, "tensor of shape %s is too large", seq_shape_str(b, sizeof b, ndim, shape));
+  }
   seq_tensor *t = calloc(1, sizeof *t);
   if (!t) return seq_fail(SEQ_ENOMEM, "out of memory allocating a tensor header");
   t->refs = 1;
@@ -131,7 +137,7 @@ static seq_status header_new(seq_tensor **out, seq_dtype dtype, seq_device dev, 
     t->stride[i] = stride;
     stride *= shape[i] ? shape[i] : 1;
   }
-  t->numel = seq_shape_numel(ndim, shape);
+  t->numel = numel;
   *out = t;
   return SEQ_OK;
 }
@@ -140,14 +146,15 @@ seq_status seq_tensor_empty(seq_tensor **out, seq_dtype dtype, seq_device dev, i
                             const int64_t *shape) {
   seq_tensor *t = NULL;
   SEQ_TRY(header_new(&t, dtype, dev, ndim, shape));
-  const double max_bytes = 1ull << 46;
-  if ((double)t->numel * (double)seq_dtype_size(dtype) > max_bytes) {
+  const int64_t max_bytes = (int64_t)1 << 46;
+  int64_t nbytes;
+  if (!seq_mul_i64(t->numel, (int64_t)seq_dtype_size(dtype), &nbytes) || nbytes > max_bytes) {
     free(t);
     char b[96];
     return seq_fail(SEQ_ENOMEM, "tensor of shape %s is too large",
                     seq_shape_str(b, sizeof b, ndim, shape));
   }
-  seq_status st = storage_new(&t->storage, dev, (size_t)t->numel * seq_dtype_size(dtype));
+  seq_status st = storage_new(&t->storage, dev, (size_t)nbytes);
   if (st != SEQ_OK) {
     free(t);
     return st;
@@ -192,9 +199,11 @@ seq_status seq_tensor_from_host(seq_tensor **out, seq_dtype dtype, int ndim, con
   seq_tensor *t;
   SEQ_TRY(seq_tensor_empty(&t, dtype, SEQ_CPU, ndim, shape));
   if (nbytes != t->storage->nbytes) {
+    /* the message reads t, so it is built before t is released */
+    seq_status st = seq_fail(SEQ_ESHAPE, "from_host: %zu bytes given for a %s %s tensor (%zu bytes)", nbytes,
+                             seq_dtype_name(dtype), seq_tshape(t), t->storage->nbytes);
     seq_tensor_release(t);
-    return seq_fail(SEQ_ESHAPE, "from_host: %zu bytes given for a %s %s tensor (%zu bytes)",
-                    nbytes, seq_dtype_name(dtype), seq_tshape(t), (size_t)t->numel * seq_dtype_size(dtype));
+    return st;
   }
   if (nbytes) memcpy(t->storage->data, host, nbytes);
   *out = t;
@@ -236,8 +245,9 @@ bool seq_shape_equal(const seq_tensor *a, const seq_tensor *b) {
 seq_status seq_check_dim(const char *op, const seq_tensor *t, int64_t dim, int *out) {
   int64_t d = dim < 0 ? dim + t->ndim : dim;
   if (d < 0 || d >= t->ndim)
-    return seq_fail(SEQ_EARG, "%s: dim %lld out of range for a tensor of shape %s", op,
-                    (long long)dim, seq_tshape(t));
+    /* dims are numbered from 1 in messages, as in the Lua API */
+    return seq_fail(SEQ_EARG, "%s: dim %lld out of range for a tensor of shape %s (dims 1 to %d, or -%d to -1)", op,
+                    (long long)(dim >= 0 ? dim + 1 : dim), seq_tshape(t), t->ndim, t->ndim);
   *out = (int)d;
   return SEQ_OK;
 }
@@ -261,7 +271,7 @@ seq_status seq_view_raw(seq_tensor **out, seq_tensor *t, int ndim, const int64_t
   if (ndim > SEQ_MAX_DIM) return seq_fail(SEQ_EARG, "view: too many dims (%d)", ndim);
   if (!seq_tensor_is_contiguous(t))
     return seq_fail(SEQ_EARG, "view: tensor of shape %s is not contiguous", seq_tshape(t));
-  int64_t n = seq_shape_numel(ndim, shape);
+  int64_t n = seq_shape_numel(ndim, shape); /* -1 (never a match) when invalid */
   if (n != t->numel) {
     char b[96];
     return seq_fail(SEQ_ESHAPE, "view: cannot view shape %s (%lld elements) as %s", seq_tshape(t),
@@ -284,9 +294,12 @@ seq_status seq_view_raw(seq_tensor **out, seq_tensor *t, int ndim, const int64_t
 seq_status seq_narrow_raw(seq_tensor **out, seq_tensor *t, int dim, int64_t start, int64_t len) {
   if (dim < 0 || dim >= t->ndim)
     return seq_fail(SEQ_EARG, "narrow: dim %d out of range for shape %s", dim + 1, seq_tshape(t));
-  if (start < 0 || len < 0 || start + len > t->shape[dim])
-    return seq_fail(SEQ_EARG, "narrow: range [%lld, %lld) out of bounds for dim %d of shape %s",
-                    (long long)start + 1, (long long)(start + len) + 1, dim + 1, seq_tshape(t));
+  /* start + len is never formed: it may not fit in int64 */
+  if (start < 0 || len < 0 || start > t->shape[dim] || len > t->shape[dim] - start) {
+    long long first = start < INT64_MAX ? (long long)start + 1 : (long long)start; /* 1-based */
+    return seq_fail(SEQ_EARG, "narrow: %lld elements from position %lld out of bounds for dim %d of shape %s",
+                    (long long)len, first, dim + 1, seq_tshape(t));
+  }
   seq_tensor *v = NULL;
   SEQ_TRY(view_header(&v, t));
   v->ndim = t->ndim;
@@ -387,6 +400,26 @@ seq_status seq_tensor_get(const seq_tensor *t, const int64_t *index, double *val
   char tmp[8];
   SEQ_TRY(seq_backend_get(t->device)->download(tmp, src, es));
   *value = load_elem(tmp, t->dtype);
+  return SEQ_OK;
+}
+
+seq_status seq_tensor_get_int(const seq_tensor *t, const int64_t *index, int64_t *value) {
+  if (seq_dtype_is_float(t->dtype))
+    return seq_fail(SEQ_EDTYPE, "get_int: the tensor is %s, not an integer type", seq_dtype_name(t->dtype));
+  int64_t off = 0;
+  SEQ_TRY(elem_offset(t, index, &off));
+  size_t es = seq_dtype_size(t->dtype);
+  const char *src = (const char *)t->storage->data + off * (int64_t)es;
+  char tmp[8];
+  if (t->device != SEQ_CPU) {
+    SEQ_TRY(seq_backend_get(t->device)->download(tmp, src, es));
+    src = tmp;
+  }
+  switch (t->dtype) {
+    case SEQ_I32: *value = *(const int32_t *)src; break;
+    case SEQ_I64: *value = *(const int64_t *)src; break;
+    default: *value = *(const uint8_t *)src; break;
+  }
   return SEQ_OK;
 }
 

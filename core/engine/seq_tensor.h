@@ -93,6 +93,8 @@ static inline void *seq_tensor_data(const seq_tensor *t) {
 }
 bool seq_tensor_is_contiguous(const seq_tensor *t);
 bool seq_shape_equal(const seq_tensor *a, const seq_tensor *b);
+/* Product of the dims, or -1 when a dim is negative or the product (of the
+ * non-zero dims) does not fit in int64 (seq_checked.h). */
 int64_t seq_shape_numel(int ndim, const int64_t *shape);
 /* Normalises a possibly negative dim; fails with a message naming `op`. */
 seq_status seq_check_dim(const char *op, const seq_tensor *t, int64_t dim, int *out);
@@ -106,6 +108,9 @@ seq_status seq_permute_raw(seq_tensor **out, seq_tensor *t, const int *perm);
 /* ---- element access (any device; slow path, for tests and tostring) ---- */
 seq_status seq_tensor_get(const seq_tensor *t, const int64_t *index, double *value);
 seq_status seq_tensor_set(seq_tensor *t, const int64_t *index, double value);
+/* An element of an integer tensor, exactly (an i64 above 2^53 does not fit
+ * a double). */
+seq_status seq_tensor_get_int(const seq_tensor *t, const int64_t *index, int64_t *value);
 /* Element number `flat` in row-major logical order.  Reading a device
  * tensor synchronises, so an error a kernel recorded earlier (a bad class id,
  * an illegal address) is returned here: callers must not drop it. */

@@ -2,8 +2,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "seq_fetch.h"
 
+#include "seq_atomic.h"
+
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +330,44 @@ static int xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
   return 0;
 }
 
+/* Removes <path>.part<pid> files left by downloads that were killed (their
+ * process is gone), so an interrupted 85 MB download does not stay behind
+ * as litter; a live process's temp file is left alone. */
+static void remove_stale_parts(const char *path) {
+  const char *slash = strrchr(path, '/');
+  size_t dlen = slash ? (size_t)(slash - path) : 0;
+  const char *base = slash ? slash + 1 : path;
+  size_t blen = strlen(base);
+  char *dir = malloc(dlen + 2);
+  if (!dir) return;
+  if (slash) {
+    memcpy(dir, path, dlen ? dlen : 1);
+    dir[dlen ? dlen : 1] = '\0';
+  } else {
+    strcpy(dir, ".");
+  }
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".part", 5) != 0) continue;
+    const char *digits = n + blen + 5;
+    char *end;
+    long pid = strtol(digits, &end, 10);
+    if (end == digits || *end || pid <= 0) continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+    size_t full_n = strlen(dir) + strlen(n) + 2;
+    char *full = malloc(full_n);
+    if (full) {
+      snprintf(full, full_n, "%s/%s", dir, n);
+      remove(full);
+      free(full);
+    }
+  }
+  if (d) closedir(d);
+  free(dir);
+}
+
 static int curl_ready = 0;
 
 seq_status seq_fetch_url(const char *url, const char *path, const seq_fetch_opts *opts) {
@@ -336,10 +378,12 @@ seq_status seq_fetch_url(const char *url, const char *path, const seq_fetch_opts
       return seq_fail(SEQ_EIO, "download: libcurl failed to initialise");
     curl_ready = 1;
   }
+  remove_stale_parts(path);
   size_t n = strlen(path);
   char *tmp = malloc(n + 32);
   if (!tmp) return seq_fail(SEQ_ENOMEM, "download: out of memory");
   snprintf(tmp, n + 32, "%s.part%ld", path, (long)getpid());
+  seq_atomic_sweep(path, ".part");
   FILE *f = fopen(tmp, "wb");
   if (!f) {
     seq_status s = seq_fail(SEQ_EIO, "download: cannot write %s: %s", tmp, strerror(errno));
@@ -371,14 +415,23 @@ seq_status seq_fetch_url(const char *url, const char *path, const seq_fetch_opts
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xferinfo);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  if (!(opts && opts->any_protocol)) {
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  }
   CURLcode rc = curl_easy_perform(c);
   long http = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+  curl_off_t announced = -1, got = 0;
+  curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
+  curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &got);
   curl_easy_cleanup(c);
   int close_err = fclose(f);
   seq_status s = SEQ_OK;
   if (x.cancelled) {
     s = seq_fail(SEQ_EIO, "download of %s cancelled", url);
+  } else if (rc == CURLE_UNSUPPORTED_PROTOCOL && !(opts && opts->any_protocol)) {
+    s = seq_fail(SEQ_EIO, "download of %s refused: only http and https addresses are fetched", url);
   } else if (rc == CURLE_HTTP_RETURNED_ERROR) {
     s = seq_fail(SEQ_EIO, "download of %s failed: HTTP error %ld%s", url, http,
                  http == 404 ? " (not found)" : "");
@@ -391,6 +444,11 @@ seq_status seq_fetch_url(const char *url, const char *path, const seq_fetch_opts
                  errbuf[0] ? errbuf : curl_easy_strerror(rc));
   } else if (close_err != 0) {
     s = seq_fail(SEQ_EIO, "download: error writing %s", tmp);
+  } else if (opts && opts->require_length && (announced < 0 || announced != got)) {
+    s = seq_fail(SEQ_EIO,
+                 "download of %s cannot be checked: %s (%lld bytes received); give a hash to accept it",
+                 url, announced < 0 ? "the server sent no Content-Length" : "the body is shorter than its Content-Length",
+                 (long long)got);
   } else if (rename(tmp, path) != 0) {
     s = seq_fail(SEQ_EIO, "download: cannot move %s to %s: %s", tmp, path, strerror(errno));
   }

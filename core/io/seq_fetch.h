@@ -3,7 +3,8 @@
  * seq_fetch_url() downloads with libcurl into a temporary file next to the
  * destination and renames it into place only after the whole body arrived,
  * so an interrupted download never leaves a truncated file under the final
- * name.  HTTP errors (404, ...) and network failures become messages naming
+ * name; it starts over the next time, and temporary files of killed
+ * downloads (<path>.part<pid> of a process that is gone) are removed then.  HTTP errors (404, ...) and network failures become messages naming
  * the URL and the cause.
  *
  * SHA-256 and MD5 are implemented here (no OpenSSL dependency); they are
@@ -25,10 +26,18 @@ typedef struct seq_fetch_opts {
   long low_speed_timeout_s;     /* abort when < 1 byte/s for this long; 0: 60 s */
   seq_fetch_progress_fn progress; /* may be NULL */
   void *progress_ud;
+  /* Fail unless the server announced a Content-Length and the body matched
+   * it: a close-delimited body that was cut short looks complete otherwise
+   * (callers without a hash to check set this). */
+  int require_length;
+  /* Allow schemes other than http and https (file://, ftp://, ...), for
+   * the first URL and for redirects. */
+  int any_protocol;
 } seq_fetch_opts;
 
 /* Downloads url to path (atomically; parent directory must exist).  opts
- * may be NULL.  On failure nothing is left at path or in its temp file. */
+ * may be NULL.  On failure nothing is left at path or in its temp file;
+ * temp files of killed downloads of the same path are removed first. */
 seq_status seq_fetch_url(const char *url, const char *path, const seq_fetch_opts *opts);
 
 /* mkdir -p */

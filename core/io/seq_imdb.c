@@ -26,6 +26,8 @@
 
 #include "seq_imdb.h"
 
+#include "seq_atomic.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -445,14 +447,7 @@ static void sink_token(void *ctx, const char *tok, size_t n) {
  * ("big hair big boobs bad music ...") and 3771_1.txt third, and makes
  * test/neg 7975_1.txt ("please give this one a miss") x_test[0]; the TSVs
  * themselves are ordered neg first, by numeric id. */
-typedef struct row_key {
-  uint8_t label;
-  const char *name;
-  size_t name_len;
-  const char *text; /* the review, text_len bytes */
-  size_t text_len;
-  int64_t row; /* position in the file */
-} row_key;
+typedef seq_imdb_review row_key;
 
 static int row_key_cmp(const void *pa, const void *pb) {
   const row_key *a = pa, *b = pb;
@@ -486,6 +481,25 @@ static seq_status parse_rows(const char *path, const char *buf, size_t len, row_
   return SEQ_OK;
 }
 
+/* Tokenises reviews in imdb.npz's order, so the ids land where they belong;
+ * the values move from the sink into out. */
+static seq_status tokenize_sorted(const char *source, row_key *keys, int64_t n, tok_sink *sink,
+                                  char *scratch, seq_imdb_split *out) {
+  qsort(keys, (size_t)n, sizeof *keys, row_key_cmp);
+  out->offsets[0] = 0;
+  for (int64_t k = 0; k < n; k++) {
+    out->labels[k] = keys[k].label;
+    seq_imdb_tokenize(keys[k].text, keys[k].text_len, scratch, sink_token, sink);
+    if (sink->oom) return seq_fail(SEQ_ENOMEM, "imdb: out of memory tokenising '%s'", source);
+    out->offsets[k + 1] = sink->n;
+  }
+  out->n = n;
+  out->ntokens = sink->n;
+  out->values = sink->values;
+  sink->values = NULL;
+  return SEQ_OK;
+}
+
 seq_status seq_imdb_read_tsv(const char *path, const seq_imdb_vocab *v, seq_imdb_split *out) {
   char *buf;
   size_t len;
@@ -508,25 +522,35 @@ seq_status seq_imdb_read_tsv(const char *path, const seq_imdb_vocab *v, seq_imdb
   int64_t n;
   st = parse_rows(path, buf, len, keys, &n);
   if (st != SEQ_OK) goto done;
-  /* Tokenise in imdb.npz's order, so the ids land where they belong. */
-  qsort(keys, (size_t)n, sizeof *keys, row_key_cmp);
-  out->offsets[0] = 0;
-  for (int64_t k = 0; k < n; k++) {
-    out->labels[k] = keys[k].label;
-    seq_imdb_tokenize(keys[k].text, keys[k].text_len, scratch, sink_token, &sink);
-    if (sink.oom) {
-      st = seq_fail(SEQ_ENOMEM, "imdb: out of memory tokenising '%s'", path);
-      goto done;
-    }
-    out->offsets[k + 1] = sink.n;
-  }
-  out->n = n;
-  out->ntokens = sink.n;
-  out->values = sink.values;
-  sink.values = NULL;
+  st = tokenize_sorted(path, keys, n, &sink, scratch, out);
 done:
   free(buf);
   free(keys);
+  free(scratch);
+  free(sink.values);
+  if (st != SEQ_OK) seq_imdb_split_free(out);
+  return st;
+}
+
+seq_status seq_imdb_tokenize_reviews(const char *source, seq_imdb_review *reviews, int64_t n,
+                                     const seq_imdb_vocab *v, seq_imdb_split *out) {
+  memset(out, 0, sizeof *out);
+  size_t longest = 0, total = 0;
+  for (int64_t k = 0; k < n; k++) {
+    reviews[k].row = k;
+    longest = reviews[k].text_len > longest ? reviews[k].text_len : longest;
+    total += reviews[k].text_len;
+  }
+  seq_status st = SEQ_OK;
+  tok_sink sink = {v, NULL, 0, (int64_t)(total / 5) + 16, 0};
+  sink.values = malloc((size_t)sink.cap * sizeof *sink.values);
+  out->offsets = malloc((size_t)(n + 1) * sizeof *out->offsets);
+  out->labels = malloc((size_t)(n ? n : 1));
+  char *scratch = malloc(longest + 1);
+  if (!sink.values || !out->offsets || !out->labels || !scratch)
+    st = seq_fail(SEQ_ENOMEM, "imdb: out of memory tokenising '%s'", source);
+  else
+    st = tokenize_sorted(source, reviews, n, &sink, scratch, out);
   free(scratch);
   free(sink.values);
   if (st != SEQ_OK) seq_imdb_split_free(out);
@@ -547,19 +571,28 @@ typedef struct cache_key {
   int64_t v[9];
 } cache_key;
 
-static seq_status source_key(const seq_imdb_paths *p, cache_key *k) {
-  const char *files[3] = {p->train, p->test, p->word_index};
-  const char *what[3] = {"train reviews", "test reviews", "word index"};
-  for (int i = 0; i < 3; i++) {
-    struct stat st;
-    if (!files[i] || !*files[i]) return seq_fail(SEQ_EARG, "imdb: no path given for %s", what[i]);
-    if (stat(files[i], &st) != 0)
-      return seq_fail(SEQ_EIO, "imdb: cannot open %s '%s': %s", what[i], files[i], strerror(errno));
-    k->v[3 * i] = (int64_t)st.st_size;
-    k->v[3 * i + 1] = (int64_t)st.st_mtim.tv_sec;
-    k->v[3 * i + 2] = (int64_t)st.st_mtim.tv_nsec;
-  }
+static seq_status stat_key(const char *path, const char *what, int64_t v[3]) {
+  struct stat st;
+  if (!path || !*path) return seq_fail(SEQ_EARG, "imdb: no path given for %s", what);
+  if (stat(path, &st) != 0)
+    return seq_fail(SEQ_EIO, "imdb: cannot open %s '%s': %s", what, path, strerror(errno));
+  v[0] = (int64_t)st.st_size;
+  v[1] = (int64_t)st.st_mtim.tv_sec;
+  v[2] = (int64_t)st.st_mtim.tv_nsec;
   return SEQ_OK;
+}
+
+static seq_status source_key(const seq_imdb_paths *p, cache_key *k) {
+  if (p->archive) {
+    /* archive, then a marker no TSV key has (a negative size), word index */
+    SEQ_TRY(seq_imdb_archive_key(p->archive, k->v));
+    k->v[3] = -1;
+    k->v[4] = k->v[5] = 0;
+    return stat_key(p->word_index, "word index", k->v + 6);
+  }
+  SEQ_TRY(stat_key(p->train, "train reviews", k->v));
+  SEQ_TRY(stat_key(p->test, "test reviews", k->v + 3));
+  return stat_key(p->word_index, "word index", k->v + 6);
 }
 
 typedef struct cfile {
@@ -681,6 +714,7 @@ static void cache_write(const char *path, const cache_key *key, const seq_imdb_c
   if (!tmp) return;
   /* Write aside and rename so concurrent loaders never see half a file. */
   snprintf(tmp, n + 32, "%s.tmp%ld", path, (long)getpid());
+  seq_atomic_sweep(path, ".tmp"); /* what killed loaders left */
   FILE *f = fopen(tmp, "wb");
   if (!f) {
     free(tmp);
@@ -720,8 +754,13 @@ seq_status seq_imdb_corpus_load(const seq_imdb_paths *paths, seq_imdb_corpus *ou
   }
   seq_imdb_vocab *v;
   SEQ_TRY(seq_imdb_vocab_read(paths->word_index, &v));
-  seq_status st = seq_imdb_read_tsv(paths->train, v, &out->train);
-  if (st == SEQ_OK) st = seq_imdb_read_tsv(paths->test, v, &out->test);
+  seq_status st;
+  if (paths->archive) {
+    st = seq_imdb_read_archive(paths->archive, v, &out->train, &out->test);
+  } else {
+    st = seq_imdb_read_tsv(paths->train, v, &out->train);
+    if (st == SEQ_OK) st = seq_imdb_read_tsv(paths->test, v, &out->test);
+  }
   seq_imdb_vocab_free(v);
   if (st != SEQ_OK) {
     seq_imdb_corpus_free(out);

@@ -1,8 +1,10 @@
 /* seq_imdb.h - the IMDB sentiment data set with keras.datasets.imdb semantics.
  *
- * Sources (see ../shared/data/README.md): `train.tsv.gz` and `test.tsv.gz`
- * (gzip, one review per line: label<TAB>file name<TAB>raw text) and Keras's
- * `imdb_word_index.json` (word -> frequency rank, 1 = most frequent).
+ * Sources: the Large Movie Review Dataset's own archive `aclImdb_v1.tar.gz`
+ * (read member by member, see seq_imdb_archive.c) or an extracted aclImdb/
+ * folder, and Keras's `imdb_word_index.json` (word -> frequency rank, 1 = most
+ * frequent).  The project's earlier TSV pair (`train.tsv.gz`, `test.tsv.gz`:
+ * label<TAB>file name<TAB>raw text per line) is still read when asked for.
  *
  * Tokenisation (measured against the word index, see seq_imdb.c): ASCII-only
  * lowercasing, each of Keras's Tokenizer filter characters
@@ -15,7 +17,7 @@
  * skipped").
  *
  * Two stages:
- *  1. seq_imdb_corpus_load: tokenise both files into word ranks, in the
+ *  1. seq_imdb_corpus_load: tokenise both splits into word ranks, in the
  *     order of Keras's imdb.npz (positive reviews, then negative, each by
  *     file name in byte order), taking ~1-2 s, or read them back from a
  *     binary cache file.
@@ -85,13 +87,16 @@ typedef struct seq_imdb_corpus {
 } seq_imdb_corpus;
 
 typedef struct seq_imdb_paths {
-  const char *train;      /* train.tsv.gz */
-  const char *test;       /* test.tsv.gz */
+  const char *train;      /* legacy: train.tsv.gz (read when archive is NULL) */
+  const char *test;       /* legacy: test.tsv.gz */
   const char *word_index; /* imdb_word_index.json */
   /* Binary cache of the tokenised corpus; NULL disables caching.  Missing
    * parent folders are created.  A stale, foreign or corrupt cache is
    * ignored and rewritten; failing to write it is not an error. */
   const char *cache;
+  /* The reviews: aclImdb_v1.tar.gz (or any tar/tar.gz in its layout), or an
+   * extracted aclImdb/ folder (or the folder holding it). */
+  const char *archive;
 } seq_imdb_paths;
 
 /* Loads the corpus, from the cache when it is valid for the current source
@@ -104,6 +109,34 @@ void seq_imdb_corpus_free(seq_imdb_corpus *c);
 /* Tokenises one TSV (gzip or plain) into word ranks with the given index,
  * reviews in imdb.npz order. */
 seq_status seq_imdb_read_tsv(const char *path, const seq_imdb_vocab *v, seq_imdb_split *out);
+
+/* One raw review: its label (1 = pos), aclImdb file name ("<id>_<rating>.txt")
+ * and text.  `row` is filled in by seq_imdb_tokenize_reviews (it breaks ties
+ * between equal names in input order). */
+typedef struct seq_imdb_review {
+  uint8_t label;
+  const char *name;
+  size_t name_len;
+  const char *text;
+  size_t text_len;
+  int64_t row;
+} seq_imdb_review;
+
+/* Tokenises reviews into word ranks in imdb.npz order (reorders `reviews`);
+ * `source` names them in messages. */
+seq_status seq_imdb_tokenize_reviews(const char *source, seq_imdb_review *reviews, int64_t n,
+                                     const seq_imdb_vocab *v, seq_imdb_split *out);
+
+/* ---- seq_imdb_archive.c: the reviews straight from aclImdb's layout ---- */
+/* Reads aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt from a tar(.gz)
+ * archive, streaming (nothing is extracted), or from an extracted folder;
+ * every other member is skipped.  Each review must be UTF-8; each of the four
+ * folders must hold reviews, each name once. */
+seq_status seq_imdb_read_archive(const char *path, const seq_imdb_vocab *v, seq_imdb_split *train,
+                                 seq_imdb_split *test);
+/* Identity of an archive or folder for the tokenised cache: a file's size and
+ * mtime; for a folder, the count, sizes and mtimes of its review files. */
+seq_status seq_imdb_archive_key(const char *path, int64_t key[3]);
 
 /* ---- keras.datasets.imdb.load_data ---- */
 #define SEQ_IMDB_NONE (-1) /* Python's None for the optional integers below */

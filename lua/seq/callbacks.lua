@@ -46,6 +46,54 @@ local function ordered_keys(logs)
 end
 callbacks.ordered_keys = ordered_keys
 
+--- Callback: a base class to subclass -------------------------------------------
+
+-- local MyCallback = seq.callbacks.Callback:extend('MyCallback')
+-- function MyCallback:on_epoch_end(epoch, logs) ... end
+-- model:fit(x, y, {callbacks = {MyCallback()}})
+--
+-- Every Keras hook is here as a no-op, so a subclass defines only the ones
+-- it needs.  As in Keras, on_train_batch_begin/end are the batch hooks of
+-- fit and on_batch_begin/end their older names (either may be defined).
+local Callback = {class_name = 'Callback'}
+Callback.__index = Callback
+callbacks.Callback = Callback
+local noop = function() end
+for _, hook in ipairs{'on_train_begin', 'on_train_end', 'on_epoch_begin', 'on_epoch_end', 'on_train_batch_begin',
+                      'on_train_batch_end', 'on_test_begin', 'on_test_end', 'on_test_batch_begin',
+                      'on_test_batch_end', 'on_predict_begin', 'on_predict_end', 'on_predict_batch_begin',
+                      'on_predict_batch_end'} do
+  Callback[hook] = noop
+end
+function Callback:on_batch_begin(batch, logs) return self:on_train_batch_begin(batch, logs) end
+function Callback:on_batch_end(batch, logs) return self:on_train_batch_end(batch, logs) end
+function Callback:set_model(model) self.model = model end
+function Callback:set_params(params) self.params = params end
+
+-- Whether cb really handles the fit's batches (not only the base no-ops).
+local function handles_batches(cb)
+  if getmetatable(cb) and cb.on_train_batch_begin then
+    return cb.on_batch_begin ~= Callback.on_batch_begin or cb.on_batch_end ~= Callback.on_batch_end
+      or cb.on_train_batch_begin ~= noop or cb.on_train_batch_end ~= noop
+  end
+  return cb.on_batch_begin ~= nil or cb.on_batch_end ~= nil
+end
+
+-- A subclass: instances are made by calling it, MyCallback(...), which runs
+-- its init(self, ...) when it has one.
+function Callback:extend(class_name)
+  local cls = setmetatable({}, {__index = self, __call = function(c, ...)
+    local o = setmetatable({}, c)
+    if o.init then o:init(...) end
+    return o
+  end})
+  cls.__index = cls
+  cls.class_name = class_name or 'Callback'
+  cls.extend = Callback.extend
+  return cls
+end
+setmetatable(Callback, {__call = function(c, ...) return Callback.extend(c, 'Callback')(...) end})
+
 --- CallbackList: what the fit loop talks to ------------------------------------
 
 local CallbackList = class('CallbackList')
@@ -57,12 +105,13 @@ function callbacks.list(cbs, model)
     if type(cb) ~= 'table' then error('callbacks: each callback must be a table of hooks, got ' .. type(cb), 3) end
     cb.model = model
     if cb.set_model then cb:set_model(model) end
+    if cb.set_params and model and model._fit_params then cb:set_params(model._fit_params) end
     self.items[#self.items + 1] = cb
   end
   return self
 end
 
-for _, hook in ipairs{'on_train_begin', 'on_train_end', 'on_epoch_begin', 'on_epoch_end', 'on_batch_begin',
+for _, hook in ipairs{'on_train_begin', 'on_train_end', 'on_epoch_begin', 'on_batch_begin',
                       'on_batch_end', 'on_test_begin', 'on_test_end', 'on_predict_begin', 'on_predict_end'} do
   CallbackList[hook] = function(self, ...)
     local items = self.items
@@ -73,11 +122,24 @@ for _, hook in ipairs{'on_train_begin', 'on_train_end', 'on_epoch_begin', 'on_ep
   end
 end
 
+-- Callbacks that record the epoch's logs (cb.records_logs: CSVLogger) run
+-- after the others, so they see what those add (ReduceLROnPlateau's
+-- learning_rate) whatever the order of the list.
+function CallbackList:on_epoch_end(epoch, logs)
+  local items = self.items
+  for pass = 1, 2 do
+    for i = 1, #items do
+      local cb = items[i]
+      if cb.on_epoch_end and (cb.records_logs and 2 or 1) == pass then cb:on_epoch_end(epoch, logs) end
+    end
+  end
+end
+
 -- Whether any callback wants per-batch hooks (the fit loop skips building
 -- batch logs when none does).
 function CallbackList:wants_batches()
   for _, cb in ipairs(self.items) do
-    if cb.on_batch_begin or cb.on_batch_end then return true end
+    if handles_batches(cb) then return true end
   end
   return false
 end
@@ -115,6 +177,13 @@ local function fmt_value(v)
   return string.format('%.4e', v)
 end
 
+-- "loss: 0.6931 - accuracy: 0.5000", the metrics of a logs table.
+function callbacks.format_logs(logs)
+  local parts = {}
+  for _, k in ipairs(ordered_keys(logs)) do parts[#parts + 1] = string.format('%s: %s', k, fmt_value(logs[k])) end
+  return table.concat(parts, ' - ')
+end
+
 local function bar(current, target, width)
   local filled = math.floor(width * current / target)
   local s = '['
@@ -124,8 +193,19 @@ local function bar(current, target, width)
   return s .. string.rep('.', width - filled) .. ']'
 end
 
--- verbose = 1: a bar (in place on a TTY; on other outputs only the final
--- line of each epoch); verbose = 2: one line per epoch, no bar.
+-- Keys the fit loop puts in batch logs for callbacks, not metrics to show.
+local INTERNAL_KEYS = {batch = true, size = true, batch_loss = true}
+
+-- The terminal's width: $COLUMNS, else the terminal's own (ioctl), else 80.
+function callbacks.terminal_columns()
+  local c = math.tointeger(tonumber(os.getenv('COLUMNS') or ''))
+  if c and c > 0 then return c end
+  return seq.core.data_terminal_columns(1) or 80
+end
+
+-- verbose = 1: a bar (in place on a TTY, fitted to its width; on other
+-- outputs only the final line of each epoch); verbose = 2: one line per
+-- epoch, no bar.
 local ProgressBar = class('ProgressBar')
 callbacks.ProgressBar = ProgressBar
 
@@ -137,6 +217,7 @@ setmetatable(ProgressBar, {__call = function(_, o) return callbacks.ProgressBar_
 
 function ProgressBar:on_train_begin()
   if self.tty == nil then self.tty = callbacks.stdout_is_tty() end
+  if self.tty and not self.columns then self.columns = callbacks.terminal_columns() end
   self.epochs = self.model._fit_params and self.model._fit_params.epochs
   self.steps = self.model._fit_params and self.model._fit_params.steps
 end
@@ -154,12 +235,13 @@ function ProgressBar:line(current, logs, final)
   local elapsed = now() - self.t0
   local parts = {}
   local w = #tostring(target)
+  local per = current > 0 and elapsed / current or 0
+  if self.verbose == 1 and self.tty then return self:fitted_line(current, target, logs, final, elapsed, per) end
   if self.verbose == 1 then
     parts[1] = string.format('%' .. w .. 'd/%d %s', current, target, bar(current, target, 30))
   else
     parts[1] = string.format('%d/%d', current, target)
   end
-  local per = current > 0 and elapsed / current or 0
   if final and self.verbose ~= 1 then
     -- Keras 2's verbose=2 line: "16/16 - 2s - loss: ... - 110ms/epoch - 7ms/step"
     parts[#parts + 1] = string.format('%.0fs', elapsed)
@@ -176,9 +258,44 @@ function ProgressBar:line(current, logs, final)
     parts[#parts + 1] = 'ETA: ' .. fmt_eta(per * (target - current))
   end
   for _, k in ipairs(ordered_keys(logs)) do
-    parts[#parts + 1] = string.format('%s: %s', k, fmt_value(logs[k]))
+    if not INTERNAL_KEYS[k] then parts[#parts + 1] = string.format('%s: %s', k, fmt_value(logs[k])) end
   end
   return table.concat(parts, ' - ')
+end
+
+-- The terminal line: "  12/391 [====>.....] - ETA: 35s - loss: 0.6931 - accuracy: 0.5000",
+-- at most columns - 1 wide so it never wraps: the bar shrinks (30 down to 10
+-- cells), then the metrics that do not fit are left out of the redrawn
+-- line; the final line of an epoch puts them on lines of their own.
+function ProgressBar:fitted_line(current, target, logs, final, elapsed, per)
+  local limit = math.max(20, (self.columns or 80) - 1)
+  local w = #tostring(target)
+  local head = string.format('%' .. w .. 'd/%d ', current, target)
+  local info = {final and string.format('%.0fs %s', elapsed, fmt_time_per_step(per))
+                or ('ETA: ' .. fmt_eta(per * (target - current)))}
+  for _, k in ipairs(ordered_keys(logs)) do
+    if not INTERNAL_KEYS[k] then info[#info + 1] = string.format('%s: %s', k, fmt_value(logs[k])) end
+  end
+  local function tail(n) return ' - ' .. table.concat(info, ' - ', 1, n) end
+  local n = #info
+  -- shrink the bar first, then drop metrics from the end
+  while n > 1 and #head + 12 + #tail(n) > limit do n = n - 1 end
+  local cells = math.max(10, math.min(30, limit - #head - 2 - #tail(n)))
+  local s = head .. bar(current, target, cells) .. tail(n)
+  if #s > limit then s = s:sub(1, limit) end
+  if final and n < #info then
+    local line = ''
+    for i = n + 1, #info do
+      local item = info[i]
+      if line ~= '' and #line + 3 + #item > limit then
+        s = s .. '\n' .. line
+        line = ''
+      end
+      line = line == '' and ('  ' .. item):sub(1, limit) or (line .. ' - ' .. item)
+    end
+    s = s .. '\n' .. line
+  end
+  return s
 end
 
 function ProgressBar:on_batch_end(batch, logs)
@@ -197,7 +314,8 @@ end
 function ProgressBar:on_epoch_end(epoch, logs)
   local s = self:line(self.steps, logs, true)
   if self.verbose == 1 and self.tty then
-    self.out:write('\r', s, string.rep(' ', math.max(0, (self.prev_len or 0) - #s)), '\n')
+    local first, more = s:match('^([^\n]*)(.*)$')
+    self.out:write('\r', first, string.rep(' ', math.max(0, (self.prev_len or 0) - #first)), more, '\n')
   else
     self.out:write(s, '\n')
   end
@@ -272,6 +390,20 @@ callbacks.format_path = format_path
 
 --- ModelCheckpoint -------------------------------------------------------------------------
 
+-- The name of the first weight holding NaN or inf ("layers.<i>.<name>"), or nil.
+local function nonfinite_weight(model)
+  for i, l in ipairs(model.layers or {}) do
+    for _, name in ipairs(l.weight_names or {}) do
+      local w = l[name]
+      if w and w:numel() > 0 and w.dtype:match('^f') then
+        local m = w:detach():abs():max():item() -- a NaN wins max
+        if m ~= m or m == math.huge then return string.format('layers.%d.%s', i - 1, name) end
+      end
+    end
+  end
+  return nil
+end
+
 -- ModelCheckpoint{filepath = 'ckpt-{epoch:02d}.safetensors', monitor = 'val_loss',
 --                 save_best_only = false, mode = 'auto', save_weights_only = false}
 function callbacks.ModelCheckpoint(o)
@@ -284,6 +416,14 @@ function callbacks.ModelCheckpoint(o)
   cb.best = cb.mode == 'max' and -math.huge or math.huge
   function cb:on_epoch_end(epoch, logs)
     local path = format_path(self.filepath, epoch, logs)
+    -- Beyond Keras: a checkpoint holding NaN/inf weights (training diverged,
+    -- TerminateOnNaN fired) never replaces the last good one.
+    local bad = nonfinite_weight(self.model)
+    if bad then
+      warn(string.format('ModelCheckpoint: epoch %d: weight %s holds NaN or inf; not saving %s (the last good '
+        .. 'checkpoint is kept)', epoch + 1, bad, path))
+      return
+    end
     if self.save_best_only then
       local cur = logs[self.monitor]
       if cur == nil then
@@ -361,7 +501,8 @@ end
 function callbacks.CSVLogger(path, o)
   if type(path) == 'table' then o, path = path, path.filename or path.path end
   o = o or {}
-  local cb = {class_name = 'CSVLogger', path = path, sep = o.separator or ',', append = o.append or false}
+  local cb = {class_name = 'CSVLogger', path = path, sep = o.separator or ',', append = o.append or false,
+              records_logs = true}
   function cb:on_train_begin()
     local exists = io.open(self.path, 'r')
     self.have_header = self.append and exists ~= nil and exists:read(1) ~= nil

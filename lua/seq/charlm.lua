@@ -28,8 +28,8 @@ function M.windows(ids, maxlen, step)
   if n < 1 then
     error(string.format('charlm.windows: a text of %d characters has no window of %d + 1', len, maxlen), 2)
   end
-  local starts = seq.arange(0, n * step, step, {dtype = 'i32'})
-  local idx = starts:unsqueeze(2) + seq.arange(0, maxlen, {dtype = 'i32'}):unsqueeze(1) -- [n, maxlen]
+  local starts = seq.arange(0, n * step, step, {dtype = 'i32', device = ids.device})
+  local idx = starts:unsqueeze(2) + seq.arange(0, maxlen, {dtype = 'i32', device = ids.device}):unsqueeze(1) -- [n, maxlen]
   local x = ids:index_select(1, idx:reshape({n * maxlen})):reshape({n, maxlen})
   local y = ids:index_select(1, starts + maxlen)
   return x, y

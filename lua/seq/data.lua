@@ -11,7 +11,9 @@
 --   2. <cache>/<cache_subdir>/<fname>, where <cache> is $SEQLUA_CACHE or
 --      $XDG_CACHE_HOME/seqlua/datasets or ~/.cache/seqlua/datasets
 --   3. a download from opts.origin into (2): a temporary file renamed into
---      place when complete, with a progress bar when stderr is a terminal.
+--      place when complete (an interrupted download leaves no cache entry and
+--      starts over next time), with a progress bar on a terminal and a line
+--      every few seconds in logs (bytes, rate, time left).
 -- The file's hash is checked when opts (or the registry) gives one.  A
 -- mismatch in the read-only data folder is an error; a mismatching cached
 -- download is fetched again.  Without a network (or an origin) the error
@@ -36,6 +38,7 @@ M.registry = {
     origin = 'https://s3.amazonaws.com/text-datasets/nietzsche.txt',
     sha256 = '23cf69874ab69d3d256099ab530ea4be24d47d9675b673bcc67cbcd6298ec647',
   },
+  -- legacy: this project's TSV form of the reviews (imdb.load{tsv = true})
   ['imdb/train.tsv.gz'] = {
     sha256 = '8d65a563a735443a828e32667226909e8d65c56588e69391e7f6c1b8945e571c',
     note = 'the aclImdb train reviews as label<TAB>file<TAB>text lines, gzipped',
@@ -45,8 +48,15 @@ M.registry = {
     note = 'the aclImdb test reviews as label<TAB>file<TAB>text lines, gzipped',
   },
   ['imdb/imdb_word_index.json'] = {
+    origin = 'https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb_word_index.json',
     sha256 = '027313fe9a320280f3bf0fac5baf58c4a683cf39a7ed9c3d3d3912bde4284cf6',
     note = "Keras' imdb_word_index.json (md5 bfafd718b763782e994055a2d397834f)",
+  },
+  -- the Large Movie Review Dataset as published by its authors
+  ['imdb/aclImdb_v1.tar.gz'] = {
+    origin = 'https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz',
+    sha256 = 'c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe',
+    note = 'the Large Movie Review Dataset v1.0, 84,125,825 bytes',
   },
 }
 
@@ -144,43 +154,99 @@ local function human(n)
   return string.format('%d B', n)
 end
 
-local function progress_bar(label)
-  if not core.data_isatty(2) then return nil end
-  local last = -1
-  return function(done, total)
-    if done == last then return end
-    last = done
-    local line
-    if total and total > 0 then
-      local frac = done / total
-      local w = 30
-      local fill = math.floor(frac * w)
-      line = string.format('%s %3d%% [%s%s%s] %s / %s', label, math.floor(frac * 100),
-        string.rep('=', fill), fill < w and '>' or '', string.rep('.', math.max(0, w - fill - 1)),
-        human(done), human(total))
-    else
-      line = string.format('%s %s', label, human(done))
-    end
-    io.stderr:write('\r', line, '\27[K')
-    io.stderr:flush()
-  end
+local function clock_text(s)
+  s = math.floor(s + 0.5)
+  if s >= 3600 then return string.format('%d:%02d:%02d', s // 3600, s % 3600 // 60, s % 60) end
+  return string.format('%d:%02d', s // 60, s % 60)
 end
 
---- Downloads url to path atomically (with a progress bar on a terminal).
+--- A progress display for a download: function(done, total).  On a terminal
+--- a bar redrawn in place (at most 10 times a second); otherwise (logs, CI)
+--- one line every `interval` seconds (5) and a last one when done.  Both show
+--- bytes, the rate and the time left.  opts: tty (default: stderr is a
+--- terminal), interval, out (a file, default io.stderr), clock (seconds).
+function M.progress_display(label, opts)
+  opts = opts or {}
+  local tty = opts.tty
+  if tty == nil then tty = core.data_isatty(2) end
+  local out, now = opts.out or io.stderr, opts.clock or core.data_now
+  local interval = opts.interval or (tty and 0.1 or 5)
+  local t0 = now()
+  local last_shown, printed, last_done = t0, false, -1
+  local display = {}
+  local function rate_eta(done, total, t)
+    local dt = t - t0
+    local rate = dt > 0 and done / dt or 0
+    local eta = (total and total > 0 and rate > 0) and (total - done) / rate or nil
+    return rate, eta
+  end
+  function display.update(done, total)
+    if done == last_done then return end
+    last_done = done
+    local t = now()
+    -- a bar shows its last state; a log gets its summary from finish()
+    local complete = tty and total and total > 0 and done >= total
+    if t - last_shown < interval and not complete then return end
+    last_shown = t
+    local rate, eta = rate_eta(done, total, t)
+    local speed = human(rate) .. '/s'
+    local line
+    if tty then
+      if total and total > 0 then
+        local frac = math.min(1, done / total)
+        local w = 30
+        local fill = math.floor(frac * w)
+        line = string.format('%s %3d%% [%s%s%s] %s / %s  %s  ETA %s', label, math.floor(frac * 100),
+          string.rep('=', fill), fill < w and '>' or '', string.rep('.', math.max(0, w - fill - 1)),
+          human(done), human(total), speed, eta and clock_text(eta) or '?')
+      else
+        line = string.format('%s %s  %s', label, human(done), speed)
+      end
+      out:write('\r', line, '\27[K')
+    else
+      if total and total > 0 then
+        line = string.format('%s: %s of %s (%d%%), %s, %s left', label, human(done), human(total),
+          math.floor(math.min(1, done / total) * 100), speed, eta and clock_text(eta) or '?')
+      else
+        line = string.format('%s: %s, %s', label, human(done), speed)
+      end
+      out:write(line, '\n')
+    end
+    printed = true
+    out:flush()
+  end
+  --- Ends the display: a newline after a bar; a summary line in logs when
+  --- any progress line was written.
+  function display.finish(ok)
+    if not printed then return end
+    if tty then
+      out:write('\n')
+    elseif ok and last_done >= 0 then
+      out:write(string.format('%s: %s in %s\n', label, human(last_done), clock_text(now() - t0)))
+    end
+    out:flush()
+  end
+  return display
+end
+
+--- Downloads url to path atomically, with a progress display (see
+--- progress_display) unless opts.progress is a function or false.
 function M.download(url, path, opts)
   opts = opts or {}
   core.data_mkdirs(dirname(path))
-  local bar, own_bar = opts.progress, false
-  if bar == nil then
-    bar = progress_bar('Downloading ' .. (opts.label or url))
-    own_bar = bar ~= nil
+  local fn, display = opts.progress, nil
+  if fn == nil then
+    display = M.progress_display('Downloading ' .. (opts.label or url))
+    fn = display.update
   end
   local ok, err = pcall(core.data_download, url, path, {
-    progress = bar or nil,
+    progress = fn or nil,
     connect_timeout = opts.connect_timeout,
     low_speed_timeout = opts.low_speed_timeout,
+    require_length = opts.require_length,
+    any_protocol = opts.allow_any_protocol,
   })
-  if own_bar then io.stderr:write('\n') end
+  if display then display.finish(ok) end
   if not ok then error(err, 0) end
   return path
 end
@@ -205,13 +271,61 @@ local function where_to_put(fname, cache_path)
   return table.concat(places, '\n    or ')
 end
 
+-- Where extract = true puts an archive's members: a folder beside the cached
+-- archive, named like it without .tar.gz / .tgz / .tar.
+local function extract_dir(fname, opts)
+  local base = fname:match('([^/]+)$')
+  local stem = base:match('^(.+)%.tar%.gz$') or base:match('^(.+)%.tgz$') or base:match('^(.+)%.tar$')
+  if not stem then
+    error(string.format('get_file: cannot extract %s: only .tar.gz, .tgz and .tar archives are supported', fname), 3)
+  end
+  return join(dirname(join(M.cache_dir(), opts.cache_subdir, fname)), stem)
+end
+
+-- fname and cache_subdir name places inside the cache: relative, no '..'.
+local function check_inside(what, p)
+  if p == nil then return end
+  if type(p) ~= 'string' or p == '' then error(string.format('get_file: %s must be a non-empty string', what), 3) end
+  if p:sub(1, 1) == '/' or p:find('\0', 1, true) then
+    error(string.format("get_file: %s '%s' must be a relative path inside the cache", what, p), 3)
+  end
+  for part in p:gmatch('[^/]+') do
+    if part == '..' then error(string.format("get_file: %s '%s' may not contain '..'", what, p), 3) end
+  end
+end
+
 --- Path to a local copy of data set file `fname`; see the top of this file.
 --- opts: origin (URL), sha256 or md5 (or file_hash), cache_subdir,
 --- verify ('always' | 'never'), connect_timeout (s), progress (function or
---- false).  Registered names (M.registry) supply origin and hash.
+--- false), extract (true: unpack the .tar.gz/.tgz/.tar and return the folder,
+--- as Keras's get_file(extract=True)), allow_any_protocol (origins other than
+--- http(s), e.g. file://).  Registered names (M.registry) supply origin and
+--- hash.  Without a hash, a download is kept only when its length matched the
+--- Content-Length.
+---
+--- extract: the members go to <cache>/<cache_subdir>/<name without
+--- .tar.gz/.tgz/.tar>, written into a temporary folder that is renamed into
+--- place only when complete.  Members that would land outside it (absolute
+--- names, '..', links pointing out, files written through links) make it an
+--- error, with nothing written.  An existing folder is reused; delete it to
+--- extract again.
 function M.get_file(fname, opts)
   if type(fname) ~= 'string' or fname == '' then error('get_file: a file name is required', 2) end
   opts = opts or {}
+  check_inside('fname', fname)
+  check_inside('cache_subdir', opts.cache_subdir)
+  if opts.extract then
+    local target = extract_dir(fname, opts)
+    local plain = {}
+    for k, v in pairs(opts) do plain[k] = v end
+    plain.extract = nil
+    local archive = M.get_file(fname, plain)
+    if core.data_isdir(target) then return target end
+    core.data_mkdirs(dirname(target))
+    local ok, err = pcall(core.data_extract, archive, target)
+    if not ok then error('get_file: ' .. tostring(err), 2) end
+    return target
+  end
   local reg = M.registry[fname] or (opts.cache_subdir and M.registry[join(opts.cache_subdir, fname)])
   if reg then
     local merged = {}
@@ -268,6 +382,8 @@ function M.get_file(fname, opts)
   local ok, err = pcall(M.download, opts.origin, cache_path, {
     label = fname, progress = opts.progress,
     connect_timeout = opts.connect_timeout, low_speed_timeout = opts.low_speed_timeout,
+    -- without a hash only a body that matched its Content-Length is cached
+    require_length = not algo, allow_any_protocol = opts.allow_any_protocol,
   })
   if not ok then
     error(string.format('get_file: could not download %s: %s\n' ..
@@ -280,8 +396,8 @@ function M.get_file(fname, opts)
     if not good then
       os.remove(cache_path)
       error(string.format('get_file: the download of %s from %s has the wrong %s ' ..
-        '(expected %s, got %s); the file was removed.  Check the address and the hash.',
-        fname, opts.origin, algo, want, got), 2)
+        '(expected %s, got %s); it was not kept at %s.  Check the address and the hash.',
+        fname, opts.origin, algo, want, got, cache_path), 2)
     end
   end
   return cache_path

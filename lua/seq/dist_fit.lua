@@ -156,7 +156,7 @@ function Ctx:evaluate(x, y, o)
   for _, m in ipairs(self.model.metrics) do names[#names + 1] = m end
   local sums = seq.zeros(#names + 1, {dtype = 'f64'})
   if rows > 0 then
-    local v = self.model:evaluate(x:narrow(1, a + 1, rows), y:narrow(1, a + 1, rows), o)
+    local v = self.model:_evaluate(x:narrow(1, a + 1, rows), y:narrow(1, a + 1, rows), o, true)
     for k, name in ipairs(names) do sums:set(k, (v[name] or 0) * rows) end
     sums:set(#names + 1, rows)
   end

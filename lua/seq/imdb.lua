@@ -21,9 +21,20 @@
 -- own arrays: test_imdb.lua checks the first and last reviews of each split
 -- against Keras's published output.
 --
--- Files come from seq.data.get_file (SEQLUA_DATA/imdb/...), or from
--- opts.data_dir.  The tokenised corpus is cached (see imdb.cache_path) so a
--- second load takes a fraction of a second.
+-- Data: the reviews come from the Large Movie Review Dataset's own archive
+-- (aclImdb_v1.tar.gz, read member by member without unpacking) and the ids
+-- from Keras's imdb_word_index.json, both through seq.data.get_file from
+-- their public origins (imdb.origins; about 85 MB, once).  Looked for first,
+-- in $SEQLUA_DATA/imdb/ or $SEQLUA_DATA/ (see imdb.archive_path):
+-- aclImdb_v1.tar.gz, an extracted aclImdb/ folder, or a copy listed in
+-- imdb.known_copies.  Overrides (a mirror, a local server):
+--   SEQLUA_IMDB_ORIGIN / SEQLUA_IMDB_HASH                 the archive
+--   SEQLUA_IMDB_WORD_INDEX_ORIGIN / SEQLUA_IMDB_WORD_INDEX_HASH
+-- or the load options origin / file_hash / word_index_origin /
+-- word_index_hash.  A hash is sha256 (64 hex digits) or md5 (32); an
+-- overridden origin without a hash is still checked against the official
+-- hash.  The tokenised corpus is cached (see imdb.cache_path) so a second
+-- load takes a fraction of a second.
 local seq = require 'seq'
 local core = seq.core
 local Ragged = require 'seq.ragged'
@@ -31,32 +42,154 @@ local data = require 'seq.data'
 
 local imdb = {}
 
-local FILES = {train = 'train.tsv.gz', test = 'test.tsv.gz', word_index = 'imdb_word_index.json'}
+-- The official pair.
+imdb.origins = {
+  archive = {
+    fname = 'aclImdb_v1.tar.gz',
+    origin = 'https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz',
+    hash = 'c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe',
+  },
+  word_index = {
+    fname = 'imdb_word_index.json',
+    origin = 'https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb_word_index.json',
+    hash = 'bfafd718b763782e994055a2d397834f', -- md5, the hash Keras itself checks
+  },
+}
+
+-- Other archives accepted from the data folder, each pinned by its hash:
+-- this project's copy of the same 50,000 reviews in aclImdb's layout
+-- (../shared/data/README.md), so a class room's data folder works offline.
+imdb.known_copies = {
+  {fname = 'aclImdb_labeled.tar.gz',
+   hash = '5f105614211adb5d58991dc032fbfbc039f03e3722eb5ada66ab6928c8be7c3a'},
+}
+
+local TSV = {train = 'train.tsv.gz', test = 'test.tsv.gz'}
 
 local function join(dir, name) return (dir:gsub('/+$', '')) .. '/' .. name end
 
--- Path of one IMDB file: opts.data_dir, else seq.data.get_file.
-local function data_file(name, opts)
-  if opts and opts.data_dir then return join(opts.data_dir, name) end
+local function getenv(name)
+  local v = os.getenv(name)
+  if v and v ~= '' then return v end
+  return nil
+end
+
+local function algo_of(hash)
+  if #hash == 32 then return 'md5' end
+  if #hash == 64 then return 'sha256' end
+  error(string.format('imdb: %q is neither a sha256 (64 hex digits) nor an md5 (32) hash', hash), 4)
+end
+
+-- {fname, origin, algo, hash, overridden} for 'archive' or 'word_index'.
+local function source(kind, opts)
+  local official = imdb.origins[kind]
+  local okey = kind == 'archive' and 'origin' or 'word_index_origin'
+  local hkey = kind == 'archive' and 'file_hash' or 'word_index_hash'
+  local ekey = kind == 'archive' and 'SEQLUA_IMDB' or 'SEQLUA_IMDB_WORD_INDEX'
+  local origin = opts[okey] or getenv(ekey .. '_ORIGIN')
+  local hash = opts[hkey] or getenv(ekey .. '_HASH') or official.hash
+  local fname = official.fname
+  if origin then
+    -- cached under the origin's own name, so another file never takes the
+    -- official one's place
+    fname = origin:gsub('[?#].*$', ''):match('([^/]+)$')
+    if not fname or fname == '' then error(string.format('imdb: cannot tell a file name from %q', origin), 4) end
+  end
+  hash = hash:lower()
+  return {fname = fname, origin = origin or official.origin, algo = algo_of(hash), hash = hash,
+          overridden = origin ~= nil or hash ~= official.hash}
+end
+
+local function get_file(src, opts)
+  return data.get_file(src.fname, {origin = src.origin, [src.algo] = src.hash, cache_subdir = 'imdb',
+                                   progress = opts.progress})
+end
+
+local function checked(path, algo, hash)
+  local ok, got = data.check_hash(path, algo, hash)
+  if not ok then
+    error(string.format('imdb: %s has the wrong %s (expected %s, got %s); replace it with a good copy',
+      path, algo, hash, got), 4)
+  end
+  return path
+end
+
+--- Where the reviews are read from: opts.archive (a file or an extracted
+--- folder, used as is), else a folder (opts.data_dir, else $SEQLUA_DATA/imdb
+--- and $SEQLUA_DATA) holding aclImdb_v1.tar.gz (hash-checked), an extracted
+--- aclImdb/ or a known copy (hash-checked), else the cache or a download.
+function imdb.archive_path(opts)
+  opts = opts or {}
+  if opts.archive then return opts.archive end
+  local src = source('archive', opts)
+  local dirs = {}
+  if opts.data_dir then
+    dirs = {opts.data_dir}
+  elseif data.data_dir() then
+    dirs = {join(data.data_dir(), 'imdb'), data.data_dir()}
+  end
+  local looked = {}
+  for _, d in ipairs(dirs) do
+    local p = join(d, src.fname)
+    looked[#looked + 1] = p
+    if core.data_stat(p) then return checked(p, src.algo, src.hash) end
+    if not src.overridden then
+      looked[#looked + 1] = join(d, 'aclImdb/')
+      if core.data_isdir(join(d, 'aclImdb')) then return join(d, 'aclImdb') end
+      for _, copy in ipairs(imdb.known_copies) do
+        local c = join(d, copy.fname)
+        if core.data_stat(c) then return checked(c, algo_of(copy.hash), copy.hash) end
+      end
+    end
+  end
+  if opts.data_dir then
+    error(string.format("imdb: no reviews in '%s': looked for %s", opts.data_dir, table.concat(looked, ', ')), 3)
+  end
+  return get_file(src, opts)
+end
+
+--- Path of Keras's imdb_word_index.json (opts.data_dir, else get_file).
+function imdb.word_index_path(opts)
+  opts = opts or {}
+  if opts.word_index then return opts.word_index end
+  if opts.data_dir then return join(opts.data_dir, imdb.origins.word_index.fname) end
+  return get_file(source('word_index', opts), opts)
+end
+
+-- Legacy TSV pair (imdb.load{tsv = true}): opts.data_dir or get_file.
+local function tsv_file(name, opts)
+  if opts.data_dir then return join(opts.data_dir, name) end
   return data.get_file(name, {cache_subdir = 'imdb'})
 end
 
 -- Where the tokenised corpus is cached: <seq.data.cache_dir()>/imdb/tokens.bin
 -- ($SEQLUA_CACHE, else $XDG_CACHE_HOME/seqlua/datasets, else
 -- ~/.cache/seqlua/datasets); the shared data folder itself is read-only.
-function imdb.cache_path()
-  return join(data.cache_dir(), 'imdb/tokens.bin')
+-- The legacy TSV route keeps its own file (tokens-tsv.bin).
+function imdb.cache_path(opts)
+  local base = data.cache_dir()
+  return join(base, (opts and opts.tsv) and 'imdb/tokens-tsv.bin' or 'imdb/tokens.bin')
 end
 
 local LOAD_OPTS = {num_words = true, skip_top = true, maxlen = true, seed = true, start_char = true,
-  oov_char = true, index_from = true, limit = true, cache = true, data_dir = true}
+  oov_char = true, index_from = true, limit = true, cache = true, data_dir = true, archive = true,
+  word_index = true, origin = true, file_hash = true, word_index_origin = true, word_index_hash = true,
+  tsv = true, progress = true}
+local SOURCE_OPTS = {'cache', 'data_dir', 'archive', 'word_index', 'origin', 'file_hash', 'word_index_origin',
+  'word_index_hash', 'tsv', 'progress'}
 
 -- imdb.load{num_words=, skip_top=0, maxlen=, seed=113, start_char=1,
 --           oov_char=2, index_from=3}  -> train, test, info
 -- Extensions: limit = N keeps the first N reviews of each split (after the
--- shuffle and filters); cache = false | path; data_dir = folder with the
--- three files.  start_char = false / oov_char = false are Keras's None.
--- info = {from_cache=, load_seconds=, prepare_seconds=}.
+-- shuffle and filters); cache = false | path; start_char = false /
+-- oov_char = false are Keras's None.  Where the data come from (see the top
+-- of this file): archive = path (tar.gz or extracted aclImdb/ folder),
+-- word_index = path, data_dir = folder holding them, origin / file_hash /
+-- word_index_origin / word_index_hash (download overrides), progress (as in
+-- get_file).  tsv = true reads this project's earlier train/test.tsv.gz
+-- instead (legacy; kept only to compare the two routes while those files
+-- exist).
+-- info = {from_cache=, load_seconds=, prepare_seconds=, archive=}.
 function imdb.load(opts)
   opts = opts or {}
   if type(opts) ~= 'table' then error('imdb.load: expected an options table', 2) end
@@ -65,15 +198,21 @@ function imdb.load(opts)
   end
   local args = {}
   for k, v in pairs(opts) do args[k] = v end
-  args.data_dir, args.cache = nil, nil
+  for _, k in ipairs(SOURCE_OPTS) do args[k] = nil end
   core.imdb_check_opts(args) -- bad options are reported before missing files
-  for key, name in pairs(FILES) do args[key] = data_file(name, opts) end
+  if opts.tsv then
+    args.train, args.test = tsv_file(TSV.train, opts), tsv_file(TSV.test, opts)
+  else
+    args.archive = imdb.archive_path(opts)
+  end
+  args.word_index = imdb.word_index_path(opts)
   if opts.cache == nil or opts.cache == true then
-    args.cache = imdb.cache_path()
+    args.cache = imdb.cache_path(opts)
   elseif opts.cache then
     args.cache = opts.cache
   end
   local tr, te, info = core.imdb_load(args)
+  info.archive = args.archive
   local function split(s)
     return {x = Ragged.new(s.values, s.offsets), y = s.y, n = s.n}
   end
@@ -86,7 +225,7 @@ local word_index_cache, index_word_cache
 -- start at 1, add index_from to get ids).  Also returns {rank -> word}.
 function imdb.get_word_index(opts)
   if not word_index_cache or (opts and opts.data_dir) then
-    local wi, iw = core.imdb_word_index(data_file(FILES.word_index, opts))
+    local wi, iw = core.imdb_word_index(imdb.word_index_path(opts))
     if opts and opts.data_dir then return wi, iw end
     word_index_cache, index_word_cache = wi, iw
   end

@@ -146,9 +146,20 @@ function seq.manual_seed(n)
 end
 
 -- Runs fn(...) with gradient recording off and returns its results.
+-- Recording is a process-wide switch, so fn runs as a coroutine of its own:
+-- when it yields (a custom layer inside a generator, say), recording is
+-- switched back for the time it is suspended.  A caller that abandons it
+-- then cannot leave recording off for the rest of the process.
 function seq.no_grad(fn, ...)
+  local co = coroutine.create(fn)
   local prev = core.set_grad_enabled(false)
-  local res = table.pack(pcall(fn, ...))
+  local res = table.pack(coroutine.resume(co, ...))
+  while res[1] and coroutine.status(co) == 'suspended' do
+    core.set_grad_enabled(prev)
+    local args = table.pack(coroutine.yield(table.unpack(res, 2, res.n)))
+    prev = core.set_grad_enabled(false)
+    res = table.pack(coroutine.resume(co, table.unpack(args, 1, args.n)))
+  end
   core.set_grad_enabled(prev)
   if not res[1] then error(res[2], 0) end
   return table.unpack(res, 2, res.n)

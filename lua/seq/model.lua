@@ -137,6 +137,13 @@ function Sequential:parameters()
   return ps
 end
 
+-- Applies each layer's `trainable` flag to its weights (see Layer.trainable).
+function Sequential:apply_trainable()
+  for _, l in ipairs(self.layers) do
+    if l.apply_trainable then l:apply_trainable() end
+  end
+end
+
 function Sequential:count_params()
   local n = 0
   for _, p in ipairs(self:parameters()) do n = n + p:numel() end
@@ -181,8 +188,37 @@ end
 
 local metric_names = {'accuracy', 'acc', 'mae', 'mse'}
 
+-- The option names of compile / fit / evaluate / predict; any other key is
+-- an error (test_options.lua walks these lists).
+M.OPTIONS = {
+  compile = {'loss', 'optimizer', 'metrics', 'weighted_metrics'},
+  fit = {'batch_size', 'epochs', 'verbose', 'callbacks', 'validation_split', 'validation_data', 'shuffle',
+         'initial_epoch', 'validation_batch_size', 'class_weight', 'sample_weight'},
+  evaluate = {'batch_size', 'verbose', 'sample_weight'},
+  predict = {'batch_size', 'verbose'},
+}
+
+-- A positive integer option (batch_size, epochs...); nil gives the default.
+local function positive_int(v, what, default, level)
+  if v == nil then return default end
+  if math.type(v) ~= 'integer' or v < 1 then
+    local got = type(v) == 'string' and string.format("string '%s'", v) or tostring(v)
+    error(string.format('%s must be a positive integer, got %s', what, got), level + 1)
+  end
+  return v
+end
+
+local function verbosity(v, what, level)
+  if v == nil then return nil end
+  if v == true then return 1 elseif v == false then return 0 end
+  if math.type(v) ~= 'integer' or v < 0 or v > 2 then
+    error(string.format('%s: verbose must be 0, 1, 2, true or false, got %s', what, tostring(v)), level + 1)
+  end
+  return v
+end
+
 function Sequential:compile(o)
-  o = o or {}
+  o = nn.check_options(o, 'compile', M.OPTIONS.compile)
   local loss = o.loss
   if type(loss) == 'string' then
     local name = loss:lower()
@@ -203,15 +239,30 @@ function Sequential:compile(o)
   local ok, opt = pcall(optim.get, o.optimizer or 'rmsprop')
   if not ok then error('compile: ' .. tostring(opt), 2) end
   self.optimizer = opt
-  self.metrics = {}
-  local ms = o.metrics or {}
-  if type(ms) == 'string' then ms = {ms} end
-  for _, m in ipairs(ms) do
-    if type(m) ~= 'string' or not ({accuracy = 1, acc = 1, mae = 1, mse = 1})[m] then
-      error(string.format("compile: unknown metric '%s' (valid: %s)", tostring(m), table.concat(metric_names, ', ')), 2)
+  -- As in Keras, `metrics` ignore sample and class weights and
+  -- `weighted_metrics` apply them; both are logged under the metric's name.
+  local seen = {}
+  local function metric_list(ms, key)
+    local out = {}
+    if type(ms) == 'string' then ms = {ms} end
+    if type(ms) ~= 'table' then error(string.format('compile: %s must be a list of names, got %s', key, type(ms)), 3) end
+    for _, m in ipairs(ms) do
+      if type(m) ~= 'string' or not ({accuracy = 1, acc = 1, mae = 1, mse = 1})[m] then
+        error(string.format("compile: unknown metric '%s' in %s (valid: %s)", tostring(m), key,
+          table.concat(metric_names, ', ')), 3)
+      end
+      m = m == 'acc' and 'accuracy' or m
+      if seen[m] then error(string.format("compile: metric '%s' is listed twice (metrics and weighted_metrics)", m), 3) end
+      seen[m] = true
+      out[#out + 1] = m
     end
-    self.metrics[#self.metrics + 1] = m == 'acc' and 'accuracy' or m
+    return out
   end
+  self.unweighted_metrics = metric_list(o.metrics or {}, 'metrics')
+  self.weighted_metrics = metric_list(o.weighted_metrics or {}, 'weighted_metrics')
+  self.metrics = {}
+  for _, m in ipairs(self.unweighted_metrics) do self.metrics[#self.metrics + 1] = m end
+  for _, m in ipairs(self.weighted_metrics) do self.metrics[#self.metrics + 1] = m end
   self.compiled = true
   self:try_build()
   return self
@@ -316,6 +367,51 @@ function Sequential:batch_loss(xb, yb, training)
   return loss, out, fused
 end
 
+local EPS = 1e-7 -- Keras's clip of probabilities before the log, as in seq.losses
+
+-- Per-sample losses (reduced over the last axis only, as Keras's loss
+-- functions are) for sample and class weights; `out` holds logits when
+-- fused, and prepare_labels has given y the loss's layout (ids [N] for
+-- sparse_categorical_crossentropy).
+local function per_sample_loss(name, y, out, fused)
+  if name == 'categorical_crossentropy' then
+    local logp = fused and out:log_softmax(-1) or (out / out:sum(-1, true)):clamp(EPS, 1 - EPS):log()
+    return -(y * logp):sum(-1)
+  elseif name == 'sparse_categorical_crossentropy' then
+    local logp = fused and out:log_softmax(-1) or (out / out:sum(-1, true)):clamp(EPS, 1 - EPS):log()
+    return -logp:gather(-1, y:long():unsqueeze(-1)):squeeze(-1)
+  elseif name == 'binary_crossentropy' then
+    if fused then -- stable from logits z: max(z, 0) - z*y + log(1 + exp(-|z|))
+      return (out:relu() - out * y + ((-out:abs()):exp() + 1):log()):mean(-1)
+    end
+    local p = out:clamp(EPS, 1 - EPS)
+    return (-(y * p:log() + (1 - y) * (1 - p):log())):mean(-1)
+  elseif name == 'mean_squared_error' then
+    local d = out - y
+    return (d * d):mean(-1)
+  elseif name == 'mean_absolute_error' then
+    return (out - y):abs():mean(-1)
+  end
+  error('sample_weight / class_weight need a built-in loss (not a custom loss function)', 3)
+end
+
+-- Sample weights [N] shaped to broadcast against per-sample values [N, ...].
+local function weights_like(w, v)
+  if v:dim() <= 1 then return w end
+  local s = {w:size(1)}
+  for _ = 2, v:dim() do s[#s + 1] = 1 end
+  return w:reshape(s)
+end
+
+-- Keras's weighted loss: sum(loss_i * w_i) / (number of loss values).
+function Sequential:weighted_batch_loss(xb, yb, wb, training)
+  local fused = self:fused_activation()
+  local out = self:forward(xb, {training = training, logits = fused ~= nil})
+  local per = per_sample_loss(self.loss_name, yb, out, fused ~= nil)
+  local loss = (per * weights_like(wb, per)):sum() / per:numel()
+  return loss, out, fused
+end
+
 -- Number of correct predictions in a batch, Keras's meaning of accuracy
 -- per loss.
 function Sequential:batch_correct(out, yb, fused)
@@ -333,8 +429,35 @@ function Sequential:batch_correct(out, yb, fused)
   return hit:sum():item(), hit:numel()
 end
 
-local function metric_sums(self, out, yb, fused, acc)
-  for _, m in ipairs(self.metrics) do
+-- Weighted metrics, as Keras's Mean: sum(value_i * w_i) / sum(w_i), the
+-- weights broadcast over any per-sample axes.
+local function weighted_metric_sums(self, out, yb, fused, wb, acc, list)
+  out = out:detach()
+  for _, m in ipairs(list) do
+    local v
+    if m == 'accuracy' then
+      local name = self.loss_name
+      if name == 'binary_crossentropy' or (name ~= 'sparse_categorical_crossentropy' and out:size(-1) == 1) then
+        v = out:gt(fused and 0 or 0.5):eq(yb:gt(0.5)):cast(out.dtype):mean(-1)
+      elseif name == 'sparse_categorical_crossentropy' then
+        v = out:argmax(-1):eq(yb:long()):cast(out.dtype) -- prepare_labels made them ids, [N]
+      else
+        v = out:argmax(-1):eq(yb:argmax(-1)):cast(out.dtype)
+      end
+    else
+      local o = out
+      if fused == 'softmax' then o = o:softmax() elseif fused == 'sigmoid' then o = o:sigmoid() end
+      local d = o - yb
+      v = m == 'mse' and (d * d):mean(-1) or d:abs():mean(-1)
+    end
+    local w = weights_like(wb, v)
+    acc[m] = (acc[m] or 0) + (v * w):sum():item()
+    acc[m .. '_n'] = (acc[m .. '_n'] or 0) + wb:sum():item() * (v:numel() // math.max(1, v:size(1)))
+  end
+end
+
+local function metric_sums(self, out, yb, fused, acc, list)
+  for _, m in ipairs(list or self.metrics) do
     if m == 'accuracy' then
       local c, n = self:batch_correct(out, yb, fused)
       acc.accuracy = (acc.accuracy or 0) + c
@@ -378,9 +501,10 @@ function Sequential:train_on_batch(x, y)
   if not self.built then self:forward(x:narrow(1, 1, math.min(1, x:size(1)))) end
   y = self:prepare_labels(y, 'train_on_batch')
   if y.device ~= dev then y = y:to(dev) end
+  self:apply_trainable()
   local loss, out, fused = self:batch_loss(x, y, true)
   local l = loss:item()
-  loss:backward()
+  if loss.requires_grad then loss:backward() end
   local ps = self:parameters()
   self.optimizer:step(ps)
   zero_grads(ps)
@@ -416,6 +540,53 @@ end
 
 --- fit -----------------------------------------------------------------------------------------
 
+-- sample_weight as an f32 tensor [N] (a tensor or a Lua list, [N] or [N, 1]).
+local function check_sample_weight(self, w, n, what)
+  if w == nil then return nil end
+  if not self.loss_name then
+    error(what .. ': sample_weight and class_weight need a built-in loss, not a custom loss function', 3)
+  end
+  w = as_tensor(w)
+  if not core.is_tensor(w) then error(string.format('%s: sample_weight must be a tensor or a list of numbers, got %s',
+    what, type(w)), 3) end
+  if w:dim() == 2 and w:size(2) == 1 then w = w:squeeze(2) end
+  if w:dim() ~= 1 or w:size(1) ~= n then
+    error(string.format('%s: sample_weight must hold one weight per sample (shape [%d]), got shape %s', what, n,
+      shape_str(w:shape())), 3)
+  end
+  return w:cast('f32')
+end
+
+-- Keras's class_weight: each sample weighs class_weight[its class] (1 when
+-- the class is not listed); the class is the label for integer or 0/1
+-- labels and the argmax of one-hot rows.
+local function class_weights(self, cw, y, what)
+  if type(cw) ~= 'table' then
+    error(string.format('%s: class_weight must be a table {[class id] = weight}, got %s', what, type(cw)), 3)
+  end
+  for k, v in pairs(cw) do
+    if math.type(k) ~= 'integer' or k < 0 or type(v) ~= 'number' then
+      error(string.format('%s: class_weight maps 0-based class ids to numbers, got [%s] = %s', what, tostring(k),
+        tostring(v)), 3)
+    end
+  end
+  local cls = y
+  if cls:dim() > 1 then
+    cls = cls:size(-1) == 1 and cls:reshape({cls:size(1)}) or cls:argmax(-1)
+  end
+  if cls:dim() > 1 then
+    error(string.format('%s: class_weight needs one label per sample, got labels of shape %s', what,
+      shape_str(y:shape())), 3)
+  end
+  local ids = cls:to('cpu'):cast('f64'):tolist()
+  local w = {}
+  for i, c in ipairs(ids) do
+    local id = math.floor(c + 0.5)
+    w[i] = cw[id] or 1
+  end
+  return seq.tensor(w, {dtype = 'f32'})
+end
+
 local function has_terminate_on_nan(cbs)
   for _, cb in ipairs(cbs or {}) do
     if cb.class_name == 'TerminateOnNaN' then return true end
@@ -427,21 +598,46 @@ end
 --                  validation_split = 0, validation_data = {x_val, y_val},
 --                  shuffle = true, initial_epoch = 0}) -> History
 function Sequential:fit(x, y, o)
-  o = o or {}
+  o = nn.check_options(o, 'fit', M.OPTIONS.fit)
   need_compiled(self, 'fit')
   x, y = as_tensor(x), as_tensor(y)
   check_xy(self, x, y, 'fit')
-  local bs = o.batch_size or 32
-  if math.type(bs) ~= 'integer' or bs < 1 then error('fit: batch_size must be a positive integer', 2) end
-  local epochs = o.epochs or 1
+  local bs = positive_int(o.batch_size, 'fit: batch_size', 32, 2)
+  local epochs = positive_int(o.epochs, 'fit: epochs', 1, 2)
   local initial_epoch = o.initial_epoch or 0
-  local verbose = o.verbose == nil and 1 or o.verbose
-  if verbose == true then verbose = 1 elseif verbose == false then verbose = 0 end
+  if math.type(initial_epoch) ~= 'integer' or initial_epoch < 0 then
+    error('fit: initial_epoch must be a non-negative integer, got ' .. tostring(initial_epoch), 2)
+  end
+  local verbose = verbosity(o.verbose, 'fit', 2) or 1
+  local vbs = positive_int(o.validation_batch_size, 'fit: validation_batch_size', bs, 2)
+  if o.shuffle ~= nil and type(o.shuffle) ~= 'boolean' then
+    error('fit: shuffle must be true or false, got ' .. tostring(o.shuffle), 2)
+  end
+  local user_cbs = o.callbacks or {}
+  -- one callback is taken as a list of one, as Keras does
+  if type(user_cbs) ~= 'table' then
+    error('fit: callbacks must be a list of callbacks, got ' .. type(user_cbs), 2)
+  end
+  if user_cbs.class_name or getmetatable(user_cbs) or #user_cbs == 0 and next(user_cbs) ~= nil then
+    user_cbs = {user_cbs}
+  end
+  for i, cb in ipairs(user_cbs) do
+    if type(cb) ~= 'table' then error(string.format('fit: callbacks[%d] is a %s, not a callback', i, type(cb)), 2) end
+  end
 
-  local x_val, y_val
+  if o.sample_weight ~= nil and o.class_weight ~= nil then
+    error('fit: give sample_weight or class_weight, not both', 2)
+  end
+  local w = check_sample_weight(self, o.sample_weight, x:size(1), 'fit')
+  local x_val, y_val, w_val
   if o.validation_data then
-    x_val, y_val = as_tensor(o.validation_data[1]), as_tensor(o.validation_data[2])
+    local vd = o.validation_data
+    if type(vd) ~= 'table' or core.is_tensor(vd) or vd[1] == nil or vd[2] == nil then
+      error('fit: validation_data must be {x_val, y_val} or {x_val, y_val, sample_weight_val}', 2)
+    end
+    x_val, y_val = as_tensor(vd[1]), as_tensor(vd[2])
     check_xy(self, x_val, y_val, 'fit (validation_data)')
+    w_val = check_sample_weight(self, vd[3], x_val:size(1), 'fit (validation_data)')
   elseif o.validation_split and o.validation_split > 0 then
     -- Keras: the last fraction of the samples, before any shuffling
     local n = x:size(1)
@@ -451,6 +647,7 @@ function Sequential:fit(x, y, o)
     end
     x_val, y_val = x:narrow(1, n - nval + 1, nval), y:narrow(1, n - nval + 1, nval)
     x, y = x:narrow(1, 1, n - nval), y:narrow(1, 1, n - nval)
+    if w then w_val, w = w:narrow(1, n - nval + 1, nval), w:narrow(1, 1, n - nval) end
   end
 
   local dev = device_of(self)
@@ -461,88 +658,118 @@ function Sequential:fit(x, y, o)
   dev = device_of(self)
   y = self:prepare_labels(y, 'fit')
   if y_val then y_val = self:prepare_labels(y_val, 'fit (validation_data)') end
+  if o.class_weight ~= nil then
+    if not self.loss_name then error('fit: class_weight needs a built-in loss, not a custom loss function', 2) end
+    w = class_weights(self, o.class_weight, y, 'fit')
+  end
+  if w and w.device ~= y.device then w = w:to(y.device) end
 
   local n = x:size(1)
   local steps = (n + bs - 1) // bs
   -- several processes: weights synced, shards, one all-reduce per step (seq/dist_fit.lua)
   local ddp = seq.dist.active() and require('seq.dist_fit').begin(self, {metric_sums = metric_sums}) or nil
   if ddp then verbose = ddp:verbose(verbose) end
+  if ddp and w then error('fit: sample_weight and class_weight are not supported in a distributed run yet', 2) end
   local history = callbacks.History()
   local cb_list = {}
   if verbose > 0 then cb_list[1] = callbacks.ProgressBar{verbose = verbose} end
-  for _, cb in ipairs(ddp and ddp:callbacks(o.callbacks) or o.callbacks or {}) do cb_list[#cb_list + 1] = cb end
+  for _, cb in ipairs(ddp and ddp:callbacks(user_cbs) or user_cbs) do cb_list[#cb_list + 1] = cb end
   cb_list[#cb_list + 1] = history
+  self._fit_params = {epochs = epochs, steps = steps, batch_size = bs, samples = n, verbose = verbose}
   local cbs = callbacks.list(cb_list, self)
   local batch_hooks = cbs:wants_batches()
-  local nan_ok = has_terminate_on_nan(o.callbacks)
-  self._fit_params = {epochs = epochs, steps = steps, batch_size = bs, samples = n}
+  local nan_ok = has_terminate_on_nan(user_cbs)
   self.history = history
   self.stop_training = false
 
+  self:apply_trainable()
   local ps = self:parameters()
   local opt = self.optimizer
   local shuffle = o.shuffle ~= false
   local on_dev = x.device == dev and y.device == dev
 
-  cbs:on_train_begin({})
-  for epoch = initial_epoch, epochs - 1 do
-    local logs = {}
-    cbs:on_epoch_begin(epoch, logs)
-    local perm = shuffle and (ddp and ddp:permutation(n, x.device) or M.permutation(n, x.device)) or nil
-    local acc = {loss = 0, n = 0}
-    for b = 0, steps - 1 do
-      local start = b * bs
-      local len = math.min(bs, n - start)
-      if ddp then
+  -- The loop runs under pcall so that on_train_end (which closes a
+  -- CSVLogger's file, among others) runs even when a step or a callback
+  -- throws; the error is raised again afterwards.
+  local function train()
+    for epoch = initial_epoch, epochs - 1 do
+      local logs = {}
+      cbs:on_epoch_begin(epoch, logs)
+      local perm = shuffle and (ddp and ddp:permutation(n, x.device) or M.permutation(n, x.device)) or nil
+      local acc = {loss = 0, n = 0}
+      for b = 0, steps - 1 do
+        local start = b * bs
+        local len = math.min(bs, n - start)
+        if ddp then
+          if batch_hooks then cbs:on_batch_begin(b, {batch = b, size = len}) end
+          local l = ddp:train_batch(x, y, perm, start, len, acc, dev)
+          if l ~= l and not nan_ok then
+            error(string.format('fit: the loss became NaN at epoch %d, batch %d (lower the learning rate, check the '
+              .. 'inputs for NaN, or add seq.callbacks.TerminateOnNaN() to stop quietly)', epoch + 1, b + 1), 0)
+          end
+          opt:step(ps)
+          zero_grads(ps)
+          if batch_hooks then cbs:on_batch_end(b, fill_logs(self, {batch = b, size = len, batch_loss = l}, acc)) end
+          if self.stop_training then break end
+          goto next_batch
+        end
+        local xb, yb, wb
+        if perm then
+          local idx = perm:narrow(1, start + 1, len)
+          xb, yb = x:index_select(1, idx), y:index_select(1, idx)
+          if w then wb = w:index_select(1, idx:to(w.device)) end
+        else
+          xb, yb = x:narrow(1, start + 1, len), y:narrow(1, start + 1, len)
+          if w then wb = w:narrow(1, start + 1, len) end
+        end
+        if not on_dev then xb, yb = xb:to(dev), yb:to(dev) end
+        if wb and wb.device ~= dev then wb = wb:to(dev) end
         if batch_hooks then cbs:on_batch_begin(b, {batch = b, size = len}) end
-        local l = ddp:train_batch(x, y, perm, start, len, acc, dev)
+        local loss, out, fused
+        if wb then loss, out, fused = self:weighted_batch_loss(xb, yb, wb, true)
+        else loss, out, fused = self:batch_loss(xb, yb, true) end
+        local l = loss:item()
         if l ~= l and not nan_ok then
           error(string.format('fit: the loss became NaN at epoch %d, batch %d (lower the learning rate, check the '
-            .. 'inputs for NaN, or add seq.callbacks.TerminateOnNaN() to stop quietly)', epoch + 1, b + 1), 2)
+            .. 'inputs for NaN, or add seq.callbacks.TerminateOnNaN() to stop quietly)', epoch + 1, b + 1), 0)
         end
+        if loss.requires_grad then loss:backward() end -- false when every layer is frozen
         opt:step(ps)
         zero_grads(ps)
-        if batch_hooks then cbs:on_batch_end(b, fill_logs(self, {batch = b, size = len, batch_loss = l}, acc)) end
+        acc.loss = acc.loss + l * len
+        acc.n = acc.n + len
+        if #self.metrics > 0 then
+          if wb then
+            metric_sums(self, out, yb, fused, acc, self.unweighted_metrics)
+            weighted_metric_sums(self, out, yb, fused, wb, acc, self.weighted_metrics)
+          else
+            metric_sums(self, out, yb, fused, acc)
+          end
+        end
+        if batch_hooks then
+          local bl = fill_logs(self, {batch = b, size = len, batch_loss = l}, acc)
+          cbs:on_batch_end(b, bl)
+        end
         if self.stop_training then break end
-        goto next_batch
+        ::next_batch::
       end
-      local xb, yb
-      if perm then
-        local idx = perm:narrow(1, start + 1, len)
-        xb, yb = x:index_select(1, idx), y:index_select(1, idx)
-      else
-        xb, yb = x:narrow(1, start + 1, len), y:narrow(1, start + 1, len)
+      fill_logs(self, logs, acc)
+      if x_val then
+        local vo = {batch_size = vbs, verbose = 0, sample_weight = w_val}
+        local v = ddp and ddp:evaluate(x_val, y_val, vo) or self:_evaluate(x_val, y_val, vo, true)
+        for k, val in pairs(v) do logs['val_' .. k] = val end
       end
-      if not on_dev then xb, yb = xb:to(dev), yb:to(dev) end
-      if batch_hooks then cbs:on_batch_begin(b, {batch = b, size = len}) end
-      local loss, out, fused = self:batch_loss(xb, yb, true)
-      local l = loss:item()
-      if l ~= l and not nan_ok then
-        error(string.format('fit: the loss became NaN at epoch %d, batch %d (lower the learning rate, check the '
-          .. 'inputs for NaN, or add seq.callbacks.TerminateOnNaN() to stop quietly)', epoch + 1, b + 1), 2)
-      end
-      loss:backward()
-      opt:step(ps)
-      zero_grads(ps)
-      acc.loss = acc.loss + l * len
-      acc.n = acc.n + len
-      if #self.metrics > 0 then metric_sums(self, out, yb, fused, acc) end
-      if batch_hooks then
-        local bl = fill_logs(self, {batch = b, size = len, batch_loss = l}, acc)
-        cbs:on_batch_end(b, bl)
-      end
+      self.epoch = epoch + 1
+      cbs:on_epoch_end(epoch, logs)
       if self.stop_training then break end
-      ::next_batch::
     end
-    fill_logs(self, logs, acc)
-    if x_val then
-      local vo = {batch_size = o.validation_batch_size or bs, verbose = 0, _prepared = true}
-      local v = ddp and ddp:evaluate(x_val, y_val, vo) or self:evaluate(x_val, y_val, vo)
-      for k, val in pairs(v) do logs['val_' .. k] = val end
-    end
-    self.epoch = epoch + 1
-    cbs:on_epoch_end(epoch, logs)
-    if self.stop_training then break end
+  end
+  cbs:on_train_begin({})
+  local ok, err = pcall(train)
+  if not ok then
+    pcall(cbs.on_train_end, cbs, {}) -- the first error is the one to report
+    self._fit_params = nil
+    error(err, 0)
   end
   cbs:on_train_end({})
   self._fit_params = nil
@@ -553,28 +780,48 @@ end
 
 -- model:evaluate(x, y, {batch_size = 32}) -> {loss = , accuracy = , ...}
 function Sequential:evaluate(x, y, o)
-  o = o or {}
+  o = nn.check_options(o, 'evaluate', M.OPTIONS.evaluate)
+  return self:_evaluate(x, y, o, false)
+end
+
+function Sequential:_evaluate(x, y, o, prepared)
   need_compiled(self, 'evaluate')
   x, y = as_tensor(x), as_tensor(y)
   check_xy(self, x, y, 'evaluate')
-  local bs = o.batch_size or 32
+  local bs = positive_int(o.batch_size, 'evaluate: batch_size', 32, 3)
+  local verbose = verbosity(o.verbose, 'evaluate', 3) or 0
   local dev = device_of(self)
   if not self:try_build() then seq.no_grad(function() self:forward(x:narrow(1, 1, 1):to(dev)) end) end
-  if not o._prepared then y = self:prepare_labels(y, 'evaluate') end
+  if not prepared then y = self:prepare_labels(y, 'evaluate') end
   local n = x:size(1)
+  local w = check_sample_weight(self, o.sample_weight, n, 'evaluate')
   local acc = {loss = 0, n = 0}
   seq.no_grad(function()
     for start = 0, n - 1, bs do
       local len = math.min(bs, n - start)
       local xb, yb = x:narrow(1, start + 1, len), y:narrow(1, start + 1, len)
       if xb.device ~= dev then xb, yb = xb:to(dev), yb:to(dev) end
-      local loss, out, fused = self:batch_loss(xb, yb, false)
+      local wb = w and w:narrow(1, start + 1, len)
+      if wb and wb.device ~= dev then wb = wb:to(dev) end
+      local loss, out, fused
+      if wb then loss, out, fused = self:weighted_batch_loss(xb, yb, wb, false)
+      else loss, out, fused = self:batch_loss(xb, yb, false) end
       acc.loss = acc.loss + loss:item() * len
       acc.n = acc.n + len
-      metric_sums(self, out, yb, fused, acc)
+      if wb then
+        metric_sums(self, out, yb, fused, acc, self.unweighted_metrics)
+        weighted_metric_sums(self, out, yb, fused, wb, acc, self.weighted_metrics)
+      else
+        metric_sums(self, out, yb, fused, acc)
+      end
     end
   end)
-  return fill_logs(self, {}, acc)
+  local logs = fill_logs(self, {}, acc)
+  if verbose > 0 then
+    local steps = (n + bs - 1) // bs
+    io.stdout:write(string.format('%d/%d - %s\n', steps, steps, callbacks.format_logs(logs)))
+  end
+  return logs
 end
 
 function Sequential:predict_on_batch(x)
@@ -583,12 +830,17 @@ end
 
 -- model:predict(x, {batch_size = 32}) -> tensor of outputs (probabilities)
 function Sequential:predict(x, o)
-  o = o or {}
+  o = nn.check_options(o, 'predict', M.OPTIONS.predict)
   x = as_tensor(x)
   check_xy(self, x, nil, 'predict')
-  local bs = o.batch_size or 32
+  local bs = positive_int(o.batch_size, 'predict: batch_size', 32, 2)
+  local verbose = verbosity(o.verbose, 'predict', 2) or 0
   local dev = device_of(self)
   local n = x:size(1)
+  if verbose > 0 then
+    local steps = (n + bs - 1) // bs
+    io.stdout:write(string.format('%d/%d\n', steps, steps))
+  end
   return seq.no_grad(function()
     local outs = {}
     for start = 0, n - 1, bs do
@@ -632,17 +884,18 @@ function Sequential:summary()
   lines[#lines + 1] = string.rep('_', width)
   row('Layer (type)', 'Output Shape', 'Param #')
   lines[#lines + 1] = string.rep('=', width)
-  local total = 0
+  local total, frozen = 0, 0
   for i, l in ipairs(self.layers) do
     local np = l:count_params()
     total = total + np
+    if l.trainable == false then frozen = frozen + np end
     row(string.format('%s (%s)', l.name, l.class_name), out_shape_str(l.output_shape), tostring(np))
     if i < #self.layers then lines[#lines + 1] = '' end
   end
   lines[#lines + 1] = string.rep('=', width)
   lines[#lines + 1] = 'Total params: ' .. commas(total)
-  lines[#lines + 1] = 'Trainable params: ' .. commas(total)
-  lines[#lines + 1] = 'Non-trainable params: 0'
+  lines[#lines + 1] = 'Trainable params: ' .. commas(total - frozen)
+  lines[#lines + 1] = 'Non-trainable params: ' .. commas(frozen)
   lines[#lines + 1] = string.rep('_', width)
   return table.concat(lines, '\n')
 end
@@ -665,10 +918,21 @@ end
 
 local FORMAT = 'seqlua-model'
 
+-- Optimizer slots are saved under their weight's name,
+-- optimizer.layers.<i>.<weight>.s<k> for layers.<i>.<weight>; the
+-- optimizer itself counts parameters 1, 2, ... in model:parameters() order.
+local function param_names(self)
+  local names = {}
+  for i, l in ipairs(self.layers) do
+    for _, w in ipairs(l.weight_names) do names[#names + 1] = string.format('layers.%d.%s', i - 1, w) end
+  end
+  return names
+end
+
 -- model:save(path [, {epoch = n, metadata = {key = 'string'}}]): architecture, weights, compile settings,
 -- optimizer state, generator state and epoch count, in one safetensors file
 -- (written atomically).  Tensor names: layers.<i>.<weight> (0-based layer
--- index), optimizer.<param index>.s<slot>.
+-- index), optimizer.layers.<i>.<weight>.s<slot>.
 function Sequential:save(path, o)
   o = o or {}
   if type(path) ~= 'string' then error('save: a path string expected', 2) end
@@ -683,10 +947,15 @@ function Sequential:save(path, o)
       meta.compile_note = 'custom loss function: recompile after loading'
     else
       local opt = self.optimizer
-      meta.compile = json.encode({loss = self.loss_name, metrics = self.metrics, optimizer = opt:get_config()})
+      meta.compile = json.encode({loss = self.loss_name, metrics = self.unweighted_metrics,
+                                  weighted_metrics = self.weighted_metrics, optimizer = opt:get_config()})
       local st = opt:get_state()
       meta.optimizer_step = tostring(st.step)
-      for k, t in pairs(st.tensors) do tensors['optimizer.' .. k] = t end
+      local names = param_names(self)
+      for k, t in pairs(st.tensors) do
+        local i, slot = k:match('^(%d+)%.(s%d+)$')
+        tensors['optimizer.' .. names[tonumber(i)] .. '.' .. slot] = t
+      end
     end
   end
   local seed, offset = core.rng_state()
@@ -712,22 +981,67 @@ function M.load(path, o)
   end
   local model = M.Sequential(nil, {name = cfg.name})
   if o.device then model.device = o.device end
+  -- errors from deep inside (a config field of the wrong type) name the
+  -- file and the part of it that is wrong
+  local function strip(e) return (tostring(e):gsub('^[^:]*:%d+: ', '')) end
+  -- Every tensor of the file is used and every weight is found, with its
+  -- shape and dtype, or the load fails naming the tensor; the lists are
+  -- checked against the file before any layer allocates anything.
+  local function fail_at(i, fmt, ...)
+    error(string.format("load_model: '%s': layer %d: " .. fmt, path, i, ...), 3)
+  end
+  local used, names_of = {}, {}
   for i, lc in ipairs(cfg.layers) do
+    if type(lc) ~= 'table' then fail_at(i, 'corrupt config entry (%s)', type(lc)) end
+    local weights = lc.weights or {}
+    if type(weights) ~= 'table' then fail_at(i, 'the weights list is %s, not a list', type(weights)) end
+    local names = {}
+    for k = 1, #weights do
+      if type(weights[k]) ~= 'string' then fail_at(i, 'weight name %d is %s, not a string', k, type(weights[k])) end
+      names[k] = string.format('layers.%d.%s', i - 1, weights[k])
+      if not tensors[names[k]] then fail_at(i, 'missing tensor %s', names[k]) end
+      if used[names[k]] then fail_at(i, 'tensor %s is listed twice', names[k]) end
+      used[names[k]] = true
+    end
+    names_of[i] = names
+  end
+  for name in pairs(tensors) do
+    if not used[name] and not (meta.compile and name:match('^optimizer%.')) then
+      error(string.format("load_model: '%s': tensor %s is not used by the model's architecture", path, name), 2)
+    end
+  end
+  for i, lc in ipairs(cfg.layers) do
+    if type(lc) ~= 'table' or type(lc.config) ~= 'table' then
+      error(string.format("load_model: '%s': corrupt model config: layer %d has no config table", path, i - 1), 2)
+    end
     local cls = nn.classes[lc.class_name]
     if not cls or not cls.from_config then
       error(string.format("load_model: '%s': unknown layer class '%s' (define it with nn.Layer:extend before "
         .. 'loading)', path, tostring(lc.class_name)), 2)
     end
-    local layer = cls.from_config(lc.config)
-    if o.device then layer.device = o.device end
-    model:add(layer)
-    local ws = {}
-    for k, name in ipairs(lc.weights or {}) do
-      local t = tensors[string.format('layers.%d.%s', i - 1, name)]
-      if not t then error(string.format("load_model: '%s': missing tensor layers.%d.%s", path, i - 1, name), 2) end
-      ws[k] = t
+    local ok_cfg, layer = pcall(cls.from_config, lc.config)
+    if not ok_cfg then
+      error(string.format("load_model: '%s': layer %d (%s) config: %s", path, i - 1, lc.class_name, strip(layer)), 2)
     end
-    if #ws > 0 then layer:set_weights(ws) end
+    if o.device then layer.device = o.device end
+    local names, ws, shapes = names_of[i], {}, {}
+    for k, name in ipairs(names) do ws[k], shapes[k] = tensors[name], tensors[name]:shape() end
+    -- adding may build the layer (Keras builds eagerly once shapes are
+    -- known): its weights are checked against the file's before they exist
+    layer._given_shapes = shapes
+    local ok, err = pcall(model.add, model, layer)
+    layer._given_shapes = nil
+    if ok and #ws > 0 then ok, err = pcall(layer.set_weights, layer, ws) end
+    if not ok then fail_at(i, 'tensors %s do not fit the layer: %s', table.concat(names, ', '), tostring(err)) end
+    -- a layer that made weights of its own (input_shape in its config) must
+    -- have had each of them in the file
+    for k, name in ipairs(layer.weight_names) do
+      if names[k] ~= string.format('layers.%d.%s', i - 1, name) then
+        fail_at(i, 'missing tensor layers.%d.%s (the weights list does not name it)', i - 1, name)
+      end
+      local want = layer[name].dtype
+      if ws[k].dtype ~= want then fail_at(i, 'tensor %s is %s, the layer keeps %s', names[k], ws[k].dtype, want) end
+    end
   end
   model:try_build()
   if not model.built then
@@ -738,18 +1052,42 @@ function M.load(path, o)
   model._params = nil
   model.epoch = math.tointeger(tonumber(meta.epoch)) or 0
   if meta.compile then
-    local c = json.decode(meta.compile)
-    model:compile{loss = c.loss, metrics = c.metrics, optimizer = optim.from_config(c.optimizer)}
+    local okj, c = pcall(json.decode, meta.compile)
+    if not okj or type(c) ~= 'table' or type(c.optimizer) ~= 'table' then
+      error(string.format("load_model: '%s': metadata field 'compile' is corrupt (%s)", path,
+        okj and 'no optimizer table' or strip(c)), 2)
+    end
+    local okc, err = pcall(function()
+      model:compile{loss = c.loss, metrics = c.metrics, weighted_metrics = c.weighted_metrics,
+                    optimizer = optim.from_config(c.optimizer)}
+    end)
+    if not okc then error(string.format("load_model: '%s': metadata field 'compile': %s", path, strip(err)), 2) end
     local st = {step = tonumber(meta.optimizer_step) or 0, tensors = {}}
+    local index = {}
+    for i, name in ipairs(param_names(model)) do index[name] = i end
     for k, t in pairs(tensors) do
       local key = k:match('^optimizer%.(.+)$')
-      if key then st.tensors[key] = t end
+      if key then
+        local weight, slot = key:match('^(layers%.%d+%.[%w_]+)%.(s%d+)$')
+        if weight then
+          if not index[weight] then
+            error(string.format("load_model: '%s': optimizer slot %s belongs to no weight of the model", path, k), 2)
+          end
+          key = index[weight] .. '.' .. slot
+        end -- else the older optimizer.<param index>.s<k>
+        st.tensors[key] = t
+      end
     end
     model.optimizer:set_state(st, model.device or seq.default_device())
   end
   -- last: building the layers above drew from the generator
   if o.restore_rng ~= false and meta.rng_seed then
-    core.set_rng_state(math.tointeger(tonumber(meta.rng_seed)), math.tointeger(tonumber(meta.rng_offset)))
+    local seed, offset = math.tointeger(tonumber(meta.rng_seed)), math.tointeger(tonumber(meta.rng_offset))
+    if not seed or not offset then
+      error(string.format("load_model: '%s': metadata fields rng_seed and rng_offset must be integers, got %q and %q",
+        path, tostring(meta.rng_seed), tostring(meta.rng_offset)), 2)
+    end
+    core.set_rng_state(seed, offset)
   end
   return model
 end

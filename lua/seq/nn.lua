@@ -100,6 +100,73 @@ local function get_initializer(spec, what)
   error(string.format('%s: initializer must be a name or a function(shape, opts), got %s', what, type(spec)), 3)
 end
 
+--- Option tables ---------------------------------------------------------------
+
+local function edit_distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = {[0] = i}
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- Refuses keys of an option table that `what` does not know, so a typo
+-- (`epoch = 5`) is an error rather than a silently ignored setting.
+-- `valid` lists the known keys (or several lists).
+function nn.check_options(opts, what, valid, level)
+  if opts == nil then return {} end
+  if type(opts) ~= 'table' then
+    error(string.format('%s: options must be a table {key = value, ...}, got %s', what, type(opts)), (level or 2) + 1)
+  end
+  local known, names = {}, {}
+  local function add(list)
+    for _, k in ipairs(list) do
+      if type(k) == 'table' then add(k) elseif not known[k] then known[k] = true; names[#names + 1] = k end
+    end
+  end
+  add(valid)
+  for k in pairs(opts) do
+    if not known[k] then
+      table.sort(names)
+      local hint, best = '', 3
+      if type(k) == 'string' then
+        for _, n in ipairs(names) do
+          local d = edit_distance(k, n)
+          if d < best then best, hint = d, string.format(" (did you mean '%s'?)", n) end
+        end
+      end
+      local key = type(k) == 'string' and ("'" .. k .. "'") or string.format('[%s]', tostring(k))
+      error(string.format('%s: unknown option %s%s; valid options: %s', what, key, hint, table.concat(names, ', ')),
+        (level or 2) + 1)
+    end
+  end
+  return opts
+end
+local check_options = nn.check_options
+
+-- A value as a message shows it: string '100', boolean true, nil, 2.5.
+local function describe(v)
+  if type(v) == 'string' then return string.format("string '%s'", v) end
+  if type(v) == 'number' then return tostring(v) end
+  if v == nil then return 'nil' end
+  return type(v) .. ' ' .. tostring(v)
+end
+nn.describe = describe
+
+-- Copy of a config table without the keys a constructor takes positionally.
+local function without(c, ...)
+  local out = {}
+  for k, v in pairs(c) do out[k] = v end
+  for _, k in ipairs({...}) do out[k] = nil end
+  return out
+end
+
 --- Activations ----------------------------------------------------------------
 
 local activations = {
@@ -134,6 +201,10 @@ local Layer = {}
 Layer.__index = Layer
 Layer.__call = function(self, ...) return self:call(...) end
 Layer.class_name = 'Layer'
+-- layer.trainable = false freezes the weights: fit and train_on_batch leave
+-- them unchanged (no gradient is computed for them) and summary() counts
+-- them as non-trainable, as in Keras.
+Layer.trainable = true
 nn.Layer = Layer
 nn.classes = {} -- class_name -> class, for seq.load_model
 
@@ -167,8 +238,24 @@ function Layer:extend(class_name)
   return cls
 end
 
--- Common options every layer accepts.
-function Layer:base_opts(opts)
+-- Options every layer accepts.
+local BASE_OPTS = {'name', 'dtype', 'device', 'input_shape', 'batch_input_shape', 'trainable'}
+nn.BASE_OPTIONS = BASE_OPTS
+
+-- Common options every layer accepts.  A built-in layer passes the list of
+-- its own options too, and any other key is refused.
+function Layer:base_opts(opts, own_options)
+  if own_options then check_options(opts, self.class_name, {BASE_OPTS, own_options}, 4) end
+  if opts.trainable ~= nil and type(opts.trainable) ~= 'boolean' then
+    error(string.format('%s: trainable must be true or false, got %s', self.class_name, describe(opts.trainable)), 4)
+  end
+  if opts.trainable == false then self.trainable = false end
+  if opts.dtype ~= nil and opts.dtype ~= 'f32' and opts.dtype ~= 'f64' then
+    error(string.format("%s: dtype must be 'f32' or 'f64', got %s", self.class_name, tostring(opts.dtype)), 4)
+  end
+  if opts.device ~= nil and opts.device ~= 'cpu' and opts.device ~= 'cuda' then
+    error(string.format("%s: device must be 'cpu' or 'cuda', got %s", self.class_name, tostring(opts.device)), 4)
+  end
   self.name = opts.name
   self.dtype = opts.dtype
   self.device = opts.device
@@ -182,11 +269,24 @@ end
 
 -- Creates a weight (leaf tensor, requires_grad) and records it in order.
 function Layer:add_weight(name, shape, initializer)
+  -- set_weights on an unbuilt layer: the shapes are checked before anything
+  -- is allocated (a corrupt config could ask for gigabytes)
+  local given = self._given_shapes
+  if given then
+    local k = #self.weight_names + 1
+    local g = given[k]
+    local same = g ~= nil and #g == #shape
+    for d = 1, #shape do same = same and g[d] == shape[d] end
+    if not same then
+      error(string.format('%s: weight %d (%s) must have shape [%s], got %s', self.name, k, name,
+        table.concat(shape, ','), g and ('[' .. table.concat(g, ',') .. ']') or 'no array for it'), 0)
+    end
+  end
   local f = get_initializer(initializer, self.class_name .. '.' .. name)
   local w = f(shape, wopts(self))
   if w.dtype ~= (self.dtype or 'f32') then w = w:cast(self.dtype or 'f32') end
   w = w:detach()
-  w.requires_grad = true
+  w.requires_grad = self.trainable ~= false
   self[name] = w
   self.weight_names[#self.weight_names + 1] = name
   return w
@@ -224,6 +324,8 @@ function Layer:call(x, ...)
     if x:dim() < 1 then error(string.format('%s: input must have a batch dimension', self.name), 2) end
     self:ensure_built(self.declared_input_shape or shape_without_batch(x))
   end
+  -- a layer given a dtype computes in it, as Keras casts float inputs
+  if self.dtype and x.dtype ~= self.dtype and x.dtype:match('^f') then x = x:cast(self.dtype) end
   return self:forward(x, ...)
 end
 
@@ -233,6 +335,16 @@ function Layer:parameters()
   local ps = {}
   for i, n in ipairs(self.weight_names) do ps[i] = self[n] end
   return ps
+end
+
+-- Gives the weights requires_grad = layer.trainable (fit calls this, so
+-- `layer.trainable = false` set at any time takes effect at the next fit).
+function Layer:apply_trainable()
+  local on = self.trainable ~= false
+  for _, n in ipairs(self.weight_names) do
+    local w = self[n]
+    if w.requires_grad ~= on then w.requires_grad = on end
+  end
 end
 
 function Layer:count_params()
@@ -259,7 +371,14 @@ function Layer:set_weights(list)
   for i, w in ipairs(list) do
     ws[i] = core.is_tensor(w) and w or seq.tensor(w, {dtype = self.dtype or 'f32'})
   end
-  if not self.built then self:build_from_weights(ws) end
+  if not self.built then
+    local shapes = {}
+    for i, w in ipairs(ws) do shapes[i] = w:shape() end
+    self._given_shapes = shapes
+    local ok, err = pcall(self.build_from_weights, self, ws)
+    self._given_shapes = nil
+    if not ok then error(err, 0) end
+  end
   local ps = self:parameters()
   if #ws ~= #ps then
     error(string.format('%s: set_weights got %d arrays, the layer has %d (%s)', self.name, #ws, #ps,
@@ -283,7 +402,7 @@ function Layer:to(device)
   self.device = device
   for _, n in ipairs(self.weight_names) do
     local w = self[n]:detach():to(device)
-    w.requires_grad = true
+    w.requires_grad = self.trainable ~= false
     self[n] = w
   end
   return self
@@ -296,7 +415,9 @@ end
 
 -- Config for saving; from_config(cfg) must rebuild an equal layer.
 function Layer:get_config()
-  return {name = self.name, input_shape = self.declared_input_shape, dtype = self.dtype}
+  local c = {name = self.name, input_shape = self.declared_input_shape, dtype = self.dtype}
+  if self.trainable == false then c.trainable = false end
+  return c
 end
 
 -- Which output activation this layer ends with, for the fused losses.
@@ -310,13 +431,14 @@ end
 
 local Dense = Layer:extend('Dense')
 nn.Dense = Dense
+Dense.OPTIONS = {'activation', 'use_bias', 'kernel_initializer', 'bias_initializer'}
 
 function Dense:init(units, opts)
   opts = opts or {}
   if math.type(units) ~= 'integer' or units < 1 then
-    error('Dense: units must be a positive integer, got ' .. tostring(units), 3)
+    error('Dense: units must be a positive integer, got ' .. describe(units), 3)
   end
-  self:base_opts(opts)
+  self:base_opts(opts, Dense.OPTIONS)
   self.units = units
   self.activation = check_activation(opts.activation, 'Dense')
   self.use_bias = opts.use_bias ~= false
@@ -372,16 +494,17 @@ function Dense:get_config()
   return c
 end
 
-function Dense.from_config(c) return Dense(c.units, c) end
+function Dense.from_config(c) return Dense(c.units, without(c, 'units')) end
 
 --- Activation ---------------------------------------------------------------------
 
 local Activation = Layer:extend('Activation')
 nn.Activation = Activation
+Activation.OPTIONS = {}
 
 function Activation:init(name, opts)
   opts = opts or {}
-  self:base_opts(opts)
+  self:base_opts(opts, Activation.OPTIONS)
   self.activation = check_activation(name, 'Activation')
 end
 
@@ -400,25 +523,30 @@ function Activation:get_config()
   return c
 end
 
-function Activation.from_config(c) return Activation(c.activation, c) end
+function Activation.from_config(c) return Activation(c.activation, without(c, 'activation')) end
 
 --- Embedding ------------------------------------------------------------------------
 
 local Embedding = Layer:extend('Embedding')
 nn.Embedding = Embedding
+Embedding.OPTIONS = {'input_length', 'embeddings_initializer', 'mask_zero'}
 
 function Embedding:init(input_dim, output_dim, opts)
   opts = opts or {}
   if math.type(input_dim) ~= 'integer' or input_dim < 1 or math.type(output_dim) ~= 'integer' or output_dim < 1 then
-    error('Embedding: input_dim and output_dim must be positive integers', 3)
+    error(string.format('Embedding: input_dim and output_dim must be positive integers, got %s and %s',
+      describe(input_dim), describe(output_dim)), 3)
   end
-  self:base_opts(opts)
+  self:base_opts(opts, Embedding.OPTIONS)
   if opts.mask_zero then
     -- Keras would pass a mask on to the LSTM, which the fused op does not
     -- take yet; refusing is better than silently training differently.
     error('Embedding: mask_zero = true is not supported yet (pad with 0 and let the LSTM see the padding)', 3)
   end
   self.input_dim, self.output_dim = input_dim, output_dim
+  if opts.input_length ~= nil and (math.type(opts.input_length) ~= 'integer' or opts.input_length < 1) then
+    error('Embedding: input_length must be a positive integer, got ' .. describe(opts.input_length), 3)
+  end
   self.input_length = opts.input_length
   if opts.input_length and not self.declared_input_shape then self.declared_input_shape = {opts.input_length} end
   self.embeddings_initializer = opts.embeddings_initializer or 'uniform'
@@ -434,6 +562,13 @@ function Embedding:build_from_weights(ws) self:ensure_built(self.declared_input_
 function Embedding:call(x, ...)
   -- the sequence length may vary between calls when input_length is unset
   if not core.is_tensor(x) then error(self.name .. ': input must be a tensor of ids', 2) end
+  -- sequences longer than input_length would train silently on more steps
+  -- than declared (shorter ones are padding-free batches: allowed)
+  local len = self.input_length
+  if len and x:dim() >= 2 and x:size(-1) > len then
+    error(string.format('%s: input_length is %d but the input has shape [%s]; pad or truncate the sequences to %d '
+      .. '(seq.pad_sequences(x, {maxlen = %d}))', self.name, len, table.concat(x:shape(), ','), len, len), 2)
+  end
   if not self.built then self:ensure_built(self.declared_input_shape or shape_without_batch(x)) end
   return self:forward(x, ...)
 end
@@ -457,25 +592,29 @@ function Embedding:get_config()
   return c
 end
 
-function Embedding.from_config(c) return Embedding(c.input_dim, c.output_dim, c) end
+function Embedding.from_config(c) return Embedding(c.input_dim, c.output_dim, without(c, 'input_dim', 'output_dim')) end
 
 --- LSTM -----------------------------------------------------------------------------
 
 local LSTM = Layer:extend('LSTM')
 nn.LSTM = LSTM
+LSTM.OPTIONS = {'return_sequences', 'return_state', 'unit_forget_bias', 'dropout', 'recurrent_dropout', 'activation',
+                'recurrent_activation', 'kernel_initializer', 'recurrent_initializer', 'bias_initializer'}
 
 function LSTM:init(units, opts)
   opts = opts or {}
   if math.type(units) ~= 'integer' or units < 1 then
-    error('LSTM: units must be a positive integer, got ' .. tostring(units), 3)
+    error('LSTM: units must be a positive integer, got ' .. describe(units), 3)
   end
-  self:base_opts(opts)
+  self:base_opts(opts, LSTM.OPTIONS)
   self.units = units
   self.return_sequences = opts.return_sequences or false
   self.return_state = opts.return_state or false
   self.unit_forget_bias = opts.unit_forget_bias ~= false
   self.dropout = opts.dropout or 0
-  if self.dropout < 0 or self.dropout >= 1 then error('LSTM: dropout must be in [0, 1)', 3) end
+  if type(self.dropout) ~= 'number' or self.dropout < 0 or self.dropout >= 1 then
+    error('LSTM: dropout must be a number in [0, 1), got ' .. describe(self.dropout), 3)
+  end
   if (opts.recurrent_dropout or 0) ~= 0 then
     error('LSTM: recurrent_dropout is not supported by the fused LSTM', 3)
   end
@@ -511,6 +650,7 @@ end
 
 function LSTM:call(x, ...)
   if not core.is_tensor(x) then error(self.name .. ': input must be a tensor', 2) end
+  if self.dtype and x.dtype ~= self.dtype and x.dtype:match('^f') then x = x:cast(self.dtype) end
   local s = x:shape()
   if x.dtype:match('^f') then
     if #s ~= 3 then
@@ -562,19 +702,20 @@ function LSTM:get_config()
   return c
 end
 
-function LSTM.from_config(c) return LSTM(c.units, c) end
+function LSTM.from_config(c) return LSTM(c.units, without(c, 'units')) end
 
 --- Dropout --------------------------------------------------------------------------
 
 local Dropout = Layer:extend('Dropout')
 nn.Dropout = Dropout
+Dropout.OPTIONS = {}
 
 function Dropout:init(rate, opts)
   opts = opts or {}
   if type(rate) ~= 'number' or rate < 0 or rate >= 1 then
-    error('Dropout: rate must be a number in [0, 1), got ' .. tostring(rate), 3)
+    error('Dropout: rate must be a number in [0, 1), got ' .. describe(rate), 3)
   end
-  self:base_opts(opts)
+  self:base_opts(opts, Dropout.OPTIONS)
   self.rate = rate
 end
 
@@ -589,14 +730,15 @@ function Dropout:get_config()
   return c
 end
 
-function Dropout.from_config(c) return Dropout(c.rate, c) end
+function Dropout.from_config(c) return Dropout(c.rate, without(c, 'rate')) end
 
 --- Flatten (handy after an Embedding) ------------------------------------------------------
 
 local Flatten = Layer:extend('Flatten')
 nn.Flatten = Flatten
+Flatten.OPTIONS = {}
 
-function Flatten:init(opts) self:base_opts(opts or {}) end
+function Flatten:init(opts) self:base_opts(opts or {}, Flatten.OPTIONS) end
 
 function Flatten:compute_output_shape(s)
   local n = 1

@@ -98,7 +98,7 @@ static const char *TEST = "0\t0_2.txt\tbad\n"
                           "1\t1_7.txt\tdon't\n";
 
 static void corpus_cases(void) {
-  seq_imdb_paths p = {p_train, p_test, p_index, p_cache};
+  seq_imdb_paths p = {p_train, p_test, p_index, p_cache, NULL};
   seq_imdb_corpus c;
   bool hit = true;
   CHECKF(seq_imdb_corpus_load(&p, &c, &hit) == SEQ_OK, "%s", seq_last_error());
@@ -199,14 +199,14 @@ static void corpus_cases(void) {
   seq_imdb_corpus_free(&c);
 
   /* missing and malformed files */
-  seq_imdb_paths missing = {"/nonexistent/train.tsv.gz", p_test, p_index, NULL};
+  seq_imdb_paths missing = {"/nonexistent/train.tsv.gz", p_test, p_index, NULL, NULL};
   CHECKF(seq_imdb_corpus_load(&missing, &c, NULL) == SEQ_EIO &&
             strstr(seq_last_error(), "/nonexistent/train.tsv.gz"),
         "missing train: %s", seq_last_error());
   char bad[160];
   snprintf(bad, sizeof bad, "%s/bad.tsv", dir);
   write_file(bad, "0\tx.txt\tok\nfoo\n", 0);
-  seq_imdb_paths badp = {bad, p_test, p_index, NULL};
+  seq_imdb_paths badp = {bad, p_test, p_index, NULL, NULL};
   CHECKF(seq_imdb_corpus_load(&badp, &c, NULL) == SEQ_EFORMAT && strstr(seq_last_error(), "line 2"),
         "bad line: %s", seq_last_error());
 }

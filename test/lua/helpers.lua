@@ -67,6 +67,20 @@ function T.run(cmd)
   return (out:gsub('rc=%d+%s*$', '')), rc
 end
 
+-- Runs a shell command in a pseudo-terminal `cols` wide (test/lua/pty_run.py)
+-- after the steps {{wait_for, line_to_type}, ...}; returns what the terminal
+-- showed (without escape sequences, \r\n as \n) and the exit status.
+function T.in_pty(cmd, steps, cols)
+  if not os.execute('command -v python3 >/dev/null 2>&1') then T.skip('python3 not installed') end
+  local parts = {'python3 test/lua/pty_run.py --cols ' .. (cols or 80)}
+  for _, s in ipairs(steps or {}) do
+    parts[#parts + 1] = string.format("--wait '%s' --send '%s'", s[1], s[2])
+  end
+  parts[#parts + 1] = '-- ' .. cmd
+  local out, rc = T.run(table.concat(parts, ' '))
+  return (out:gsub('\27%[[%d;?]*%a', ''):gsub('\r+\n', '\n')), rc
+end
+
 function T.falsy(v, msg)
   if v then error(msg or ('expected a false value, got ' .. tostring(v)), 2) end
 end
@@ -125,6 +139,46 @@ function T.gradcheck(fn, inputs, tol)
     end
   end
   return true
+end
+
+-- A fresh folder under /tmp.
+function T.mktemp_dir(prefix)
+  local p = io.popen('mktemp -d /tmp/' .. (prefix or 'seq_test') .. '.XXXXXX')
+  local d = p:read('l')
+  p:close()
+  return d
+end
+
+-- Serves `dir` over HTTP on 127.0.0.1 (python3's http.server, killed after
+-- `limit` seconds at the latest); returns the base URL and a stop function.
+-- Skips when python3 is missing.
+function T.http_server(dir, limit)
+  local core = require 'seq.core'
+  local py = '/usr/bin/python3'
+  if not io.open(py, 'r') then T.skip(py .. ' not available') end
+  local f = assert(io.open(dir .. '/ping.txt', 'wb'))
+  f:write('pong')
+  f:close()
+  math.randomseed(os.time(), core.data_getpid())
+  for _ = 1, 5 do
+    local port = math.random(20000, 60000)
+    local p = io.popen(string.format('timeout %d %s -m http.server %d --bind 127.0.0.1 --directory %s >%s/server.log 2>&1 & echo $!',
+      limit or 300, py, port, dir, dir))
+    local pid = p:read('l')
+    p:close()
+    local url = string.format('http://127.0.0.1:%d', port)
+    local function stop() os.execute('kill ' .. pid .. ' 2>/dev/null') end
+    for _ = 1, 50 do
+      if pcall(core.data_download, url .. '/ping.txt', dir .. '/ping.out', {connect_timeout = 1}) then
+        os.remove(dir .. '/ping.out')
+        return url, stop
+      end
+      if not os.execute('kill -0 ' .. pid .. ' 2>/dev/null') then break end -- port taken
+      os.execute('sleep 0.1')
+    end
+    stop()
+  end
+  error('could not start python3 -m http.server')
 end
 
 return T

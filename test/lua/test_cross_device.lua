@@ -7,23 +7,24 @@ local seq = require 'seq'
 local T = require 'helpers'
 local core = seq.core
 
-local function has_cuda()
-  if seq.cuda and seq.cuda.is_available then return seq.cuda.is_available() end
-  return (pcall(seq.zeros, 1, {device = GPU}))
-end
 -- SEQLUA_CROSS_SELFTEST=1 runs the second pass on the CPU too: it checks
 -- this file's own logic on machines without a GPU.
 local SELFTEST = os.getenv('SEQLUA_CROSS_SELFTEST') == '1'
 local GPU = SELFTEST and 'cpu' or 'cuda'
+local function has_cuda()
+  if seq.cuda and seq.cuda.is_available then return seq.cuda.is_available() end
+  return (pcall(seq.zeros, 1, {device = 'cuda'}))
+end
 local HAVE = SELFTEST or has_cuda()
 local function need_cuda() if not HAVE then T.skip('no CUDA device') end end
 
 local TOL = {atol = 1e-5, rtol = 1e-4}
 local EXACT = {atol = 0, rtol = 0}
 
--- A tensor on `dev` with the values of CPU tensor `t`.
+-- A tensor on `dev` with the values of `t`.  The reference side is the CPU
+-- whatever the default device is (the suite also runs with cuda as default).
 local function on(t, dev)
-  if dev == 'cpu' then return t:detach():clone() end
+  if dev == 'cpu' then return t:detach():to('cpu'):clone() end
   return t:detach():to(GPU)
 end
 
@@ -42,6 +43,7 @@ local function same(name, fn, tol)
   T.eq(#b, #a, name .. ': result count')
   for i = 1, #a do
     local x, y = a[i], b[i]
+    if seq.is_tensor(x) then T.eq(x.device, 'cpu', name .. ' reference ' .. i .. ' device') end
     if seq.is_tensor(y) then
       T.eq(y.device, GPU, name .. ' result ' .. i .. ' device')
       y = y:cpu()
@@ -78,6 +80,22 @@ function tests.elementwise_integer_and_casts()
     local I, J, F = on(i, d), on(j, d), on(f, d)
     return {I + J, I - J, I * J, I / J, I:maximum(J), I:abs(), I:neg(), I:clamp(-1, 4),
             I:cast('f32'), F:cast('i32'), F:abs():cast('u8'), I:cast('i64'), I:lt(J)}
+  end, EXACT)
+end
+
+-- INT_MIN / -1, overflowing negation and out-of-range or NaN float ->
+-- integer casts: one defined result on both backends (core/engine/seq_convert.h).
+function tests.integer_overflow_and_casts_agree()
+  need_cuda()
+  local a = seq.tensor({-2147483648, 7, -7, 5, 2147483647}, {dtype = 'i32'})
+  local b = seq.tensor({-1, -1, 2, 0, 2}, {dtype = 'i32'})
+  local a64 = seq.tensor({math.mininteger, 9}, {dtype = 'i64'})
+  local f = seq.tensor({0 / 0, 3e9, -3e9, 2.9, -2.9, 1e20, -1e20, 255.5, 300, -0.5})
+  same('int edge cases', function(d)
+    local A, B, A64, F = on(a, d), on(b, d), on(a64, d), on(f, d)
+    return {A / B, A:neg(), A:abs(), A * B, A + A, A64 / on(seq.tensor({-1, -1}, {dtype = 'i64'}), d),
+            A64:neg(), F:cast('i32'), F:cast('u8'), F:cast('f64'):cast('i64'), A:clamp(-1e12, 1e12),
+            F:cast('i64') / on(seq.full({10}, 2^62, {dtype = 'i64'}), d)}
   end, EXACT)
 end
 
@@ -118,6 +136,30 @@ function tests.reductions()
     return {A:sum(), A:mean(), A:sum(1), A:sum(2), A:sum(3), A:mean(2, true), A:max(3), A:min(1),
             A:argmax(3), A:argmin(2), A:max(), G:sum(), G:mean(), G:max(), G:argmin()}
   end)
+end
+
+-- Large reductions are split over many blocks (whole tensors) or many
+-- threads per output (columns, e.g. a bias gradient over [B*T, 4H]) and
+-- combined in a second pass; ties must still go to the first index.  The
+-- broadcast shapes exercise the index math with odd sizes.
+function tests.reductions_split_and_broadcast_index_math()
+  need_cuda()
+  seq.manual_seed(31)
+  local cols = seq.randn(5000, 3)
+  local rows = seq.randn(3, 70000)
+  local z = {}
+  for k = 1, 100000 do z[k] = 0 end
+  z[4], z[70001], z[6], z[90001] = -1, -1, 1, 1
+  local ties = seq.tensor(z)
+  local p, q = seq.randn(3, 1, 101), seq.randn(1, 97, 1)
+  same('split reductions', function(d)
+    local C, R, Z = on(cols, d), on(rows, d), on(ties, d)
+    return {C:sum(1), C:mean(1), C:max(1), C:argmax(1), C:argmin(1), R:sum(2), R:argmax(2),
+            R:min(2), Z:argmax(), Z:argmin(), Z:max(), Z:min(), C:sum()}
+  end)
+  same('broadcast index math', function(d)
+    return {on(p, d) + on(q, d), on(p, d):expand({3, 97, 101}):transpose(1, 3):contiguous()}
+  end, EXACT)
 end
 
 function tests.matmul_and_grad()
@@ -356,7 +398,7 @@ function tests.weights_initialised_the_same()
   need_cuda()
   -- what a layer's initializer does: seed, then draw on the target device
   seq.manual_seed(7)
-  local a = seq.uniform({32, 400}, -0.1, 0.1)
+  local a = seq.uniform({32, 400}, -0.1, 0.1, {device = 'cpu'})
   seq.manual_seed(7)
   local b = seq.uniform({32, 400}, -0.1, 0.1, {device = GPU})
   T.close(b:cpu(), a, EXACT, 'uniform init')

@@ -81,4 +81,22 @@ function tests.status_and_device_option_say_why_there_is_no_gpu()
   end
 end
 
+-- The LSTM's RNN descriptor gets a dropout descriptor with probability 0,
+-- not NULL, as PyTorch and JAX pass (the emulator traces what it is given).
+function tests.lstm_passes_a_zero_dropout_descriptor()
+  need_cuda()
+  if not seq.cuda.status():find('emulator', 1, true) then T.skip('needs the emulated device to see cuDNN calls') end
+  local trace = os.tmpname()
+  local exe = seq.utils.executable()
+  local code = [[local x = seq.randn(2, 3, 4, {device = 'cuda'}); ]]
+    .. [[local k, r, b = seq.randn(4, 8, {device = 'cuda'}), seq.randn(2, 8, {device = 'cuda'}), seq.zeros(8, {device = 'cuda'}); ]]
+    .. [[print(seq.core.lstm(x, k, r, b):sum():item())]]
+  local out, rc = T.run('SEQLUA_EMU_TRACE=' .. trace .. ' ' .. exe .. ' --device cuda -e "' .. code .. '"')
+  local f = io.open(trace); local log = f and f:read('a') or ''; if f then f:close() end
+  os.remove(trace)
+  T.eq(rc, 0, out)
+  T.truthy(log:find('cudnnSetRNNDescriptor_v8 dropoutDesc=set p=0\n'), 'trace: ' .. log)
+  T.falsy(log:find('dropoutDesc=NULL', 1, true), 'trace: ' .. log)
+end
+
 return tests

@@ -58,10 +58,103 @@ function tests.cuda_request_without_device()
   T.truthy(out:find('cpu', 1, true), out)
 end
 
+-- The device chosen on the command line (or the GPU by default) must reach
+-- the `seq` module: its opener once reset the default to cpu.
+function tests.device_choice_reaches_seq()
+  local seq = require 'seq'
+  if not seq.cuda.is_available() then T.skip('no CUDA device (the emulated build runs this)') end
+  for _, cmd in ipairs({exe() .. ' --device cuda', 'SEQLUA_DEVICE=cuda ' .. exe(), exe()}) do
+    local out, rc = run(cmd .. [[ -e "print(seq.default_device(), seq.zeros(2).device)"]])
+    T.eq(rc, 0, out)
+    T.truthy(out:find('cuda\tcuda', 1, false), cmd .. ': ' .. out)
+  end
+  local out, rc = run(exe() .. [[ --device cpu -e "print(seq.default_device())"]])
+  T.eq(rc, 0, out)
+  T.truthy(out:find('cpu', 1, true), out)
+end
+
 function tests.seed_option_fixes_randomness()
   local a = run(exe() .. ' --seed 5 -e "print(seq.randn(3):sum():item())"')
   local b = run(exe() .. ' --seed 5 -e "print(seq.randn(3):sum():item())"')
   T.eq(a, b)
+end
+
+local in_pty = T.in_pty
+
+function tests.prompt_in_a_terminal()
+  local out, rc = in_pty(exe(), {
+    {'> ', 'x = 20'},
+    {'> ', 'x * 2 + 1'},
+    {'> ', 'for i = 1, 2 do'},
+    {'>> ', 'print(i * 100) end'},
+    {'> ', 'print(seq.ones(2, 3):sum():item())'},
+  })
+  T.eq(rc, 0, out)
+  T.truthy(out:find('seqlua %d+%.%d+'), out)
+  T.truthy(out:find('\n\r?41\n'), 'an expression prints its value: ' .. out)
+  T.truthy(out:find('\n\r?100\n200\n'), 'a statement over two lines runs: ' .. out)
+  T.truthy(out:find('\n\r?6%.0\n'), 'seq is loaded: ' .. out)
+end
+
+function tests.no_script_reads_standard_input()
+  local out, rc = run("printf 'print(1 + 1, #arg)\\n' | " .. exe())
+  T.eq(rc, 0, out)
+  T.eq(out, '2\t0\n')
+  out, rc = run("printf 'error(\"boom\")\\n' | " .. exe())
+  T.eq(rc, 1, out)
+  T.truthy(out:find('boom', 1, true), out)
+end
+
+-- A small fit with the default progress bar (verbose = 1), as a script file.
+local function fit_script()
+  local path = T.tmpname('.lua')
+  local f = assert(io.open(path, 'w'))
+  f:write([[
+local nn = seq.nn
+seq.manual_seed(3)
+local x, y = seq.randn(600, 4), seq.rand(600):gt(0.5):cast('f32')
+local m = nn.Sequential{nn.Dense(8, {input_shape = {4}, activation = 'tanh'}), nn.Dense(1, {activation = 'sigmoid'})}
+m:compile{loss = 'binary_crossentropy', optimizer = 'adam', metrics = {'accuracy'}}
+m:fit(x, y, {epochs = 2, batch_size = 8, validation_split = 0.2})
+print('done')
+]])
+  f:close()
+  return path
+end
+
+function tests.progress_bar_fits_the_terminal()
+  local path = fit_script()
+  for _, cols in ipairs({60, 100}) do
+    local out, rc = T.in_pty('env -u COLUMNS ' .. exe() .. ' ' .. path, nil, cols)
+    T.eq(rc, 0, out)
+    T.truthy(out:find('done', 1, true), out)
+    T.truthy(out:find('\r', 1, true), 'the bar is redrawn in place on a terminal: ' .. out)
+    local bars = 0
+    for seg in out:gmatch('[^\r\n]+') do
+      T.truthy(#seg <= cols - 1, string.format('a %d-column line in a %d-column terminal: %q', #seg, cols, seg))
+      T.falsy(seg:find('batch', 1, true) or seg:find('size', 1, true), 'internal keys shown: ' .. seg)
+      if seg:find('^%s*%d+/60 %[') then bars = bars + 1 end
+    end
+    T.truthy(bars >= 2, 'bars drawn: ' .. out)
+    T.truthy(out:find('60/60 %[=+%] %- %d+s'), 'a final line per epoch: ' .. out)
+    if cols >= 100 then T.truthy(out:find('val_accuracy: ', 1, true), out) end
+  end
+  os.remove(path)
+end
+
+function tests.progress_without_a_terminal_is_one_line_per_epoch()
+  local path = fit_script()
+  local out, rc = run(exe() .. ' ' .. path .. ' | cat')
+  os.remove(path)
+  T.eq(rc, 0, out)
+  T.falsy(out:find('\r', 1, true), 'no carriage returns in a log: ' .. out)
+  local lines = {}
+  for l in out:gmatch('[^\n]+') do lines[#lines + 1] = l end
+  T.eq(#lines, 5, out)
+  T.eq(lines[1], 'Epoch 1/2')
+  T.truthy(lines[2]:find('^60/60 %[=+%] %- %d+s %d+[mu]?s/step %- loss: %d%.%d+ %- accuracy: %d%.%d+ %- val_loss: '), lines[2])
+  T.eq(lines[3], 'Epoch 2/2')
+  T.eq(lines[5], 'done')
 end
 
 function tests.plain_lua_require()

@@ -69,6 +69,126 @@ function tests.core_functions_survive_bad_arguments()
   seq.core.set_threads(seq.get_threads())
 end
 
+-- Hostile values: integer limits, sizes whose products overflow (but none
+-- that would allocate gigabytes for real), NaN/inf, proxy lists whose
+-- __index collects garbage, lying __len, closed tensors, odd strings.
+local function close(t) getmetatable(t).__close(t) end
+
+local function hostile_samples(dir)
+  local closed = seq.ones(2)
+  close(closed)
+  local function proxy(n, make)
+    return setmetatable({}, {__len = function() return n end,
+                             __index = function(_, i) collectgarbage('step'); return make(i) end})
+  end
+  return {
+    math.mininteger, math.maxinteger, -math.maxinteger, 1 << 62, 1 << 47, -(1 << 47), 0, 1, 2, 3, -1, -2,
+    0.5, -0.0, 0 / 0, math.huge, -math.huge, 1e300, 2 ^ 63,
+    closed, seq.ones(2, 3), seq.zeros(0, 4), seq.tensor({1, 2, 3}, {dtype = 'i64'}), seq.ones(3, {dtype = 'u8'}),
+    seq.full({2, 2}, 0 / 0), seq.ones(4, 2):transpose(1, 2), seq.zeros({}),
+    proxy(3, function() return seq.ones(2) end), proxy(2, function(i) return i end),
+    proxy(1 << 40, function() return 1 end), proxy(-5, function() return seq.ones(1) end),
+    proxy(math.maxinteger, function() return 'a' end), proxy(2, function() return {1, 2} end),
+    {seq.ones(2), closed}, {1, 2, 3}, {{1, 2}, {3}}, {1 << 62, 1 << 62}, {math.mininteger}, {0 / 0, 1},
+    {a = seq.ones(1)}, {values = seq.ones(2), offsets = seq.ones(2)}, {y = {1, 0 / 0}, x = {1}},
+    '', 'f32', 'i64', 'cpu', 'cuda', 'pre', 'post', 'é', string.rep('z', 300), 'a\0b',
+    dir .. '/out', dir .. '/nope/x', dir, 'http://127.0.0.1:1/x', 'file:///dev/null',
+    true, false, function() error('callback') end, coroutine.create(function() end),
+  }
+end
+
+-- Functions that would wait on the network or change the process for the
+-- rest of the suite get only the calls that stay local and harmless.
+local global_effects = {manual_seed = true, set_rng_state = true, set_threads = true, set_default_device = true,
+                        set_grad_enabled = true, rng_reserve = true}
+
+-- Functions that create files or folders, and the argument naming the path.
+local writes_at = {data_mkdirs = 1, save_tensors = 1, plot_heatmap = 1, plot_lines = 1, plot_png_write = 1,
+                   data_download = 2}
+
+function tests.every_core_function_survives_hostile_arguments()
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p '" .. dir .. "'")
+  local args = hostile_samples(dir)
+  local names = {}
+  for name, f in pairs(seq.core) do
+    if type(f) == 'function' and not global_effects[name] then names[#names + 1] = name end
+  end
+  table.sort(names)
+  local rng = 12345
+  local function rand(n) -- a small LCG: the same calls on every run
+    rng = (rng * 1103515245 + 12345) % 2147483648
+    return rng % n + 1
+  end
+  local per_fn = tonumber(os.getenv('SEQLUA_FUZZ_CALLS') or '') or 150
+  local calls = 0
+  local a = {}
+  for _, name in ipairs(names) do
+    local f = seq.core[name]
+    for _ = 1, per_fn do
+      local nargs = rand(8) - 1 -- 0..7 arguments
+      for k = 1, 7 do a[k] = nil end
+      for k = 1, nargs do a[k] = args[rand(#args + 1)] end -- #args + 1: nil
+      if name == 'data_download' and type(a[1]) == 'string' and not a[1]:find('^%a+://127%.0%.0%.1:1/')
+        and not a[1]:find('^file:') then
+        a[1] = 'http://127.0.0.1:1/x' -- nothing listens on port 1: fails at once
+      end
+      -- paths that a function may create go inside dir, never into the tree
+      local k = writes_at[name]
+      if k and (type(a[k]) == 'string' or type(a[k]) == 'number') and not tostring(a[k]):find(dir, 1, true) then
+        a[k] = dir .. '/' .. tostring(a[k]):gsub('[/%z]', '_')
+      end
+      pcall(f, a[1], a[2], a[3], a[4], a[5], a[6], a[7])
+      calls = calls + 1
+    end
+    collectgarbage()
+  end
+  -- the global ones, with hostile values only
+  for _, v in ipairs(args) do
+    pcall(seq.core.set_threads, v)
+    pcall(seq.core.set_default_device, v)
+    pcall(seq.core.set_rng_state, v, v)
+    pcall(seq.core.rng_reserve, v)
+    pcall(seq.core.manual_seed, v)
+  end
+  seq.core.set_threads(seq.get_threads())
+  seq.core.set_default_device('cpu')
+  seq.core.set_grad_enabled(true)
+  seq.manual_seed(0)
+  os.execute("rm -rf '" .. dir .. "'")
+  T.truthy(calls >= #names * per_fn)
+end
+
+function tests.tensor_methods_survive_hostile_arguments()
+  local dir = os.tmpname()
+  os.remove(dir)
+  local args = hostile_samples(dir)
+  local names = {}
+  for name in pairs(seq.core.Tensor) do names[#names + 1] = name end
+  table.sort(names)
+  local subjects = {seq.ones(2, 3), seq.tensor({1, 2}, {dtype = 'i64'}), seq.zeros(0, 2), seq.zeros({}),
+                    seq.ones(1, {dtype = 'u8'}), seq.full({3}, 0 / 0)}
+  local rng, calls = 777, 0
+  local function rand(n)
+    rng = (rng * 1103515245 + 12345) % 2147483648
+    return rng % n + 1
+  end
+  local a = {}
+  for _, name in ipairs(names) do
+    local m = seq.core.Tensor[name]
+    for _ = 1, 60 do
+      local nargs = rand(7) - 1
+      for k = 1, 6 do a[k] = nil end
+      for k = 1, nargs do a[k] = args[rand(#args + 1)] end
+      local self = rand(4) == 1 and args[rand(#args)] or subjects[rand(#subjects)]
+      pcall(m, self, a[1], a[2], a[3], a[4], a[5], a[6])
+      calls = calls + 1
+    end
+  end
+  T.truthy(calls >= #names * 60)
+end
+
 function tests.operators_survive_bad_operands()
   local t = seq.ones(2, 2)
   for _, v in ipairs(samples()) do

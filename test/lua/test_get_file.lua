@@ -96,6 +96,15 @@ function tests.download_then_cache_hit()
     local listing = p:read('a')
     p:close()
     T.truthy(not listing:find('%.part'), listing)
+    -- a killed download's temporary file is removed by the next download
+    -- (its process is gone); a live process's is left alone
+    write(c.cache .. '/sub/file.bin.part4194303', 'partial')
+    write(c.cache .. '/sub/file.bin.part1', 'in progress')
+    os.remove(path)
+    data.get_file('file.bin', {origin = c.url .. '/file.bin', sha256 = SHA, cache_subdir = 'sub', progress = false})
+    T.truthy(not exists(c.cache .. '/sub/file.bin.part4194303'), 'stale temporary file kept')
+    T.truthy(exists(c.cache .. '/sub/file.bin.part1'), 'a live process lost its temporary file')
+    os.remove(c.cache .. '/sub/file.bin.part1')
     -- cache hit: found without the network (origin now unreachable)
     local again = data.get_file('file.bin', {origin = CLOSED .. '/file.bin', sha256 = SHA,
       cache_subdir = 'sub'})
@@ -213,6 +222,76 @@ function tests.registered_course_data()
   for _, name in ipairs({'imdb/train.tsv.gz', 'imdb/test.tsv.gz', 'imdb/imdb_word_index.json'}) do
     T.truthy(data.registry[name] and #data.registry[name].sha256 == 64, name)
   end
+end
+
+-- get_file{extract = true}: a user's own .tgz unpacked beside the cached
+-- archive, as Keras's get_file(extract=True); archives whose members would
+-- land outside that folder are refused with nothing written.
+function tests.extract_a_users_archive()
+  with_server(function(c)
+    local s = c.served
+    sh(string.format("cd '%s' && mkdir -p src/pkg/sub && printf hi > src/pkg/sub/a.txt && ln -s sub/a.txt src/pkg/alias" ..
+      " && tar czf pkg.tgz -C src pkg && printf x > a.txt && tar -P -czf evil.tgz --transform 's,^,../,' a.txt" ..
+      " && ln -s /etc etc_link && tar czf link.tar.gz etc_link", s))
+    local sha = core.data_sha256(s .. '/pkg.tgz')
+    local dir = data.get_file('pkg.tgz', {origin = c.url .. '/pkg.tgz', sha256 = sha, extract = true,
+      cache_subdir = 'mine', progress = false})
+    T.eq(dir, c.cache .. '/mine/pkg')
+    T.eq(read(dir .. '/pkg/sub/a.txt'), 'hi')
+    T.eq(read(dir .. '/pkg/alias'), 'hi')
+    T.eq(read(c.cache .. '/mine/pkg.tgz') ~= nil, true, 'the archive stays cached')
+    -- a second call reuses the folder
+    T.eq(data.get_file('pkg.tgz', {origin = CLOSED .. '/pkg.tgz', sha256 = sha, extract = true, cache_subdir = 'mine'}), dir)
+    for _, evil in ipairs{{'evil.tgz', "'..'"}, {'link.tar.gz', 'points outside'}} do
+      T.raises(function()
+        data.get_file(evil[1], {origin = c.url .. '/' .. evil[1], extract = true, progress = false})
+      end, evil[2], c.cache .. '/' .. evil[1])
+      local stem = evil[1]:gsub('%.tar%.gz$', ''):gsub('%.tgz$', '')
+      T.truthy(not exists(c.cache .. '/' .. stem) and not core.data_isdir(c.cache .. '/' .. stem), 'half-extracted ' .. stem)
+    end
+    T.eq(read(c.cache .. '/a.txt'), nil, 'a member escaped the target folder')
+    local p = io.popen("ls -a '" .. c.cache .. "'")
+    local listing = p:read('a')
+    p:close()
+    T.truthy(not listing:find('tmp', 1, true), 'temporary folders left: ' .. listing)
+    T.raises(function() data.get_file('x.zip', {origin = c.url .. '/x.zip', extract = true}) end, '.tar.gz')
+  end)
+end
+
+-- The progress display: a bar on a terminal, a line every few seconds in a
+-- log, both with bytes, rate and time left.
+function tests.progress_display_for_terminals_and_logs()
+  local t = 0
+  local function clock() return t end
+  local lines = {}
+  local out = {write = function(_, ...) lines[#lines + 1] = table.concat({...}) end, flush = function() end}
+  local log = data.progress_display('Downloading big.bin', {tty = false, out = out, clock = clock})
+  for i = 1, 20 do
+    t = i
+    log.update(i * 4e6, 80e6)
+  end
+  log.finish(true)
+  local text = table.concat(lines)
+  -- one line per 5 s of the 20 s, then the summary
+  T.eq(select(2, text:gsub('\n', '\n')), 5, text)
+  T.truthy(text:find('Downloading big.bin: 20.0 MB of 80.0 MB (25%), 4.0 MB/s, 0:15 left', 1, true), text)
+  T.truthy(text:find('Downloading big.bin: 80.0 MB in 0:20', 1, true), text)
+  lines, t = {}, 0
+  local bar = data.progress_display('Downloading big.bin', {tty = true, out = out, clock = clock})
+  t = 10
+  bar.update(40e6, 80e6)
+  bar.finish(true)
+  text = table.concat(lines)
+  T.truthy(text:find('\r', 1, true) and text:find(' 50% [', 1, true), text)
+  T.truthy(text:find('40.0 MB / 80.0 MB  4.0 MB/s  ETA 0:10', 1, true), text)
+  -- a small, quick download prints nothing in a log
+  lines, t = {}, 0
+  local quick = data.progress_display('small', {tty = false, out = out, clock = clock})
+  quick.update(100, 1000)
+  t = 0.5
+  quick.update(1000, 1000)
+  quick.finish(true)
+  T.eq(#lines, 0, table.concat(lines))
 end
 
 return tests

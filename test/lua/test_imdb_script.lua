@@ -79,11 +79,15 @@ function tests.bad_input()
   out, code = run('scripts/imdb.lua --bogus 1')
   T.eq(code, 2, 'exit status for an unknown option')
   T.truthy(out:find('unknown option --bogus', 1, true), out)
-  -- no data folder and an empty cache: names the file and where to put it
+  -- no data on disk, an empty cache and an unreachable origin: names the
+  -- URL, the cache path and what to do
   local dir = T.tmpname('-nodata')
-  out, code = run('scripts/imdb.lua --limit 10', string.format('SEQLUA_DATA=%s SEQLUA_CACHE=%s ', dir, dir))
+  local origin = 'http://127.0.0.1:1/aclImdb_v1.tar.gz'
+  out, code = run('scripts/imdb.lua --limit 10', string.format('SEQLUA_DATA=%s SEQLUA_CACHE=%s SEQLUA_IMDB_ORIGIN=%s ',
+    dir, dir, origin))
   T.truthy(code ~= 0, 'fails without data')
-  T.truthy(out:find('.tsv.gz not found', 1, true) or out:find('imdb_word_index.json not found', 1, true), out)
+  T.truthy(out:find('could not download aclImdb_v1.tar.gz', 1, true), out)
+  T.truthy(out:find(origin, 1, true) and out:find(dir .. '/imdb/aclImdb_v1.tar.gz', 1, true), out)
   T.truthy(out:find('put it at', 1, true), out)
   os.execute('rm -rf ' .. dir)
 end
