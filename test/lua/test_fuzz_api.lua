@@ -49,7 +49,8 @@ end
 
 function tests.core_functions_survive_bad_arguments()
   local skip = {manual_seed = true, set_rng_state = true, set_threads = true, set_default_device = true,
-                set_grad_enabled = true, data_download = true, save_tensors = true}
+                set_grad_enabled = true, data_download = true, save_tensors = true,
+                dist_init = true, dist_abort = true} -- see global_effects below
   local names = {}
   for name, f in pairs(seq.core) do
     -- functions that write files are left out: their paths would be litter
@@ -99,8 +100,10 @@ end
 
 -- Functions that would wait on the network or change the process for the
 -- rest of the suite get only the calls that stay local and harmless.
+-- dist_init would join an MPI job (a singleton one here) and dist_abort ends
+-- the whole job by design: both are left to test/dist/run.sh.
 local global_effects = {manual_seed = true, set_rng_state = true, set_threads = true, set_default_device = true,
-                        set_grad_enabled = true, rng_reserve = true}
+                        set_grad_enabled = true, rng_reserve = true, dist_init = true, dist_abort = true}
 
 -- Functions that create files or folders, and the argument naming the path.
 local writes_at = {data_mkdirs = 1, save_tensors = 1, plot_heatmap = 1, plot_lines = 1, plot_png_write = 1,
