@@ -266,7 +266,7 @@ __device__ static inline T bin_arith(int op, T x, T y) {
       case SEQ_BIN_MUL: return (T)((uint64_t)x * (uint64_t)y);
       case SEQ_BIN_DIV:
         return y == 0 ? (T)0 : (int64_t)y == -1 ? (T)((uint64_t)0 - (uint64_t)x) : (T)(x / y);
-      case SEQ_BIN_POW: return sat_from<T>(pow((double)x, (double)y));
+      case SEQ_BIN_POW: return (T)seq_ipow_wrap((int64_t)x, (int64_t)y); /* wraps, as on the CPU */
       case SEQ_BIN_MAX: return x > y ? x : y;
       case SEQ_BIN_MIN: return x < y ? x : y;
     }
@@ -398,7 +398,7 @@ __device__ static inline T un_int(int op, T xt, double p0, double p1) {
     case SEQ_UN_SQUARE: return (T)((uint64_t)x * (uint64_t)x);
     case SEQ_UN_CLAMP: return (double)x < p0 ? sat_from<T>(p0) : ((double)x > p1 ? sat_from<T>(p1) : xt);
     case SEQ_UN_AFFINE: return sat_from<T>((double)x * p0 + p1);
-    case SEQ_UN_POW_SCALAR: return sat_from<T>(pow((double)x, p0));
+    case SEQ_UN_POW_SCALAR: return (T)seq_ipow_wrap_d((int64_t)x, p0);
   }
   return (T)0;
 }

@@ -105,6 +105,12 @@ if [ "$mode" = release ]; then
     failed=$((failed + 1))
   else
     grep -E "warning:" build-emu.build.log | sort -u | head -20
+    echo "== emulated CUDA device: every backend slot, CPU against CUDA (test_backend_ops) =="
+    if build-emu/test_backend_ops > build-emu.backend_ops.log 2>&1; then
+      tail -2 build-emu.backend_ops.log; passed=$((passed + 1))
+    else
+      grep -v '^ok' build-emu.backend_ops.log | tail -20; failed=$((failed + 1))
+    fi
     echo "== emulated CUDA device: cross-device test =="
     emu_log=$(mktemp)
     build-emu/seqlua test/run.lua test_cross_device > "$emu_log" 2>&1

@@ -190,28 +190,7 @@ static inline int64_t widen(int64_t v) { return v; }
 #define IDIV(T, UT, a, b) ((b) == 0 ? (T)0 : widen(b) == -1 ? (T)((UT)0 - (UT)(a)) : (T)((a) / (b)))
 #define WRAP(T, UT, expr) ((T)(UT)(expr))
 
-/* Integer x^y wraps like repeated multiplication (computed mod 2^64, then
- * truncated to the element type).  A negative y gives 1/x^|y| truncated
- * toward zero: 1 for x = 1, +-1 for x = -1, 0 otherwise (and 0 for x = 0,
- * as x / 0 gives 0). */
-static inline uint64_t ipow_wrap(int64_t x, int64_t y) {
-  if (y < 0) return x == 1 ? 1 : x == -1 ? ((y & 1) ? UINT64_MAX : 1) : 0;
-  uint64_t r = 1, b = (uint64_t)x;
-  for (; y; y >>= 1) {
-    if (y & 1) r *= b;
-    b *= b;
-  }
-  return r;
-}
-
-/* The same for an integral double exponent (a tensor raised to a number).
- * Odd x: x^y depends on y mod 2^62 only (the order of every odd number mod
- * 2^64 divides 2^62); even x: x^y is 0 mod 2^64 from y = 64 on. */
-static inline uint64_t ipow_wrap_d(int64_t x, double y) {
-  if (!(y >= 0)) return ipow_wrap(x, -2); /* not reached: negative or NaN powers make the op float */
-  if (y < 0x1p62) return ipow_wrap(x, (int64_t)y);
-  return (x & 1) ? ipow_wrap(x, (int64_t)fmod(y, 0x1p62)) : ipow_wrap(x, 64);
-}
+/* integer pow: seq_ipow_wrap(_d) in seq_convert.h, shared with CUDA */
 
 #define BIN_LOOP(T, TO, EXPR)                                                        \
   FOR_EACH_ROW(it, total, ptrs, esz, {                                               \
@@ -266,7 +245,7 @@ static inline uint64_t ipow_wrap_d(int64_t x, double y) {
       case SEQ_BIN_SUB: BIN_LOOP(T, T, WRAP(T, UT, (UT)x - (UT)y)); break;        \
       case SEQ_BIN_MUL: BIN_LOOP(T, T, WRAP(T, UT, (UT)x * (UT)y)); break;        \
       case SEQ_BIN_DIV: BIN_LOOP(T, T, IDIV(T, UT, x, y)); break;                 \
-      case SEQ_BIN_POW: BIN_LOOP(T, T, WRAP(T, UT, ipow_wrap(widen(x), widen(y)))); break; \
+      case SEQ_BIN_POW: BIN_LOOP(T, T, WRAP(T, UT, seq_ipow_wrap(widen(x), widen(y)))); break; \
       case SEQ_BIN_MAX: BIN_LOOP(T, T, x > y ? x : y); break;                     \
       case SEQ_BIN_MIN: BIN_LOOP(T, T, x < y ? x : y); break;                     \
       case SEQ_BIN_EQ: BIN_LOOP(T, uint8_t, x == y); break;                       \
@@ -457,7 +436,7 @@ static void vmath_f32(seq_unop op, int64_t n, const float *x, float *y) {
       case SEQ_UN_SQUARE: UN_LOOP(T, WRAP(T, UT, (UT)x * (UT)x)); break;                      \
       case SEQ_UN_CLAMP: UN_LOOP(T, x < p0d ? SEQ_CONVERT(T, p0d) : (x > p1d ? SEQ_CONVERT(T, p1d) : x)); break; \
       case SEQ_UN_AFFINE: UN_LOOP(T, SEQ_CONVERT(T, (double)x * p0d + p1d)); break;          \
-      case SEQ_UN_POW_SCALAR: UN_LOOP(T, WRAP(T, UT, ipow_wrap_d(widen(x), p0d))); break;      \
+      case SEQ_UN_POW_SCALAR: UN_LOOP(T, WRAP(T, UT, seq_ipow_wrap_d(widen(x), p0d))); break;      \
       default:                                                                               \
         return seq_fail(SEQ_EDTYPE, "this op needs a float tensor, got an integer one");     \
     }                                                                                        \

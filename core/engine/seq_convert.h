@@ -9,6 +9,7 @@
 #ifndef SEQ_CONVERT_H
 #define SEQ_CONVERT_H
 
+#include <math.h>
 #include <stdint.h>
 
 #ifdef __CUDACC__
@@ -35,6 +36,30 @@ SEQ_CONVERT_FN uint8_t seq_f2u8(double v) {
   if (v != v || v <= 0.0) return 0;
   if (v >= 255.0) return 255;
   return (uint8_t)v;
+}
+
+/* Integer x^y wraps like repeated multiplication (computed mod 2^64, then
+ * truncated to the element type), on every backend.  A negative y gives
+ * 1/x^|y| truncated toward zero: 1 for x = 1, +-1 for x = -1, 0 otherwise
+ * (and 0 for x = 0, as x / 0 gives 0). */
+SEQ_CONVERT_FN uint64_t seq_ipow_wrap(int64_t x, int64_t y) {
+  if (y < 0) return x == 1 ? 1 : x == -1 ? ((y & 1) ? UINT64_MAX : 1) : 0;
+  uint64_t r = 1, b = (uint64_t)x;
+  for (; y; y >>= 1) {
+    if (y & 1) r *= b;
+    b *= b;
+  }
+  return r;
+}
+
+/* The same for an integral double exponent (a tensor raised to a number).
+ * Odd x: x^y depends on y mod 2^62 only (the order of every odd number mod
+ * 2^64 divides 2^62); even x: x^y is 0 mod 2^64 from y = 64 on. */
+SEQ_CONVERT_FN uint64_t seq_ipow_wrap_d(int64_t x, double y) {
+  const double two62 = 4611686018427387904.0;
+  if (!(y >= 0)) return seq_ipow_wrap(x, -2); /* negative or NaN powers make the op float */
+  if (y < two62) return seq_ipow_wrap(x, (int64_t)y);
+  return (x & 1) ? seq_ipow_wrap(x, (int64_t)fmod(y, two62)) : seq_ipow_wrap(x, 64);
 }
 
 #ifndef __cplusplus
