@@ -202,10 +202,19 @@ typedef struct ticks {
 /* "Nice" steps of 1, 2 or 5 times a power of ten, about `target` of them
  * over [lo, hi]. */
 static void nice_ticks(ticks *t, double lo, double hi, int target) {
-  if (!(hi > lo)) {
-    double pad = lo != 0 ? fabs(lo) * 0.1 : 0.5;
-    lo -= pad;
-    hi += pad;
+  /* Any finite data reaches here, including ranges whose width overflows
+   * (-1e308..1e308) or underflows to a subnormal step (0..5e-324).  Clamp
+   * the ends and widen a range too narrow to split, so that the step is a
+   * normal number and its exponent fits an int. */
+  const double far = 1e300, tiny = 1e-280;
+  lo = lo < -far ? -far : lo > far ? far : lo;
+  hi = hi < -far ? -far : hi > far ? far : hi;
+  double big = fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi);
+  if (!(hi - lo > tiny) || !(hi - lo > big * 1e-12)) {
+    double pad = big * 0.1 > tiny ? big * 0.1 : big > 0 ? tiny : 0.5;
+    double mid = lo / 2 + hi / 2;
+    lo = mid - pad;
+    hi = mid + pad;
   }
   double rough = (hi - lo) / (target > 1 ? target : 2);
   double mag = pow(10, floor(log10(rough)));

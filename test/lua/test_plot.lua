@@ -119,6 +119,19 @@ function tests.lines_tolerate_nan_and_flat_data()
   T.eq(img.width, 640)
 end
 
+-- Axis ticks for ranges whose width underflows to a subnormal or overflows
+-- to inf (found by fuzz_png: the tick exponent became INT_MIN).
+function tests.lines_and_heatmaps_take_extreme_ranges()
+  local path = T.tmpname('.png')
+  for _, ys in ipairs{{0, 5e-324}, {1e-320, 3e-320}, {-1e308, 1e308}, {1e300, 1.0000000000001e300}, {-0.0, 0.0}} do
+    plot.lines{path = path, series = {{y = ys}}}
+    T.eq(plot.read_png(path).width, 640)
+    plot.heatmap{path = path, values = seq.tensor({ys}, {dtype = 'f64'})}
+    T.truthy(plot.read_png(path).width > 0)
+  end
+  os.remove(path)
+end
+
 function tests.history_writes_one_chart_per_metric()
   local base = T.tmpname('.png')
   local paths = plot.history({loss = {1, 0.5, 0.3}, val_loss = {1.1, 0.7, 0.6},
