@@ -336,3 +336,13 @@ seq_tensor *seq_lua_tensor_arg(lua_State *L, int idx, seq_dtype dtype, seq_devic
   SEQ_LUA_CHECK(L, st);
   return r;
 }
+
+seq_tensor *seq_lua_contiguous_arg(lua_State *L, int idx, seq_dtype dtype, seq_device dev) {
+  seq_tensor *t = seq_lua_tensor_arg(L, idx, dtype, dev);
+  seq_lua_push_tensor(L, t);
+  if (seq_tensor_is_contiguous(t)) return t;
+  seq_tensor *c;
+  SEQ_LUA_CHECK(L, seq_contiguous(&c, t));
+  seq_lua_push_tensor(L, c);
+  return c;
+}

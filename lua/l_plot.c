@@ -56,28 +56,14 @@ static const char **opt_labels(lua_State *L, int idx, const char *key, int expec
 
 /* A 2-D f64 contiguous CPU copy of a tensor or nested table, pushed. */
 static seq_tensor *check_matrix(lua_State *L, int idx) {
-  seq_tensor *t = seq_lua_tensor_arg(L, idx, SEQ_F64, SEQ_CPU);
-  seq_lua_push_tensor(L, t);
+  seq_tensor *t = seq_lua_contiguous_arg(L, idx, SEQ_F64, SEQ_CPU);
   if (t->ndim != 2) luaL_error(L, "plot.heatmap: values must be 2-D, got %s", seq_tshape(t));
-  if (!seq_tensor_is_contiguous(t)) {
-    seq_tensor *c;
-    SEQ_LUA_CHECK(L, seq_contiguous(&c, t));
-    seq_lua_push_tensor(L, c);
-    t = c;
-  }
   return t;
 }
 
 static seq_tensor *check_vector(lua_State *L, int idx) {
-  seq_tensor *t = seq_lua_tensor_arg(L, idx, SEQ_F64, SEQ_CPU);
-  seq_lua_push_tensor(L, t);
+  seq_tensor *t = seq_lua_contiguous_arg(L, idx, SEQ_F64, SEQ_CPU);
   if (t->ndim != 1) luaL_error(L, "plot.lines: series values must be 1-D, got %s", seq_tshape(t));
-  if (!seq_tensor_is_contiguous(t)) {
-    seq_tensor *c;
-    SEQ_LUA_CHECK(L, seq_contiguous(&c, t));
-    seq_lua_push_tensor(L, c);
-    t = c;
-  }
   return t;
 }
 

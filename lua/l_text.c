@@ -118,15 +118,7 @@ static int l_vectorize(lua_State *L) {
 /* An i32 contiguous CPU copy/view of tensor (or table) argument idx; it is
  * pushed on the stack so Lua owns it. */
 static seq_tensor *check_ids(lua_State *L, int idx) {
-  seq_tensor *t = seq_lua_tensor_arg(L, idx, SEQ_I32, SEQ_CPU);
-  seq_lua_push_tensor(L, t);
-  if (!seq_tensor_is_contiguous(t)) {
-    seq_tensor *c;
-    SEQ_LUA_CHECK(L, seq_contiguous(&c, t));
-    seq_lua_push_tensor(L, c);
-    t = c;
-  }
-  return t;
+  return seq_lua_contiguous_arg(L, idx, SEQ_I32, SEQ_CPU);
 }
 
 /* text_bigram_counts(ids, vocab_size) -> i64 tensor [V, V]:

@@ -29,6 +29,9 @@ void seq_lua_push_tensor(lua_State *L, seq_tensor *t);
 /* Converts a Lua number, nested table or tensor at `idx` to a tensor (new
  * reference) of `dtype` (SEQ_NDTYPES: infer). */
 seq_tensor *seq_lua_tensor_arg(lua_State *L, int idx, seq_dtype dtype, seq_device dev);
+/* The same as a contiguous tensor, pushed on the stack (Lua owns it: valid
+ * while it stays there).  Pushes one or two values. */
+seq_tensor *seq_lua_contiguous_arg(lua_State *L, int idx, seq_dtype dtype, seq_device dev);
 /* Lists: the one way bindings read a Lua list.  seq_lua_list reads the
  * length of the table at `idx` once (through __len) and copies entries 1..n
  * (through __index) into a plain table pushed on the stack, which holds every

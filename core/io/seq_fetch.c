@@ -70,6 +70,27 @@ static void sha256_block(uint32_t h[8], const uint8_t *p) {
   h[7] += hh;
 }
 
+/* Both hashes consume 64-byte blocks: buffer a partial block between
+ * calls, run `block` on every full one. */
+typedef void (*block_fn)(uint32_t *h, const uint8_t *block);
+
+static void feed_blocks(uint32_t *h, uint8_t buf[64], size_t *nbuf, const uint8_t *p, size_t n,
+                        block_fn block) {
+  if (*nbuf) {
+    size_t take = 64 - *nbuf < n ? 64 - *nbuf : n;
+    memcpy(buf + *nbuf, p, take);
+    *nbuf += take;
+    p += take;
+    n -= take;
+    if (*nbuf < 64) return;
+    block(h, buf);
+    *nbuf = 0;
+  }
+  for (; n >= 64; p += 64, n -= 64) block(h, p);
+  memcpy(buf, p, n);
+  *nbuf = n;
+}
+
 void seq_sha256_init(seq_sha256_ctx *c) {
   static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -79,21 +100,8 @@ void seq_sha256_init(seq_sha256_ctx *c) {
 }
 
 void seq_sha256_update(seq_sha256_ctx *c, const void *data, size_t n) {
-  const uint8_t *p = data;
   c->len += n;
-  if (c->nbuf) {
-    size_t take = 64 - c->nbuf < n ? 64 - c->nbuf : n;
-    memcpy(c->buf + c->nbuf, p, take);
-    c->nbuf += take;
-    p += take;
-    n -= take;
-    if (c->nbuf < 64) return;
-    sha256_block(c->h, c->buf);
-    c->nbuf = 0;
-  }
-  for (; n >= 64; p += 64, n -= 64) sha256_block(c->h, p);
-  memcpy(c->buf, p, n);
-  c->nbuf = n;
+  feed_blocks(c->h, c->buf, &c->nbuf, data, n, sha256_block);
 }
 
 void seq_sha256_final(seq_sha256_ctx *c, uint8_t out[32]) {
@@ -174,21 +182,8 @@ void seq_md5_init(seq_md5_ctx *c) {
 }
 
 void seq_md5_update(seq_md5_ctx *c, const void *data, size_t n) {
-  const uint8_t *p = data;
   c->len += n;
-  if (c->nbuf) {
-    size_t take = 64 - c->nbuf < n ? 64 - c->nbuf : n;
-    memcpy(c->buf + c->nbuf, p, take);
-    c->nbuf += take;
-    p += take;
-    n -= take;
-    if (c->nbuf < 64) return;
-    md5_block(c->h, c->buf);
-    c->nbuf = 0;
-  }
-  for (; n >= 64; p += 64, n -= 64) md5_block(c->h, p);
-  memcpy(c->buf, p, n);
-  c->nbuf = n;
+  feed_blocks(c->h, c->buf, &c->nbuf, data, n, md5_block);
 }
 
 void seq_md5_final(seq_md5_ctx *c, uint8_t out[16]) {

@@ -601,18 +601,22 @@ typedef struct cfile {
   int ok;
 } cfile;
 
+/* crc32 takes uInt lengths: feed big arrays in pieces. */
+static void crc_add(uLong *crc, const void *p, size_t n) {
+  for (size_t o = 0; o < n;) {
+    size_t k = n - o > (1u << 30) ? (1u << 30) : n - o;
+    *crc = crc32(*crc, (const Bytef *)p + o, (uInt)k);
+    o += k;
+  }
+}
+
 static void cread(cfile *c, void *p, size_t n) {
   if (!c->ok) return;
   if (n && fread(p, 1, n, c->f) != n) {
     c->ok = 0;
     return;
   }
-  /* crc32 takes uInt lengths: feed big arrays in pieces. */
-  for (size_t o = 0; o < n;) {
-    size_t k = n - o > (1u << 30) ? (1u << 30) : n - o;
-    c->crc = crc32(c->crc, (const Bytef *)p + o, (uInt)k);
-    o += k;
-  }
+  crc_add(&c->crc, p, n);
 }
 
 static void cwrite(cfile *c, const void *p, size_t n) {
@@ -621,11 +625,7 @@ static void cwrite(cfile *c, const void *p, size_t n) {
     c->ok = 0;
     return;
   }
-  for (size_t o = 0; o < n;) {
-    size_t k = n - o > (1u << 30) ? (1u << 30) : n - o;
-    c->crc = crc32(c->crc, (const Bytef *)p + o, (uInt)k);
-    o += k;
-  }
+  crc_add(&c->crc, p, n);
 }
 
 /* Returns 1 and fills c when the cache file matches `key` and is intact. */

@@ -14,13 +14,7 @@ static const char setup[] =
     "end\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static int ready;
-  lua_State *L = fuzz_lua_state();
-  if (!ready) {
-    if (luaL_dostring(L, setup) != LUA_OK) abort();
-    ready = 1;
-  }
-  lua_getglobal(L, "fuzz_json");
+  lua_State *L = fuzz_lua_function(setup, "fuzz_json");
   lua_pushlstring(L, (const char *)data, size);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);

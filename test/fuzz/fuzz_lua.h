@@ -27,5 +27,18 @@ static lua_State *fuzz_lua_state(void) {
   return L;
 }
 
+/* The state with the harness's Lua `setup` run once; the global function it
+ * defines is pushed, ready for its arguments. */
+static lua_State *fuzz_lua_function(const char *setup, const char *name) {
+  static int ready;
+  lua_State *L = fuzz_lua_state();
+  if (!ready) {
+    if (luaL_dostring(L, setup) != LUA_OK) abort();
+    ready = 1;
+  }
+  lua_getglobal(L, name);
+  return L;
+}
+
 
 #endif

@@ -20,18 +20,12 @@ static const char setup[] =
     "end\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static int ready;
-  lua_State *L = fuzz_lua_state();
-  if (!ready) {
-    if (luaL_dostring(L, setup) != LUA_OK) abort();
-    ready = 1;
-  }
   const uint8_t *nul = memchr(data, 0, size);
   size_t ncfg = nul ? (size_t)(nul - data) : size;
   char path[512];
   const char *dir = getenv("TMPDIR");
   snprintf(path, sizeof path, "%s/seqfuzz-model-%ld.safetensors", dir && *dir ? dir : "/tmp", (long)getpid());
-  lua_getglobal(L, "fuzz_model");
+  lua_State *L = fuzz_lua_function(setup, "fuzz_model");
   lua_pushstring(L, path);
   lua_pushlstring(L, (const char *)data, ncfg);
   lua_pushlstring(L, nul ? (const char *)nul + 1 : "", nul ? size - ncfg - 1 : 0);

@@ -81,6 +81,30 @@ local CLOSED = 'http://127.0.0.1:1' -- nothing listens on port 1
 
 local tests = {}
 
+-- The hashes against their standards' vectors (RFC 1321, FIPS 180-2),
+-- on strings and on a file read in buffered pieces.
+function tests.hashes_match_the_published_vectors()
+  local vectors = {
+    {'', 'd41d8cd98f00b204e9800998ecf8427e', 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'},
+    {'abc', '900150983cd24fb0d6963f7d28e17f72', 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'},
+    {'abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq', '8215ef0796a20bcaaae116d3876c664a',
+     '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1'},
+    {string.rep('x', 119), 'ab347a5f68c8a443cfcddc633f12c24f',
+     '000b48d4edf0fa7bee3c6236ecd2785baa5db4eeb8bb54341b029e0d9fa5fb0c'},
+  }
+  for _, v in ipairs(vectors) do
+    T.eq(core.data_hash_string(v[1], 'md5'), v[2], 'md5 of ' .. #v[1] .. ' bytes')
+    T.eq(core.data_hash_string(v[1], 'sha256'), v[3], 'sha256 of ' .. #v[1] .. ' bytes')
+  end
+  local path = T.tmpname('.bin')
+  local f = assert(io.open(path, 'wb'))
+  f:write(string.rep('a', 1000000))
+  f:close()
+  T.eq(core.data_md5(path), '7707d6ae4e027c70eea2a935c2296f21')
+  T.eq(core.data_sha256(path), 'cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0')
+  os.remove(path)
+end
+
 function tests.download_then_cache_hit()
   with_server(function(c)
     write(c.served .. '/file.bin', BODY)
