@@ -140,8 +140,17 @@ cudaError_t cudaGetDevice(int *device) {
 }
 
 /* The emulated device reports itself as compute capability 8.0 (the oldest
- * architecture the real build compiles for) with 108 multiprocessors. */
-enum { EMU_CC_MAJOR = 8, EMU_CC_MINOR = 0, EMU_SMS = 108 };
+ * architecture the real build compiles for) with 108 multiprocessors;
+ * SEQLUA_EMU_CC (e.g. 75) makes it an older device, to test the refusal. */
+enum { EMU_SMS = 108 };
+
+static int emu_cc(void) {
+  const char *e = getenv("SEQLUA_EMU_CC");
+  int cc = e && e[0] ? atoi(e) : 80;
+  return cc >= 10 && cc <= 999 ? cc : 80;
+}
+#define EMU_CC_MAJOR (emu_cc() / 10)
+#define EMU_CC_MINOR (emu_cc() % 10)
 
 cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int device) {
   if (!value) return record(cudaErrorInvalidValue);

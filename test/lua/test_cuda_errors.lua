@@ -99,4 +99,22 @@ function tests.lstm_passes_a_zero_dropout_descriptor()
   T.falsy(log:find('dropoutDesc=NULL', 1, true), 'trace: ' .. log)
 end
 
+-- A device older than every architecture built is refused at start-up with
+-- its compute capability named, not left to fail at the first kernel launch
+-- (the emulated device can claim to be an older one).
+function tests.a_device_older_than_the_build_is_refused()
+  need_cuda()
+  if not seq.cuda.status():find('emulator', 1, true) then T.skip('needs the emulated device to pose as an old GPU') end
+  local exe = seq.utils.executable()
+  local out, rc = T.run('SEQLUA_EMU_CC=75 ' .. exe .. ' -e "print(seq.cuda.status())" 2>&1')
+  T.eq(rc, 0, out)
+  T.truthy(out:find('compute capability 7.5; this build has kernels for 8.0 and later', 1, true), out)
+  out, rc = T.run('SEQLUA_EMU_CC=75 ' .. exe .. ' --device cuda -e "print(1)" 2>&1')
+  T.truthy(rc ~= 0, out)
+  T.truthy(out:find('compute capability 7.5', 1, true), out)
+  out, rc = T.run('SEQLUA_EMU_CC=86 ' .. exe .. ' --device cuda -e "print(seq.ones(2, {device = \'cuda\'}):sum():item())" 2>&1')
+  T.eq(rc, 0, out)
+  T.truthy(out:find('^2'), out)
+end
+
 return tests
