@@ -517,9 +517,38 @@ __device__ static inline void store_as(void *out, int dt, int64_t i, double v) {
   }
 }
 
+/* Integer reductions are exact, as on the CPU (core/cpu/cpu_reduce.c): they
+ * accumulate and compare in 128-bit integers, so a sum wraps only when it is
+ * stored as i32/i64, a max of i64 above 2^53 is not rounded, and a mean is
+ * exact before its one rounding.  Float inputs accumulate in double. */
+typedef __int128 red_wide;
+template <typename T> struct red_acc { typedef double type; };
+template <> struct red_acc<int32_t> { typedef red_wide type; };
+template <> struct red_acc<int64_t> { typedef red_wide type; };
+template <> struct red_acc<uint8_t> { typedef red_wide type; };
+
+__device__ static inline void store_red(void *out, int dt, int64_t i, double v) { store_as(out, dt, i, v); }
+__device__ static inline void store_red(void *out, int dt, int64_t i, red_wide v) {
+  switch (dt) {
+    case SEQ_I32: ((int32_t *)out)[i] = (int32_t)(uint32_t)(unsigned __int128)v; break;
+    case SEQ_I64: ((int64_t *)out)[i] = (int64_t)(uint64_t)(unsigned __int128)v; break;
+    case SEQ_U8: ((uint8_t *)out)[i] = (uint8_t)(unsigned __int128)v; break;
+    default: store_as(out, dt, i, (double)v); break;
+  }
+}
+
+/* The final value of output i from its sum / best value / best index. */
+template <typename A>
+__device__ static inline void store_result(int op, void *out, int dt, int64_t i, A v, int64_t bi, int64_t n) {
+  if (op == SEQ_RED_MEAN) store_as(out, dt, i, n ? (double)v / (double)n : NAN);
+  else if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) store_red(out, dt, i, (red_wide)(bi < 0 ? 0 : bi));
+  else store_red(out, dt, i, v);
+}
+
 /* The CPU's "better" rule: strictly greater (less), or a NaN replacing a
  * number; ties keep the earlier index. */
-__device__ static inline bool red_better(int op, double v, int64_t vi, double best, int64_t bi) {
+template <typename A>
+__device__ static inline bool red_better(int op, A v, int64_t vi, A best, int64_t bi) {
   bool mx = op == SEQ_RED_MAX || op == SEQ_RED_ARGMAX;
   if (v != v) return best == best || vi < bi;
   if (best != best) return false;
@@ -530,12 +559,12 @@ __device__ static inline bool red_better(int op, double v, int64_t vi, double be
 /* Reductions of a contiguous [outer, n, inner] array over n.  Each output
  * may be split into `parts` chunks of the reduced dim (so that a whole-tensor
  * sum or a bias gradient over [B*T, 4H] uses the whole GPU, not one block or
- * one thread per output); the chunks' partial results (value, and the global
- * index for argmax/argmin) then go to k_reduce_final.  Partial (o, p) lives
- * at pv/pi[o * pso + p * psp]. */
+ * one thread per output); the chunks' partial results (value in the
+ * accumulator type, and the global index for argmax/argmin) then go to
+ * k_reduce_final.  Partial (o, p) lives at pv/pi[o * pso + p * psp]. */
 struct red_split {
   int64_t parts, chunk;
-  double *pv;  /* NULL: no split, the kernel stores the final result */
+  void *pv; /* NULL: no split, the kernel stores the final result */
   int64_t *pi;
   int64_t pso, psp;
 };
@@ -545,19 +574,20 @@ struct red_split {
 template <typename T>
 __global__ void k_reduce_rows(int op, void *out, int out_dt, const T *in, int64_t rows, int64_t n,
                               red_split sp) {
-  __shared__ double sv[THREADS];
+  typedef typename red_acc<T>::type A;
+  __shared__ A sv[THREADS];
   __shared__ int64_t si[THREADS];
   const bool sum = op == SEQ_RED_SUM || op == SEQ_RED_MEAN;
   for (int64_t rp = blockIdx.x; rp < rows * sp.parts; rp += gridDim.x) {
     const int64_t r = rp / sp.parts, part = rp % sp.parts;
     const int64_t lo = part * sp.chunk, hi = lo + sp.chunk < n ? lo + sp.chunk : n;
     const T *p = in + r * n;
-    double acc = 0, best = 0;
+    A acc = 0, best = 0;
     int64_t bi = -1;
     for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) {
-      double v = (double)p[j];
+      A v = (A)p[j];
       if (sum) acc += v;
-      else if (bi < 0 || red_better(op, v, j, best, bi)) {
+      else if (bi < 0 || red_better<A>(op, v, j, best, bi)) {
         best = v;
         bi = j;
       }
@@ -572,7 +602,7 @@ __global__ void k_reduce_rows(int op, void *out, int out_dt, const T *in, int64_
         } else {
           int64_t oi = si[threadIdx.x + s];
           if (oi >= 0 && (si[threadIdx.x] < 0 ||
-                          red_better(op, sv[threadIdx.x + s], oi, sv[threadIdx.x], si[threadIdx.x]))) {
+                          red_better<A>(op, sv[threadIdx.x + s], oi, sv[threadIdx.x], si[threadIdx.x]))) {
             sv[threadIdx.x] = sv[threadIdx.x + s];
             si[threadIdx.x] = oi;
           }
@@ -582,15 +612,10 @@ __global__ void k_reduce_rows(int op, void *out, int out_dt, const T *in, int64_
     }
     if (threadIdx.x == 0) {
       if (sp.pv) {
-        sp.pv[r * sp.pso + part * sp.psp] = sv[0];
+        ((A *)sp.pv)[r * sp.pso + part * sp.psp] = sv[0];
         sp.pi[r * sp.pso + part * sp.psp] = si[0];
       } else {
-        double v;
-        if (op == SEQ_RED_SUM) v = sv[0];
-        else if (op == SEQ_RED_MEAN) v = n ? sv[0] / (double)n : NAN;
-        else if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) v = (double)(si[0] < 0 ? 0 : si[0]);
-        else v = sv[0];
-        store_as(out, out_dt, r, v);
+        store_result<A>(op, out, out_dt, r, sv[0], si[0], n);
       }
     }
     __syncthreads();
@@ -602,23 +627,24 @@ __global__ void k_reduce_rows(int op, void *out, int out_dt, const T *in, int64_
 template <typename T>
 __global__ void k_reduce_cols(int op, void *out, int out_dt, const T *in, int64_t outer, int64_t n,
                               int64_t inner, red_split sp) {
+  typedef typename red_acc<T>::type A;
   const int64_t nout = outer * inner;
   GRID_STRIDE(e, nout * sp.parts) {
     const int64_t oi = e % nout, part = e / nout;
     const int64_t o = oi / inner, j = oi % inner;
     const int64_t lo = part * sp.chunk, hi = lo + sp.chunk < n ? lo + sp.chunk : n;
     const T *p = in + o * n * inner + j;
-    double v;
+    A v;
     int64_t bi = lo;
     if (op == SEQ_RED_SUM || op == SEQ_RED_MEAN) {
-      double acc = 0;
-      for (int64_t k = lo; k < hi; k++) acc += (double)p[k * inner];
+      A acc = 0;
+      for (int64_t k = lo; k < hi; k++) acc += (A)p[k * inner];
       v = acc;
     } else {
-      double best = (double)p[lo * inner];
+      A best = (A)p[lo * inner];
       for (int64_t k = lo + 1; k < hi; k++) {
-        double x = (double)p[k * inner];
-        if (red_better(op, x, k, best, bi)) {
+        A x = (A)p[k * inner];
+        if (red_better<A>(op, x, k, best, bi)) {
           best = x;
           bi = k;
         }
@@ -626,39 +652,33 @@ __global__ void k_reduce_cols(int op, void *out, int out_dt, const T *in, int64_
       v = best;
     }
     if (sp.pv) {
-      sp.pv[oi * sp.pso + part * sp.psp] = v;
+      ((A *)sp.pv)[oi * sp.pso + part * sp.psp] = v;
       sp.pi[oi * sp.pso + part * sp.psp] = bi;
     } else {
-      if (op == SEQ_RED_MEAN) v = n ? v / (double)n : NAN;
-      else if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) v = (double)bi;
-      store_as(out, out_dt, oi, v);
+      store_result<A>(op, out, out_dt, oi, v, bi, n);
     }
   }
 }
 
 /* combines each output's partials in part order (sums in a fixed order) */
+template <typename A>
 __global__ void k_reduce_final(int op, void *out, int out_dt, int64_t nout, int64_t n,
                                red_split sp) {
   GRID_STRIDE(oi, nout) {
-    const double *pv = sp.pv + oi * sp.pso;
+    const A *pv = (const A *)sp.pv + oi * sp.pso;
     const int64_t *pi = sp.pi + oi * sp.pso;
-    double acc = 0, best = 0;
+    A acc = 0, best = 0;
     int64_t bi = -1;
     for (int64_t k = 0; k < sp.parts; k++) {
-      double v = pv[k * sp.psp];
+      A v = pv[k * sp.psp];
       int64_t vi = pi[k * sp.psp];
       if (op == SEQ_RED_SUM || op == SEQ_RED_MEAN) acc += v;
-      else if (vi >= 0 && (bi < 0 || red_better(op, v, vi, best, bi))) {
+      else if (vi >= 0 && (bi < 0 || red_better<A>(op, v, vi, best, bi))) {
         best = v;
         bi = vi;
       }
     }
-    double v;
-    if (op == SEQ_RED_SUM) v = acc;
-    else if (op == SEQ_RED_MEAN) v = n ? acc / (double)n : NAN;
-    else if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) v = (double)(bi < 0 ? 0 : bi);
-    else v = best;
-    store_as(out, out_dt, oi, v);
+    store_result<A>(op, out, out_dt, oi, op == SEQ_RED_SUM || op == SEQ_RED_MEAN ? acc : best, bi, n);
   }
 }
 
@@ -679,6 +699,7 @@ extern "C" seq_status seq_cuda_k_reduce(seq_redop op, void *out, seq_dtype out_d
   if (nout == 0) return SEQ_OK;
   if (in_dt != SEQ_F32 && in_dt != SEQ_F64 && in_dt != SEQ_I32 && in_dt != SEQ_I64 && in_dt != SEQ_U8)
     return seq_fail(SEQ_EDTYPE, "cuda: unsupported dtype %d", (int)in_dt);
+  const bool integer = in_dt == SEQ_I32 || in_dt == SEQ_I64 || in_dt == SEQ_U8;
   red_split sp = {1, n, NULL, NULL, 0, 0};
   int64_t parts = 1;
   if (n > 0) {
@@ -690,9 +711,10 @@ extern "C" seq_status seq_cuda_k_reduce(seq_redop op, void *out, seq_dtype out_d
   if (parts > 1) {
     sp.chunk = cdiv(n, parts);
     sp.parts = cdiv(n, sp.chunk);
-    SEQ_TRY(seq_cuda_scratch_alloc(&scratch, (size_t)(nout * sp.parts) * (sizeof(double) + sizeof(int64_t))));
-    sp.pv = (double *)scratch.ptr;
-    sp.pi = (int64_t *)(sp.pv + nout * sp.parts);
+    const size_t acc_size = integer ? sizeof(red_wide) : sizeof(double);
+    SEQ_TRY(seq_cuda_scratch_alloc(&scratch, (size_t)(nout * sp.parts) * (acc_size + sizeof(int64_t))));
+    sp.pv = scratch.ptr;
+    sp.pi = (int64_t *)((char *)scratch.ptr + (size_t)(nout * sp.parts) * acc_size);
     if (inner == 1) sp.pso = sp.parts, sp.psp = 1; /* a block's partials side by side */
     else sp.pso = 1, sp.psp = nout;               /* coalesced over outputs */
   }
@@ -707,7 +729,8 @@ extern "C" seq_status seq_cuda_k_reduce(seq_redop op, void *out, seq_dtype out_d
   }
   cudaError_t e = cudaGetLastError();
   if (e == cudaSuccess && sp.pv) {
-    SEQ_LAUNCH(blocks_for(nout), THREADS, k_reduce_final)((int)op, out, (int)out_dt, nout, n, sp);
+    if (integer) SEQ_LAUNCH(blocks_for(nout), THREADS, k_reduce_final<red_wide>)((int)op, out, (int)out_dt, nout, n, sp);
+    else SEQ_LAUNCH(blocks_for(nout), THREADS, k_reduce_final<double>)((int)op, out, (int)out_dt, nout, n, sp);
     e = cudaGetLastError();
   }
   if (e != cudaSuccess) st = seq_fail(SEQ_EBACKEND, "reduce launch: %s", cudaGetErrorString(e));

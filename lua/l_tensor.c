@@ -61,11 +61,14 @@ static seq_tensor *operand(lua_State *L, int idx, const seq_tensor *like) {
   seq_tensor *t = seq_lua_to_tensor(L, idx);
   if (t) return seq_tensor_retain(t);
   if (lua_type(L, idx) == LUA_TNUMBER) {
-    double v = lua_tonumber(L, idx);
     seq_dtype dt = like->dtype;
-    if (!seq_dtype_is_float(dt) && (!lua_isinteger(L, idx))) dt = SEQ_F32;
     seq_tensor *s = NULL;
-    SEQ_LUA_CHECK(L, seq_tensor_full(&s, dt, like->device, 0, NULL, v));
+    if (lua_isinteger(L, idx)) {
+      SEQ_LUA_CHECK(L, seq_full_int(&s, dt, like->device, 0, NULL, lua_tointeger(L, idx)));
+      return s;
+    }
+    if (!seq_dtype_is_float(dt)) dt = SEQ_F32;
+    SEQ_LUA_CHECK(L, seq_tensor_full(&s, dt, like->device, 0, NULL, lua_tonumber(L, idx)));
     return s;
   }
   return seq_lua_tensor_arg(L, idx, like->dtype, like->device);
@@ -88,7 +91,10 @@ static int l_new(lua_State *L) {
   case 0: st = seq_tensor_empty(&r, dt, dev, nd, shape); break;
   case 1: st = seq_tensor_zeros(&r, dt, dev, nd, shape); break;
   case 2: st = seq_tensor_full(&r, dt, dev, nd, shape, 1.0); break;
-  default: st = seq_tensor_full(&r, dt, dev, nd, shape, luaL_checknumber(L, 5)); break;
+  default:
+    if (lua_isinteger(L, 5)) st = seq_full_int(&r, dt, dev, nd, shape, lua_tointeger(L, 5));
+    else st = seq_tensor_full(&r, dt, dev, nd, shape, luaL_checknumber(L, 5));
+    break;
   }
   SEQ_LUA_CHECK(L, st);
   seq_lua_push_tensor(L, r);
@@ -464,7 +470,8 @@ static int m_set(lua_State *L) {
   double v = luaL_checknumber(L, top);
   int64_t index[SEQ_MAX_DIM];
   read_index(L, t, 2, top - 2, index);
-  SEQ_LUA_CHECK(L, seq_tensor_set(t, index, v));
+  if (lua_isinteger(L, top)) SEQ_LUA_CHECK(L, seq_tensor_set_int(t, index, lua_tointeger(L, top)));
+  else SEQ_LUA_CHECK(L, seq_tensor_set(t, index, v));
   lua_settop(L, 1);
   return 1;
 }
@@ -588,6 +595,8 @@ static int binary_op(lua_State *L, seq_binop op) {
   seq_tensor *r = NULL;
   seq_status st;
   if (a && b) st = seq_binary(&r, op, a, b);
+  else if (a && lua_isinteger(L, 2)) st = seq_binary_scalar_int(&r, op, a, lua_tointeger(L, 2), false);
+  else if (b && lua_isinteger(L, 1)) st = seq_binary_scalar_int(&r, op, b, lua_tointeger(L, 1), true);
   else if (a && lua_type(L, 2) == LUA_TNUMBER) st = seq_binary_scalar(&r, op, a, lua_tonumber(L, 2), false);
   else if (b && lua_type(L, 1) == LUA_TNUMBER) st = seq_binary_scalar(&r, op, b, lua_tonumber(L, 1), true);
   else if (a) {
@@ -710,7 +719,8 @@ static int m_backward(lua_State *L) {
 
 static int m_fill_(lua_State *L) {
   seq_tensor *t = seq_lua_check_tensor(L, 1);
-  SEQ_LUA_CHECK(L, seq_fill_(t, luaL_checknumber(L, 2)));
+  if (lua_isinteger(L, 2)) SEQ_LUA_CHECK(L, seq_fill_int_(t, lua_tointeger(L, 2)));
+  else SEQ_LUA_CHECK(L, seq_fill_(t, luaL_checknumber(L, 2)));
   lua_settop(L, 1);
   return 1;
 }

@@ -134,6 +134,35 @@ seq_status seq_fill_(seq_tensor *dst, double value) {
   return seq_backend_get(dst->device)->fill(dst, value);
 }
 
+/* Backends fill from a double, exact for integers up to 2^53; beyond that
+ * the value goes in as a one-element i64 tensor, cast (wrapping) and
+ * expanded into dst. */
+seq_status seq_fill_int_(seq_tensor *dst, int64_t value) {
+  const int64_t exact = (int64_t)1 << 53;
+  if (seq_dtype_is_float(dst->dtype) || (value >= -exact && value <= exact))
+    return seq_fill_(dst, (double)value);
+  seq_tensor *one = NULL, *cast = NULL, *moved = NULL;
+  seq_status st = seq_tensor_from_host(&one, SEQ_I64, 0, NULL, &value, sizeof value);
+  if (st == SEQ_OK) st = seq_cast(&cast, one, dst->dtype);
+  if (st == SEQ_OK) st = seq_to_device(&moved, cast, dst->device);
+  if (st == SEQ_OK) st = seq_copy_(dst, moved);
+  seq_tensor_release(one);
+  seq_tensor_release(cast);
+  seq_tensor_release(moved);
+  return st;
+}
+
+seq_status seq_full_int(seq_tensor **out, seq_dtype dtype, seq_device dev, int ndim, const int64_t *shape,
+                        int64_t value) {
+  SEQ_TRY(seq_tensor_empty(out, dtype, dev, ndim, shape));
+  seq_status st = seq_fill_int_(*out, value);
+  if (st != SEQ_OK) {
+    seq_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
 /* ---- casts ---- */
 
 static seq_status backward_cast(seq_node *n, seq_tensor **g, seq_tensor **gi) {

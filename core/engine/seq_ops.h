@@ -34,6 +34,10 @@ seq_status seq_detach(seq_tensor **out, seq_tensor *t);
 /* dst <- src elementwise (same shape, src broadcast allowed), no autograd. */
 seq_status seq_copy_(seq_tensor *dst, seq_tensor *src);
 seq_status seq_fill_(seq_tensor *dst, double value);
+/* Integer values exactly, whatever their size (wrapping to i32/u8). */
+seq_status seq_fill_int_(seq_tensor *dst, int64_t value);
+seq_status seq_full_int(seq_tensor **out, seq_dtype dtype, seq_device dev, int ndim, const int64_t *shape,
+                        int64_t value);
 
 /* ---- shape ---- */
 /* reshape: one entry may be -1.  A view when `t` is contiguous. */
@@ -57,6 +61,8 @@ seq_status seq_scatter_add(seq_tensor **out, seq_tensor *t, int64_t dim, seq_ten
 seq_status seq_binary(seq_tensor **out, seq_binop op, seq_tensor *a, seq_tensor *b);
 seq_status seq_binary_scalar(seq_tensor **out, seq_binop op, seq_tensor *a, double s,
                              bool scalar_first);
+/* The same with an integer scalar: exact on i64 tensors beyond 2^53. */
+seq_status seq_binary_scalar_int(seq_tensor **out, seq_binop op, seq_tensor *a, int64_t s, bool scalar_first);
 seq_status seq_unary(seq_tensor **out, seq_unop op, seq_tensor *a, double p0, double p1);
 seq_status seq_where(seq_tensor **out, seq_tensor *cond, seq_tensor *a, seq_tensor *b);
 /* Broadcast shape of two shapes, error names `op`. */

@@ -216,6 +216,18 @@ seq_status seq_binary(seq_tensor **out, seq_binop op, seq_tensor *a, seq_tensor 
   return SEQ_OK;
 }
 
+seq_status seq_binary_scalar_int(seq_tensor **out, seq_binop op, seq_tensor *a, int64_t s, bool scalar_first) {
+  /* only i64 holds integers a double cannot; everything else as before */
+  const int64_t exact = (int64_t)1 << 53;
+  if (a->dtype != SEQ_I64 || (op == SEQ_BIN_POW && s < 0) || (s >= -exact && s <= exact))
+    return seq_binary_scalar(out, op, a, (double)s, scalar_first);
+  seq_tensor *sc;
+  SEQ_TRY(seq_full_int(&sc, a->dtype, a->device, 0, NULL, s));
+  seq_status st = scalar_first ? seq_binary(out, op, sc, a) : seq_binary(out, op, a, sc);
+  seq_tensor_release(sc);
+  return st;
+}
+
 seq_status seq_binary_scalar(seq_tensor **out, seq_binop op, seq_tensor *a, double s, bool scalar_first) {
   seq_dtype dt = a->dtype;
   if (!seq_dtype_is_float(dt) && (s != floor(s) || (op == SEQ_BIN_POW && s < 0))) dt = SEQ_F32;

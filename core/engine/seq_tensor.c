@@ -9,6 +9,7 @@
 #include "seq_autograd.h"
 #include "seq_backend.h"
 #include "seq_checked.h"
+#include "seq_convert.h"
 
 static const struct {
   const char *name;
@@ -369,10 +370,21 @@ static void store_elem(void *p, seq_dtype d, double v) {
   switch (d) {
     case SEQ_F32: *(float *)p = (float)v; break;
     case SEQ_F64: *(double *)p = v; break;
-    case SEQ_I32: *(int32_t *)p = (int32_t)v; break;
-    case SEQ_I64: *(int64_t *)p = (int64_t)v; break;
-    case SEQ_U8: *(uint8_t *)p = (uint8_t)v; break;
+    case SEQ_I32: *(int32_t *)p = seq_f2i32(v); break;
+    case SEQ_I64: *(int64_t *)p = seq_f2i64(v); break;
+    case SEQ_U8: *(uint8_t *)p = seq_f2u8(v); break;
     default: break;
+  }
+}
+
+/* An integer is stored exactly, wrapping to narrower integer types as every
+ * integer conversion does (two's complement). */
+static void store_elem_int(void *p, seq_dtype d, int64_t v) {
+  switch (d) {
+    case SEQ_I32: *(int32_t *)p = (int32_t)(uint32_t)(uint64_t)v; break;
+    case SEQ_I64: *(int64_t *)p = v; break;
+    case SEQ_U8: *(uint8_t *)p = (uint8_t)(uint64_t)v; break;
+    default: store_elem(p, d, (double)v); break;
   }
 }
 
@@ -434,6 +446,20 @@ seq_status seq_tensor_set(seq_tensor *t, const int64_t *index, double value) {
   }
   char tmp[8];
   store_elem(tmp, t->dtype, value);
+  return seq_backend_get(t->device)->upload(dst, tmp, es);
+}
+
+seq_status seq_tensor_set_int(seq_tensor *t, const int64_t *index, int64_t value) {
+  int64_t off = 0;
+  SEQ_TRY(elem_offset(t, index, &off));
+  size_t es = seq_dtype_size(t->dtype);
+  char *dst = (char *)t->storage->data + off * (int64_t)es;
+  if (t->device == SEQ_CPU) {
+    store_elem_int(dst, t->dtype, value);
+    return SEQ_OK;
+  }
+  char tmp[8];
+  store_elem_int(tmp, t->dtype, value);
   return seq_backend_get(t->device)->upload(dst, tmp, es);
 }
 

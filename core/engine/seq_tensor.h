@@ -108,6 +108,8 @@ seq_status seq_permute_raw(seq_tensor **out, seq_tensor *t, const int *perm);
 /* ---- element access (any device; slow path, for tests and tostring) ---- */
 seq_status seq_tensor_get(const seq_tensor *t, const int64_t *index, double *value);
 seq_status seq_tensor_set(seq_tensor *t, const int64_t *index, double value);
+/* The same for an integer: exact (wrapping to i32/u8), never via a double. */
+seq_status seq_tensor_set_int(seq_tensor *t, const int64_t *index, int64_t value);
 /* An element of an integer tensor, exactly (an i64 above 2^53 does not fit
  * a double). */
 seq_status seq_tensor_get_int(const seq_tensor *t, const int64_t *index, int64_t *value);

@@ -41,10 +41,34 @@ function tests.integer_pow_wraps()
           {1, -1, 0, 0}, {atol = 0})
 end
 
-function tests.integer_sum_and_mean_do_not_overflow()
-  if seq.default_device() == 'cuda' then
-    T.skip('CUDA reductions accumulate integers in double: i64 sums past 2^53 are not exact there yet')
+-- Integers beyond 2^53 given as Lua scalars (full, fill_, set, arithmetic
+-- with a number) stay exact on i64 tensors: they never pass through a double.
+function tests.integer_scalars_beyond_2_53_are_exact()
+  local v = (1 << 53) + 1
+  local function exact(t, want, what)
+    T.eq(t.dtype, 'i64', what)
+    T.eq(t:numel(), #want, what)
+    for i = 1, #want do
+      T.eq(math.type(t:get(i)), 'integer', what)
+      T.eq(t:get(i), want[i], what)
+    end
   end
+  exact(seq.full({3}, v, {dtype = 'i64'}), {v, v, v}, 'full')
+  exact(seq.zeros(2, {dtype = 'i64'}):fill_(math.maxinteger - 1), {math.maxinteger - 1, math.maxinteger - 1}, 'fill_')
+  local z = seq.zeros(2, {dtype = 'i64'})
+  z:set(2, v)
+  exact(z, {0, v}, 'set')
+  local one = seq.ones(2, {dtype = 'i64'})
+  exact(one * v, {v, v}, 'tensor * integer')
+  exact(v * one, {v, v}, 'integer * tensor')
+  exact(one + (math.maxinteger - 1), {math.maxinteger, math.maxinteger}, 'tensor + integer')
+  exact((one + math.maxinteger), {math.mininteger, math.mininteger}, 'wraps')
+  exact(seq.full({2}, v, {dtype = 'i64'}) - v, {0, 0}, 'difference')
+  -- out-of-range floats saturate instead of undefined behaviour
+  T.eq(seq.zeros(1, {dtype = 'i32'}):set(1, 1e300):get(1), 2147483647)
+end
+
+function tests.integer_sum_and_mean_do_not_overflow()
   local t = seq.tensor({math.maxinteger, math.maxinteger, 2}, {dtype = 'i64'})
   -- the exact mean is (2^64 - 2 + 2) / 3
   T.close(t:mean(), 2 ^ 64 / 3, {rtol = 1e-6})
@@ -56,6 +80,17 @@ function tests.integer_sum_and_mean_do_not_overflow()
   T.close(big:min(2) - seq.tensor({math.maxinteger - 1}), {0}, {atol = 0})
   T.close(big:argmax(2), {0}, {atol = 0})
   T.close(seq.tensor({2000000000, 2000000000}, {dtype = 'i32'}):mean(), 2e9, {rtol = 1e-6})
+  -- long rows and columns (the GPU splits them into partial sums): 2^53 + 1
+  -- repeated, exact in 128 bits, wrapping once stored as i64
+  local n, v = 10000, (1 << 53) + 1
+  local rows = seq.full({2, n}, v, {dtype = 'i64'})
+  local want = v * n -- Lua integers wrap the same way
+  T.close(rows:sum(2) - seq.tensor({want, want}, {dtype = 'i64'}), {0, 0}, {atol = 0})
+  T.close(rows:t():contiguous():sum(1) - seq.tensor({want, want}, {dtype = 'i64'}), {0, 0}, {atol = 0})
+  T.close(rows:sum() - seq.tensor(2 * want), 0, {atol = 0})
+  local peak = seq.full({n}, v, {dtype = 'i64'})
+  peak:set(n - 7, v + 2)
+  T.eq(peak:argmax():item(), n - 8) -- 0-based; v + 2 and v are one double apart only by rounding
 end
 
 function tests.no_grad_in_an_abandoned_coroutine()
