@@ -1,5 +1,8 @@
 /* l_nn.c - bindings of the fused nn ops (core/engine/seq_nn.h) into seq.core:
  *   lstm(x, kernel, recurrent, bias [, h0, c0]) -> y, h_n, c_n (integer x: ids)
+ *   gru(x, kernel, recurrent, bias [, h0, rmask]) -> y, h_n
+ *   simple_rnn(x, kernel, recurrent, bias [, h0, rmask, activation]) -> y, h_n
+ *     (activation 'tanh' (default) or 'relu')
  *   embedding(weight, ids) -> out
  *   dropout(x, rate [, training=true]) -> out
  *   softmax_cross_entropy(logits, target) -> loss (0-d)
@@ -32,6 +35,36 @@ static int l_lstm(lua_State *L) {
   seq_lua_push_tensor(L, hn);
   seq_lua_push_tensor(L, cn);
   return 3;
+}
+
+static int l_gru(lua_State *L) {
+  seq_tensor *x = seq_lua_check_tensor(L, 1);
+  seq_tensor *k = seq_lua_check_tensor(L, 2);
+  seq_tensor *r = seq_lua_check_tensor(L, 3);
+  seq_tensor *b = seq_lua_check_tensor(L, 4);
+  seq_tensor *h0 = opt_tensor(L, 5);
+  seq_tensor *mask = opt_tensor(L, 6);
+  seq_tensor *y = NULL, *hn = NULL;
+  SEQ_LUA_CHECK(L, seq_gru(&y, &hn, x, k, r, b, h0, mask));
+  seq_lua_push_tensor(L, y);
+  seq_lua_push_tensor(L, hn);
+  return 2;
+}
+
+static int l_simple_rnn(lua_State *L) {
+  static const char *const acts[] = {"tanh", "relu", NULL};
+  seq_tensor *x = seq_lua_check_tensor(L, 1);
+  seq_tensor *k = seq_lua_check_tensor(L, 2);
+  seq_tensor *r = seq_lua_check_tensor(L, 3);
+  seq_tensor *b = seq_lua_check_tensor(L, 4);
+  seq_tensor *h0 = opt_tensor(L, 5);
+  seq_tensor *mask = opt_tensor(L, 6);
+  const bool relu = luaL_checkoption(L, 7, "tanh", acts) == 1;
+  seq_tensor *y = NULL, *hn = NULL;
+  SEQ_LUA_CHECK(L, seq_simple_rnn(&y, &hn, x, k, r, b, h0, mask, relu));
+  seq_lua_push_tensor(L, y);
+  seq_lua_push_tensor(L, hn);
+  return 2;
 }
 
 static int l_embedding(lua_State *L) {
@@ -193,6 +226,8 @@ static int l_clip_grad_norm(lua_State *L) {
 void seq_lua_register_nn(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"lstm", l_lstm},
+      {"gru", l_gru},
+      {"simple_rnn", l_simple_rnn},
       {"embedding", l_embedding},
       {"dropout", l_dropout},
       {"softmax_cross_entropy", l_softmax_xent},

@@ -3,6 +3,8 @@
  *   cpu_reduce.c   reductions, softmax      cpu_blas.c         gemm through BLAS, threads
  *   cpu_index.c    index_select/add, gather/scatter           cpu_random.c  Philox fills
  *   cpu_lstm.c     the fused LSTM           cpu_loss.c         fused losses
+ *   cpu_rnn.c      the fused GRU and simple RNN (cpu_recurrent.h: what the
+ *                  recurrent kernels share)
  *   cpu_optim.c    optimizer update kernels
  * cpu_backend.c gathers them into seq_cpu_backend. */
 #ifndef SEQ_CPU_KERNELS_H
@@ -58,6 +60,10 @@ seq_status seq_cpu_sigmoid_bce(seq_tensor *loss, seq_tensor *sig, const seq_tens
 seq_status seq_cpu_lstm_forward(seq_lstm_args *args);
 seq_status seq_cpu_lstm_backward(seq_lstm_args *args, seq_lstm_grads *grads);
 void seq_cpu_lstm_free_saved(void *saved);
+
+seq_status seq_cpu_rnn_forward(seq_rnn_args *args);
+seq_status seq_cpu_rnn_backward(seq_rnn_args *args, seq_rnn_grads *grads);
+void seq_cpu_rnn_free_saved(void *saved);
 
 seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
                               const seq_tensor *grad, seq_tensor *state0, seq_tensor *state1);

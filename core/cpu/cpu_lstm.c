@@ -12,7 +12,7 @@
  *
  * Products.  f32 on AVX-512 (the training path) uses our own 8x32
  * register-blocked kernel over packed panels of the right operand
- * (lstm_sgemm_panels): the recurrent matrix is packed once per call and
+ * (rec_sgemm_panels): the recurrent matrix is packed once per call and
  * reused by all T steps, which the BLAS cannot do (it re-packs it on every
  * call, as much work as the step itself), and the all-steps products read
  * dG in place in L2-sized chunks of rows.  This also makes the LSTM
@@ -48,13 +48,9 @@
 #include <string.h>
 
 #include "cpu_kernels.h"
+#include "cpu_recurrent.h"
 #include "cpu_vmath.h"
 
-#include "seq_cblas.h" /* cblas.h without <complex.h>'s macro I */
-#ifdef SEQ_BLAS_BLIS
-#include <blis.h>
-#undef I
-#endif
 
 typedef struct lstm_saved {
   seq_dtype dtype;
@@ -65,320 +61,6 @@ typedef struct lstm_saved {
   bool consumed; /* backward overwrites gates with their gradients */
 } lstm_saved;
 
-/* ---------------------------------------------------------------- helpers */
-
-/* The gate workspace is large (B*T*4H floats: 51 MB for the IMDB shape) and
- * above glibc's mmap threshold, so a fresh allocation per batch would cost a
- * page fault per 4 KiB.  Up to two released blocks (two stacked layers) are
- * kept for later calls that need at least half of one.  A block's usable
- * size is stored in its first 64 bytes. */
-#define LSTM_CACHE_SLOTS 2
-static void *lstm_cache[LSTM_CACHE_SLOTS]; /* swapped atomically */
-
-static void *lstm_alloc_big(size_t nbytes) {
-  size_t rounded = (nbytes + 63) & ~(size_t)63;
-  for (int i = 0; i < LSTM_CACHE_SLOTS; i++) {
-    char *c = __atomic_exchange_n(&lstm_cache[i], NULL, __ATOMIC_ACQ_REL);
-    if (!c) continue;
-    size_t have;
-    memcpy(&have, c, sizeof have);
-    if (have >= rounded && have / 2 <= rounded) return c + 64;
-    void *expected = NULL; /* not for us: put it back for another layer */
-    if (!__atomic_compare_exchange_n(&lstm_cache[i], &expected, c, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE))
-      free(c);
-  }
-  char *c = aligned_alloc(64, rounded + 64);
-  if (!c) return NULL;
-  memcpy(c, &rounded, sizeof rounded);
-  return c + 64;
-}
-
-static void lstm_release_big(void *p) {
-  if (!p) return;
-  char *c = (char *)p - 64;
-  for (int i = 0; i < LSTM_CACHE_SLOTS && c; i++)
-    c = __atomic_exchange_n(&lstm_cache[i], c, __ATOMIC_ACQ_REL); /* oldest falls out */
-  free(c);
-}
-
-static void *lstm_alloc(size_t nbytes) {
-  size_t rounded = (nbytes + 63) & ~(size_t)63;
-  return aligned_alloc(64, rounded ? rounded : 64);
-}
-
-/* Park the BLAS's threads while our own team calls it from every thread. */
-static int lstm_blas_single_begin(void) {
-#if defined(SEQ_BLAS_OPENBLAS)
-  int n = openblas_get_num_threads();
-  if (n != 1) openblas_set_num_threads(1);
-  return n;
-#elif defined(SEQ_BLAS_BLIS)
-  int n = (int)bli_thread_get_num_threads();
-  if (n != 1) bli_thread_set_num_threads(1);
-  return n;
-#else
-  return 1;
-#endif
-}
-
-static void lstm_blas_single_end(int n) {
-#if defined(SEQ_BLAS_OPENBLAS)
-  if (n != 1) openblas_set_num_threads(n);
-#elif defined(SEQ_BLAS_BLIS)
-  if (n != 1) bli_thread_set_num_threads(n);
-#else
-  (void)n;
-#endif
-}
-
-/* Row-major GEMM for our two float types (beta 0 or 1). */
-static void lstm_gemm(seq_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                      const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
-                      void *c, int64_t ldc) {
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0) { /* C = beta*C with an empty sum */
-    if (beta == 0.0) {
-      size_t es = seq_dtype_size(dt);
-      for (int64_t r = 0; r < m; r++) memset((char *)c + (size_t)(r * ldc) * es, 0, (size_t)n * es);
-    }
-    return;
-  }
-  const enum CBLAS_TRANSPOSE cta = ta ? CblasTrans : CblasNoTrans;
-  const enum CBLAS_TRANSPOSE ctb = tb ? CblasTrans : CblasNoTrans;
-  if (dt == SEQ_F32)
-    cblas_sgemm(CblasRowMajor, cta, ctb, (int)m, (int)n, (int)k, 1.0f, (const float *)a, (int)lda,
-                (const float *)b, (int)ldb, (float)beta, (float *)c, (int)ldc);
-  else
-    cblas_dgemm(CblasRowMajor, cta, ctb, (int)m, (int)n, (int)k, 1.0, (const double *)a, (int)lda,
-                (const double *)b, (int)ldb, beta, (double *)c, (int)ldc);
-}
-
-/* ------------------------------------------- f32 per-step GEMM, packed
- * The per-step products are small (32 x 400 x 100 per thread for the IMDB
- * shape) and the BLAS re-packs the whole recurrent matrix on every call,
- * which costs about as much as the arithmetic.  The recurrent matrix is the
- * same for all T steps, so we pack it once per call into panels of 32
- * columns and run an 8x32 AVX-512 register-blocked kernel that reads the
- * left operand in place (strided rows of y or dG).  Measured at that shape:
- * ~2x the BLAS per step.  Other CPUs and f64 use the BLAS. */
-#define LSTM_NR 32
-#define LSTM_MR 8
-#define LSTM_PACK_MIN_T 4
-#define LSTM_INFER_WINDOW 32 /* steps projected at a time in inference */
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define LSTM_HAVE_PACKED 1
-/* Left unspecialised, lstm_big_gemm keeps one kernel variant per B layout
- * (in place, packed); a clone for the backward's shared arguments merged
- * them into one less unrolled kernel. */
-#define LSTM_NOCLONE __attribute__((noclone))
-typedef float lstm_v16 __attribute__((vector_size(64), aligned(64)));
-
-static bool lstm_packed_ok(void) {
-  static int ok = -1;
-  if (ok < 0) {
-    __builtin_cpu_init();
-    const char *env = getenv("SEQLUA_LSTM_BLAS_STEP"); /* for comparisons */
-    ok = __builtin_cpu_supports("avx512f") && !(env && *env && *env != '0');
-  }
-  return ok == 1;
-}
-
-static size_t lstm_packed_floats(int64_t K, int64_t N) {
-  return (size_t)((N + LSTM_NR - 1) / LSTM_NR) * LSTM_NR * (size_t)K;
-}
-
-/* bp <- op(B) [K,N] in panels: bp[(p*K + k)*NR + c] = op(B)[k, p*NR + c],
- * zero-padded; op(B)[k,n] = trans ? b[n*ldb + k] : b[k*ldb + n]. */
-static void lstm_pack_f32(const float *b, int64_t ldb, bool trans, int64_t K, int64_t N,
-                          float *bp) {
-  const int64_t np = (N + LSTM_NR - 1) / LSTM_NR;
-  if (!trans) { /* rows of B are contiguous: block copies */
-    for (int64_t k = 0; k < K; k++) {
-      const float *src = b + k * ldb;
-      for (int64_t p = 0; p < np; p++) {
-        float *dst = bp + (p * K + k) * LSTM_NR;
-        int64_t n0 = p * LSTM_NR, nv = N - n0 < LSTM_NR ? N - n0 : LSTM_NR;
-        if (nv == LSTM_NR) { /* constant size: inlined moves, not a libc call */
-          memcpy(dst, src + n0, LSTM_NR * sizeof(float));
-          continue;
-        }
-        memcpy(dst, src + n0, (size_t)nv * sizeof(float));
-        memset(dst + nv, 0, (size_t)(LSTM_NR - nv) * sizeof(float));
-      }
-    }
-    return;
-  }
-  for (int64_t p = 0; p < np; p++)
-    for (int64_t k = 0; k < K; k++) {
-      float *dst = bp + (p * K + k) * LSTM_NR;
-      for (int64_t c = 0; c < LSTM_NR; c++) {
-        int64_t n = p * LSTM_NR + c;
-        dst[c] = n < N ? b[n * ldb + k] : 0.0f;
-      }
-    }
-}
-
-/* C[M,N] (+)= A[M,K] . B in panels of 32 columns, where A[m,k] =
- * A[m*ars + k*acs] (so A may be a transposed view: the weight gradients read
- * x^T and y^T) and row k of panel p is at bp + p*pstride + k*bld: packed
- * (pstride = K*32, bld = 32) or read in place from a row-major matrix
- * whose N is a multiple of 32 (pstride = 32, bld = ldb). */
-__attribute__((target("avx512f,fma"), optimize("O3")))
-static void lstm_sgemm_panels(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
-                              int64_t acs, const float *bp, int64_t pstride, int64_t bld,
-                              bool accumulate, float *C, int64_t ldc) {
-  const int64_t np = (N + LSTM_NR - 1) / LSTM_NR;
-  for (int64_t p = 0; p < np; p++) {
-    const float *bpp = bp + p * pstride;
-    const int64_t n0 = p * LSTM_NR, nv = N - n0 < LSTM_NR ? N - n0 : LSTM_NR;
-    int64_t r = 0;
-    for (; r + LSTM_MR <= M; r += LSTM_MR) {
-      lstm_v16 a0[LSTM_MR], a1[LSTM_MR];
-#pragma GCC unroll 8
-      for (int i = 0; i < LSTM_MR; i++) a0[i] = a1[i] = (lstm_v16){0};
-      const float *Ar = A + r * ars;
-      for (int64_t k = 0; k < K; k++) {
-        lstm_v16 b0, b1;
-        memcpy(&b0, bpp + k * bld, 64); /* unaligned when read in place */
-        memcpy(&b1, bpp + k * bld + 16, 64);
-        const float *Ak = Ar + k * acs;
-#pragma GCC unroll 8
-        for (int i = 0; i < LSTM_MR; i++) {
-          float a = Ak[i * ars];
-          a0[i] += a * b0;
-          a1[i] += a * b1;
-        }
-      }
-#pragma GCC unroll 8
-      for (int i = 0; i < LSTM_MR; i++) {
-        float *c = C + (r + i) * ldc + n0;
-        if (nv == LSTM_NR) {
-          if (accumulate) {
-            lstm_v16 c0, c1;
-            memcpy(&c0, c, 64);
-            memcpy(&c1, c + 16, 64);
-            a0[i] += c0;
-            a1[i] += c1;
-          }
-          memcpy(c, &a0[i], 64);
-          memcpy(c + 16, &a1[i], 64);
-        } else {
-          float tmp[LSTM_NR] __attribute__((aligned(64)));
-          memcpy(tmp, &a0[i], 64);
-          memcpy(tmp + 16, &a1[i], 64);
-          for (int64_t j = 0; j < nv; j++) c[j] = accumulate ? c[j] + tmp[j] : tmp[j];
-        }
-      }
-    }
-    for (; r < M; r++) {
-      lstm_v16 a0 = {0}, a1 = {0};
-      const float *Ar = A + r * ars;
-      for (int64_t k = 0; k < K; k++) {
-        float a = Ar[k * acs];
-        lstm_v16 b0, b1;
-        memcpy(&b0, bpp + k * bld, 64);
-        memcpy(&b1, bpp + k * bld + 16, 64);
-        a0 += a * b0;
-        a1 += a * b1;
-      }
-      float tmp[LSTM_NR] __attribute__((aligned(64)));
-      memcpy(tmp, &a0, 64);
-      memcpy(tmp + 16, &a1, 64);
-      float *c = C + r * ldc + n0;
-      for (int64_t j = 0; j < nv; j++) c[j] = accumulate ? c[j] + tmp[j] : tmp[j];
-    }
-  }
-}
-
-/* Rows of B packed per round of the big products: 256 x 416 floats stay in
- * L2 while every row block of A runs over them. */
-#define LSTM_KC 256
-
-/* C (+)= A . op(B) for the big products (all steps at once), packing B in
- * chunks of LSTM_KC rows into `buf` (LSTM_KC * roundup(N, 32) floats). */
-static void lstm_sgemm_big(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
-                           int64_t acs, const float *B, int64_t ldb, bool trans_b,
-                           bool accumulate, float *C, int64_t ldc, float *buf) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 && !accumulate)
-    for (int64_t r = 0; r < M; r++) memset(C + r * ldc, 0, (size_t)N * sizeof(float));
-  /* A row-major B is read in place for its whole panels (the packing would
-   * be one more pass over all of dG, which is memory-bound); only the
-   * ragged last panel, or a transposed B, is packed. */
-  const int64_t nfull = trans_b ? 0 : N / LSTM_NR * LSTM_NR;
-  for (int64_t k0 = 0; k0 < K; k0 += LSTM_KC) {
-    const int64_t kc = K - k0 < LSTM_KC ? K - k0 : LSTM_KC;
-    const bool acc = accumulate || k0 > 0;
-    if (nfull > 0)
-      lstm_sgemm_panels(M, nfull, kc, A + k0 * acs, ars, acs, B + k0 * ldb, LSTM_NR, ldb, acc, C,
-                        ldc);
-    if (nfull < N) {
-      const float *bk = trans_b ? B + k0 : B + k0 * ldb + nfull; /* trans: nfull = 0 */
-      lstm_pack_f32(bk, ldb, trans_b, kc, N - nfull, buf);
-      lstm_sgemm_panels(M, N - nfull, kc, A + k0 * acs, ars, acs, buf, kc * LSTM_NR, LSTM_NR, acc,
-                        C + nfull, ldc);
-    }
-  }
-}
-#else
-#define LSTM_HAVE_PACKED 0
-#define LSTM_NOCLONE
-static bool lstm_packed_ok(void) { return false; }
-static size_t lstm_packed_floats(int64_t K, int64_t N) { (void)K; (void)N; return 0; }
-#endif
-
-/* The products over all steps: C (+)= A . op(B) with A[m,k] at
- * A[m*ars + k*acs] (one of ars, acs must be 1).  f32 on AVX-512 runs our
- * kernel (`buf` holds LSTM_KC*roundup(N,32) floats); otherwise the BLAS. */
-LSTM_NOCLONE static void lstm_big_gemm(seq_dtype dt, float *buf, int64_t m, int64_t n, int64_t k,
-                          const void *a, int64_t ars, int64_t acs, const void *b, int64_t ldb,
-                          bool trans_b, bool accumulate, void *c, int64_t ldc) {
-#if LSTM_HAVE_PACKED
-  if (buf) {
-    lstm_sgemm_big(m, n, k, a, ars, acs, b, ldb, trans_b, accumulate, c, ldc, buf);
-    return;
-  }
-#else
-  (void)buf;
-#endif
-  /* a BLAS wants lda >= the row length it walks: with ars == acs == 1 (one
-   * row, or one column) only one reading is legal */
-  if (acs == 1 && ars >= (k > 1 ? k : 1))
-    lstm_gemm(dt, false, trans_b, m, n, k, a, ars, b, ldb, accumulate ? 1.0 : 0.0, c, ldc);
-  else
-    lstm_gemm(dt, true, trans_b, m, n, k, a, acs, b, ldb, accumulate ? 1.0 : 0.0, c, ldc);
-}
-
-/* Per-thread pack buffer for lstm_big_gemm with up to `n` columns, or NULL
- * when the BLAS path is used. */
-static float *lstm_big_buf(seq_dtype dt, int64_t n) {
-#if LSTM_HAVE_PACKED
-  if (dt == SEQ_F32 && lstm_packed_ok() && n > 0)
-    return lstm_alloc(lstm_packed_floats(LSTM_KC, n) * sizeof(float));
-#else
-  (void)dt;
-  (void)n;
-#endif
-  return NULL;
-}
-
-/* One recurrent step product: C (+)= A . op(B), through the packed kernel
- * when `bp` is set, else the BLAS. */
-static void lstm_step_gemm(seq_dtype dt, const float *bp, int64_t m, int64_t n, int64_t k,
-                           const void *a, int64_t lda, bool trans_b, const void *b, int64_t ldb,
-                           bool accumulate, void *c, int64_t ldc) {
-#if LSTM_HAVE_PACKED
-  if (bp) {
-    lstm_sgemm_panels(m, n, k, a, lda, 1, bp, k * LSTM_NR, LSTM_NR, accumulate, c, ldc);
-    return;
-  }
-#else
-  (void)bp;
-#endif
-  lstm_gemm(dt, false, trans_b, m, n, k, a, lda, b, ldb, accumulate ? 1.0 : 0.0, c, ldc);
-}
 
 /* --------------------------------------------------------- gate passes
  * One body for both float types, instantiated below as Torch7's TH generic
@@ -386,9 +68,6 @@ static void lstm_step_gemm(seq_dtype dt, const float *bp, int64_t m, int64_t n, 
  * in loops cloned for AVX-512, AVX2 and the baseline; f64 exists for
  * gradient checks and uses the exact libm functions. */
 
-static inline double lstm_sigmoid(double x) {
-  return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
-}
 
 /* Forward pass over `rows` rows of one step.
  * g: pre-activations without bias (row stride ldg) -> activated gates;
@@ -399,6 +78,8 @@ static inline double lstm_sigmoid(double x) {
  * cp: c_{t-1}; dy: upstream dh from y (stride lddy, 0 = zero row);
  * dh: recurrent dh (stride H, read); dc: dc_t in, dc_{t-1} out (stride H);
  * bacc: running dbias sums [4H] in double. */
+#define LSTM_INFER_WINDOW 32 /* steps projected at a time in inference */
+
 #define LSTM_GATE_PASSES(sfx, real, SIGMOID, TANH, CLONES, SIMD)                                 \
   CLONES                                                                                         \
   static void lstm_fwd_rows_##sfx(int64_t rows, int64_t H, real *g, int64_t ldg,                 \
@@ -454,21 +135,11 @@ static inline double lstm_sigmoid(double x) {
   }
 
 LSTM_GATE_PASSES(f32, float, seq_vsigmoidf, seq_vtanhf, SEQ_VMATH_CLONES, _Pragma("omp simd"))
-LSTM_GATE_PASSES(f64, double, lstm_sigmoid, tanh, , )
+LSTM_GATE_PASSES(f64, double, rec_sigmoid, tanh, , )
 #undef LSTM_GATE_PASSES
 
 /* ------------------------------------------------- preconditions and ids */
 
-#ifndef NDEBUG
-static bool lstm_is(const seq_tensor *t, seq_dtype dt, int ndim, const int64_t *shape) {
-  if (!t || t->device != SEQ_CPU || t->dtype != dt || t->ndim != ndim ||
-      !seq_tensor_is_contiguous(t))
-    return false;
-  for (int d = 0; d < ndim; d++)
-    if (t->shape[d] != shape[d]) return false;
-  return true;
-}
-#endif
 
 /* What the op layer guarantees (seq_lstm_args): asserted, never reported. */
 static void lstm_assert_args(const seq_lstm_args *a) {
@@ -479,16 +150,16 @@ static void lstm_assert_args(const seq_lstm_args *a) {
   seq_backend_assert(dt == SEQ_F32 || dt == SEQ_F64, "lstm: f32 or f64");
   const int64_t sk[2] = {I, 4 * H}, sr[2] = {H, 4 * H}, sb[1] = {4 * H}, sx[3] = {B, T, I},
                 sid[2] = {B, T}, sy[3] = {B, T, H}, sh[2] = {B, H};
-  seq_backend_assert(lstm_is(a->kernel, dt, 2, sk), "lstm: kernel [I,4H]");
-  seq_backend_assert(lstm_is(a->recurrent, dt, 2, sr), "lstm: recurrent [H,4H]");
-  seq_backend_assert(lstm_is(a->bias, dt, 1, sb), "lstm: bias [4H]");
-  seq_backend_assert(a->x_is_index ? lstm_is(a->x, SEQ_I32, 2, sid) || lstm_is(a->x, SEQ_I64, 2, sid)
-                                   : lstm_is(a->x, dt, 3, sx),
+  seq_backend_assert(rec_is(a->kernel, dt, 2, sk), "lstm: kernel [I,4H]");
+  seq_backend_assert(rec_is(a->recurrent, dt, 2, sr), "lstm: recurrent [H,4H]");
+  seq_backend_assert(rec_is(a->bias, dt, 1, sb), "lstm: bias [4H]");
+  seq_backend_assert(a->x_is_index ? rec_is(a->x, SEQ_I32, 2, sid) || rec_is(a->x, SEQ_I64, 2, sid)
+                                   : rec_is(a->x, dt, 3, sx),
                      "lstm: x [B,T,I], or ids [B,T]");
-  seq_backend_assert(lstm_is(a->y, dt, 3, sy), "lstm: y [B,T,H]");
+  seq_backend_assert(rec_is(a->y, dt, 3, sy), "lstm: y [B,T,H]");
   const seq_tensor *states[4] = {a->h0, a->c0, a->h_n, a->c_n};
   for (int k = 0; k < 4; k++)
-    seq_backend_assert(!states[k] || lstm_is(states[k], dt, 2, sh), "lstm: states [B,H]");
+    seq_backend_assert(!states[k] || rec_is(states[k], dt, 2, sh), "lstm: states [B,H]");
 #else
   (void)a;
 #endif
@@ -505,7 +176,7 @@ static void lstm_assert_grads(const seq_lstm_args *a, const seq_lstm_grads *gr) 
       {gr->dkernel, 2, sk}, {gr->drecurrent, 2, sr}, {gr->dbias, 1, sb},  {gr->dh0, 2, sh},
       {gr->dc0, 2, sh}};
   for (size_t k = 0; k < sizeof g / sizeof *g; k++)
-    seq_backend_assert(!g[k].t || lstm_is(g[k].t, dt, g[k].ndim, g[k].shape),
+    seq_backend_assert(!g[k].t || rec_is(g[k].t, dt, g[k].ndim, g[k].shape),
                        "lstm backward: gradient shapes");
   seq_backend_assert(!(gr->dx && a->x_is_index), "lstm backward: ids have no gradient");
 #else
@@ -514,45 +185,6 @@ static void lstm_assert_grads(const seq_lstm_args *a, const seq_lstm_grads *gr) 
 #endif
 }
 
-/* The ids' values are the one thing the op layer does not read: each must
- * pick a row of the kernel. */
-static seq_status lstm_check_ids(const seq_tensor *x, int64_t n, int64_t I) {
-  if (x->dtype == SEQ_I32) {
-    const int32_t *id = seq_tensor_data(x);
-    for (int64_t r = 0; r < n; r++)
-      if (id[r] < 0 || id[r] >= I)
-        return seq_fail(SEQ_EARG,
-                        "lstm: input id %d at position %lld is out of range [0,%lld) "
-                        "(kernel has %lld rows)",
-                        (int)id[r], (long long)r, (long long)I, (long long)I);
-  } else {
-    const int64_t *id = seq_tensor_data(x);
-    for (int64_t r = 0; r < n; r++)
-      if (id[r] < 0 || id[r] >= I)
-        return seq_fail(SEQ_EARG,
-                        "lstm: input id %lld at position %lld is out of range [0,%lld) "
-                        "(kernel has %lld rows)",
-                        (long long)id[r], (long long)r, (long long)I, (long long)I);
-  }
-  return SEQ_OK;
-}
-
-static inline int64_t lstm_id(const seq_tensor *x, const void *ids, int64_t r) {
-  return x->dtype == SEQ_I32 ? (int64_t)((const int32_t *)ids)[r] : ((const int64_t *)ids)[r];
-}
-
-/* Batch slice [b0,b1) owned by thread `tid` of `nt`. */
-static void lstm_slice(int64_t B, int tid, int nt, int64_t *b0, int64_t *b1) {
-  *b0 = B * tid / nt;
-  *b1 = B * (tid + 1) / nt;
-}
-
-static int lstm_team_size(int64_t B) {
-  int nt = seq_cpu_get_threads();
-  if (nt < 1) nt = 1;
-  if (nt > B) nt = (int)B;
-  return nt;
-}
 
 /* ---------------------------------------------------------------- forward */
 
@@ -583,7 +215,7 @@ static seq_status lstm_fwd_workspace(lstm_fwd *f, int64_t B) {
   f->TW = f->train ? T : (T < LSTM_INFER_WINDOW ? T : LSTM_INFER_WINDOW);
   const size_t n_gates = (size_t)(B * f->TW) * (size_t)f->G4;
   const size_t n_cells = f->train ? (size_t)(B * T) * (size_t)H : (size_t)B * (size_t)H;
-  f->block = lstm_alloc_big((n_gates + n_cells + (size_t)H) * es);
+  f->block = rec_alloc_big((n_gates + n_cells + (size_t)H) * es);
   if (!f->block)
     return seq_fail(SEQ_ENOMEM, "lstm: out of memory for the workspace (B=%lld T=%lld H=%lld)",
                     (long long)B, (long long)T, (long long)H);
@@ -619,10 +251,10 @@ static void lstm_project_inputs(const lstm_fwd *f, float *buf, int64_t b0, int64
       const char *k = seq_tensor_data(a->kernel);
       const size_t row = (size_t)G4 * es;
       for (int64_t r = 0; r < blk_rows; r++)
-        memcpy(f->gates + (size_t)(gr0 + r) * row, k + (size_t)lstm_id(a->x, ids, xr + r) * row,
+        memcpy(f->gates + (size_t)(gr0 + r) * row, k + (size_t)rec_id(a->x, ids, xr + r) * row,
                row);
     } else {
-      lstm_big_gemm(f->dt, buf, blk_rows, G4, I,
+      rec_big_gemm(f->dt, buf, blk_rows, G4, I,
                     (const char *)seq_tensor_data(a->x) + (size_t)(xr * I) * es, I, 1,
                     seq_tensor_data(a->kernel), G4, false, false,
                     f->gates + (size_t)(gr0 * G4) * es, G4);
@@ -642,10 +274,10 @@ static void lstm_forward_step(const lstm_fwd *f, int64_t b0, int64_t rows, int64
   char *g = f->gates + (size_t)((b0 * TW + (t - t0)) * G4) * es;
   /* rows of step t are TW*4H apart; h_{t-1} is y[:,t-1] with stride T*H */
   if (t > 0)
-    lstm_step_gemm(dt, f->rp, rows, G4, H, y + (size_t)((b0 * T + t - 1) * H) * es, T * H, false,
+    rec_step_gemm(dt, f->rp, rows, G4, H, y + (size_t)((b0 * T + t - 1) * H) * es, T * H, false,
                    R, G4, true, g, TW * G4);
   else if (f->h0)
-    lstm_step_gemm(dt, f->rp, rows, G4, H, f->h0 + (size_t)(b0 * H) * es, H, false, R, G4, true,
+    rec_step_gemm(dt, f->rp, rows, G4, H, f->h0 + (size_t)(b0 * H) * es, H, false, R, G4, true,
                    g, TW * G4);
   /* previous cell state */
   const char *cp;
@@ -695,7 +327,7 @@ static seq_status lstm_forward_impl(seq_lstm_args *a) {
   lstm_assert_args(a);
   a->saved = NULL;
   const int64_t B = a->B, T = a->T;
-  if (a->x_is_index) SEQ_TRY(lstm_check_ids(a->x, B * T, a->I));
+  if (a->x_is_index) SEQ_TRY(rec_check_ids("lstm", a->x, B * T, a->I));
   lstm_fwd f = {.a = a, .dt = a->kernel->dtype, .T = T, .I = a->I, .H = a->H, .G4 = 4 * a->H,
                 .train = a->training};
   f.es = seq_dtype_size(f.dt);
@@ -709,23 +341,23 @@ static seq_status lstm_forward_impl(seq_lstm_args *a) {
   float *rp = NULL;
   /* packing costs about one step's product: worth it over several steps
    * (a stateful one-step call, as in text generation, goes to the BLAS) */
-  if (f.dt == SEQ_F32 && T >= LSTM_PACK_MIN_T && lstm_packed_ok()) {
-    rp = lstm_alloc(lstm_packed_floats(f.H, f.G4) * sizeof(float));
-#if LSTM_HAVE_PACKED
-    if (rp) lstm_pack_f32(seq_tensor_data(a->recurrent), f.G4, false, f.H, f.G4, rp);
+  if (f.dt == SEQ_F32 && T >= REC_PACK_MIN_T && rec_packed_ok()) {
+    rp = rec_alloc(rec_packed_floats(f.H, f.G4) * sizeof(float));
+#if REC_HAVE_PACKED
+    if (rp) rec_pack_f32(seq_tensor_data(a->recurrent), f.G4, false, f.H, f.G4, rp);
 #endif
   }
   f.rp = rp;
 
-  const int nt = lstm_team_size(B);
-  const int saved_threads = nt > 1 ? lstm_blas_single_begin() : 1;
+  const int nt = rec_team_size(B);
+  const int saved_threads = nt > 1 ? rec_blas_single_begin() : 1;
 #pragma omp parallel num_threads(nt)
   {
     seq_cpu_ftz_enter(); /* per thread; the caller's mode is restored below */
     int64_t b0, b1;
-    lstm_slice(B, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1);
+    rec_slice(B, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1);
     const int64_t rows = b1 - b0;
-    float *buf = (!a->x_is_index && rows > 0) ? lstm_big_buf(f.dt, f.G4) : NULL;
+    float *buf = (!a->x_is_index && rows > 0) ? rec_big_buf(f.dt, f.G4) : NULL;
     for (int64_t t0 = 0; t0 < T && rows > 0; t0 += f.TW) {
       const int64_t tc = T - t0 < f.TW ? T - t0 : f.TW;
       lstm_project_inputs(&f, buf, b0, rows, t0, tc);
@@ -733,17 +365,17 @@ static seq_status lstm_forward_impl(seq_lstm_args *a) {
     }
     free(buf);
   }
-  if (nt > 1) lstm_blas_single_end(saved_threads);
+  if (nt > 1) rec_blas_single_end(saved_threads);
   free(rp);
   lstm_final_states(&f, B);
 
   if (!f.train) {
-    lstm_release_big(f.block);
+    rec_release_big(f.block);
     return SEQ_OK;
   }
   lstm_saved *s = calloc(1, sizeof *s);
   if (!s) {
-    lstm_release_big(f.block);
+    rec_release_big(f.block);
     return seq_fail(SEQ_ENOMEM, "lstm: out of memory");
   }
   *s = (lstm_saved){f.dt, B, T, f.H, f.block, f.gates, f.cells, false};
@@ -754,7 +386,7 @@ static seq_status lstm_forward_impl(seq_lstm_args *a) {
 void seq_cpu_lstm_free_saved(void *saved) {
   lstm_saved *s = saved;
   if (!s) return;
-  lstm_release_big(s->block);
+  rec_release_big(s->block);
   free(s);
 }
 
@@ -813,7 +445,7 @@ static void lstm_bptt(const lstm_bwd *w, int64_t b0, int64_t rows, double *acc) 
                         (const double *)cp, ldcp, (const double *)dyr, lddy, (const double *)dhr,
                         (double *)dcr, acc);
     if (t > 0 || want_dh0)
-      lstm_step_gemm(dt, w->rtp, rows, H, G4, g, T * G4, true, R, G4, false, dhr, H);
+      rec_step_gemm(dt, w->rtp, rows, H, G4, g, T * G4, true, R, G4, false, dhr, H);
   }
 }
 
@@ -850,14 +482,14 @@ static void lstm_kernel_grad(const lstm_bwd *w, float *buf, int64_t j0, int64_t 
   const int64_t I = w->I, G4 = w->G4, BT = w->B * w->T, nc = j1 - j0;
   char *dk = seq_tensor_data(w->gr->dkernel);
   if (!a->x_is_index) {
-    lstm_big_gemm(dt, buf, I, nc, BT, seq_tensor_data(a->x), 1, I, w->dg + (size_t)j0 * es, G4,
+    rec_big_gemm(dt, buf, I, nc, BT, seq_tensor_data(a->x), 1, I, w->dg + (size_t)j0 * es, G4,
                   false, false, dk + (size_t)j0 * es, G4);
     return;
   }
   const void *ids = seq_tensor_data(a->x);
   for (int64_t i = 0; i < I; i++) memset(dk + (size_t)(i * G4 + j0) * es, 0, (size_t)nc * es);
   for (int64_t r = 0; r < BT; r++) {
-    int64_t id = lstm_id(a->x, ids, r);
+    int64_t id = rec_id(a->x, ids, r);
     if (dt == SEQ_F32) {
       float *dst = (float *)dk + id * G4;
       const float *src = (const float *)w->dg + r * G4;
@@ -876,9 +508,9 @@ static void lstm_recurrent_grad(const lstm_bwd *w, float *buf, int64_t j0, int64
   const size_t es = w->es;
   const int64_t B = w->B, T = w->T, H = w->H, G4 = w->G4, nc = j1 - j0;
   char *dr = (char *)seq_tensor_data(w->gr->drecurrent) + (size_t)j0 * es;
-  lstm_big_gemm(dt, buf, H, nc, B * T - 1, seq_tensor_data(w->a->y), 1, H,
+  rec_big_gemm(dt, buf, H, nc, B * T - 1, seq_tensor_data(w->a->y), 1, H,
                 w->dg + (size_t)(G4 + j0) * es, G4, false, false, dr, G4);
-  lstm_big_gemm(dt, buf, H, nc, B, w->fix, 1, H, w->dg + (size_t)j0 * es, T * G4, false, true, dr,
+  rec_big_gemm(dt, buf, H, nc, B, w->fix, 1, H, w->dg + (size_t)j0 * es, T * G4, false, true, dr,
                 G4);
 }
 
@@ -912,11 +544,11 @@ static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
                      "lstm backward: the forward's arguments");
   /* the ids were checked by the forward, but may have been overwritten in
    * place since; a bad one would write outside dkernel */
-  if (a->x_is_index && gr->dkernel) SEQ_TRY(lstm_check_ids(a->x, B * T, I));
+  if (a->x_is_index && gr->dkernel) SEQ_TRY(rec_check_ids("lstm", a->x, B * T, I));
 
-  const int nt = lstm_team_size(B);
+  const int nt = rec_team_size(B);
   /* scratch: dh [B,H], dc [B,H], zero row [H], fix-up rows [B,H] */
-  char *scratch = lstm_alloc((size_t)(3 * B * H + H) * es);
+  char *scratch = rec_alloc((size_t)(3 * B * H + H) * es);
   double *bacc = calloc((size_t)nt * (size_t)G4, sizeof(double));
   if (!scratch || !bacc) {
     free(scratch);
@@ -938,30 +570,30 @@ static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
   s->consumed = true;
 
   float *rtp = NULL; /* packed recurrent^T [4H,H], f32 fast path */
-  if (dt == SEQ_F32 && T >= LSTM_PACK_MIN_T && lstm_packed_ok()) {
-    rtp = lstm_alloc(lstm_packed_floats(G4, H) * sizeof(float));
-#if LSTM_HAVE_PACKED
-    if (rtp) lstm_pack_f32(seq_tensor_data(a->recurrent), G4, true, G4, H, rtp);
+  if (dt == SEQ_F32 && T >= REC_PACK_MIN_T && rec_packed_ok()) {
+    rtp = rec_alloc(rec_packed_floats(G4, H) * sizeof(float));
+#if REC_HAVE_PACKED
+    if (rtp) rec_pack_f32(seq_tensor_data(a->recurrent), G4, true, G4, H, rtp);
 #endif
   }
   w.rtp = rtp;
 
-  const int saved_threads = nt > 1 ? lstm_blas_single_begin() : 1;
+  const int saved_threads = nt > 1 ? rec_blas_single_begin() : 1;
 #pragma omp parallel num_threads(nt)
   {
     seq_cpu_ftz_enter(); /* per thread; the caller's mode is restored below */
     const int tid = omp_get_thread_num(), team = omp_get_num_threads();
     int64_t b0, b1;
-    lstm_slice(B, tid, team, &b0, &b1);
+    rec_slice(B, tid, team, &b0, &b1);
     const int64_t rows = b1 - b0;
     if (rows > 0) lstm_bptt(&w, b0, rows, bacc + (size_t)tid * (size_t)G4);
 
     /* pack buffer for the big products of this thread (NULL: BLAS path) */
     const int64_t ncmax = (G4 + team - 1) / team;
-    float *buf = lstm_big_buf(dt, I > ncmax ? I : ncmax);
+    float *buf = rec_big_buf(dt, I > ncmax ? I : ncmax);
     /* dx = dG . kernel^T needs only this thread's rows of dG */
     if (gr->dx && rows > 0)
-      lstm_big_gemm(dt, buf, rows * T, I, G4, w.dg + (size_t)(b0 * T * G4) * es, G4, 1,
+      rec_big_gemm(dt, buf, rows * T, I, G4, w.dg + (size_t)(b0 * T * G4) * es, G4, 1,
                     seq_tensor_data(a->kernel), G4, true, false,
                     (char *)seq_tensor_data(gr->dx) + (size_t)(b0 * T * I) * es, I);
     if (gr->drecurrent) lstm_first_step_fix(&w, b0, b1);
@@ -969,12 +601,12 @@ static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
     /* weight gradients over all B*T rows: each thread owns a slice of the
      * 4H columns, so nothing is shared and no reduction is needed */
     int64_t j0, j1;
-    lstm_slice(G4, tid, team, &j0, &j1);
+    rec_slice(G4, tid, team, &j0, &j1);
     if (gr->dkernel && j1 > j0) lstm_kernel_grad(&w, buf, j0, j1);
     if (gr->drecurrent && j1 > j0) lstm_recurrent_grad(&w, buf, j0, j1);
     free(buf);
   }
-  if (nt > 1) lstm_blas_single_end(saved_threads);
+  if (nt > 1) rec_blas_single_end(saved_threads);
   free(rtp);
   lstm_finish_grads(&w, nt);
   free(bacc);

@@ -100,6 +100,43 @@ typedef struct seq_lstm_grads {
   seq_tensor *dx, *dkernel, *drecurrent, *dbias, *dh0, *dc0;
 } seq_lstm_grads;
 
+/* The fused GRU and simple RNN over a whole sequence, Keras layout,
+ * batch-major; G gates: 3 for the GRU (z, r, h, Keras 3's reset_after=true
+ * form that cuDNN computes), 1 for the simple RNN (h = act(x.W + h.R + b),
+ * act tanh or relu).  Shapes: B batch, T steps, I input, H units.
+ *   x         [B,T,I] float, or [B,T] i32/i64 class ids when x_is_index
+ *   kernel    [I,G*H]   recurrent [H,G*H]
+ *   bias      GRU [2,3H] (input bias, recurrent bias), simple RNN [H]
+ *   h0        [B,H] or NULL (zeros)
+ *   rmask     [B,H] or NULL: recurrent dropout, a per-sample mask fixed over
+ *             the steps; h_{t-1} is multiplied by it before the recurrent
+ *             product (only there: the GRU's z*h_{t-1} mix uses h_{t-1}).
+ *             It is a constant: no gradient flows to it.
+ * GRU step:  z = sigmoid(x.Wz + bz + h.Rz + rbz), r likewise,
+ *            hh = tanh(x.Wh + bh + r*(h.Rh + rbh)), h' = z*h + (1-z)*hh.
+ * Forward outputs: y [B,T,H] (every hidden state), h_n [B,H].  The op layer
+ * guarantees what it does for seq_lstm_args (positive sizes, contiguous
+ * operands of the kernel's dtype on the backend's device, shapes above). */
+typedef enum seq_rnn_mode { SEQ_RNN_GRU, SEQ_RNN_TANH, SEQ_RNN_RELU } seq_rnn_mode;
+
+typedef struct seq_rnn_args {
+  seq_rnn_mode mode;
+  int64_t B, T, I, H;
+  bool x_is_index;
+  seq_tensor *x, *kernel, *recurrent, *bias, *h0, *rmask;
+  seq_tensor *y, *h_n;
+  void *saved;
+  bool training; /* false: saved may stay NULL (inference) */
+} seq_rnn_args;
+
+/* Backward: dy [B,T,H], dh_n [B,H] (NULL = zero).  Outputs as for the LSTM
+ * (NULL = not wanted, written not accumulated): dx, dkernel, drecurrent,
+ * dbias, dh0. */
+typedef struct seq_rnn_grads {
+  seq_tensor *dy, *dh_n;
+  seq_tensor *dx, *dkernel, *drecurrent, *dbias, *dh0;
+} seq_rnn_grads;
+
 typedef struct seq_backend {
   const char *name;
   seq_device device;
@@ -169,6 +206,11 @@ typedef struct seq_backend {
   seq_status (*lstm_backward)(seq_lstm_args *args, seq_lstm_grads *grads);
   void (*lstm_free_saved)(void *saved);
 
+  /* Fused GRU / simple RNN, see seq_rnn_args. */
+  seq_status (*rnn_forward)(seq_rnn_args *args);
+  seq_status (*rnn_backward)(seq_rnn_args *args, seq_rnn_grads *grads);
+  void (*rnn_free_saved)(void *saved);
+
   /* One optimizer step on one parameter, in place.  state0/state1: moment
    * buffers shaped like param (NULL where the optimizer has none). */
   seq_status (*optim_step)(const seq_optim_hparams *hp, seq_tensor *param,
@@ -189,6 +231,7 @@ typedef struct seq_backend {
   X(index_select) X(index_add) X(gather) X(scatter_add)                             \
   X(rand_uniform) X(rand_normal) X(softmax) X(softmax_backward)                     \
   X(softmax_xent) X(sigmoid_bce) X(lstm_forward) X(lstm_backward) X(lstm_free_saved) \
+  X(rnn_forward) X(rnn_backward) X(rnn_free_saved)                                  \
   X(optim_step) X(set_threads) X(get_threads)
 #define SEQ_BACKEND_SLOT_ENUM_(name) SEQ_SLOT_##name,
 typedef enum seq_backend_slot { SEQ_BACKEND_SLOTS(SEQ_BACKEND_SLOT_ENUM_) SEQ_NSLOTS } seq_backend_slot;

@@ -45,8 +45,7 @@ enum { LS_Y, LS_X, LS_K, LS_R, LS_B, LS_H0, LS_C0, LS_N };
 
 static bool wants_grad(const seq_tensor *t) { return t && t->requires_grad; }
 
-/* Upstream gradient as a contiguous tensor of the right dtype (or NULL). */
-static seq_status lstm_upstream(seq_tensor **out, seq_tensor *g, seq_dtype dt) {
+seq_status seq_nn_upstream(seq_tensor **out, seq_tensor *g, seq_dtype dt) {
   *out = NULL;
   if (!g) return SEQ_OK;
   seq_tensor *c;
@@ -88,7 +87,7 @@ static seq_status backward_lstm(seq_node *n, seq_tensor **gout, seq_tensor **gi)
   seq_tensor *up[3] = {0};
   seq_tensor *outs[6] = {0}; /* dx, dk, dr, db, dh0, dc0 */
   seq_status st = SEQ_OK;
-  for (int i = 0; i < 3 && st == SEQ_OK; i++) st = lstm_upstream(&up[i], gout[i], dt);
+  for (int i = 0; i < 3 && st == SEQ_OK; i++) st = seq_nn_upstream(&up[i], gout[i], dt);
   seq_tensor *like[6] = {x, k, r, b, h0, c0};
   for (int i = 0; i < 6 && st == SEQ_OK; i++) {
     if ((i == 0 && a->x_is_index) || !wants_grad(like[i])) continue;

@@ -17,6 +17,25 @@ seq_status seq_lstm(seq_tensor **y, seq_tensor **h_n, seq_tensor **c_n, seq_tens
                     seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
                     seq_tensor *c0);
 
+/* The whole-sequence GRU (Keras 3 defaults: reset_after=true, gates z, r, h,
+ * sigmoid and tanh; see seq_rnn_args for the step) and simple RNN
+ * (h = act(x.W + h.R + b), `relu` false: tanh).
+ *   x: [B,T,I] float, or [B,T] i32/i64 class ids (as seq_lstm).
+ *   kernel [I,3H] / [I,H], recurrent [H,3H] / [H,H], bias [2,3H] / [H].
+ *   h0: [B,H] or NULL (zeros).  rmask: [B,H] or NULL, the recurrent dropout
+ *   mask (applied to h_{t-1} before the recurrent product; a constant, no
+ *   gradient reaches it).  Outputs: y [B,T,H], h_n [B,H] (either may be
+ *   NULL).  B = 0 or T = 0 is valid: y is empty and h_n = h0. */
+seq_status seq_gru(seq_tensor **y, seq_tensor **h_n, seq_tensor *x, seq_tensor *kernel,
+                   seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0, seq_tensor *rmask);
+seq_status seq_simple_rnn(seq_tensor **y, seq_tensor **h_n, seq_tensor *x, seq_tensor *kernel,
+                          seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
+                          seq_tensor *rmask, bool relu);
+
+/* For the fused ops' backward functions (seq_nn.c, seq_rnn.c): an upstream
+ * gradient as a contiguous tensor of dtype dt (NULL stays NULL). */
+seq_status seq_nn_upstream(seq_tensor **out, seq_tensor *g, seq_dtype dt);
+
 /* Rows of weight [V,D] picked by integer ids of any shape -> [..., D]. */
 seq_status seq_embedding(seq_tensor **out, seq_tensor *weight, seq_tensor *ids);
 

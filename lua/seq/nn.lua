@@ -12,7 +12,8 @@
 -- or eagerly when given `input_shape` (without the batch dimension, as in
 -- Keras).  Weights follow Keras's order, shapes and default initializers, so
 -- `get_weights()` / `set_weights()` exchange values with Keras directly
--- (LSTM: kernel I x 4H, recurrent_kernel H x 4H, bias 4H; gates i, f, c, o).
+-- (LSTM: kernel I x 4H, recurrent_kernel H x 4H, bias 4H; gates i, f, c, o;
+-- GRU and SimpleRNN: see nn_recurrent.lua).
 --
 -- Layers are device-agnostic: weights are created on `layer.device` (else
 -- seq.default_device()) and moved with `layer:to(device)`.
@@ -752,6 +753,9 @@ function Flatten.from_config(c) return Flatten(c) end
 
 -- nn.Sequential is seq.model's, attached by the root module (lua/seq/init.lua):
 -- seq.model requires this module, not the other way round.
+
+-- GRU and SimpleRNN live in their own file (lua/seq/nn_recurrent.lua).
+require('seq.nn_recurrent')(nn)
 
 -- Resets automatic layer names (dense, dense_1, ...), e.g. between tests.
 function nn.reset_names() name_counts = {} end

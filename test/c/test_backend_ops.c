@@ -832,6 +832,88 @@ static seq_status c_lstm_backward(ctx *c) {
   return SEQ_OK;
 }
 
+/* ---- the fused GRU and simple RNN ---- */
+
+static const seq_rnn_mode RNN_MODES[] = {SEQ_RNN_GRU, SEQ_RNN_TANH, SEQ_RNN_RELU};
+
+static seq_status rnn_inputs(ctx *c, seq_rnn_args *a, seq_rnn_mode mode, seq_dtype dt, int64_t B,
+                             int64_t T, int64_t I, int64_t H, bool index, bool states) {
+  memset(a, 0, sizeof *a);
+  const int64_t GH = (mode == SEQ_RNN_GRU ? 3 : 1) * H;
+  a->mode = mode;
+  a->B = B, a->T = T, a->I = I, a->H = H;
+  a->x_is_index = index;
+  if (index) TRY(input(c, &a->x, SEQ_I32, SHAPE(B, T), 0, (double)I - 1));
+  else TRY(input(c, &a->x, dt, SHAPE(B, T, I), -1, 1));
+  TRY(input(c, &a->kernel, dt, SHAPE(I, GH), -0.5, 0.5));
+  TRY(input(c, &a->recurrent, dt, SHAPE(H, GH), -0.5, 0.5));
+  if (mode == SEQ_RNN_GRU) TRY(input(c, &a->bias, dt, SHAPE(2, GH), -0.5, 0.5));
+  else TRY(input(c, &a->bias, dt, SHAPE(H), -0.5, 0.5));
+  if (states) {
+    TRY(input(c, &a->h0, dt, SHAPE(B, H), -1, 1));
+    TRY(input(c, &a->rmask, dt, SHAPE(B, H), 0, 2)); /* any values: a constant factor */
+  }
+  TRY(output(c, &a->y, "y", dt, SHAPE(B, T, H)));
+  TRY(output(c, &a->h_n, "h_n", dt, SHAPE(B, H)));
+  return SEQ_OK;
+}
+
+static seq_status c_rnn_forward(ctx *c) {
+  for (int m = 0; m < COUNT(RNN_MODES); m++)
+    for (int f = 0; f < COUNT(FLOATS); f++)
+      for (int index = 0; index < 2; index++)
+        for (int states = 0; states < 2; states++) {
+          seq_rnn_args a;
+          TRY(rnn_inputs(c, &a, RNN_MODES[m], FLOATS[f], 3, 5, 4, 6, index, states));
+          a.training = false;
+          TRY(c->be->rnn_forward(&a));
+          if (a.saved) c->be->rnn_free_saved(a.saved);
+        }
+  return SEQ_OK;
+}
+
+static seq_status c_rnn_free_saved(ctx *c) {
+  for (int m = 0; m < COUNT(RNN_MODES); m++) {
+    seq_rnn_args a;
+    TRY(rnn_inputs(c, &a, RNN_MODES[m], SEQ_F32, 2, 3, 4, 5, false, false));
+    a.training = true;
+    TRY(c->be->rnn_forward(&a));
+    if (!a.saved) return seq_fail(SEQ_EARG, "rnn: training forward saved nothing");
+    c->be->rnn_free_saved(a.saved);
+  }
+  return SEQ_OK;
+}
+
+static seq_status c_rnn_backward(ctx *c) {
+  for (int m = 0; m < COUNT(RNN_MODES); m++)
+    for (int f = 0; f < COUNT(FLOATS); f++)
+      for (int index = 0; index < 2; index++)
+        for (int upstream = 0; upstream < 2; upstream++) {
+          const seq_dtype dt = FLOATS[f];
+          const seq_rnn_mode mode = RNN_MODES[m];
+          const int64_t B = 3, T = 4, I = 5, H = 6, GH = (mode == SEQ_RNN_GRU ? 3 : 1) * H;
+          seq_rnn_args a;
+          TRY(rnn_inputs(c, &a, mode, dt, B, T, I, H, index, upstream));
+          a.training = true;
+          TRY(c->be->rnn_forward(&a));
+          seq_rnn_grads g;
+          memset(&g, 0, sizeof g);
+          seq_status st = input(c, &g.dy, dt, SHAPE(B, T, H), -1, 1);
+          if (st == SEQ_OK && upstream) st = input(c, &g.dh_n, dt, SHAPE(B, H), -1, 1);
+          if (st == SEQ_OK && !index) st = output(c, &g.dx, "dx", dt, SHAPE(B, T, I));
+          if (st == SEQ_OK) st = output(c, &g.dkernel, "dkernel", dt, SHAPE(I, GH));
+          if (st == SEQ_OK) st = output(c, &g.drecurrent, "drecurrent", dt, SHAPE(H, GH));
+          if (st == SEQ_OK && mode == SEQ_RNN_GRU)
+            st = output(c, &g.dbias, "dbias", dt, SHAPE(2, GH));
+          else if (st == SEQ_OK) st = output(c, &g.dbias, "dbias", dt, SHAPE(H));
+          if (st == SEQ_OK) st = output(c, &g.dh0, "dh0", dt, SHAPE(B, H));
+          if (st == SEQ_OK) st = c->be->rnn_backward(&a, &g);
+          c->be->rnn_free_saved(a.saved);
+          TRY(st);
+        }
+  return SEQ_OK;
+}
+
 /* ---- optimizer steps ---- */
 
 static seq_status c_optim_step(ctx *c) {
@@ -946,6 +1028,9 @@ static const bo_case CASES[] = {
     CASE(lstm_forward, c_lstm_forward, TOL_LSTM32, TOL_F64TOL),
     CASE(lstm_backward, c_lstm_backward, TOL_LSTM32, TOL_F64TOL),
     CASE(lstm_free_saved, c_lstm_free_saved, TOL_LSTM32, TOL_F64TOL),
+    CASE(rnn_forward, c_rnn_forward, TOL_LSTM32, TOL_F64TOL),
+    CASE(rnn_backward, c_rnn_backward, TOL_LSTM32, TOL_F64TOL),
+    CASE(rnn_free_saved, c_rnn_free_saved, TOL_LSTM32, TOL_F64TOL),
     CASE(optim_step, c_optim_step, TOL_LOSS32, TOL_F64TOL),
     /* a sum split across threads adds in another order */
     CASE(set_threads, c_threads, TOL_ACC32, TOL_F64TOL),

@@ -1,0 +1,234 @@
+/* seq_rnn.c - the op layer of the fused GRU and simple RNN (seq_nn.h):
+ * the one check of the user's arguments, empty batches and sequences, the
+ * autograd node.  Backends see what seq_rnn_args promises. */
+#include <stdlib.h>
+
+#include "seq_nn.h"
+
+static const char *rnn_op_name(seq_rnn_mode m) { return m == SEQ_RNN_GRU ? "gru" : "simple_rnn"; }
+
+typedef struct rnn_ctx {
+  const seq_backend *be;
+  seq_rnn_args args; /* tensors here are borrowed from node->saved */
+  bool empty;        /* B == 0 or T == 0: defined here, no backend call */
+} rnn_ctx;
+
+static void rnn_ctx_free(void *p) {
+  rnn_ctx *c = p;
+  if (c->args.saved) c->be->rnn_free_saved(c->args.saved);
+  free(c);
+}
+
+/* Saved tensors of the node, in this order. */
+enum { RS_Y, RS_X, RS_K, RS_R, RS_B, RS_H0, RS_MASK, RS_N };
+
+static void rnn_release(int n, seq_tensor **ts) {
+  for (int i = 0; i < n; i++) {
+    seq_tensor_release(ts[i]);
+    ts[i] = NULL;
+  }
+}
+
+static seq_status backward_rnn(seq_node *n, seq_tensor **gout, seq_tensor **gi) {
+  rnn_ctx *c = n->ctx;
+  seq_rnn_args *a = &c->args;
+  const char *op = rnn_op_name(a->mode);
+  if (!a->saved && !c->empty)
+    return seq_fail(SEQ_EGRAD, "%s: saved state already freed (backward through it twice?)", op);
+  const seq_dtype dt = a->kernel->dtype;
+  seq_tensor *up[2] = {0};
+  seq_tensor *outs[5] = {0}; /* dx, dk, dr, db, dh0 */
+  seq_status st = SEQ_OK;
+  for (int i = 0; i < 2 && st == SEQ_OK; i++) st = seq_nn_upstream(&up[i], gout[i], dt);
+  for (int i = 0; i < 5 && st == SEQ_OK; i++) {
+    seq_tensor *like = n->inputs[i];
+    if ((i == 0 && a->x_is_index) || !like || !like->requires_grad) continue;
+    st = c->empty ? seq_tensor_zeros(&outs[i], dt, like->device, like->ndim, like->shape)
+                  : seq_tensor_empty(&outs[i], dt, like->device, like->ndim, like->shape);
+  }
+  if (st == SEQ_OK && c->empty) {
+    /* h_n was h0: its gradient passes through; the weights' are zero */
+    if (outs[4] && up[1]) st = seq_copy_(outs[4], up[1]);
+  } else if (st == SEQ_OK) {
+    seq_rnn_grads g = {up[0], up[1], outs[0], outs[1], outs[2], outs[3], outs[4]};
+    st = c->be->rnn_backward(a, &g);
+  }
+  /* the workspace is consumed: free it now rather than with the tape */
+  if (a->saved) c->be->rnn_free_saved(a->saved);
+  a->saved = NULL;
+  rnn_release(2, up);
+  if (st != SEQ_OK) {
+    rnn_release(5, outs);
+    return st;
+  }
+  for (int i = 0; i < 5; i++) gi[i] = outs[i];
+  return SEQ_OK;
+}
+
+static seq_status rnn_check_operand(const char *op, const char *what, const seq_tensor *t,
+                                    seq_dtype dt, seq_device dev) {
+  if (t->dtype != dt)
+    return seq_fail(SEQ_EDTYPE, "%s: %s has dtype %s, kernel has %s", op, what,
+                    seq_dtype_name(t->dtype), seq_dtype_name(dt));
+  if (t->device != dev)
+    return seq_fail(SEQ_EDEVICE, "%s: %s is on %s, kernel on %s", op, what,
+                    seq_device_name(t->device), seq_device_name(dev));
+  return SEQ_OK;
+}
+
+/* The one check of the user's arguments; size = {B, T, I, H}. */
+static seq_status rnn_validate(seq_rnn_mode mode, const seq_tensor *x, const seq_tensor *kernel,
+                               const seq_tensor *recurrent, const seq_tensor *bias,
+                               const seq_tensor *h0, const seq_tensor *rmask, int64_t size[4]) {
+  const char *op = rnn_op_name(mode);
+  const int64_t G = mode == SEQ_RNN_GRU ? 3 : 1;
+  if (!x || !kernel || !recurrent || !bias)
+    return seq_fail(SEQ_EARG, "%s: x, kernel, recurrent kernel and bias are required", op);
+  const seq_dtype dt = kernel->dtype;
+  const seq_device dev = kernel->device;
+  if (dt != SEQ_F32 && dt != SEQ_F64)
+    return seq_fail(SEQ_EDTYPE, "%s: kernel dtype %s is not supported (use f32 or f64)", op,
+                    seq_dtype_name(dt));
+  if (kernel->ndim != 2 || kernel->shape[0] == 0 || kernel->shape[1] == 0 ||
+      kernel->shape[1] % G != 0)
+    return seq_fail(SEQ_ESHAPE, "%s: kernel %s should be [input, %s]", op, seq_tshape(kernel),
+                    G == 3 ? "3*units" : "units");
+  const int64_t I = kernel->shape[0], H = kernel->shape[1] / G;
+  if (recurrent->ndim != 2 || recurrent->shape[0] != H || recurrent->shape[1] != G * H)
+    return seq_fail(SEQ_ESHAPE, "%s: recurrent kernel %s should be [%lld,%lld] for kernel %s", op,
+                    seq_tshape(recurrent), (long long)H, (long long)(G * H), seq_tshape(kernel));
+  if (mode == SEQ_RNN_GRU ? (bias->ndim != 2 || bias->shape[0] != 2 || bias->shape[1] != 3 * H)
+                          : (bias->ndim != 1 || bias->shape[0] != H))
+    return mode == SEQ_RNN_GRU
+               ? seq_fail(SEQ_ESHAPE, "%s: bias %s should be [2,%lld] (input and recurrent bias)",
+                          op, seq_tshape(bias), (long long)(3 * H))
+               : seq_fail(SEQ_ESHAPE, "%s: bias %s should be [%lld]", op, seq_tshape(bias),
+                          (long long)H);
+  SEQ_TRY(rnn_check_operand(op, "recurrent kernel", recurrent, dt, dev));
+  SEQ_TRY(rnn_check_operand(op, "bias", bias, dt, dev));
+  if (x->device != dev)
+    return seq_fail(SEQ_EDEVICE, "%s: input is on %s, kernel on %s", op,
+                    seq_device_name(x->device), seq_device_name(dev));
+  if (!seq_dtype_is_float(x->dtype)) {
+    if (x->dtype != SEQ_I32 && x->dtype != SEQ_I64)
+      return seq_fail(SEQ_EDTYPE, "%s: index input must be i32 or i64 ids, got %s", op,
+                      seq_dtype_name(x->dtype));
+    if (x->ndim != 2)
+      return seq_fail(SEQ_ESHAPE, "%s: index input %s should be [batch, steps]", op,
+                      seq_tshape(x));
+  } else {
+    if (x->ndim != 3)
+      return seq_fail(SEQ_ESHAPE, "%s: input %s should be [batch, steps, features]", op,
+                      seq_tshape(x));
+    SEQ_TRY(rnn_check_operand(op, "input", x, dt, dev));
+    if (x->shape[2] != I)
+      return seq_fail(SEQ_ESHAPE, "%s: input %s has %lld features but kernel %s expects %lld", op,
+                      seq_tshape(x), (long long)x->shape[2], seq_tshape(kernel), (long long)I);
+  }
+  const int64_t B = x->shape[0], T = x->shape[1];
+  const seq_tensor *states[2] = {h0, rmask};
+  const char *snames[2] = {"h0", "recurrent dropout mask"};
+  for (int i = 0; i < 2; i++) {
+    if (!states[i]) continue;
+    SEQ_TRY(rnn_check_operand(op, snames[i], states[i], dt, dev));
+    if (states[i]->ndim != 2 || states[i]->shape[0] != B || states[i]->shape[1] != H)
+      return seq_fail(SEQ_ESHAPE, "%s: %s %s should be [%lld,%lld] (batch, units)", op, snames[i],
+                      seq_tshape(states[i]), (long long)B, (long long)H);
+  }
+  size[0] = B;
+  size[1] = T;
+  size[2] = I;
+  size[3] = H;
+  return SEQ_OK;
+}
+
+/* Records the node that runs backward_rnn; on success the node owns the
+ * backend's saved state (a->saved is cleared).  The mask is saved, not an
+ * input: no gradient flows to it. */
+static seq_status rnn_record(const seq_backend *be, seq_rnn_args *a, seq_tensor *inputs[5],
+                             seq_tensor *cont[6]) {
+  rnn_ctx *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) return seq_fail(SEQ_ENOMEM, "%s: out of memory", rnn_op_name(a->mode));
+  seq_tensor *yalias = NULL;
+  /* a detached alias of y: saving y itself would make a cycle y -> node -> y */
+  seq_status st = seq_detach(&yalias, a->y);
+  seq_node *node = NULL;
+  seq_tensor *outs[2] = {a->y, a->h_n};
+  if (st == SEQ_OK) st = seq_node_record(rnn_op_name(a->mode), backward_rnn, 5, inputs, 2, outs, &node);
+  if (st == SEQ_OK && node) {
+    seq_node_save(node, yalias);
+    for (int i = 0; i < 6; i++) seq_node_save(node, cont[i]);
+    ctx->be = be;
+    ctx->empty = a->B == 0 || a->T == 0;
+    ctx->args = *a;
+    ctx->args.y = node->saved[RS_Y];
+    ctx->args.x = node->saved[RS_X];
+    ctx->args.kernel = node->saved[RS_K];
+    ctx->args.recurrent = node->saved[RS_R];
+    ctx->args.bias = node->saved[RS_B];
+    ctx->args.h0 = node->saved[RS_H0];
+    ctx->args.rmask = node->saved[RS_MASK];
+    ctx->args.h_n = NULL; /* not needed by backward */
+    node->ctx = ctx;
+    node->ctx_free = rnn_ctx_free;
+    a->saved = NULL;
+    ctx = NULL;
+  }
+  seq_tensor_release(yalias);
+  free(ctx);
+  return st;
+}
+
+static seq_status seq_rnn(seq_rnn_mode mode, seq_tensor **y_out, seq_tensor **hn_out,
+                          seq_tensor *x, seq_tensor *kernel, seq_tensor *recurrent,
+                          seq_tensor *bias, seq_tensor *h0, seq_tensor *rmask) {
+  int64_t size[4] = {0};
+  SEQ_TRY(rnn_validate(mode, x, kernel, recurrent, bias, h0, rmask, size));
+  const int64_t B = size[0], T = size[1], I = size[2], H = size[3];
+  const seq_dtype dt = kernel->dtype;
+  const seq_device dev = kernel->device;
+  const seq_backend *be = seq_backend_get(dev);
+  if (!be) return seq_fail_context(SEQ_EDEVICE, rnn_op_name(mode));
+
+  seq_tensor *inputs[5] = {x, kernel, recurrent, bias, h0};
+  const bool record = seq_needs_grad(5, inputs);
+  seq_tensor *given[6] = {x, kernel, recurrent, bias, h0, rmask};
+  seq_tensor *cont[6] = {0}; /* contiguous operands */
+  seq_tensor *y = NULL, *hn = NULL;
+  seq_status st = SEQ_OK;
+  for (int i = 0; i < 6 && st == SEQ_OK; i++)
+    if (given[i]) st = seq_contiguous(&cont[i], given[i]);
+  const int64_t sy[3] = {B, T, H}, sh[2] = {B, H};
+  if (st == SEQ_OK) st = seq_tensor_empty(&y, dt, dev, 3, sy);
+  if (st == SEQ_OK) st = seq_tensor_empty(&hn, dt, dev, 2, sh);
+  seq_rnn_args a = {mode,    B,       T,       I,       H,       !seq_dtype_is_float(x->dtype),
+                    cont[0], cont[1], cont[2], cont[3], cont[4], cont[5],
+                    y,       hn,      NULL,    record};
+  if (st == SEQ_OK) {
+    if (B == 0 || T == 0) st = h0 ? seq_copy_(hn, h0) : seq_fill_(hn, 0);
+    else st = be->rnn_forward(&a);
+  }
+  if (st == SEQ_OK && record) st = rnn_record(be, &a, inputs, cont);
+  if (a.saved) be->rnn_free_saved(a.saved);
+  rnn_release(6, cont);
+  if (st != SEQ_OK) {
+    seq_tensor *o[2] = {y, hn};
+    rnn_release(2, o);
+    return st;
+  }
+  if (y_out) *y_out = y; else seq_tensor_release(y);
+  if (hn_out) *hn_out = hn; else seq_tensor_release(hn);
+  return SEQ_OK;
+}
+
+seq_status seq_gru(seq_tensor **y, seq_tensor **h_n, seq_tensor *x, seq_tensor *kernel,
+                   seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0, seq_tensor *rmask) {
+  return seq_rnn(SEQ_RNN_GRU, y, h_n, x, kernel, recurrent, bias, h0, rmask);
+}
+
+seq_status seq_simple_rnn(seq_tensor **y, seq_tensor **h_n, seq_tensor *x, seq_tensor *kernel,
+                          seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
+                          seq_tensor *rmask, bool relu) {
+  return seq_rnn(relu ? SEQ_RNN_RELU : SEQ_RNN_TANH, y, h_n, x, kernel, recurrent, bias, h0,
+                 rmask);
+}
