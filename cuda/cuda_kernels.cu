@@ -1254,68 +1254,74 @@ extern "C" seq_status seq_cuda_k_optim(const seq_optim_hparams *hp, void *param,
   return SEQ_OK;
 }
 
-/* ---- LSTM weight packing (see cuda_lstm.c) ---- */
+/* ---- recurrent weight packing (see cuda_rnn.c) ---- */
 
 /* Keras kernel K[i, g*H + h] -> cuDNN W_g[h, i]; recurrent likewise;
- * bias[g*H + h] -> b_in_g[h]; b_rec_g = 0.  One launch over all pieces. */
+ * bias[g*H + h] -> b_in_g[h]; b_rec_g[h] = bias[G*H + g*H + h] with two
+ * bias rows, else 0.  One launch over all pieces. */
 template <typename T>
-__global__ void k_lstm_pack(seq_cuda_lstm_wptrs w, const T *K, const T *R, const T *b, int64_t I,
-                            int64_t H) {
-  const int64_t nK = 4 * H * I, nR = 4 * H * H, nB = 4 * H;
+__global__ void k_rnn_pack(seq_cuda_rnn_wptrs w, const T *K, const T *R, const T *b, int64_t I,
+                           int64_t H, int G, bool two_bias) {
+  const int64_t GH = G * H, nK = GH * I, nR = GH * H, nB = GH;
   GRID_STRIDE(e, nK + nR + 2 * nB) {
     if (e < nK) {
       int64_t g = e / (H * I), r = e % (H * I), h = r / I, i = r % I;
-      ((T *)w.w_in[g])[h * I + i] = K[i * 4 * H + g * H + h];
+      ((T *)w.w_in[g])[h * I + i] = K[i * GH + g * H + h];
     } else if (e < nK + nR) {
       int64_t q = e - nK, g = q / (H * H), r = q % (H * H), h = r / H, j = r % H;
-      ((T *)w.w_rec[g])[h * H + j] = R[j * 4 * H + g * H + h];
+      ((T *)w.w_rec[g])[h * H + j] = R[j * GH + g * H + h];
     } else if (e < nK + nR + nB) {
       int64_t q = e - nK - nR, g = q / H, h = q % H;
       ((T *)w.b_in[g])[h] = b[g * H + h];
     } else {
       int64_t q = e - nK - nR - nB, g = q / H, h = q % H;
-      ((T *)w.b_rec[g])[h] = (T)0;
+      ((T *)w.b_rec[g])[h] = two_bias ? b[GH + g * H + h] : (T)0;
     }
   }
 }
 
 /* Iterates over the Keras layouts so the writes are coalesced. */
 template <typename T>
-__global__ void k_lstm_unpack(seq_cuda_lstm_wptrs w, T *dK, T *dR, T *db, int64_t I, int64_t H) {
-  const int64_t nK = dK ? I * 4 * H : 0, nR = dR ? H * 4 * H : 0, nB = db ? 4 * H : 0;
+__global__ void k_rnn_unpack(seq_cuda_rnn_wptrs w, T *dK, T *dR, T *db, int64_t I, int64_t H,
+                             int G, bool two_bias) {
+  const int64_t GH = G * H;
+  const int64_t nK = dK ? I * GH : 0, nR = dR ? H * GH : 0, nB = db ? (two_bias ? 2 : 1) * GH : 0;
   GRID_STRIDE(e, nK + nR + nB) {
     if (e < nK) {
-      int64_t i = e / (4 * H), col = e % (4 * H), g = col / H, h = col % H;
+      int64_t i = e / GH, col = e % GH, g = col / H, h = col % H;
       dK[e] = ((const T *)w.w_in[g])[h * I + i];
     } else if (e < nK + nR) {
-      int64_t q = e - nK, j = q / (4 * H), col = q % (4 * H), g = col / H, h = col % H;
+      int64_t q = e - nK, j = q / GH, col = q % GH, g = col / H, h = col % H;
       dR[q] = ((const T *)w.w_rec[g])[h * H + j];
     } else {
-      int64_t q = e - nK - nR, g = q / H, h = q % H;
-      db[q] = ((const T *)w.b_in[g])[h];
+      int64_t q = e - nK - nR, rec = q / GH, g = (q % GH) / H, h = q % H;
+      db[q] = ((const T *)(rec ? w.b_rec[g] : w.b_in[g]))[h];
     }
   }
 }
 
-extern "C" seq_status seq_cuda_k_lstm_pack(const seq_cuda_lstm_wptrs *w, const void *kernel,
-                                           const void *recurrent, const void *bias, seq_dtype dt,
-                                           int64_t I, int64_t H) {
-  int64_t n = 4 * H * I + 4 * H * H + 8 * H;
-  DISPATCH_FLOAT(dt, T, "lstm", (SEQ_LAUNCH(blocks_for(n), THREADS, k_lstm_pack<T>)(
-                                    *w, (const T *)kernel, (const T *)recurrent, (const T *)bias,
-                                    I, H)));
-  LAUNCH_CHECK("lstm weight pack");
+extern "C" seq_status seq_cuda_k_rnn_pack(const seq_cuda_rnn_wptrs *w, const void *kernel,
+                                          const void *recurrent, const void *bias, seq_dtype dt,
+                                          int64_t I, int64_t H, int G, bool two_bias) {
+  int64_t n = G * H * I + G * H * H + 2 * G * H;
+  DISPATCH_FLOAT(dt, T, "rnn", (SEQ_LAUNCH(blocks_for(n), THREADS, k_rnn_pack<T>)(
+                                   *w, (const T *)kernel, (const T *)recurrent, (const T *)bias,
+                                   I, H, G, two_bias)));
+  LAUNCH_CHECK("recurrent weight pack");
   return SEQ_OK;
 }
 
-extern "C" seq_status seq_cuda_k_lstm_unpack(const seq_cuda_lstm_wptrs *dw, void *dkernel,
-                                             void *drecurrent, void *dbias, seq_dtype dt, int64_t I,
-                                             int64_t H) {
-  int64_t n = (dkernel ? I * 4 * H : 0) + (drecurrent ? H * 4 * H : 0) + (dbias ? 4 * H : 0);
+extern "C" seq_status seq_cuda_k_rnn_unpack(const seq_cuda_rnn_wptrs *dw, void *dkernel,
+                                            void *drecurrent, void *dbias, seq_dtype dt,
+                                            int64_t I, int64_t H, int G, bool two_bias) {
+  const int64_t GH = G * H;
+  int64_t n = (dkernel ? I * GH : 0) + (drecurrent ? H * GH : 0) +
+              (dbias ? (two_bias ? 2 : 1) * GH : 0);
   if (n == 0) return SEQ_OK;
-  DISPATCH_FLOAT(dt, T, "lstm", (SEQ_LAUNCH(blocks_for(n), THREADS, k_lstm_unpack<T>)(
-                                    *dw, (T *)dkernel, (T *)drecurrent, (T *)dbias, I, H)));
-  LAUNCH_CHECK("lstm weight unpack");
+  DISPATCH_FLOAT(dt, T, "rnn", (SEQ_LAUNCH(blocks_for(n), THREADS, k_rnn_unpack<T>)(
+                                   *dw, (T *)dkernel, (T *)drecurrent, (T *)dbias, I, H, G,
+                                   two_bias)));
+  LAUNCH_CHECK("recurrent weight unpack");
   return SEQ_OK;
 }
 

@@ -164,20 +164,22 @@ seq_status seq_cuda_k_sigmoid_bce(void *loss, void *sig, const void *logits,
 seq_status seq_cuda_k_optim(const seq_optim_hparams *hp, void *param, const void *grad,
                             void *s0, void *s1, seq_dtype dt, int64_t n);
 
-/* LSTM helpers.  Pointers to cuDNN's per-gate matrices (row-major [H, in])
- * and bias vectors [H] inside its weight space, gate order i, f, c, o. */
-typedef struct seq_cuda_lstm_wptrs {
+/* Recurrent layer helpers (cuda_rnn.c).  Pointers to cuDNN's per-gate
+ * matrices (row-major [H, in]) and bias vectors [H] inside its weight space,
+ * indexed by Keras gate (G <= 4 of them). */
+typedef struct seq_cuda_rnn_wptrs {
   void *w_in[4], *w_rec[4], *b_in[4], *b_rec[4];
-} seq_cuda_lstm_wptrs;
-/* Keras kernel [I,4H], recurrent [H,4H], bias [4H] (contiguous) -> weight
- * space; the recurrent biases are set to zero (Keras has one bias). */
-seq_status seq_cuda_k_lstm_pack(const seq_cuda_lstm_wptrs *w, const void *kernel,
-                                const void *recurrent, const void *bias, seq_dtype dt,
-                                int64_t I, int64_t H);
+} seq_cuda_rnn_wptrs;
+/* Keras kernel [I,G*H], recurrent [H,G*H] and bias (contiguous) -> weight
+ * space.  two_bias: bias [2,G*H] holds the input and the recurrent biases;
+ * else bias [G*H] is the input bias and the recurrent biases are zero. */
+seq_status seq_cuda_k_rnn_pack(const seq_cuda_rnn_wptrs *w, const void *kernel,
+                               const void *recurrent, const void *bias, seq_dtype dt, int64_t I,
+                               int64_t H, int G, bool two_bias);
 /* Weight-space gradients -> Keras layout; any destination may be NULL. */
-seq_status seq_cuda_k_lstm_unpack(const seq_cuda_lstm_wptrs *dw, void *dkernel,
-                                  void *drecurrent, void *dbias, seq_dtype dt, int64_t I,
-                                  int64_t H);
+seq_status seq_cuda_k_rnn_unpack(const seq_cuda_rnn_wptrs *dw, void *dkernel, void *drecurrent,
+                                 void *dbias, seq_dtype dt, int64_t I, int64_t H, int G,
+                                 bool two_bias);
 /* ids [n] (i32/i64) -> one-hot rows [n, I] of dtype dt. */
 seq_status seq_cuda_k_one_hot(void *out, seq_dtype dt, const void *ids, seq_dtype id_dt,
                               int64_t n, int64_t I);
@@ -187,10 +189,13 @@ seq_status seq_cuda_gemm(seq_dtype dtype, bool trans_a, bool trans_b, int64_t m,
                          int64_t k, double alpha, const void *a, int64_t lda, int64_t stride_a,
                          const void *b, int64_t ldb, int64_t stride_b, double beta, void *c,
                          int64_t ldc, int64_t stride_c, int64_t batch);
-/* cuda_lstm.c */
+/* cuda_rnn.c */
 seq_status seq_cuda_lstm_forward(seq_lstm_args *args);
 seq_status seq_cuda_lstm_backward(seq_lstm_args *args, seq_lstm_grads *grads);
 void seq_cuda_lstm_free_saved(void *saved);
+seq_status seq_cuda_rnn_forward(seq_rnn_args *args);
+seq_status seq_cuda_rnn_backward(seq_rnn_args *args, seq_rnn_grads *grads);
+void seq_cuda_rnn_free_saved(void *saved);
 /* Library handles owned by cuda_memory.c (created in seq_cuda_ensure_init). */
 void *seq_cuda_cublas_handle(void); /* cublasHandle_t */
 void *seq_cuda_cudnn_handle(void);  /* cudnnHandle_t */

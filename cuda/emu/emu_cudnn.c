@@ -7,8 +7,10 @@
  * "cudnnDropoutGetStatesSize") and cudnn_adv library (the RNN functions),
  * each cited where it is enforced.
  *
- * Only what seqlua's LSTM needs is computed: CUDNN_LSTM, one unidirectional
- * layer, CUDNN_LINEAR_INPUT, no projection, f32/f64.  Any other valid
+ * Only what seqlua's recurrent ops need is computed: CUDNN_LSTM, CUDNN_GRU,
+ * CUDNN_RNN_TANH and CUDNN_RNN_RELU (the cell equations of the
+ * cudnnRNNMode_t reference), one unidirectional layer, CUDNN_LINEAR_INPUT,
+ * no projection, f32/f64.  Any other valid
  * configuration returns CUDNN_STATUS_NOT_SUPPORTED with an "emulator" note on
  * stderr, so it cannot pass for a result.  Where the real library's output is
  * undefined rather than an error (backward-weights before backward-data on a
@@ -310,11 +312,11 @@ cudnnStatus_t cudnnSetRNNDescriptor_v8(cudnnRNNDescriptor_t d, cudnnRNNAlgo_t al
           (double)dropoutDesc->p);
   else
     trace("cudnnSetRNNDescriptor_v8 dropoutDesc=NULL");
-  if (cellMode != CUDNN_LSTM || dirMode != CUDNN_UNIDIRECTIONAL || inputMode != CUDNN_LINEAR_INPUT ||
-      numLayers != 1 || projSize != hiddenSize || algo != CUDNN_RNN_ALGO_STANDARD ||
+  if (dirMode != CUDNN_UNIDIRECTIONAL || inputMode != CUDNN_LINEAR_INPUT || numLayers != 1 ||
+      projSize != hiddenSize || algo != CUDNN_RNN_ALGO_STANDARD ||
       (dataType != CUDNN_DATA_FLOAT && dataType != CUDNN_DATA_DOUBLE)) {
-    note(fn, "emulator: only a one-layer unidirectional f32/f64 LSTM (standard algorithm, linear "
-             "input, no projection) is implemented");
+    note(fn, "emulator: only a one-layer unidirectional f32/f64 LSTM, GRU or simple RNN (standard "
+             "algorithm, linear input, no projection) is implemented");
     return CUDNN_STATUS_NOT_SUPPORTED;
   }
   static unsigned next_id = 1;
@@ -329,6 +331,12 @@ cudnnStatus_t cudnnSetRNNDescriptor_v8(cudnnRNNDescriptor_t d, cudnnRNNAlgo_t al
   return CUDNN_STATUS_SUCCESS;
 }
 
+/* Matrices per direction (the number of gates): "cudnnGetRNNWeightParams"
+ * numbers them 0..G-1 (input) and G..2G-1 (recurrent). */
+static int ngates(const struct cudnnRNNStruct *r) {
+  return r->cell == CUDNN_LSTM ? 4 : r->cell == CUDNN_GRU ? 3 : 1;
+}
+
 /* weight-space layout (in elements) */
 static bool has_bw(const struct cudnnRNNStruct *r) {
   return r->bias == CUDNN_RNN_DOUBLE_BIAS || r->bias == CUDNN_RNN_SINGLE_INP_BIAS;
@@ -337,13 +345,17 @@ static bool has_br(const struct cudnnRNNStruct *r) {
   return r->bias == CUDNN_RNN_DOUBLE_BIAS || r->bias == CUDNN_RNN_SINGLE_REC_BIAS;
 }
 static size_t off_bw(const struct cudnnRNNStruct *r) { (void)r; return 0; }
-static size_t off_br(const struct cudnnRNNStruct *r) { return has_bw(r) ? 4 * (size_t)r->H : 0; }
-static size_t off_R(const struct cudnnRNNStruct *r) {
-  return off_br(r) + (has_br(r) ? 4 * (size_t)r->H : 0);
+static size_t off_br(const struct cudnnRNNStruct *r) {
+  return has_bw(r) ? (size_t)ngates(r) * r->H : 0;
 }
-static size_t off_W(const struct cudnnRNNStruct *r) { return off_R(r) + 4 * (size_t)r->H * r->H; }
+static size_t off_R(const struct cudnnRNNStruct *r) {
+  return off_br(r) + (has_br(r) ? (size_t)ngates(r) * r->H : 0);
+}
+static size_t off_W(const struct cudnnRNNStruct *r) {
+  return off_R(r) + (size_t)ngates(r) * r->H * r->H;
+}
 static size_t weight_elems(const struct cudnnRNNStruct *r) {
-  return off_W(r) + 4 * (size_t)r->H * r->I;
+  return off_W(r) + (size_t)ngates(r) * r->H * r->I;
 }
 
 static bool rnn_ok(cudnnRNNDescriptor_t r) { return r && r->magic == MAGIC_RNN && r->set; }
@@ -356,8 +368,11 @@ cudnnStatus_t cudnnGetRNNWeightSpaceSize(cudnnHandle_t handle, cudnnRNNDescripto
 }
 
 /* "cudnnGetRNNWeightParams": pseudoLayer in [0, numLayers*dirs), linLayerID
- * 0-3 the input matrices W and 4-7 the recurrent matrices R of the LSTM's
- * input, forget, new-memory (cell) and output gates, 8 the projection.
+ * for CUDNN_LSTM 0-3 the input matrices W and 4-7 the recurrent matrices R
+ * of the input, forget, new-memory (cell) and output gates, 8 the
+ * projection; for CUDNN_GRU 0-2 the input and 3-5 the recurrent matrices of
+ * the reset, update and new-memory gates; for CUDNN_RNN_RELU/TANH 0 the
+ * input and 1 the recurrent matrix.
  * mDesc gets {1, rows, cols} (row-major: rows = hiddenSize, cols = the
  * layer's input width), bDesc {1, rows, 1}; a piece that does not exist
  * (the projection, a bias the bias mode leaves out) gets nbDims 0 and a NULL
@@ -369,7 +384,9 @@ cudnnStatus_t cudnnGetRNNWeightParams(cudnnHandle_t handle, cudnnRNNDescriptor_t
                                       cudnnTensorDescriptor_t mDesc, void **mAddr,
                                       cudnnTensorDescriptor_t bDesc, void **bAddr) {
   if (!handle_ok(handle) || !rnn_ok(r)) return CUDNN_STATUS_BAD_PARAM;
-  if (pseudoLayer != 0 || linLayerID < 0 || linLayerID > 8) return CUDNN_STATUS_BAD_PARAM;
+  const int G = ngates(r);
+  if (pseudoLayer != 0 || linLayerID < 0 || linLayerID > (G == 4 ? 8 : 2 * G - 1))
+    return CUDNN_STATUS_BAD_PARAM;
   const size_t es = dt_size(r->dt);
   if (weightSpaceSize < weight_elems(r) * es) return CUDNN_STATUS_BAD_PARAM;
   if ((mDesc && mDesc->magic != MAGIC_TENSOR) || (bDesc && bDesc->magic != MAGIC_TENSOR))
@@ -377,9 +394,9 @@ cudnnStatus_t cudnnGetRNNWeightParams(cudnnHandle_t handle, cudnnRNNDescriptor_t
   char *base = (char *)weightSpace;
   void *m = NULL, *b = NULL;
   int rows = 0, cols = 0, brows = 0;
-  if (linLayerID < 8) {
-    int g = linLayerID % 4;
-    bool input = linLayerID < 4;
+  if (linLayerID < 2 * G) {
+    int g = linLayerID % G;
+    bool input = linLayerID < G;
     rows = r->H;
     cols = input ? r->I : r->H;
     m = base + ((input ? off_W(r) : off_R(r)) + (size_t)g * r->H * cols) * es;
@@ -469,8 +486,12 @@ typedef struct reserve_head {
 #define RESERVE_MAGIC 0x5e5eu
 #define RESERVE_HEAD 64 /* bytes, keeps the arrays aligned */
 static size_t reserve_bytes(const struct cudnnRNNStruct *r, int B, int T) {
-  /* gates (post-activation) [T,B,4H], cells [T,B,H], gate gradients [T,B,4H] */
-  return RESERVE_HEAD + (size_t)T * B * 9 * (size_t)r->H * dt_size(r->dt);
+  /* LSTM: gates (post-activation) [T,B,4H], cells [T,B,H], gate gradients
+   * [T,B,4H].  GRU: r, i, h' and R_h h + b_Rh [T,B,4H], then the gradients of
+   * the input and of the recurrent pre-activations [T,B,3H] each.  Simple
+   * RNN: h [T,B,H], the two gradients [T,B,H] each. */
+  const size_t per = r->cell == CUDNN_LSTM ? 9 : r->cell == CUDNN_GRU ? 10 : 3;
+  return RESERVE_HEAD + (size_t)T * B * per * (size_t)r->H * dt_size(r->dt);
 }
 
 cudnnStatus_t cudnnGetRNNTempSpaceSizes(cudnnHandle_t handle, cudnnRNNDescriptor_t r,
@@ -603,6 +624,211 @@ static reserve_head *check_reserve(const rnn_call *c, size_t size, void *reserve
   return (reserve_head *)reserve;
 }
 
+/* ---- GRU and simple RNN (the cudnnRNNMode_t equations) ----
+ *   RNN:  h_t = act(W_i x_t + R_i h_{t-1} + b_Wi + b_Ri), act relu or tanh
+ *   GRU:  i_t = sigm(W_i x_t + R_i h_{t-1} + b_Wi + b_Ri)      (update)
+ *         r_t = sigm(W_r x_t + R_r h_{t-1} + b_Wr + b_Rr)      (reset)
+ *         h'_t = tanh(W_h x_t + r_t o (R_h h_{t-1} + b_Rh) + b_Wh)
+ *         h_t = (1 - i_t) o h'_t + i_t o h_{t-1}
+ * with matrices r, i, h' = linear layers 0, 1, 2 (input) and 3, 4, 5
+ * (recurrent).  Pre-activations are kept apart per side: A = x W^T + b_W
+ * and C = h R^T + b_R, [B, G*H] each; their gradients dA and dC differ
+ * only in the new-memory gate (dC_h = dA_h o r). */
+
+/* a training forward's reserve space: whose, which shape, stage 1 */
+static void reserve_mark(reserve_head *rh, const struct cudnnRNNStruct *r, int B, int T) {
+  memset(rh, 0, sizeof *rh);
+  rh->magic = RESERVE_MAGIC;
+  rh->rnn_id = r->id;
+  rh->B = B;
+  rh->T = T;
+  rh->stage = 1;
+}
+
+/* where the reserve space keeps what backward needs (see reserve_bytes) */
+typedef struct gates_reserve {
+  char *saved;   /* GRU [T,B,4H]: r, i, h', C_h; RNN [T,B,H]: h */
+  char *dA, *dC; /* [T,B,G*H] each */
+} gates_reserve;
+
+static gates_reserve gates_layout(const rnn_call *c, void *reserve) {
+  const int G = ngates(c->r), H = c->H;
+  const size_t TB = (size_t)c->T * c->B;
+  gates_reserve g;
+  g.saved = (char *)reserve + RESERVE_HEAD;
+  g.dA = g.saved + TB * (G == 3 ? 4 : 1) * (size_t)H * c->es;
+  g.dC = g.dA + TB * (size_t)G * H * c->es;
+  return g;
+}
+
+/* adds the bias vector b [n] (NULL: none) to each of the B rows of M [B,n] */
+static void add_bias_rows(bool f64, void *M, int B, int n, const void *b) {
+  if (!b) return;
+  for (int r = 0; r < B; r++)
+    for (int j = 0; j < n; j++)
+      st(M, f64, (size_t)r * n + j, ld(M, f64, (size_t)r * n + j) + ld(b, f64, j));
+}
+
+/* h_{t-1} of sample b, unit j: y of step t-1 (a real step when t is), hx at
+ * t = 0 (NULL: zeros) */
+static double prev_h(const rnn_call *c, const void *y, const void *hx, int t, int b, int j) {
+  if (t > 0) return ld(y, c->f64, (size_t)b * c->sby + (size_t)(t - 1) * c->sty + j);
+  return hx ? ld(hx, c->f64, (size_t)b * c->H + j) : 0.0;
+}
+
+static void gates_forward(const rnn_call *c, const void *x, void *y, const void *hx, void *hy,
+                          const void *w, void *work, void *reserve, const int *len,
+                          const struct cudnnRNNDataStruct *yd) {
+  const struct cudnnRNNStruct *r = c->r;
+  const int B = c->B, T = c->T, I = c->I, H = c->H, GH = ngates(r) * H;
+  const bool f64 = c->f64, gru = r->cell == CUDNN_GRU;
+  const size_t es = c->es, BH = (size_t)B * H;
+  const char *wb = w;
+  const void *W = wb + off_W(r) * es, *R = wb + off_R(r) * es;
+  const void *bw = has_bw(r) ? wb + off_bw(r) * es : NULL;
+  const void *br = has_br(r) ? wb + off_br(r) * es : NULL;
+  /* workspace: A [B,GH], C [B,GH], h [B,H] */
+  char *A = work, *C = A + (size_t)B * GH * es, *hs = C + (size_t)B * GH * es;
+  for (size_t k = 0; k < BH; k++) st(hs, f64, k, hx ? ld(hx, f64, k) : 0.0);
+  gates_reserve rs = {0};
+  if (reserve) rs = gates_layout(c, reserve);
+  for (int t = 0; t < T; t++) {
+    gemm(f64, false, true, B, GH, I, (const char *)x + (size_t)t * c->stx * es, (int)c->sbx, W, I,
+         0.0, A, GH);
+    add_bias_rows(f64, A, B, GH, bw);
+    gemm(f64, false, true, B, GH, H, hs, H, R, H, 0.0, C, GH);
+    add_bias_rows(f64, C, B, GH, br);
+    for (int b = 0; b < B; b++) {
+      const size_t yo = (size_t)b * c->sby + (size_t)t * c->sty, row = (size_t)b * GH;
+      if (t >= len[b]) { /* finished: the state stays, y gets the fill */
+        if (yd->has_fill)
+          for (int j = 0; j < H; j++) st(y, f64, yo + j, yd->fill);
+        continue;
+      }
+      for (int j = 0; j < H; j++) {
+        const size_t k = (size_t)b * H + j;
+        double hn;
+        if (gru) {
+          double rg = sigm(ld(A, f64, row + j) + ld(C, f64, row + j));
+          double ig = sigm(ld(A, f64, row + H + j) + ld(C, f64, row + H + j));
+          double ch = ld(C, f64, row + 2 * (size_t)H + j);
+          double hp = tanh(ld(A, f64, row + 2 * (size_t)H + j) + rg * ch);
+          hn = (1.0 - ig) * hp + ig * ld(hs, f64, k);
+          if (reserve) {
+            size_t base = ((size_t)t * B + b) * 4 * H;
+            st(rs.saved, f64, base + j, rg);
+            st(rs.saved, f64, base + H + j, ig);
+            st(rs.saved, f64, base + 2 * (size_t)H + j, hp);
+            st(rs.saved, f64, base + 3 * (size_t)H + j, ch);
+          }
+        } else {
+          double a = ld(A, f64, row + j) + ld(C, f64, row + j);
+          hn = r->cell == CUDNN_RNN_RELU ? (a > 0 ? a : 0.0) : tanh(a);
+          if (reserve) st(rs.saved, f64, ((size_t)t * B + b) * H + j, hn);
+        }
+        st(hs, f64, k, hn);
+        st(y, f64, yo + j, hn);
+      }
+    }
+  }
+  if (hy) memcpy(hy, hs, BH * es);
+}
+
+static void gates_backward_data(const rnn_call *c, const void *y, const void *dy, void *dx,
+                                const void *hx, const void *dhy, void *dhx, const void *w,
+                                void *work, void *reserve, const int *len) {
+  const struct cudnnRNNStruct *r = c->r;
+  const int B = c->B, T = c->T, I = c->I, H = c->H, GH = ngates(r) * H;
+  const bool f64 = c->f64, gru = r->cell == CUDNN_GRU;
+  const size_t es = c->es, BH = (size_t)B * H;
+  const char *wb = w;
+  const void *W = wb + off_W(r) * es, *R = wb + off_R(r) * es;
+  gates_reserve rs = gates_layout(c, reserve);
+  /* workspace: dh [B,H], the direct part of dh_{t-1} [B,H], tmp [B,H] */
+  char *dh = work, *direct = dh + BH * es, *tmp = direct + BH * es;
+  for (size_t k = 0; k < BH; k++) st(dh, f64, k, dhy ? ld(dhy, f64, k) : 0.0);
+  for (int t = T - 1; t >= 0; t--) {
+    char *dAt = rs.dA + (size_t)t * B * GH * es, *dCt = rs.dC + (size_t)t * B * GH * es;
+    for (int b = 0; b < B; b++) {
+      const size_t row = (size_t)b * GH;
+      if (t >= len[b]) {
+        for (int j = 0; j < GH; j++) {
+          st(dAt, f64, row + j, 0.0);
+          st(dCt, f64, row + j, 0.0);
+        }
+        continue;
+      }
+      const size_t yo = (size_t)b * c->sby + (size_t)t * c->sty;
+      for (int j = 0; j < H; j++) {
+        const size_t k = (size_t)b * H + j;
+        const double hg = ld(dy, f64, yo + j) + ld(dh, f64, k);
+        if (gru) {
+          size_t base = ((size_t)t * B + b) * 4 * H;
+          double rg = ld(rs.saved, f64, base + j), ig = ld(rs.saved, f64, base + H + j);
+          double hp = ld(rs.saved, f64, base + 2 * (size_t)H + j);
+          double ch = ld(rs.saved, f64, base + 3 * (size_t)H + j);
+          double hprev = prev_h(c, y, hx, t, b, j);
+          double dap = hg * (1.0 - ig) * (1.0 - hp * hp);
+          double dr = dap * ch * rg * (1.0 - rg);
+          double di = hg * (hprev - hp) * ig * (1.0 - ig);
+          st(dAt, f64, row + j, dr);
+          st(dAt, f64, row + H + j, di);
+          st(dAt, f64, row + 2 * (size_t)H + j, dap);
+          st(dCt, f64, row + j, dr);
+          st(dCt, f64, row + H + j, di);
+          st(dCt, f64, row + 2 * (size_t)H + j, dap * rg);
+          st(direct, f64, k, hg * ig);
+        } else {
+          double hn = ld(rs.saved, f64, ((size_t)t * B + b) * H + j);
+          double da = r->cell == CUDNN_RNN_RELU ? (hn > 0 ? hg : 0.0) : hg * (1.0 - hn * hn);
+          st(dAt, f64, row + j, da);
+          st(dCt, f64, row + j, da);
+          st(direct, f64, k, 0.0);
+        }
+      }
+    }
+    /* dx_t = dA_t W, dh = dC_t R + the direct part (finished sequences keep theirs) */
+    gemm(f64, false, false, B, I, GH, dAt, GH, W, I, 0.0, (char *)dx + (size_t)t * c->stx * es,
+         (int)c->sbx);
+    gemm(f64, false, false, B, H, GH, dCt, GH, R, H, 0.0, tmp, H);
+    for (int b = 0; b < B; b++)
+      if (t < len[b])
+        for (int j = 0; j < H; j++) {
+          size_t k = (size_t)b * H + j;
+          st(dh, f64, k, ld(tmp, f64, k) + ld(direct, f64, k));
+        }
+  }
+  if (dhx) memcpy(dhx, dh, BH * es);
+}
+
+static void gates_backward_weights(const rnn_call *c, const void *x, const void *hx,
+                                   const void *y, void *dw, void *reserve) {
+  const struct cudnnRNNStruct *r = c->r;
+  const int B = c->B, T = c->T, I = c->I, H = c->H, GH = ngates(r) * H;
+  const bool f64 = c->f64;
+  const size_t es = c->es;
+  char *wb = dw;
+  void *dW = wb + off_W(r) * es, *dR = wb + off_R(r) * es;
+  void *dbw = has_bw(r) ? wb + off_bw(r) * es : NULL, *dbr = has_br(r) ? wb + off_br(r) * es : NULL;
+  gates_reserve rs = gates_layout(c, reserve);
+  for (int t = 0; t < T; t++) {
+    const char *dAt = rs.dA + (size_t)t * B * GH * es, *dCt = rs.dC + (size_t)t * B * GH * es;
+    /* dW += dA_t^T x_t, dR += dC_t^T h_{t-1} (rows of padded steps are 0) */
+    gemm(f64, true, false, GH, I, B, dAt, GH, (const char *)x + (size_t)t * c->stx * es,
+         (int)c->sbx, 1.0, dW, I);
+    if (t > 0)
+      gemm(f64, true, false, GH, H, B, dCt, GH, (const char *)y + (size_t)(t - 1) * c->sty * es,
+           (int)c->sby, 1.0, dR, H);
+    else if (hx)
+      gemm(f64, true, false, GH, H, B, dCt, GH, hx, H, 1.0, dR, H);
+    for (int b = 0; b < B; b++)
+      for (int j = 0; j < GH; j++) {
+        if (dbw) st(dbw, f64, j, ld(dbw, f64, j) + ld(dAt, f64, (size_t)b * GH + j));
+        if (dbr) st(dbr, f64, j, ld(dbr, f64, j) + ld(dCt, f64, (size_t)b * GH + j));
+      }
+  }
+}
+
 cudnnStatus_t cudnnRNNForward(cudnnHandle_t handle, cudnnRNNDescriptor_t rnnDesc,
                               cudnnForwardMode_t fwdMode, const int32_t devSeqLengths[],
                               cudnnRNNDataDescriptor_t xDesc, const void *x,
@@ -617,7 +843,8 @@ cudnnStatus_t cudnnRNNForward(cudnnHandle_t handle, cudnnRNNDescriptor_t rnnDesc
   if (s != CUDNN_STATUS_SUCCESS) return s;
   if (fwdMode != CUDNN_FWD_MODE_INFERENCE && fwdMode != CUDNN_FWD_MODE_TRAINING)
     return CUDNN_STATUS_BAD_PARAM;
-  if (!hDesc || !cDesc || !x || !y) return CUDNN_STATUS_BAD_PARAM;
+  const bool lstm = rnnDesc->cell == CUDNN_LSTM; /* cDesc, cx, cy: LSTM only */
+  if (!hDesc || (lstm && !cDesc) || !x || !y) return CUDNN_STATUS_BAD_PARAM;
   const bool train = fwdMode == CUDNN_FWD_MODE_TRAINING;
   const int B = c.B, T = c.T, I = c.I, H = c.H;
   const bool f64 = c.f64;
@@ -631,7 +858,12 @@ cudnnStatus_t cudnnRNNForward(cudnnHandle_t handle, cudnnRNNDescriptor_t rnnDesc
       !check_io(&c, "hx", hx, BH) || !check_io(&c, "hy", hy, BH) || !check_io(&c, "cx", cx, BH) ||
       !check_io(&c, "cy", cy, BH))
     return CUDNN_STATUS_EXECUTION_FAILED;
-
+  if (!lstm) {
+    gates_forward(&c, x, y, hx, hy, weightSpace, workSpace, train ? reserveSpace : NULL,
+                  xDesc->lens, yDesc);
+    if (train) reserve_mark(rh, rnnDesc, B, T);
+    return CUDNN_STATUS_SUCCESS;
+  }
   const char *w = weightSpace;
   const void *Wall = w + off_W(rnnDesc) * c.es, *Rall = w + off_R(rnnDesc) * c.es;
   const void *bw = has_bw(rnnDesc) ? w + off_bw(rnnDesc) * c.es : NULL;
@@ -687,14 +919,7 @@ cudnnStatus_t cudnnRNNForward(cudnnHandle_t handle, cudnnRNNDescriptor_t rnnDesc
   }
   if (hy) memcpy(hy, hs, BH * c.es);
   if (cy) memcpy(cy, cs, BH * c.es);
-  if (train) {
-    memset(rh, 0, sizeof *rh);
-    rh->magic = RESERVE_MAGIC;
-    rh->rnn_id = rnnDesc->id;
-    rh->B = B;
-    rh->T = T;
-    rh->stage = 1;
-  }
+  if (train) reserve_mark(rh, rnnDesc, B, T);
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -724,7 +949,8 @@ cudnnStatus_t cudnnRNNBackwardData_v8(cudnnHandle_t handle, cudnnRNNDescriptor_t
                           yDesc, hDesc, cDesc, weightSpaceSize, weightSpace, workSpaceSize,
                           workSpace);
   if (s != CUDNN_STATUS_SUCCESS) return s;
-  if (!hDesc || !cDesc || !y || !dy || !dx) return CUDNN_STATUS_BAD_PARAM;
+  const bool lstm = rnnDesc->cell == CUDNN_LSTM;
+  if (!hDesc || (lstm && !cDesc) || !y || !dy || !dx) return CUDNN_STATUS_BAD_PARAM;
   const int B = c.B, T = c.T, I = c.I, H = c.H;
   const bool f64 = c.f64;
   const size_t BH = (size_t)B * H;
@@ -740,6 +966,12 @@ cudnnStatus_t cudnnRNNBackwardData_v8(cudnnHandle_t handle, cudnnRNNDescriptor_t
       !check_io(&c, "dhy", dhy, BH) || !check_io(&c, "dhx", dhx, BH) ||
       !check_io(&c, "cx", cx, BH) || !check_io(&c, "dcy", dcy, BH) || !check_io(&c, "dcx", dcx, BH))
     return CUDNN_STATUS_EXECUTION_FAILED;
+  if (!lstm) {
+    gates_backward_data(&c, y, dy, dx, hx, dhy, dhx, weightSpace, workSpace, reserveSpace,
+                        xDesc->lens);
+    rh->stage = 2;
+    return CUDNN_STATUS_SUCCESS;
+  }
   const char *w = weightSpace;
   const void *Wall = w + off_W(rnnDesc) * c.es, *Rall = w + off_R(rnnDesc) * c.es;
   const char *gates = (const char *)reserveSpace + RESERVE_HEAD;
@@ -821,6 +1053,10 @@ cudnnStatus_t cudnnRNNBackwardWeights_v8(cudnnHandle_t handle, cudnnRNNDescripto
   if (!check_io(&c, "x", x, (size_t)B * T * I) || !check_io(&c, "y", y, (size_t)B * T * H) ||
       !check_io(&c, "hx", hx, (size_t)B * H))
     return CUDNN_STATUS_EXECUTION_FAILED;
+  if (rnnDesc->cell != CUDNN_LSTM) {
+    gates_backward_weights(&c, x, hx, y, dweightSpace, reserveSpace);
+    return CUDNN_STATUS_SUCCESS;
+  }
   char *w = dweightSpace;
   void *dW = w + off_W(rnnDesc) * c.es, *dR = w + off_R(rnnDesc) * c.es;
   void *dbw = has_bw(rnnDesc) ? w + off_bw(rnnDesc) * c.es : NULL;

@@ -59,16 +59,19 @@ function M.sample(preds, temperature)
   return #logits - 1
 end
 
--- A stepper over a Sequential whose first layer is an LSTM on ids, followed
--- by LSTMs (return_sequences on all but the last), Dropout, Dense and
--- Activation layers.
+-- A stepper over a Sequential whose first layer is a recurrent layer (LSTM,
+-- GRU, SimpleRNN) on ids, followed by recurrent layers (return_sequences on
+-- all but the last), Dropout, Dense and Activation layers.  The GRU and
+-- SimpleRNN carry their state through layer:step.
+local RECURRENT = {LSTM = true, GRU = true, SimpleRNN = true}
+
 function M.Stepper(model)
   local layers = model.layers
-  if not layers or not layers[1] or layers[1].class_name ~= 'LSTM' then
-    error('charlm.Stepper: the model must start with an LSTM over character ids', 2)
+  if not layers or not layers[1] or not RECURRENT[layers[1].class_name] then
+    error('charlm.Stepper: the model must start with an LSTM, GRU or SimpleRNN over character ids', 2)
   end
   for i, l in ipairs(layers) do
-    if l.class_name == 'LSTM' and l.return_state then
+    if RECURRENT[l.class_name] and l.return_state then
       error(string.format('charlm.Stepper: layer %d (%s) has return_state; not supported', i, l.name), 2)
     end
   end
@@ -93,6 +96,8 @@ function Stepper:feed(ids)
         local y, h, c = core.lstm(x, l.kernel, l.recurrent_kernel, l.bias, st and st[1], st and st[2])
         self.state[i] = {h, c}
         x = l.return_sequences and y or h
+      elseif RECURRENT[l.class_name] then
+        x, self.state[i] = l:step(x, self.state[i])
       elseif l.class_name ~= 'Dropout' then
         l.training = false
         x = l(x)

@@ -285,6 +285,9 @@ local function as_tensor(v)
   return v
 end
 
+-- Layers whose integer input [batch, steps] means class ids of a one-hot input.
+local ONE_HOT_IDS = {LSTM = true, GRU = true, SimpleRNN = true}
+
 local function check_xy(self, x, y, what)
   if not core.is_tensor(x) then error(string.format('%s: x must be a tensor, got %s', what, type(x)), 3) end
   if x:dim() < 1 then error(what .. ': x must have a samples dimension', 3) end
@@ -292,7 +295,8 @@ local function check_xy(self, x, y, what)
   local d = first and first.declared_input_shape
   if d then
     local want = #d + 1
-    if first.class_name == 'LSTM' and not x.dtype:match('^f') then want = 2 end -- ids for a one-hot input
+    -- ids for a one-hot input
+    if ONE_HOT_IDS[first.class_name] and not x.dtype:match('^f') then want = 2 end
     if x:dim() ~= want then
       error(string.format('%s: x has shape %s but the model expects rank %d input (input_shape {%s} plus the '
         .. 'samples dimension)', what, shape_str(x:shape()), want, table.concat(d, ', ')), 3)

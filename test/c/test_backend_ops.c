@@ -849,10 +849,9 @@ static seq_status rnn_inputs(ctx *c, seq_rnn_args *a, seq_rnn_mode mode, seq_dty
   TRY(input(c, &a->recurrent, dt, SHAPE(H, GH), -0.5, 0.5));
   if (mode == SEQ_RNN_GRU) TRY(input(c, &a->bias, dt, SHAPE(2, GH), -0.5, 0.5));
   else TRY(input(c, &a->bias, dt, SHAPE(H), -0.5, 0.5));
-  if (states) {
-    TRY(input(c, &a->h0, dt, SHAPE(B, H), -1, 1));
-    TRY(input(c, &a->rmask, dt, SHAPE(B, H), 0, 2)); /* any values: a constant factor */
-  }
+  /* no recurrent dropout mask: cuDNN has none (the CPU's is tested in
+   * test/lua/test_rnn.lua) */
+  if (states) TRY(input(c, &a->h0, dt, SHAPE(B, H), -1, 1));
   TRY(output(c, &a->y, "y", dt, SHAPE(B, T, H)));
   TRY(output(c, &a->h_n, "h_n", dt, SHAPE(B, H)));
   return SEQ_OK;

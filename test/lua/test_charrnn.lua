@@ -139,6 +139,25 @@ function tests.stacked_layers_and_stepper()
   T.close(y, {4, 7, 10})
 end
 
+-- The same for GRU and SimpleRNN layers (carried through layer:step).
+function tests.stepper_over_gru_and_simple_rnn()
+  local charlm = require 'seq.charlm'
+  local nn = seq.nn
+  seq.manual_seed(4)
+  local model = nn.Sequential{nn.GRU(16, {return_sequences = true, input_shape = {12, 9}}),
+                              nn.SimpleRNN(8, {activation = 'relu'}), nn.Dense(9), nn.Activation('softmax')}
+  model:compile{loss = 'sparse_categorical_crossentropy', optimizer = 'rmsprop'}
+  local ids = {}
+  for i = 1, 12 do ids[i] = (i * 4) % 9 end
+  local want = model:predict(seq.tensor({ids}, {dtype = 'i32'})):reshape({-1}):tolist()
+  local gen = charlm.Stepper(model)
+  gen:feed({table.unpack(ids, 1, 5)})
+  for i = 6, 11 do gen:feed({ids[i]}) end
+  T.close(gen:feed({ids[12]}), want, {atol = 1e-5, rtol = 1e-4})
+  gen:reset()
+  T.close(gen:feed(ids), want, {atol = 1e-5, rtol = 1e-4})
+end
+
 function tests.checkpoint_carries_vocabulary()
   local charlm = require 'seq.charlm'
   local nn = seq.nn

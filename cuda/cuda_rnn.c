@@ -1,17 +1,25 @@
-/* cuda_lstm.c - the fused LSTM through cuDNN's RNN API (the v8 calls of
- * cuDNN 9: cudnnSetRNNDescriptor_v8, cudnnRNNForward,
- * cudnnRNNBackwardData_v8, cudnnRNNBackwardWeights_v8).
+/* cuda_rnn.c - the fused LSTM, GRU and simple RNN through cuDNN's RNN API
+ * (the v8 calls of cuDNN 9: cudnnSetRNNDescriptor_v8, cudnnRNNForward,
+ * cudnnRNNBackwardData_v8, cudnnRNNBackwardWeights_v8), cell modes
+ * CUDNN_LSTM, CUDNN_GRU, CUDNN_RNN_TANH and CUDNN_RNN_RELU.
  *
- * Weights: the core keeps Keras-layout tensors (kernel [I,4H], recurrent
- * [H,4H], bias [4H], gates i,f,c,o).  cuDNN's LSTM gate order for linear
- * layers 0..3 (input) and 4..7 (recurrent) is also i,f,c(g),o, each matrix
- * row-major [H, in].  Every forward packs the Keras tensors into a fresh
- * weight space with one transpose kernel (I*4H + H*4H elements: tiny next to
- * the sequence work) and every backward unpacks the weight-space gradient.
- * Keras has one bias; we use CUDNN_RNN_DOUBLE_BIAS (the most used mode) with
- * the recurrent bias held at zero, so the gates see exactly bias_in, and
- * d(bias) is the input-bias gradient (the recurrent-bias gradient is the same
- * numbers and is ignored).
+ * Weights: the core keeps Keras-layout tensors (LSTM: kernel [I,4H],
+ * recurrent [H,4H], bias [4H], gates i,f,c,o; GRU: [I,3H], [H,3H], bias
+ * [2,3H], gates z,r,h; simple RNN: [I,H], [H,H], [H]).  cuDNN numbers its
+ * matrices per gate, each row-major [H, in], input ones 0..G-1 and
+ * recurrent ones G..2G-1: the LSTM's order is also i,f,c(g),o; the GRU's is
+ * reset, update, new memory, i.e. Keras's r, z, h (so Keras gate z is
+ * cuDNN's 1 and r its 0: rnn_cell.lin).  cuDNN's GRU is Keras's
+ * reset_after form: h' = tanh(W_h x + r o (R_h h + b_Rh) + b_Wh).  Every
+ * forward packs the Keras tensors into a fresh weight space with one
+ * transpose kernel (tiny next to the sequence work) and every backward
+ * unpacks the weight-space gradient.  We use CUDNN_RNN_DOUBLE_BIAS (the most
+ * used mode): the GRU's two Keras bias rows are cuDNN's input and recurrent
+ * biases; the LSTM and the simple RNN have one bias, so the recurrent bias
+ * is held at zero, the gates see exactly bias_in, and d(bias) is the
+ * input-bias gradient (the recurrent-bias gradient is the same numbers and
+ * is ignored).  The GRU's recurrent dropout mask has no cuDNN counterpart
+ * and is refused here.
  *
  * Index input (x_is_index): cuDNN needs the dense input, so the one-hot
  * [B,T,I] is materialised on the device (for the char-RNN, 128*40*57 floats,
@@ -32,9 +40,40 @@
 
 #include "seq_cuda.h"
 
-/* One cuDNN RNN descriptor per (dtype, I, H, math) - a model has one or two
- * LSTM shapes, and descriptors are never freed while saved state may use them. */
+/* What differs between the cell modes. */
+typedef struct rnn_cell {
+  cudnnRNNMode_t mode;
+  int G;         /* gates: cuDNN matrices per side */
+  bool two_bias; /* the Keras bias has an input and a recurrent row (GRU) */
+  int lin[4];    /* Keras gate g -> cuDNN input linear layer id */
+  const char *op;
+} rnn_cell;
+
+static const rnn_cell CELL_LSTM = {CUDNN_LSTM, 4, false, {0, 1, 2, 3}, "lstm"};
+static const rnn_cell CELL_GRU = {CUDNN_GRU, 3, true, {1, 0, 2, 0}, "gru"};
+static const rnn_cell CELL_TANH = {CUDNN_RNN_TANH, 1, false, {0}, "simple_rnn"};
+static const rnn_cell CELL_RELU = {CUDNN_RNN_RELU, 1, false, {0}, "simple_rnn"};
+
+/* One call of either op, in the form the cuDNN code below takes (c0, c_n,
+ * dc_n, dc0: LSTM only). */
+typedef struct rnn_call {
+  const rnn_cell *cell;
+  int64_t B, T, I, H;
+  bool x_is_index, training;
+  seq_tensor *x, *kernel, *recurrent, *bias, *h0, *c0, *y, *h_n, *c_n;
+  void *saved;
+} rnn_call;
+
+typedef struct rnn_call_grads {
+  seq_tensor *dy, *dh_n, *dc_n, *dx, *dkernel, *drecurrent, *dbias, *dh0, *dc0;
+} rnn_call_grads;
+
+/* One cuDNN RNN descriptor per (cell, dtype, I, H, math) - a model has one
+ * or two shapes.  A plan in use by saved state (`users`) is never freed;
+ * when all slots are taken, the least recently used idle plan is replaced
+ * (a test suite meets many shapes in one process). */
 typedef struct lstm_plan {
+  const rnn_cell *cell;
   seq_dtype dt;
   int64_t I, H;
   bool tf32;
@@ -42,11 +81,14 @@ typedef struct lstm_plan {
   size_t wsize;
   bool have_offsets;
   size_t off_w_in[4], off_w_rec[4], off_b_in[4], off_b_rec[4];
+  int users;          /* saved states holding this plan */
+  uint64_t last_used; /* plan_clock at the last get_plan */
 } lstm_plan;
 
 #define MAX_PLANS 32
 static lstm_plan plans[MAX_PLANS];
 static int nplans;
+static uint64_t plan_clock;
 
 typedef struct lstm_saved {
   lstm_plan *plan;
@@ -97,25 +139,43 @@ static cudnnDataType_t dn_type(seq_dtype dt) {
   return dt == SEQ_F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
 }
 
-static seq_status get_plan(seq_dtype dt, int64_t I, int64_t H, lstm_plan **out) {
+static seq_status get_plan(const rnn_cell *cell, seq_dtype dt, int64_t I, int64_t H,
+                           lstm_plan **out) {
   bool tf32 = dt == SEQ_F32 && seq_cuda_get_tf32();
   for (int i = 0; i < nplans; i++)
-    if (plans[i].dt == dt && plans[i].I == I && plans[i].H == H && plans[i].tf32 == tf32) {
+    if (plans[i].cell == cell && plans[i].dt == dt && plans[i].I == I && plans[i].H == H &&
+        plans[i].tf32 == tf32) {
+      plans[i].last_used = ++plan_clock;
       *out = &plans[i];
       return SEQ_OK;
     }
-  if (nplans == MAX_PLANS)
-    return seq_fail(SEQ_EARG, "lstm: more than %d distinct LSTM shapes on cuda", MAX_PLANS);
+  lstm_plan *p = NULL;
+  if (nplans < MAX_PLANS) {
+    p = &plans[nplans];
+  } else { /* replace the least recently used idle plan */
+    for (int i = 0; i < MAX_PLANS; i++)
+      if (plans[i].users == 0 && (!p || plans[i].last_used < p->last_used)) p = &plans[i];
+    if (!p)
+      return seq_fail(SEQ_EARG, "%s: more than %d distinct recurrent layer shapes in use on cuda",
+                      cell->op, MAX_PLANS);
+    cudnnDestroyRNNDescriptor(p->rnn);
+    memset(p, 0, sizeof *p);
+  }
   cudnnHandle_t h = (cudnnHandle_t)seq_cuda_cudnn_handle();
   cudnnDropoutDescriptor_t dropout = NULL;
   SEQ_TRY(get_no_dropout(h, &dropout));
-  lstm_plan *p = &plans[nplans];
   memset(p, 0, sizeof *p);
+  p->cell = cell;
   p->dt = dt;
   p->I = I;
   p->H = H;
   p->tf32 = tf32;
-  SEQ_CUDNN(cudnnCreateRNNDescriptor, (&p->rnn));
+  p->rnn = NULL;
+  cudnnStatus_t cs = cudnnCreateRNNDescriptor(&p->rnn);
+  if (cs != CUDNN_STATUS_SUCCESS) {
+    p->rnn = NULL;
+    return seq_fail(SEQ_EBACKEND, "cudnnCreateRNNDescriptor: %s", cudnnGetErrorString(cs));
+  }
   /* FMA math keeps f32 free of TF32 (results match the CPU); TENSOR_OP math
    * lets cuDNN run f32 as TF32 on Ampere and later when asked for.  Should a
    * cuDNN build refuse FMA math for this configuration, DEFAULT is the
@@ -123,7 +183,7 @@ static seq_status get_plan(seq_dtype dt, int64_t I, int64_t H, lstm_plan **out) 
   cudnnMathType_t math = tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
   cudnnStatus_t s;
   for (int attempt = 0; attempt < 2; attempt++) {
-    s = cudnnSetRNNDescriptor_v8(p->rnn, CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_DOUBLE_BIAS,
+    s = cudnnSetRNNDescriptor_v8(p->rnn, CUDNN_RNN_ALGO_STANDARD, cell->mode, CUDNN_RNN_DOUBLE_BIAS,
                                  CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT, dn_type(dt), dn_type(dt),
                                  math, (int32_t)I, (int32_t)H, (int32_t)H, 1, dropout,
                                  /* required for the (un-packed) batch-major layout */
@@ -131,23 +191,23 @@ static seq_status get_plan(seq_dtype dt, int64_t I, int64_t H, lstm_plan **out) 
     if (s == CUDNN_STATUS_SUCCESS || math == CUDNN_DEFAULT_MATH) break;
     math = CUDNN_DEFAULT_MATH;
   }
+  if (s == CUDNN_STATUS_SUCCESS) s = cudnnGetRNNWeightSpaceSize(h, p->rnn, &p->wsize);
   if (s != CUDNN_STATUS_SUCCESS) {
+    /* a failed slot stays unmatchable (cell NULL) and idle */
     cudnnDestroyRNNDescriptor(p->rnn);
-    return seq_fail(SEQ_EBACKEND, "cudnnSetRNNDescriptor_v8: %s", cudnnGetErrorString(s));
+    memset(p, 0, sizeof *p);
+    return seq_fail(SEQ_EBACKEND, "cuDNN RNN descriptor: %s", cudnnGetErrorString(s));
   }
-  s = cudnnGetRNNWeightSpaceSize(h, p->rnn, &p->wsize);
-  if (s != CUDNN_STATUS_SUCCESS) {
-    cudnnDestroyRNNDescriptor(p->rnn);
-    return seq_fail(SEQ_EBACKEND, "cudnnGetRNNWeightSpaceSize: %s", cudnnGetErrorString(s));
-  }
-  nplans++;
+  if (p == &plans[nplans]) nplans++;
+  p->last_used = ++plan_clock;
   *out = p;
   return SEQ_OK;
 }
 
 /* Finds where each gate's matrix and bias live inside the weight space (the
  * offsets do not depend on the buffer, so they are computed once per plan
- * with the first real buffer) and checks their sizes. */
+ * with the first real buffer) and checks their sizes.  Offsets are stored
+ * by Keras gate. */
 static seq_status plan_offsets(lstm_plan *p, void *wspace) {
   if (p->have_offsets) return SEQ_OK;
   cudnnHandle_t h = (cudnnHandle_t)seq_cuda_cudnn_handle();
@@ -159,7 +219,8 @@ static seq_status plan_offsets(lstm_plan *p, void *wspace) {
     return seq_fail(SEQ_EBACKEND, "cudnnCreateTensorDescriptor: %s", cudnnGetErrorString(s));
   }
   seq_status st = SEQ_OK;
-  for (int lin = 0; lin < 8 && st == SEQ_OK; lin++) {
+  const int G = p->cell->G;
+  for (int lin = 0; lin < 2 * G && st == SEQ_OK; lin++) {
     void *maddr = NULL, *baddr = NULL;
     s = cudnnGetRNNWeightParams(h, p->rnn, 0, p->wsize, wspace, lin, md, &maddr, bd, &baddr);
     if (s != CUDNN_STATUS_SUCCESS) {
@@ -170,7 +231,7 @@ static seq_status plan_offsets(lstm_plan *p, void *wspace) {
     cudnnDataType_t dtp;
     int nd = 0, dims[8] = {0}, strides[8] = {0};
     s = cudnnGetTensorNdDescriptor(md, 8, &dtp, &nd, dims, strides);
-    int64_t want = p->H * (lin < 4 ? p->I : p->H), got = 1;
+    int64_t want = p->H * (lin < G ? p->I : p->H), got = 1;
     for (int d = 0; d < nd; d++) got *= dims[d];
     if (s != CUDNN_STATUS_SUCCESS || !maddr || !baddr || got != want) {
       st = seq_fail(SEQ_EBACKEND,
@@ -179,12 +240,14 @@ static seq_status plan_offsets(lstm_plan *p, void *wspace) {
       break;
     }
     size_t mo = (size_t)((char *)maddr - (char *)wspace), bo = (size_t)((char *)baddr - (char *)wspace);
-    if (lin < 4) {
-      p->off_w_in[lin] = mo;
-      p->off_b_in[lin] = bo;
+    int g = 0; /* the Keras gate of this cuDNN matrix */
+    while (p->cell->lin[g] != lin % G) g++;
+    if (lin < G) {
+      p->off_w_in[g] = mo;
+      p->off_b_in[g] = bo;
     } else {
-      p->off_w_rec[lin - 4] = mo;
-      p->off_b_rec[lin - 4] = bo;
+      p->off_w_rec[g] = mo;
+      p->off_b_rec[g] = bo;
     }
   }
   cudnnDestroyTensorDescriptor(md);
@@ -193,9 +256,10 @@ static seq_status plan_offsets(lstm_plan *p, void *wspace) {
   return st;
 }
 
-static seq_cuda_lstm_wptrs wptrs(const lstm_plan *p, void *base) {
-  seq_cuda_lstm_wptrs w;
-  for (int g = 0; g < 4; g++) {
+static seq_cuda_rnn_wptrs wptrs(const lstm_plan *p, void *base) {
+  seq_cuda_rnn_wptrs w;
+  memset(&w, 0, sizeof w);
+  for (int g = 0; g < p->cell->G; g++) {
     w.w_in[g] = (char *)base + p->off_w_in[g];
     w.w_rec[g] = (char *)base + p->off_w_rec[g];
     w.b_in[g] = (char *)base + p->off_b_in[g];
@@ -204,9 +268,10 @@ static seq_cuda_lstm_wptrs wptrs(const lstm_plan *p, void *base) {
   return w;
 }
 
-void seq_cuda_lstm_free_saved(void *ptr) {
+void seq_cuda_rnn_free_saved(void *ptr) {
   lstm_saved *s = ptr;
   if (!s) return;
+  if (s->plan) s->plan->users--;
   if (s->xdesc) cudnnDestroyRNNDataDescriptor(s->xdesc);
   if (s->ydesc) cudnnDestroyRNNDataDescriptor(s->ydesc);
   if (s->hdesc) cudnnDestroyTensorDescriptor(s->hdesc);
@@ -221,7 +286,7 @@ void seq_cuda_lstm_free_saved(void *ptr) {
 static seq_status set_descriptors(lstm_saved *s, seq_dtype dt, int64_t B, int64_t T, int64_t I,
                                   int64_t H) {
   int *lens = malloc(sizeof(int) * (size_t)B);
-  if (!lens) return seq_fail(SEQ_ENOMEM, "lstm: out of host memory");
+  if (!lens) return seq_fail(SEQ_ENOMEM, "rnn: out of host memory");
   for (int64_t b = 0; b < B; b++) lens[b] = (int)T;
   seq_status st = SEQ_OK;
   cudnnStatus_t e;
@@ -245,19 +310,21 @@ static seq_status set_descriptors(lstm_saved *s, seq_dtype dt, int64_t B, int64_
   return seq_cuda_k_fill(s->seqlen.ptr, SEQ_I32, B, (double)T);
 }
 
-/* What the op layer guarantees (seq_lstm_args): asserted, never reported. */
+/* What the op layer guarantees (seq_lstm_args, seq_rnn_args): asserted,
+ * never reported. */
 static inline bool is_arg(const seq_tensor *t, seq_dtype dt, int64_t numel) {
   return !t || (t->dtype == dt && t->numel == numel && seq_tensor_is_contiguous(t));
 }
 
-static seq_status forward_impl(seq_lstm_args *a, lstm_saved *s, seq_cuda_scratch *tmp) {
+static seq_status forward_impl(rnn_call *a, lstm_saved *s, seq_cuda_scratch *tmp) {
   const int64_t B = a->B, T = a->T, I = a->I, H = a->H;
   const seq_dtype dt = a->kernel->dtype;
   const size_t es = seq_dtype_size(dt);
   cudnnHandle_t h = (cudnnHandle_t)seq_cuda_cudnn_handle();
 
-  SEQ_TRY(get_plan(dt, I, H, &s->plan));
+  SEQ_TRY(get_plan(a->cell, dt, I, H, &s->plan));
   lstm_plan *p = s->plan;
+  p->users++; /* until free_saved */
   s->B = B;
   s->T = T;
   SEQ_TRY(set_descriptors(s, dt, B, T, I, H));
@@ -270,8 +337,8 @@ static seq_status forward_impl(seq_lstm_args *a, lstm_saved *s, seq_cuda_scratch
   SEQ_TRY(seq_cuda_contig(a->kernel, dt, &tmp[0], &kp));
   SEQ_TRY(seq_cuda_contig(a->recurrent, dt, &tmp[1], &rp));
   SEQ_TRY(seq_cuda_contig(a->bias, dt, &tmp[2], &bp));
-  seq_cuda_lstm_wptrs w = wptrs(p, s->wspace.ptr);
-  SEQ_TRY(seq_cuda_k_lstm_pack(&w, kp, rp, bp, dt, I, H));
+  seq_cuda_rnn_wptrs w = wptrs(p, s->wspace.ptr);
+  SEQ_TRY(seq_cuda_k_rnn_pack(&w, kp, rp, bp, dt, I, H, a->cell->G, a->cell->two_bias));
 
   /* dense input */
   if (a->x_is_index) {
@@ -319,14 +386,14 @@ static seq_status forward_impl(seq_lstm_args *a, lstm_saved *s, seq_cuda_scratch
   return SEQ_OK;
 }
 
-static void assert_forward_args(const seq_lstm_args *a) {
+static void assert_forward_args(const rnn_call *a) {
 #ifndef NDEBUG
   const seq_dtype dt = a->kernel->dtype;
-  const int64_t B = a->B, T = a->T, I = a->I, H = a->H;
+  const int64_t B = a->B, T = a->T, I = a->I, H = a->H, GH = a->cell->G * H;
   seq_backend_assert(B > 0 && T > 0 && I > 0 && H > 0, "lstm: sizes are positive");
   seq_backend_assert(dt == SEQ_F32 || dt == SEQ_F64, "lstm: f32 or f64");
-  seq_backend_assert(is_arg(a->kernel, dt, I * 4 * H) && is_arg(a->recurrent, dt, H * 4 * H) &&
-                         is_arg(a->bias, dt, 4 * H) && a->x && a->y,
+  seq_backend_assert(is_arg(a->kernel, dt, I * GH) && is_arg(a->recurrent, dt, H * GH) &&
+                         is_arg(a->bias, dt, (a->cell->two_bias ? 2 : 1) * GH) && a->x && a->y,
                      "lstm: weights");
   seq_backend_assert(a->x_is_index ? (a->x->dtype == SEQ_I32 || a->x->dtype == SEQ_I64) &&
                                          a->x->numel == B * T
@@ -341,23 +408,24 @@ static void assert_forward_args(const seq_lstm_args *a) {
 #endif
 }
 
-seq_status seq_cuda_lstm_forward(seq_lstm_args *a) {
+static seq_status rnn_forward(rnn_call *a) {
   SEQ_TRY(seq_cuda_ensure_init());
   assert_forward_args(a);
   const int64_t B = a->B, T = a->T, I = a->I, H = a->H;
+  const char *op = a->cell->op;
   /* cuDNN's descriptors take int sizes: a limit of this backend, not of the op */
   if (B > 0x7fffffff || T > 0x7fffffff || I > 0x7fffffff || H > 0x7fffffff)
-    return seq_fail(SEQ_ESHAPE, "lstm: sizes B=%lld T=%lld I=%lld H=%lld exceed cuDNN's int range",
-                    (long long)B, (long long)T, (long long)I, (long long)H);
+    return seq_fail(SEQ_ESHAPE, "%s: sizes B=%lld T=%lld I=%lld H=%lld exceed cuDNN's int range",
+                    op, (long long)B, (long long)T, (long long)I, (long long)H);
 
   lstm_saved *s = calloc(1, sizeof *s);
-  if (!s) return seq_fail(SEQ_ENOMEM, "lstm: out of host memory");
+  if (!s) return seq_fail(SEQ_ENOMEM, "%s: out of host memory", op);
   seq_cuda_scratch tmp[8];
   memset(tmp, 0, sizeof tmp);
   seq_status st = forward_impl(a, s, tmp);
   for (int i = 0; i < 8; i++) seq_cuda_scratch_free(&tmp[i]);
   if (st != SEQ_OK || !a->training) {
-    seq_cuda_lstm_free_saved(s);
+    seq_cuda_rnn_free_saved(s);
     a->saved = NULL;
     return st;
   }
@@ -365,12 +433,14 @@ seq_status seq_cuda_lstm_forward(seq_lstm_args *a) {
   return SEQ_OK;
 }
 
-static seq_status backward_impl(seq_lstm_args *a, seq_lstm_grads *g, lstm_saved *s,
+static seq_status backward_impl(rnn_call *a, rnn_call_grads *g, lstm_saved *s,
                                 seq_cuda_scratch *tmp) {
   const int64_t B = s->B, T = s->T, I = a->I, H = a->H;
   const seq_dtype dt = s->plan->dt;
   const size_t es = seq_dtype_size(dt);
   lstm_plan *p = s->plan;
+  const int64_t GH = p->cell->G * H; /* for the asserts */
+  (void)GH;
   cudnnHandle_t h = (cudnnHandle_t)seq_cuda_cudnn_handle();
   /* the forward's hidden states: the op layer's saved y, else our copy */
   const void *ysaved = a->y ? seq_tensor_data(a->y) : s->ycopy.ptr;
@@ -378,8 +448,8 @@ static seq_status backward_impl(seq_lstm_args *a, seq_lstm_grads *g, lstm_saved 
   seq_backend_assert(is_arg(a->y, dt, B * T * H) && is_arg(g->dy, dt, B * T * H) &&
                          is_arg(g->dh_n, dt, B * H) && is_arg(g->dc_n, dt, B * H) &&
                          is_arg(a->x_is_index ? NULL : g->dx, dt, B * T * I) &&
-                         is_arg(g->dkernel, dt, I * 4 * H) &&
-                         is_arg(g->drecurrent, dt, H * 4 * H) && is_arg(g->dbias, dt, 4 * H) &&
+                         is_arg(g->dkernel, dt, I * GH) && is_arg(g->drecurrent, dt, H * GH) &&
+                         is_arg(g->dbias, dt, (p->cell->two_bias ? 2 : 1) * GH) &&
                          is_arg(g->dh0, dt, B * H) && is_arg(g->dc0, dt, B * H),
                      "lstm backward: gradient shapes");
 
@@ -421,15 +491,16 @@ static seq_status backward_impl(seq_lstm_args *a, seq_lstm_grads *g, lstm_saved 
               (h, p->rnn, CUDNN_WGRAD_MODE_ADD, (const int32_t *)s->seqlen.ptr, s->xdesc, s->x,
                s->hdesc, hx, s->ydesc, ysaved, p->wsize, tmp[7].ptr, s->work_bytes,
                tmp[6].ptr, s->reserve_bytes, s->reserve.ptr));
-    seq_cuda_lstm_wptrs dw = wptrs(p, tmp[7].ptr);
-    SEQ_TRY(seq_cuda_k_lstm_unpack(&dw, g->dkernel ? seq_tensor_data(g->dkernel) : NULL,
-                                   g->drecurrent ? seq_tensor_data(g->drecurrent) : NULL,
-                                   g->dbias ? seq_tensor_data(g->dbias) : NULL, dt, I, H));
+    seq_cuda_rnn_wptrs dw = wptrs(p, tmp[7].ptr);
+    SEQ_TRY(seq_cuda_k_rnn_unpack(&dw, g->dkernel ? seq_tensor_data(g->dkernel) : NULL,
+                                  g->drecurrent ? seq_tensor_data(g->drecurrent) : NULL,
+                                  g->dbias ? seq_tensor_data(g->dbias) : NULL, dt, I, H,
+                                  p->cell->G, p->cell->two_bias));
   }
   return SEQ_OK;
 }
 
-seq_status seq_cuda_lstm_backward(seq_lstm_args *a, seq_lstm_grads *g) {
+static seq_status rnn_backward(rnn_call *a, rnn_call_grads *g) {
   SEQ_TRY(seq_cuda_ensure_init());
   lstm_saved *s = a->saved;
   seq_backend_assert(s && s->reserve.ptr && (a->y || s->ycopy.ptr),
@@ -439,4 +510,56 @@ seq_status seq_cuda_lstm_backward(seq_lstm_args *a, seq_lstm_grads *g) {
   seq_status st = backward_impl(a, g, s, tmp);
   for (int i = 0; i < 8; i++) seq_cuda_scratch_free(&tmp[i]);
   return st;
+}
+
+/* ---- the backend's entry points ---- */
+
+static rnn_call lstm_call(const seq_lstm_args *a) {
+  return (rnn_call){&CELL_LSTM, a->B,  a->T,  a->I, a->H, a->x_is_index, a->training, a->x,
+                    a->kernel,  a->recurrent, a->bias, a->h0, a->c0, a->y, a->h_n, a->c_n,
+                    a->saved};
+}
+
+seq_status seq_cuda_lstm_forward(seq_lstm_args *a) {
+  rnn_call c = lstm_call(a);
+  seq_status st = rnn_forward(&c);
+  a->saved = c.saved;
+  return st;
+}
+
+seq_status seq_cuda_lstm_backward(seq_lstm_args *a, seq_lstm_grads *g) {
+  rnn_call c = lstm_call(a);
+  rnn_call_grads cg = {g->dy, g->dh_n, g->dc_n, g->dx, g->dkernel, g->drecurrent, g->dbias, g->dh0,
+                       g->dc0};
+  return rnn_backward(&c, &cg);
+}
+
+void seq_cuda_lstm_free_saved(void *saved) { seq_cuda_rnn_free_saved(saved); }
+
+static rnn_call gru_call(const seq_rnn_args *a) {
+  const rnn_cell *cell = a->mode == SEQ_RNN_GRU    ? &CELL_GRU
+                         : a->mode == SEQ_RNN_RELU ? &CELL_RELU
+                                                   : &CELL_TANH;
+  return (rnn_call){cell,      a->B,         a->T,    a->I,  a->H, a->x_is_index, a->training,
+                    a->x,      a->kernel,    a->recurrent, a->bias, a->h0, NULL, a->y, a->h_n,
+                    NULL,      a->saved};
+}
+
+seq_status seq_cuda_rnn_forward(seq_rnn_args *a) {
+  if (a->rmask)
+    return seq_fail(SEQ_EARG,
+                    "%s: recurrent dropout is not available on cuda (cuDNN has no mask on the "
+                    "recurrent state); use recurrent_dropout = 0 there, or the CPU",
+                    a->mode == SEQ_RNN_GRU ? "gru" : "simple_rnn");
+  rnn_call c = gru_call(a);
+  seq_status st = rnn_forward(&c);
+  a->saved = c.saved;
+  return st;
+}
+
+seq_status seq_cuda_rnn_backward(seq_rnn_args *a, seq_rnn_grads *g) {
+  rnn_call c = gru_call(a);
+  rnn_call_grads cg = {g->dy, g->dh_n, NULL, g->dx, g->dkernel, g->drecurrent, g->dbias, g->dh0,
+                       NULL};
+  return rnn_backward(&c, &cg);
 }
