@@ -31,7 +31,7 @@ function M.sync_model(model)
   local opt = model.optimizer
   if not opt then return end
   -- which slots exist (they are created on the first step), then the step count
-  local have = seq.zeros(#ps + 1, {dtype = 'i64'})
+  local have = seq.zeros(#ps + 1, {dtype = 'i64', device = 'cpu'})
   for i = 1, #ps do
     local s = opt.slots[i]
     have:set(i, (s and s[1] and 1 or 0) + (s and s[2] and 2 or 0))
@@ -76,7 +76,7 @@ function M.begin(model, h)
   end
   ctx.nparams = total
   ctx.buffer = seq.zeros(total + #ctx.keys, {dtype = ps[1].dtype, device = ps[1].device})
-  ctx.stats = seq.zeros(#ctx.keys, {dtype = 'f64'})
+  ctx.stats = seq.zeros(#ctx.keys, {dtype = 'f64', device = 'cpu'})
   return ctx
 end
 
@@ -92,9 +92,12 @@ function Ctx:callbacks(list)
 end
 
 -- The epoch's order: rank 0 draws it (so its generator moves as in a
--- one-process run) and every rank gets the same.
+-- one-process run) and every rank gets the same.  Every rank must pass a
+-- tensor on the same device (CPU here, whatever the default device): a CPU
+-- and a GPU tensor take different collectives (MPI, NCCL).
 function Ctx:permutation(n, device)
-  local perm = self.rank == 0 and require('seq.model').permutation(n, 'cpu') or seq.zeros(n, {dtype = 'i64'})
+  local perm = self.rank == 0 and require('seq.model').permutation(n, 'cpu')
+    or seq.zeros(n, {dtype = 'i64', device = 'cpu'})
   dist.broadcast(perm, 0)
   return device and device ~= 'cpu' and perm:to(device) or perm
 end
@@ -173,7 +176,7 @@ function Ctx:evaluate(x, y, o)
   local n = x:size(1)
   local a = self.rank * n // self.size
   local rows = (self.rank + 1) * n // self.size - a
-  local sums = seq.zeros(#self.keys, {dtype = 'f64'})
+  local sums = seq.zeros(#self.keys, {dtype = 'f64', device = 'cpu'})
   if rows > 0 then
     local so = {}
     for k, v in pairs(o) do so[k] = v end
