@@ -2,7 +2,8 @@
  *
  * libnccl is opened with dlopen on the first collective, not linked: the
  * plugin is loaded by every GPU run, and NCCL (~200 MB of kernels) is only
- * wanted in a distributed one.  The communicator is made from a unique id
+ * wanted in a distributed one.  The emulated build opens its stand-in
+ * (cuda/emu/nccl/, SEQ_NCCL_LIBRARY) instead.  The communicator is made from a unique id
  * that the core broadcasts over MPI (core/engine/seq_dist.c).  Everything is
  * enqueued on the legacy default stream, like every other op of the plugin,
  * so no extra synchronisation is needed. */
@@ -16,6 +17,10 @@
 
 #ifdef SEQ_HAVE_NCCL
 #include <nccl.h>
+
+#ifndef SEQ_NCCL_LIBRARY
+#define SEQ_NCCL_LIBRARY "libnccl.so.2"
+#endif
 
 _Static_assert(sizeof(ncclUniqueId) <= SEQ_CUDA_NCCL_ID_BYTES, "NCCL unique id fits the core's buffer");
 
@@ -31,8 +36,8 @@ static ncclComm_t comm;
 
 static seq_status open_nccl(void) {
   if (nccl.lib) return SEQ_OK;
-  void *h = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
-  if (!h) return seq_fail(SEQ_EBACKEND, "NCCL: libnccl.so.2 not found (%s)", dlerror());
+  void *h = dlopen(SEQ_NCCL_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+  if (!h) return seq_fail(SEQ_EBACKEND, "NCCL: %s not found (%s)", SEQ_NCCL_LIBRARY, dlerror());
   nccl.get_unique_id = (ncclResult_t(*)(ncclUniqueId *))(uintptr_t)dlsym(h, "ncclGetUniqueId");
   nccl.comm_init_rank = (ncclResult_t(*)(ncclComm_t *, int, ncclUniqueId, int))(uintptr_t)dlsym(h, "ncclCommInitRank");
   nccl.all_reduce = (ncclResult_t(*)(const void *, void *, size_t, ncclDataType_t, ncclRedOp_t, ncclComm_t,
@@ -42,7 +47,7 @@ static seq_status open_nccl(void) {
   nccl.error_string = (const char *(*)(ncclResult_t))(uintptr_t)dlsym(h, "ncclGetErrorString");
   if (!nccl.get_unique_id || !nccl.comm_init_rank || !nccl.all_reduce || !nccl.broadcast || !nccl.error_string) {
     dlclose(h);
-    return seq_fail(SEQ_EBACKEND, "NCCL: libnccl.so.2 lacks a needed function (NCCL 2.10 or later)");
+    return seq_fail(SEQ_EBACKEND, "NCCL: %s lacks a needed function (NCCL 2.10 or later)", SEQ_NCCL_LIBRARY);
   }
   nccl.lib = h;
   return SEQ_OK;

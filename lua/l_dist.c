@@ -10,7 +10,7 @@ static int l_dist_init(lua_State *L) {
 }
 
 static int l_dist_info(lua_State *L) {
-  lua_createtable(L, 0, 7);
+  lua_createtable(L, 0, 9);
   lua_pushboolean(L, seq_dist_built());
   lua_setfield(L, -2, "built");
   lua_pushboolean(L, seq_dist_launched());
@@ -25,6 +25,10 @@ static int l_dist_info(lua_State *L) {
   lua_setfield(L, -2, "local_rank");
   lua_pushstring(L, seq_dist_library());
   lua_setfield(L, -2, "library");
+  lua_pushstring(L, seq_dist_plugin_path());
+  lua_setfield(L, -2, "plugin");
+  lua_pushstring(L, seq_dist_gpu_path());
+  lua_setfield(L, -2, "gpu_path");
   return 1;
 }
 

@@ -34,6 +34,16 @@ P="$work/moved"
 printf 'print(1 + 1)\n' | "$P/bin/seqlua" | grep -qx 2
 LUA_PATH="$P/share/lua/5.4/?.lua;$P/share/lua/5.4/?/init.lua;;" LUA_CPATH="$P/lib/lua/5.4/?.so;;" \
   lua5.4 -e "$check; print('lua5.4 requires seq from ' .. package.searchpath('seq', package.path))"
+# the MPI plugin (built when MPI is found) is found relative to seqlua and to
+# seq/core.so, not at the deleted prefix: seq.dist initialises from both
+if [ -n "$(find "$P" -name libseqmpi.so)" ]; then
+  dist_check="seq.dist.init(); local i = seq.dist.info(); assert(i.initialized and i.plugin:find('$P', 1, true), i.plugin)"
+  mpi1=()
+  command -v mpirun > /dev/null && mpi1=(mpirun -np 1 --allow-run-as-root)
+  "${mpi1[@]}" "$P/bin/seqlua" -e "$dist_check; print('seqlua opens the MPI plugin ' .. i.plugin)"
+  LUA_PATH="$P/share/lua/5.4/?.lua;$P/share/lua/5.4/?/init.lua;;" LUA_CPATH="$P/lib/lua/5.4/?.so;;" \
+    "${mpi1[@]}" lua5.4 -e "seq = require 'seq'; $dist_check; print('lua5.4 opens the MPI plugin ' .. i.plugin)"
+fi
 
 echo "== luarocks make --tree =="
 if ! command -v luarocks > /dev/null; then echo "luarocks is not installed (tools/install-deps.sh)"; exit 1; fi

@@ -19,6 +19,7 @@ static const seq_dist_plugin *plugin; /* set once initialised */
 static int my_rank, my_size = 1, my_local_rank;
 static bool finalized;
 static char library[256];
+static char plugin_path[4096]; /* the libseqmpi.so in use, resolved */
 
 _Static_assert(SEQ_DIST_F32 == (int)SEQ_F32 && SEQ_DIST_F64 == (int)SEQ_F64 && SEQ_DIST_I32 == (int)SEQ_I32 &&
                    SEQ_DIST_I64 == (int)SEQ_I64 && SEQ_DIST_U8 == (int)SEQ_U8,
@@ -46,6 +47,7 @@ int seq_dist_rank(void) { return my_rank; }
 int seq_dist_size(void) { return my_size; }
 int seq_dist_local_rank(void) { return my_local_rank; }
 const char *seq_dist_library(void) { return library; }
+const char *seq_dist_plugin_path(void) { return plugin_path; }
 
 #ifdef SEQ_HAVE_MPI
 static void *try_open(const char *path, char *tried, size_t n) {
@@ -64,29 +66,36 @@ static void *try_open(const char *path, char *tried, size_t n) {
   return h;
 }
 
+/* Where libseqmpi.so sits relative to the file holding the core (the
+ * executable or seq/core.so), as for the CUDA plugin: the build tree, then
+ * an installed prefix found from bin/seqlua or lib/lua/5.4/seq/core.so, then
+ * a LuaRocks tree.  Nothing absolute, so a moved install still finds it. */
+static const char *const plugin_places[] = {
+    SEQ_MPI_PLUGIN_NAME,
+    "../" SEQ_MPI_PLUGIN_NAME,
+#ifdef SEQ_MPI_PLUGIN_INSTALL_DIR
+    "../" SEQ_MPI_PLUGIN_INSTALL_DIR "/" SEQ_MPI_PLUGIN_NAME,
+    "../../../seqlua/" SEQ_MPI_PLUGIN_NAME,
+    "../seqlua/" SEQ_MPI_PLUGIN_NAME,
+#endif
+};
+
 static void *open_plugin(char *tried, size_t n) {
   const char *env = getenv("SEQLUA_MPI_PLUGIN");
   if (env && env[0]) return try_open(env, tried, n);
-  void *h = NULL;
   Dl_info info;
-  char self[4096], path[4200];
-  if (dladdr((void *)&seq_dist_init, &info) && info.dli_fname && info.dli_fname[0]) {
-    const char *f = info.dli_fname;
-    if (realpath(f, self)) f = self;
-    const char *slash = strrchr(f, '/');
-    if (slash) {
-      int dl = (int)(slash - f);
-      snprintf(path, sizeof path, "%.*s/%s", dl, f, SEQ_MPI_PLUGIN_NAME);
-      h = try_open(path, tried, n);
-      if (!h) {
-        snprintf(path, sizeof path, "%.*s/../%s", dl, f, SEQ_MPI_PLUGIN_NAME);
-        h = try_open(path, tried, n);
-      }
-    }
+  char self[4096], dir[4096], path[8400];
+  if (!dladdr((void *)&seq_dist_init, &info) || !info.dli_fname || !info.dli_fname[0]) return NULL;
+  const char *f = info.dli_fname;
+  if (realpath(f, self)) f = self;
+  const char *slash = strrchr(f, '/');
+  if (!slash) return NULL;
+  snprintf(dir, sizeof dir, "%.*s", (int)(slash - f), f);
+  void *h = NULL;
+  for (size_t i = 0; !h && i < sizeof plugin_places / sizeof plugin_places[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, plugin_places[i]);
+    h = try_open(path, tried, n);
   }
-#ifdef SEQ_MPI_PLUGIN_INSTALL_PATH
-  if (!h) h = try_open(SEQ_MPI_PLUGIN_INSTALL_PATH, tried, n);
-#endif
   return h;
 }
 #endif
@@ -112,6 +121,9 @@ seq_status seq_dist_init(void) {
   if (p->init(&my_rank, &my_size, &my_local_rank, err, sizeof err) != 0)
     return seq_fail(SEQ_EBACKEND, "dist.init: %s", err);
   p->library(library, sizeof library);
+  Dl_info info;
+  if (dladdr((void *)(uintptr_t)get, &info) && info.dli_fname && !realpath(info.dli_fname, plugin_path))
+    snprintf(plugin_path, sizeof plugin_path, "%s", info.dli_fname);
   plugin = p;
   atexit(seq_dist_finalize);
   return SEQ_OK;
@@ -147,6 +159,8 @@ static seq_status host_buffer(seq_tensor **out, seq_tensor *t, bool *staged) {
  * and rank 0's unique id reaches the others over MPI.  SEQLUA_DIST_NCCL=0
  * keeps the host-staged path. */
 static int nccl_state; /* 0 undecided, 1 on, -1 off */
+
+const char *seq_dist_gpu_path(void) { return nccl_state > 0 ? "nccl" : nccl_state < 0 ? "host" : ""; }
 
 static const seq_cuda_nccl *nccl_ready(void) {
   if (nccl_state) return nccl_state > 0 ? seq_cuda_nccl_get() : NULL;
@@ -196,7 +210,13 @@ static seq_status collective(const char *what, seq_tensor *t, collective_fn fn, 
     seq_tensor_release(h);
     return seq_fail(SEQ_EBACKEND, "%s (rank %d of %d): %s", what, my_rank, my_size, err);
   }
-  if (staged) s = seq_copy_(t, h);
+  if (staged) {
+    /* back on t's device first: a copy does not cross devices */
+    seq_tensor *back = NULL;
+    s = t->device == h->device ? seq_copy_(t, h) : seq_to_device(&back, h, t->device);
+    if (s == SEQ_OK && back) s = seq_copy_(t, back);
+    seq_tensor_release(back);
+  }
   seq_tensor_release(h);
   return s;
 }

@@ -5,7 +5,7 @@
  * seq_dist_init() only: a single-process run never maps libmpi (Open MPI
  * maps ~40 shared objects and opens network transports at MPI_Init).
  * Look-up: $SEQLUA_MPI_PLUGIN, else libseqmpi.so beside the object holding
- * the core, then in its parent, then the install path.
+ * the core, then in its parent, then the install places relative to it.
  *
  * Tensors of any dtype and device: CPU tensors are reduced in place (a
  * contiguous copy first when needed), other devices are staged through
@@ -31,6 +31,10 @@ int seq_dist_rank(void);       /* 0 when not initialised */
 int seq_dist_size(void);       /* 1 when not initialised */
 int seq_dist_local_rank(void); /* rank among the processes of this machine */
 const char *seq_dist_library(void); /* MPI library version line, "" before init */
+const char *seq_dist_plugin_path(void); /* the libseqmpi.so in use, "" before init */
+/* How GPU tensors are reduced: "nccl", "host" (staged through host memory
+ * over MPI), or "" before the first collective on a GPU tensor. */
+const char *seq_dist_gpu_path(void);
 
 seq_status seq_dist_allreduce(seq_tensor *t, seq_dist_op op); /* in place */
 seq_status seq_dist_broadcast(seq_tensor *t, int root);       /* in place */

@@ -22,7 +22,9 @@ function dist.is_initialized() return core.dist_info().initialized end
 function dist.rank() return core.dist_info().rank end
 function dist.size() return core.dist_info().size end
 function dist.local_rank() return core.dist_info().local_rank end
--- {built, launched, initialized, rank, size, local_rank, library}
+-- {built, launched, initialized, rank, size, local_rank, library, plugin (the
+-- libseqmpi.so in use), gpu_path ('nccl' or 'host' once a GPU tensor was
+-- reduced: NCCL, or staged through host memory over MPI)}
 function dist.info() return core.dist_info() end
 
 -- True when more than one process takes part: what fit checks.

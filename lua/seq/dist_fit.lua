@@ -31,7 +31,7 @@ function M.sync_model(model)
   local opt = model.optimizer
   if not opt then return end
   -- which slots exist (they are created on the first step), then the step count
-  local have = seq.zeros(#ps + 1, {dtype = 'i64'})
+  local have = seq.zeros(#ps + 1, {dtype = 'i64', device = 'cpu'})
   for i = 1, #ps do
     local s = opt.slots[i]
     have:set(i, (s and s[1] and 1 or 0) + (s and s[2] and 2 or 0))
@@ -76,7 +76,7 @@ function M.begin(model, h)
   end
   ctx.nparams = total
   ctx.buffer = seq.zeros(total + #ctx.keys, {dtype = ps[1].dtype, device = ps[1].device})
-  ctx.stats = seq.zeros(#ctx.keys, {dtype = 'f64'})
+  ctx.stats = seq.zeros(#ctx.keys, {dtype = 'f64', device = 'cpu'})
   return ctx
 end
 
@@ -92,9 +92,12 @@ function Ctx:callbacks(list)
 end
 
 -- The epoch's order: rank 0 draws it (so its generator moves as in a
--- one-process run) and every rank gets the same.
+-- one-process run) and every rank gets the same.  Every rank must pass a
+-- tensor on the same device (CPU here, whatever the default device): a CPU
+-- and a GPU tensor take different collectives (MPI, NCCL).
 function Ctx:permutation(n, device)
-  local perm = self.rank == 0 and require('seq.model').permutation(n, 'cpu') or seq.zeros(n, {dtype = 'i64'})
+  local perm = self.rank == 0 and require('seq.model').permutation(n, 'cpu')
+    or seq.zeros(n, {dtype = 'i64', device = 'cpu'})
   dist.broadcast(perm, 0)
   return device and device ~= 'cpu' and perm:to(device) or perm
 end
@@ -107,27 +110,46 @@ function Ctx:shard(len)
 end
 
 -- One training step on this rank's shard of rows start..start+len-1 (in
--- `perm`'s order when shuffling).  Adds the global figures to `acc` and
--- returns the batch's global loss; gradients are left summed in .grad.
-function Ctx:train_batch(x, y, perm, start, len, acc, dev)
+-- `perm`'s order when shuffling), with sample weights `w` (or nil).  Adds the
+-- global figures to `acc` and returns the batch's global loss; gradients are
+-- left summed in .grad.
+--
+-- Sample and class weights keep a one-process run's meaning: the weighted
+-- loss is sum(w_i * loss_i) / (values in the batch), so the shard's loss
+-- scaled by rows/len sums to it, and weighted metrics are
+-- sum(w_i * v_i) / sum(w_i) over the global batch: their weight sums ride
+-- in the all-reduced stats (the '<metric>_n' entries) like the counts.
+function Ctx:train_batch(x, y, w, perm, start, len, acc, dev)
   local model = self.model
   local off, rows = self:shard(len)
   local local_acc = {loss = 0, n = rows}
   local ps = model:parameters()
   if rows > 0 then
-    local xb, yb
+    local xb, yb, wb
     if perm then
       local idx = perm:narrow(1, start + off + 1, rows)
       xb, yb = x:index_select(1, idx), y:index_select(1, idx)
+      if w then wb = w:index_select(1, idx:to(w.device)) end
     else
       xb, yb = x:narrow(1, start + off + 1, rows), y:narrow(1, start + off + 1, rows)
+      if w then wb = w:narrow(1, start + off + 1, rows) end
     end
     if xb.device ~= dev then xb, yb = xb:to(dev), yb:to(dev) end
-    local loss, out, fused = model:batch_loss(xb, yb, true)
+    if wb and wb.device ~= dev then wb = wb:to(dev) end
+    local loss, out, fused
+    if wb then loss, out, fused = model:weighted_batch_loss(xb, yb, wb, true)
+    else loss, out, fused = model:batch_loss(xb, yb, true) end
     local l = loss:item()
     local_acc.loss = l * rows
     ;(rows == len and loss or loss * (rows / len)):backward()
-    if #model.metrics > 0 then self.h.metric_sums(model, out, yb, fused, local_acc) end
+    if #model.metrics > 0 then
+      if wb then
+        self.h.metric_sums(model, out, yb, fused, local_acc, model.unweighted_metrics)
+        self.h.weighted_metric_sums(model, out, yb, fused, wb, local_acc, model.weighted_metrics)
+      else
+        self.h.metric_sums(model, out, yb, fused, local_acc)
+      end
+    end
   end
   -- flatten: gradients, then the stats; one all-reduce
   local buf = self.buffer
@@ -146,24 +168,27 @@ function Ctx:train_batch(x, y, perm, start, len, acc, dev)
   return global[1] / global[2], global
 end
 
--- model:evaluate over every rank's contiguous shard of the samples; the
--- figures are reduced, so every rank returns the same logs.
+-- model:evaluate over every rank's contiguous shard of the samples (and of
+-- o.sample_weight); the sums behind the figures (loss, rows, and per metric
+-- its sum and count or weight sum) are reduced, so every rank returns the
+-- logs a one-process evaluate gives.
 function Ctx:evaluate(x, y, o)
   local n = x:size(1)
   local a = self.rank * n // self.size
   local rows = (self.rank + 1) * n // self.size - a
-  local names = {'loss'}
-  for _, m in ipairs(self.model.metrics) do names[#names + 1] = m end
-  local sums = seq.zeros(#names + 1, {dtype = 'f64'})
+  local sums = seq.zeros(#self.keys, {dtype = 'f64', device = 'cpu'})
   if rows > 0 then
-    local v = self.model:_evaluate(x:narrow(1, a + 1, rows), y:narrow(1, a + 1, rows), o, true)
-    for k, name in ipairs(names) do sums:set(k, (v[name] or 0) * rows) end
-    sums:set(#names + 1, rows)
+    local so = {}
+    for k, v in pairs(o) do so[k] = v end
+    if o.sample_weight then so.sample_weight = o.sample_weight:narrow(1, a + 1, rows) end
+    local _, acc = self.model:_evaluate(x:narrow(1, a + 1, rows), y:narrow(1, a + 1, rows), so, true)
+    for k, key in ipairs(self.keys) do sums:set(k, acc[key] or 0) end
   end
   dist.allreduce(sums)
-  local s = sums:tolist()
-  local logs = {}
-  for k, name in ipairs(names) do logs[name] = s[k] / s[#names + 1] end
+  local s = {}
+  for k, v in ipairs(sums:tolist()) do s[self.keys[k]] = v end
+  local logs = {loss = s.loss / s.n}
+  for _, m in ipairs(self.model.metrics) do logs[m] = s[m] / s[m .. '_n'] end
   return logs
 end
 

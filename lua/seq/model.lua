@@ -671,9 +671,9 @@ function Sequential:fit(x, y, o)
   local n = x:size(1)
   local steps = (n + bs - 1) // bs
   -- several processes: weights synced, shards, one all-reduce per step (seq/dist_fit.lua)
-  local ddp = seq.dist.active() and require('seq.dist_fit').begin(self, {metric_sums = metric_sums}) or nil
+  local ddp = seq.dist.active() and require('seq.dist_fit').begin(self, {metric_sums = metric_sums,
+    weighted_metric_sums = weighted_metric_sums}) or nil
   if ddp then verbose = ddp:verbose(verbose) end
-  if ddp and w then error('fit: sample_weight and class_weight are not supported in a distributed run yet', 2) end
   local history = callbacks.History()
   local cb_list = {}
   if verbose > 0 then cb_list[1] = callbacks.ProgressBar{verbose = verbose} end
@@ -706,7 +706,7 @@ function Sequential:fit(x, y, o)
         local len = math.min(bs, n - start)
         if ddp then
           if batch_hooks then cbs:on_batch_begin(b, {batch = b, size = len}) end
-          local l = ddp:train_batch(x, y, perm, start, len, acc, dev)
+          local l = ddp:train_batch(x, y, w, perm, start, len, acc, dev)
           if l ~= l and not nan_ok then
             error(string.format('fit: the loss became NaN at epoch %d, batch %d (lower the learning rate, check the '
               .. 'inputs for NaN, or add seq.callbacks.TerminateOnNaN() to stop quietly)', epoch + 1, b + 1), 0)
@@ -785,7 +785,7 @@ end
 -- model:evaluate(x, y, {batch_size = 32}) -> {loss = , accuracy = , ...}
 function Sequential:evaluate(x, y, o)
   o = nn.check_options(o, 'evaluate', M.OPTIONS.evaluate)
-  return self:_evaluate(x, y, o, false)
+  return (self:_evaluate(x, y, o, false))
 end
 
 function Sequential:_evaluate(x, y, o, prepared)
@@ -825,7 +825,7 @@ function Sequential:_evaluate(x, y, o, prepared)
     local steps = (n + bs - 1) // bs
     io.stdout:write(string.format('%d/%d - %s\n', steps, steps, callbacks.format_logs(logs)))
   end
-  return logs
+  return logs, acc -- acc: the sums behind the logs, which a distributed fit reduces
 end
 
 function Sequential:predict_on_batch(x)

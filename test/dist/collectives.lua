@@ -1,6 +1,11 @@
 -- seq.dist collectives on every dtype; run under mpirun -np N (N >= 2).
 -- Raises (non-zero exit, the job aborted) on the first wrong value.
+-- `--gpu-path nccl|host`: the tensors are on the default device, which must
+-- be cuda, and GPU tensors must have gone that way (NCCL, or staged through
+-- host memory over MPI).
 local d = seq.dist
+local want_gpu_path = arg[1] == '--gpu-path' and arg[2] or nil
+if want_gpu_path then assert(seq.default_device() == 'cuda', 'run with --device cuda') end
 assert(d.is_initialized(), 'mpirun should have initialised seq.dist')
 local r, n = d.rank(), d.size()
 assert(n >= 2 and r >= 0 and r < n, string.format('rank %d of %d', r, n))
@@ -26,7 +31,10 @@ for _, dt in ipairs{'f32', 'f64', 'i32', 'i64', 'u8'} do
   d.allreduce(m, {op = 'mean'})
   local mean = (n - 1) -- mean of 0, 2, ..., 2(n-1)
   check(m, {mean, 4}, dt .. ' mean')
-  -- broadcast from the last rank, into a non-contiguous view
+  -- broadcast from the last rank, into a contiguous tensor and a non-contiguous view
+  local c = seq.tensor({r, r + 1}, {dtype = dt})
+  d.broadcast(c, n - 1)
+  check(c, {n - 1, n}, dt .. ' broadcast')
   local b = seq.tensor({{r, r}, {r, 7}}, {dtype = dt}):transpose(1, 2)
   d.broadcast(b, n - 1)
   check(b:contiguous():reshape(4), {n - 1, n - 1, n - 1, 7}, dt .. ' broadcast')
@@ -45,5 +53,11 @@ local ok, err = pcall(d.allreduce, seq.ones(2), {op = 'max'})
 assert(not ok and err:match("op must be 'sum' or 'mean'"), err)
 ok, err = pcall(d.broadcast, seq.ones(2), n)
 assert(not ok and err:match('root must be a rank'), err)
+if want_gpu_path then
+  assert(d.info().gpu_path == want_gpu_path,
+         string.format('GPU tensors went the %q way, expected %q', d.info().gpu_path, want_gpu_path))
+end
 d.barrier()
-if r == 0 then print(string.format('collectives ok on %d ranks (%s)', n, d.info().library)) end
+if r == 0 then
+  print(string.format('collectives ok on %d ranks on %s (%s)', n, seq.default_device(), d.info().library))
+end

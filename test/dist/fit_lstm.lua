@@ -1,10 +1,12 @@
 -- A small LSTM classifier trained by fit; run alone or under mpirun.
 --   seqlua test/dist/fit_lstm.lua [--epochs 3] [--save OUT] [--resume CKPT]
---          [--fail-rank R --fail-batch B [--kill]]
--- Prints one line per epoch "epoch <e> loss <l> accuracy <a> val_loss <v>" on
--- rank 0 and saves the model there.  --resume continues a saved model up to
+--          [--fail-rank R --fail-batch B [--kill]] [--weights sample|class]
+-- Prints one line per epoch "epoch <e> loss <l> accuracy <a> val_loss <v>
+-- val_accuracy <va>" on rank 0 and saves the model there.  --resume continues a saved model up to
 -- --epochs.  With --fail-rank/--fail-batch that rank raises an error at that
 -- batch of the first epoch, or with --kill sends itself SIGKILL there.
+-- --weights trains with sample_weight (one random weight per row) or
+-- class_weight, and reports accuracy as a weighted metric.
 local o = {epochs = 3}
 local i = 1
 while arg[i] do
@@ -21,20 +23,28 @@ seq.manual_seed(3)
 local n, len = 300, 8
 local x = (seq.rand(n, len) * 9):cast('i64'):clamp(0, 8)
 local y = x:eq(7):cast('f32'):sum(2):gt(0):cast('f32'):reshape(n, 1)
+local weighting = {}
+if o.weights == 'sample' then weighting.sample_weight = seq.rand(n) * 2 + 0.25
+elseif o.weights == 'class' then weighting.class_weight = {[0] = 0.6, [1] = 2.5}
+elseif o.weights then error('--weights sample|class') end
 seq.manual_seed(11)
 local m
 if o.resume then
   m = seq.load_model(o.resume)
 else
   m = nn.Sequential{nn.Embedding(9, 8, {input_length = len}), nn.LSTM(12), nn.Dense(1, {activation = 'sigmoid'})}
-  m:compile{loss = 'binary_crossentropy', optimizer = optim.Adam{lr = 0.02}, metrics = {'accuracy'}}
+  local metrics = {'accuracy'}
+  m:compile{loss = 'binary_crossentropy', optimizer = optim.Adam{lr = 0.02}, metrics = not o.weights and metrics or nil,
+            weighted_metrics = o.weights and metrics or nil}
 end
 -- count the rows this process computes on: on N processes each takes 1/N
 local rows = 0 -- training and validation rows
-local batch_loss = m.batch_loss
-function m.batch_loss(self, xb, ...)
-  rows = rows + xb:size(1)
-  return batch_loss(self, xb, ...)
+for _, name in ipairs{'batch_loss', 'weighted_batch_loss'} do
+  local f = m[name]
+  m[name] = function(self, xb, ...)
+    rows = rows + xb:size(1)
+    return f(self, xb, ...)
+  end
 end
 local cbs = {}
 if fail_rank then
@@ -51,12 +61,13 @@ end
 -- the others 11/12, so unequal shards are covered
 local e0 = m.epoch or 0
 local h = m:fit(x, y, {epochs = o.epochs, initial_epoch = e0, batch_size = 23, verbose = 0, validation_split = 0.2,
-                       callbacks = cbs})
-io.stderr:write(string.format('rank %d of %d trained on %d rows\n', seq.dist.rank(), seq.dist.size(), rows))
+                       callbacks = cbs, sample_weight = weighting.sample_weight, class_weight = weighting.class_weight})
+io.stderr:write(string.format('rank %d of %d trained on %d rows (GPU collectives: %s)\n', seq.dist.rank(),
+                               seq.dist.size(), rows, seq.dist.info().gpu_path or ''))
 if seq.dist.rank() == 0 then
   for e = 1, #h.history.loss do
-    print(string.format('epoch %d loss %.9g accuracy %.9g val_loss %.9g', e0 + e, h.history.loss[e],
-                        h.history.accuracy[e], h.history.val_loss[e]))
+    print(string.format('epoch %d loss %.9g accuracy %.9g val_loss %.9g val_accuracy %.9g', e0 + e, h.history.loss[e],
+                        h.history.accuracy[e], h.history.val_loss[e], h.history.val_accuracy[e]))
   end
   if out then m:save(out) end
 end

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test/dist/run.sh BUILD_DIR - the multi-process tests: seqlua under
-# `mpirun -np 2` on the CPU backend.  Every run is bounded by `timeout`, so a
+# `mpirun -np 2` on the CPU backend, and on the emulated CUDA device when
+# build-emu/ (or $SEQ_EMU_BUILD_DIR) has been built with MPI.  Every run is bounded by `timeout`, so a
 # hang fails instead of stalling CI.  Prints "ok NAME" / "FAIL NAME" per test
 # and ends with "N passed, N failed, N skipped" like test/run.lua.
 set -u
@@ -51,6 +52,15 @@ result fit_two_processes_matches_one $s "$tmp/f.log"
   "${one[@]}" test/dist/compare.lua "$tmp/e3.txt" "$tmp/r2.txt" "$tmp/w1.st" "$tmp/r2.st" 1e-5 >> "$tmp/x.log" 2>&1
 result checkpoints_cross_process_counts $? "$tmp/x.log"
 
+# 3b. sample_weight and class_weight: 2 processes match 1 (weighted loss over
+#     the global batch, weighted accuracy with the weight sums reduced)
+for wt in sample class; do
+  "${one[@]}" test/dist/fit_lstm.lua --weights $wt --save "$tmp/w1$wt.st" > "$tmp/l1$wt.txt" 2> "$tmp/w$wt.log" &&
+    "${mpi[@]}" test/dist/fit_lstm.lua --weights $wt --save "$tmp/w2$wt.st" > "$tmp/l2$wt.txt" 2>> "$tmp/w$wt.log" &&
+    "${one[@]}" test/dist/compare.lua "$tmp/l1$wt.txt" "$tmp/l2$wt.txt" "$tmp/w1$wt.st" "$tmp/w2$wt.st" 1e-5 >> "$tmp/w$wt.log" 2>&1
+  result "fit_${wt}_weight_two_processes_matches_one" $? "$tmp/w$wt.log"
+done
+
 # 4. faults end the whole job quickly, non-zero, naming the rank
 fault() { # name extra-args expected-text
   local t0=$SECONDS
@@ -73,6 +83,31 @@ if [ -n "${SEQLUA_DATA:-}" ] && [ -d "$SEQLUA_DATA" ]; then
   result imdb_script_two_processes $s "$tmp/imdb.log"
 else
   echo "skip imdb_script_two_processes: no SEQLUA_DATA"; skipped=$((skipped + 1))
+fi
+# 6. GPU tensors through NCCL, on the emulated CUDA device (build-emu, whose
+#    libnccl.so.2 stand-in reduces over MPI): collectives on every dtype by
+#    NCCL and, with SEQLUA_DIST_NCCL=0, staged through host memory; a 2-process
+#    fit on cuda matches the 1-process one
+emu="${SEQ_EMU_BUILD_DIR:-build-emu}"
+if [ -f "$emu/libseqmpi.so" ] && [ -f "$emu/emu/libnccl.so.2" ] && [ -f "$emu/libseqcuda.so" ]; then
+  emu_mpi=(timeout 120 mpirun -np 2 --allow-run-as-root --oversubscribe -x OMP_NUM_THREADS=1
+           "$emu/seqlua" --threads 1 --device cuda)
+  emu_mpi_host=(timeout 120 mpirun -np 2 --allow-run-as-root --oversubscribe -x OMP_NUM_THREADS=1
+                -x SEQLUA_DIST_NCCL=0 "$emu/seqlua" --threads 1 --device cuda)
+  emu_one=(timeout 120 "$emu/seqlua" --threads 1 --device cuda)
+  "${emu_mpi[@]}" test/dist/collectives.lua --gpu-path nccl > "$tmp/gn.log" 2>&1
+  result emu_cuda_collectives_through_nccl $? "$tmp/gn.log"
+  "${emu_mpi_host[@]}" test/dist/collectives.lua --gpu-path host > "$tmp/gh.log" 2>&1
+  result emu_cuda_collectives_host_staged $? "$tmp/gh.log"
+  "${emu_one[@]}" test/dist/fit_lstm.lua --save "$tmp/g1.st" > "$tmp/gl1.txt" 2> "$tmp/g.log" &&
+    "${emu_mpi[@]}" test/dist/fit_lstm.lua --save "$tmp/g2.st" > "$tmp/gl2.txt" 2>> "$tmp/g.log" &&
+    "${one[@]}" test/dist/compare.lua "$tmp/gl1.txt" "$tmp/gl2.txt" "$tmp/g1.st" "$tmp/g2.st" 1e-5 >> "$tmp/g.log" 2>&1
+  s=$?
+  [ "$(grep -c 'of 2 trained on .*(GPU collectives: nccl)' "$tmp/g.log")" -eq 2 ] || s=1
+  result emu_cuda_fit_two_processes_through_nccl $s "$tmp/g.log"
+else
+  echo "skip emu_cuda_*: no $emu/libseqmpi.so, $emu/emu/libnccl.so.2 and $emu/libseqcuda.so (test/run-all.sh builds them)"
+  skipped=$((skipped + 1))
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -5,5 +5,7 @@
 #ifndef SEQ_EMU_CUDA_RUNTIME_H
 #define SEQ_EMU_CUDA_RUNTIME_H
 #include <cuda_runtime_api.h>
+#ifdef __cplusplus /* C files (cuda_nccl.c, through nccl.h) need the API only */
 #include "../emu_kernel.h"
+#endif
 #endif
