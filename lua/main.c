@@ -250,6 +250,7 @@ static void print_version(void) {
          "CPU only"
 #endif
   );
+  printf("CPU GEMM: %s\n", seq_cpu_gemm_path());
 }
 
 /* The value v of an option that takes one (--device, --threads, --seed,

@@ -4,7 +4,10 @@
  * oversubscribe the cores (they do not run at the same time). */
 #include "seq_cblas.h"
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
 #endif
@@ -58,11 +61,76 @@ int seq_cpu_get_threads(void) {
   return cpu_threads;
 }
 
+static const char *blas_name(void) {
+#if defined(SEQ_BLAS_BLIS)
+  return "blis";
+#elif defined(SEQ_BLAS_OPENBLAS)
+  return "openblas";
+#else
+  return "cblas";
+#endif
+}
+
+/* The kernel set the BLAS picked for this CPU (it picks by CPU model or by
+ * its own feature tables, so a CPU newer than the library gets a generic or
+ * SSE-era fallback). */
+static const char *blas_kernels(void) {
+#if defined(SEQ_BLAS_BLIS)
+  return bli_arch_string(bli_arch_query_id());
+#elif defined(SEQ_BLAS_OPENBLAS)
+  return openblas_get_corename();
+#else
+  return "unknown";
+#endif
+}
+
+/* Kernel sets with AVX2/FMA or wider micro-kernels, in BLIS's and OpenBLAS's
+ * names.  On these the BLAS measured as fast as our tiles or faster
+ * (test/bench/RESULTS.md); on anything else the tiles run. */
+static bool blas_kernels_vectorised(const char *k) {
+  static const char *const fast[] = {"haswell", "zen", "zen2", "zen3", "zen4", "zen5", "skx",
+                                     "knl", "skylakex", "cooperlake", "sapphirerapids"};
+  for (size_t i = 0; i < sizeof fast / sizeof *fast; i++)
+    if (strcasecmp(k, fast[i]) == 0) return true;
+  return false;
+}
+
+/* 1: our tiles, 0: the BLAS.  SEQLUA_GEMM=tiles or =blas overrides the
+ * choice (for comparisons); tiles need AVX2 and FMA in any case. */
+static int gemm_use_tiles = -1;
+
+static bool gemm_tiles_chosen(void) {
+  if (gemm_use_tiles < 0) {
+    const char *env = getenv("SEQLUA_GEMM");
+    bool want = env && strcmp(env, "tiles") == 0   ? true
+                : env && strcmp(env, "blas") == 0 ? false
+                                                  : !blas_kernels_vectorised(blas_kernels());
+    gemm_use_tiles = want && seq_cpu_gemm_tiles_supported();
+  }
+  return gemm_use_tiles == 1;
+}
+
+const char *seq_cpu_gemm_path(void) {
+  static char path[128];
+  snprintf(path, sizeof path, "%sBLAS %s (%s kernels)",
+           gemm_tiles_chosen() ? "seqlua avx2/fma tiles; " : "", blas_name(), blas_kernels());
+  return path;
+}
+
 seq_status seq_cpu_gemm(seq_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n,
                         int64_t k, double alpha, const void *a, int64_t lda, int64_t stride_a,
                         const void *b, int64_t ldb, int64_t stride_b, double beta, void *c,
                         int64_t ldc, int64_t stride_c, int64_t batch) {
   if (m == 0 || n == 0) return SEQ_OK;
+  if (gemm_tiles_chosen() && (dtype == SEQ_F32 || dtype == SEQ_F64)) {
+    const size_t es = seq_dtype_size(dtype);
+    for (int64_t i = 0; i < batch; i++)
+      SEQ_TRY(seq_cpu_gemm_tiles(dtype, trans_a, trans_b, m, n, k, alpha,
+                                 (const char *)a + (size_t)(i * stride_a) * es, lda,
+                                 (const char *)b + (size_t)(i * stride_b) * es, ldb, beta,
+                                 (char *)c + (size_t)(i * stride_c) * es, ldc));
+    return SEQ_OK;
+  }
   const enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
   const enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
   for (int64_t i = 0; i < batch; i++) {

@@ -198,6 +198,7 @@ static inline int64_t widen(int64_t v) { return v; }
     const T *A = (const T *)p1;                                                      \
     const T *B = (const T *)p2;                                                      \
     if (s0 == 1 && s1 == 1 && s2 == 1) {                                             \
+      if (CONTIG_FAST(op, o, A, B, n)) continue;                                     \
       for (int64_t i = 0; i < n; i++) {                                              \
         const T x = A[i], y = B[i];                                                  \
         o[i] = (TO)(EXPR);                                                           \
@@ -215,6 +216,42 @@ static inline int64_t widen(int64_t v) { return v; }
       }                                                                              \
     }                                                                                \
   })
+
+/* Contiguous f32 rows of the four arithmetic ops, built twice and picked by
+ * CPUID at load time (an ifunc): the baseline build is SSE2, and the AVX2
+ * clone halves the instructions of a small op (callgrind: 64x400 add,
+ * test/bench/RESULTS.md).  Same IEEE operations, so the same results.
+ * Explicit 8-wide blocks, each loaded before it is stored, so out may be
+ * one of the inputs (in-place ops) without the compiler's alias checks
+ * sending that case to a scalar loop. */
+typedef float bin_v8f __attribute__((vector_size(32)));
+
+#define BIN_CONTIG_LOOP(EXPR)                                      \
+  do {                                                             \
+    int64_t i = 0;                                                 \
+    for (; i + 8 <= n; i += 8) {                                   \
+      bin_v8f x, y;                                                \
+      memcpy(&x, A + i, sizeof x);                                 \
+      memcpy(&y, B + i, sizeof y);                                 \
+      x = EXPR;                                                    \
+      memcpy(o + i, &x, sizeof x);                                 \
+    }                                                              \
+    for (; i < n; i++) {                                           \
+      const float x = A[i], y = B[i];                              \
+      o[i] = EXPR;                                                 \
+    }                                                              \
+  } while (0)
+
+__attribute__((target_clones("avx2", "default"))) static bool bin_contig_f32(
+    seq_binop op, float *o, const float *A, const float *B, int64_t n) {
+  switch (op) {
+    case SEQ_BIN_ADD: BIN_CONTIG_LOOP(x + y); return true;
+    case SEQ_BIN_SUB: BIN_CONTIG_LOOP(x - y); return true;
+    case SEQ_BIN_MUL: BIN_CONTIG_LOOP(x * y); return true;
+    case SEQ_BIN_DIV: BIN_CONTIG_LOOP(x / y); return true;
+    default: return false;
+  }
+}
 
 #define BIN_FLOAT(T, POWF)                                                  \
   static void binary_##T(seq_binop op, const strided_iter *it, void **ptrs, \
@@ -261,6 +298,14 @@ static inline int64_t widen(int64_t v) { return v; }
 typedef int32_t i32;
 typedef int64_t i64;
 typedef uint8_t u8;
+/* the contiguous fast path exists for f32 in, f32 out only */
+#define CONTIG_FAST(op, o, A, B, n) \
+  _Generic((A), const float *: _Generic((o), float *: bin_contig_f32, default: bin_contig_none), \
+           default: bin_contig_none)(op, (void *)(o), (const void *)(A), (const void *)(B), n)
+static bool bin_contig_none(seq_binop op, void *o, const void *A, const void *B, int64_t n) {
+  (void)op; (void)o; (void)A; (void)B; (void)n;
+  return false;
+}
 BIN_FLOAT(float, powf)
 BIN_FLOAT(double, pow)
 BIN_INT(i32, uint32_t)

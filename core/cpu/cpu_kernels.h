@@ -5,7 +5,7 @@
  *   cpu_lstm.c     the fused LSTM           cpu_loss.c         fused losses
  *   cpu_rnn.c      the fused GRU and simple RNN (cpu_recurrent.h: what the
  *                  recurrent kernels share)
- *   cpu_optim.c    optimizer update kernels
+ *   cpu_optim.c    optimizer update kernels   cpu_gemm_tiles.c   our AVX2/FMA GEMM
  * cpu_backend.c gathers them into seq_cpu_backend. */
 #ifndef SEQ_CPU_KERNELS_H
 #define SEQ_CPU_KERNELS_H
@@ -38,6 +38,13 @@ seq_status seq_cpu_gemm(seq_dtype dtype, bool trans_a, bool trans_b, int64_t m, 
                         int64_t k, double alpha, const void *a, int64_t lda, int64_t stride_a,
                         const void *b, int64_t ldb, int64_t stride_b, double beta, void *c,
                         int64_t ldc, int64_t stride_c, int64_t batch);
+/* Our register-tiled GEMM (cpu_gemm_tiles.c) for CPUs whose CPUID reports
+ * AVX2 and FMA; seq_cpu_gemm picks it or the BLAS (cpu_blas.c).  Row-major,
+ * one product. */
+bool seq_cpu_gemm_tiles_supported(void);
+seq_status seq_cpu_gemm_tiles(seq_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                              int64_t k, double alpha, const void *a, int64_t lda, const void *b,
+                              int64_t ldb, double beta, void *c, int64_t ldc);
 
 seq_status seq_cpu_index_select(seq_tensor *out, const seq_tensor *src, int dim,
                                 const seq_tensor *idx);

@@ -12,9 +12,12 @@
 
 /* Sum of n contiguous floats in double.  Eight independent accumulators
  * let the compiler vectorise without reassociating anything (a single
- * accumulator is one dependent add per element: 4-5x slower). */
+ * accumulator is one dependent add per element: 4-5x slower).  An AVX2
+ * clone, picked by CPUID, adds four doubles per instruction instead of two
+ * (the lanes, hence the result, are the same). */
 #define SUM_LANES 8
 #define DEFINE_SUM_CONTIG(NAME, T)                               \
+  __attribute__((target_clones("avx2", "default")))              \
   static double NAME(const T *x, int64_t n) {                    \
     double lane[SUM_LANES] = {0};                                \
     int64_t i = 0;                                               \

@@ -248,5 +248,8 @@ extern const seq_backend seq_cpu_backend;
  * parallel loops); fails only when the device is not available. */
 seq_status seq_set_threads(seq_device dev, int n);
 seq_status seq_get_threads(seq_device dev, int *n);
+/* Which GEMM the CPU backend runs, in words ("seqlua avx2/fma tiles; BLAS
+ * blis (generic kernels)"): printed by seqlua --version, seq.info(). */
+const char *seq_cpu_gemm_path(void);
 
 #endif

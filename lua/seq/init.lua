@@ -171,6 +171,13 @@ function seq.clock() return core.wall_time() end
 function seq.is_grad_enabled() return core.grad_enabled() end
 function seq.set_threads(n) core.set_threads(n) end
 function seq.get_threads() return core.get_threads() end
+-- What runs underneath, for bug reports and benchmarks: the version, the CPU
+-- thread count and which GEMM the CPU backend uses (our AVX2/FMA tiles or the
+-- BLAS, and the kernel set the BLAS picked for this CPU).
+function seq.info()
+  return {version = core.version, threads = core.get_threads(), cpu_gemm = core.cpu_gemm_path(),
+          cuda = core.device_available('cuda')}
+end
 function seq.default_device() return core.default_device() end
 function seq.set_default_device(d) core.set_default_device(d) end
 

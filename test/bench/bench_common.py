@@ -56,6 +56,33 @@ def batches_per_epoch(n, batch):
     return math.ceil(n / batch)
 
 
+def arithmetic_flops(workload):
+    """FLOPs the workload cannot avoid: the LSTM's GEMMs (2 per multiply-add;
+    a training step counts 3x the forward: forward, input and weight
+    gradients) plus the Dense layer.  One-hot inputs (char-RNN) count no input
+    projection: it is a row gather.  None for workloads without a GEMM core."""
+    i, c = IMDB, CHAR
+    imdb_fwd = 2.0 * i["n"] * i["maxlen"] * (i["embed"] + i["units"]) * 4 * i["units"]
+    char_fwd = 2.0 * c["n"] * (c["maxlen"] * c["units"] * 4 * c["units"] +
+                               c["units"] * c["nchars"])
+    gen_step = 2.0 * (c["units"] * 4 * c["units"] + c["units"] * c["nchars"])
+    return {
+        "imdb_epoch": 3 * imdb_fwd,
+        "imdb_infer": imdb_fwd,
+        "char_epoch": 3 * char_fwd,
+        "gen_window": 400 * c["maxlen"] * gen_step,
+        "gen_stateful": 400 * gen_step,
+    }.get(workload)
+
+
+def matmul_flops(item):
+    """2*M*K*N for a micro item named 'matmul MxKxN', else None."""
+    if not item.startswith("matmul "):
+        return None
+    m, k, n = (int(x) for x in item.split()[1].split("x"))
+    return 2.0 * m * k * n
+
+
 def emit(workload, impl, seconds, samples=None, **extra):
     rec = dict(workload=workload, impl=impl, seconds=seconds,
                samples=samples if samples is not None else [seconds])

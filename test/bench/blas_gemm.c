@@ -12,7 +12,16 @@
  *         -L/usr/lib/x86_64-linux-gnu/blis-openmp \
  *         -Wl,-rpath,/usr/lib/x86_64-linux-gnu/blis-openmp -lblis -lm
  *
+ *   seqlua's own path (seq_cpu_gemm: the AVX2/FMA tiles, or the BLAS with
+ *   SEQLUA_GEMM=blas), after a Release build in build/:
+ *     gcc -O2 -fopenmp -o /tmp/gemm_seq test/bench/blas_gemm.c -DUSE_SEQ \
+ *         -Icore/cpu -Icore/engine build/libseqcore.a \
+ *         -L/usr/lib/x86_64-linux-gnu/blis-openmp \
+ *         -Wl,-rpath,/usr/lib/x86_64-linux-gnu/blis-openmp -lblis -lm -ldl -lpthread
+ *
  *   run: /tmp/gemm_openblas [threads ...]     (default: 1 2)
+ *   GEMM_CLOCK=cpu times process CPU seconds instead of wall seconds: with
+ *   one thread on a loaded machine that is the figure that stays put.
  *
  * Output: one line per (shape, threads): median seconds per call over
  * repeats and GFLOP/s (2*M*N*K / t).  All matrices are row-major f32. */
@@ -22,9 +31,17 @@
 #include <string.h>
 #include <time.h>
 
+#if defined(USE_SEQ)
+#include "cpu_kernels.h"
+static const char *lib_name(void) { return "seqlua seq_cpu_gemm"; }
+static void set_threads(int n) { seq_cpu_set_threads(n); }
+static void describe(void) { printf("# path: %s\n", seq_cpu_gemm_path()); }
+#else
 #include <cblas.h>
+#endif
 
-#if defined(USE_OPENBLAS)
+#if defined(USE_SEQ)
+#elif defined(USE_OPENBLAS)
 extern char *openblas_get_corename(void);
 extern char *openblas_get_config(void);
 extern void openblas_set_num_threads(int);
@@ -47,7 +64,7 @@ static void describe(void) {
          bli_arch_string(bli_arch_query_id()));
 }
 #else
-#error "define USE_OPENBLAS or USE_BLIS"
+#error "define USE_OPENBLAS, USE_BLIS or USE_SEQ"
 #endif
 
 typedef struct shape {
@@ -81,8 +98,10 @@ static const shape shapes[] = {
 };
 
 static double now(void) {
+  static int cpu_clock = -1;
+  if (cpu_clock < 0) cpu_clock = getenv("GEMM_CLOCK") && strcmp(getenv("GEMM_CLOCK"), "cpu") == 0;
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(cpu_clock ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -101,8 +120,13 @@ static float *randbuf(size_t n) {
 static void call(const shape *s, const float *a, const float *b, float *c) {
   /* row-major: A is [M,K] (or [K,M] when ta), B is [K,N] (or [N,K] when tb) */
   int lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
+#if defined(USE_SEQ)
+  seq_cpu_gemm(SEQ_F32, s->ta, s->tb, s->m, s->n, s->k, 1.0, a, lda, 0, b, ldb, 0, 0.0, c, s->n,
+               0, 1);
+#else
   cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
               s->m, s->n, s->k, 1.0f, a, lda, b, ldb, 0.0f, c, s->n);
+#endif
 }
 
 int main(int argc, char **argv) {

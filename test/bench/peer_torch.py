@@ -2,11 +2,15 @@
 """PyTorch CPU peer for test/bench/run: the course's models with the same
 shapes, batch sizes, optimizers and thread count as the seqlua side.
 
-    /usr/bin/python3 test/bench/peer_torch.py WORKLOAD [--threads N] [--quick]
+    PYTHON test/bench/peer_torch.py WORKLOAD [--threads N] [--quick]
         [--batches N] [--repeats R]
 
+PYTHON: a venv with PyPI's torch (test/bench/run's default peer:
+/tmp/torch-venv/bin/python, made by python3 -m venv /tmp/torch-venv &&
+/tmp/torch-venv/bin/pip install torch numpy), or Debian's /usr/bin/python3.
+
 WORKLOAD: micro_torch micro_numpy imdb_epoch imdb_infer char_epoch
-          gen_window gen_stateful markov
+          gen_window gen_stateful markov sgemm_peak
 Prints one `RESULT {json}` line (see bench_common.py).  Data are synthetic
 random arrays of the right shapes (timing does not depend on the values);
 markov reads the real Nietzsche text ($SEQLUA_DATA or ../shared/data)."""
@@ -237,6 +241,30 @@ def w_micro(args, lib):
     bc.emit("micro", lib, sum(items.values()), items=items)
 
 
+def w_sgemm_peak(args):
+    """The machine's practical f32 GEMM peak at this thread count: torch.mm
+    (MKL in PyPI's torch) on square matrices, the best size's median."""
+    best = 0.0
+    per = {}
+    for n in (1024, 2048):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        t = bc.median_time(lambda: torch.mm(a, b), max(args.repeats, 5))[0]
+        per["sgemm %d^3 GFLOP/s" % n] = 2.0 * n ** 3 / t / 1e9
+        best = max(best, per["sgemm %d^3 GFLOP/s" % n])
+    bc.emit("sgemm_peak", "torch", 0.0, gflops=best, items=per)
+
+
+def cpu_paths():
+    """Which CPU paths this torch runs: ISA level, MKL, oneDNN (mkldnn), and
+    the BLAS/oneDNN lines of its build configuration."""
+    cfg = torch.__config__.show()
+    keep = [ln.strip(" -") for ln in cfg.splitlines()
+            if "Math Kernel" in ln or "MKL-DNN" in ln or "oneDNN" in ln or "CPU capability" in ln]
+    return dict(mkl=torch.backends.mkl.is_available(), mkldnn=torch.backends.mkldnn.is_available(),
+                cpu_capability=torch.backends.cpu.get_cpu_capability()
+                if hasattr(torch.backends, "cpu") else "?", config=keep)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("workload")
@@ -253,7 +281,8 @@ def main():
     torch.set_num_interop_threads(1)
     torch.manual_seed(1)
     info = dict(torch=torch.__version__, numpy=np.__version__,
-                torch_threads=torch.get_num_threads(), flush_denormal=args.ftz)
+                torch_threads=torch.get_num_threads(), flush_denormal=args.ftz,
+                torch_cpu=cpu_paths())
     print("INFO " + __import__("json").dumps(info), flush=True)
     w = args.workload
     if w == "imdb_epoch":
@@ -268,6 +297,8 @@ def main():
         w_gen(args, True)
     elif w == "markov":
         w_markov(args)
+    elif w == "sgemm_peak":
+        w_sgemm_peak(args)
     elif w in ("micro_torch", "micro_numpy"):
         w_micro(args, w.split("_")[1])
     else:

@@ -17,6 +17,27 @@ function tests.version_and_help()
   T.truthy(out:find('--device', 1, true) and out:find('--threads', 1, true), out)
 end
 
+-- --version and seq.info() say which GEMM runs; SEQLUA_GEMM=blas forces the
+-- BLAS, =tiles our AVX2/FMA tiles where the CPU has them, and the products agree.
+function tests.gemm_path_is_reported_and_selectable()
+  local out, rc = run('SEQLUA_GEMM=blas ' .. exe() .. ' --version')
+  T.eq(rc, 0)
+  T.truthy(out:find('CPU GEMM: BLAS %a+ %(.- kernels%)'), out)
+  local probe = [[ -e "local seq=require'seq'; seq.manual_seed(3); ]] ..
+    [[local a, b = seq.randn(65, 129), seq.randn(129, 17); local c = seq.matmul(a, b):tolist(); ]] ..
+    [[local A, B, ref = a:tolist(), b:tolist(), 0; for k = 1, 129 do ref = ref + A[7][k] * B[k][5] end; ]] ..
+    [[print(seq.info().cpu_gemm); print(string.format('%.4f %.4f', c[7][5], ref))"]]
+  out, rc = run('SEQLUA_GEMM=tiles ' .. exe() .. probe)
+  T.eq(rc, 0, out)
+  local f = assert(io.open('/proc/cpuinfo'))
+  local flags = ' ' .. (f:read('a'):match('\nflags%s*:([^\n]*)') or '') .. ' '
+  f:close()
+  local tiles_cpu = flags:find(' avx2 ', 1, true) and flags:find(' fma ', 1, true)
+  if tiles_cpu then T.truthy(out:find('seqlua avx2/fma tiles; BLAS', 1, true), out) end
+  local got, want = out:match('\n(%S+) (%S+)')
+  T.truthy(got and got == want, out)
+end
+
 function tests.matmul_error_exits_1_with_message()
   local out, rc = run(exe() .. [[ -e "local seq=require'seq'; seq.matmul(seq.zeros(2,3), seq.zeros(4,5))"]])
   T.eq(rc, 1)
