@@ -218,11 +218,17 @@ void seq_cuda_lstm_free_saved(void *ptr) {
   free(s);
 }
 
+/* Per-sample lengths (all T without them) go to cuDNN's unpacked
+ * batch-major layout, whose padding cuDNN skips: y is filled with zeros
+ * there, hy/cy hold each sample's last real step, dy there is ignored. */
 static seq_status set_descriptors(lstm_saved *s, seq_dtype dt, int64_t B, int64_t T, int64_t I,
-                                  int64_t H) {
+                                  int64_t H, const int32_t *lengths) {
   int *lens = malloc(sizeof(int) * (size_t)B);
   if (!lens) return seq_fail(SEQ_ENOMEM, "lstm: out of host memory");
-  for (int64_t b = 0; b < B; b++) lens[b] = (int)T;
+  for (int64_t b = 0; b < B; b++) lens[b] = lengths ? (int)lengths[b] : (int)T;
+  double fill64 = 0;
+  float fill32 = 0;
+  void *fill = dt == SEQ_F64 ? (void *)&fill64 : (void *)&fill32;
   seq_status st = SEQ_OK;
   cudnnStatus_t e;
 #define DN_STEP(fn, args)                                                      \
@@ -234,14 +240,15 @@ static seq_status set_descriptors(lstm_saved *s, seq_dtype dt, int64_t B, int64_
   DN_STEP(cudnnSetRNNDataDescriptor, (s->xdesc, dn_type(dt), CUDNN_RNN_DATA_LAYOUT_BATCH_MAJOR_UNPACKED,
                                       (int)T, (int)B, (int)I, lens, NULL));
   DN_STEP(cudnnSetRNNDataDescriptor, (s->ydesc, dn_type(dt), CUDNN_RNN_DATA_LAYOUT_BATCH_MAJOR_UNPACKED,
-                                      (int)T, (int)B, (int)H, lens, NULL));
+                                      (int)T, (int)B, (int)H, lens, fill));
   int hdims[3] = {1, (int)B, (int)H}, hstrides[3] = {(int)(B * H), (int)H, 1};
   DN_STEP(cudnnSetTensorNdDescriptor, (s->hdesc, dn_type(dt), 3, hdims, hstrides));
 #undef DN_STEP
   free(lens);
   if (st != SEQ_OK) return st;
-  /* the device copy of the sequence lengths (all T: no padding) */
+  /* the device copy of the sequence lengths */
   SEQ_TRY(seq_cuda_scratch_alloc(&s->seqlen, sizeof(int32_t) * (size_t)B));
+  if (lengths) return seq_cuda_upload_impl(s->seqlen.ptr, lengths, sizeof(int32_t) * (size_t)B);
   return seq_cuda_k_fill(s->seqlen.ptr, SEQ_I32, B, (double)T);
 }
 
@@ -260,7 +267,7 @@ static seq_status forward_impl(seq_lstm_args *a, lstm_saved *s, seq_cuda_scratch
   lstm_plan *p = s->plan;
   s->B = B;
   s->T = T;
-  SEQ_TRY(set_descriptors(s, dt, B, T, I, H));
+  SEQ_TRY(set_descriptors(s, dt, B, T, I, H, a->lengths));
 
   /* weights -> weight space */
   SEQ_TRY(seq_cuda_scratch_alloc(&s->wspace, p->wsize));

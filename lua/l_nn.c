@@ -1,5 +1,7 @@
 /* l_nn.c - bindings of the fused nn ops (core/engine/seq_nn.h) into seq.core:
- *   lstm(x, kernel, recurrent, bias [, h0, c0]) -> y, h_n, c_n (integer x: ids)
+ *   lstm(x, kernel, recurrent, bias [, h0, c0 [, lengths]]) -> y, h_n, c_n
+ *       (integer x: ids; lengths [B]: padded sequences, see seq_lstm_lengths)
+ *   mask_plan(mask [, reverse, zero_masked]) -> lengths, gather, scatter
  *   embedding(weight, ids) -> out
  *   dropout(x, rate [, training=true]) -> out
  *   softmax_cross_entropy(logits, target) -> loss (0-d)
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "seq_lua.h"
+#include "seq_mask.h"
 #include "seq_nn.h"
 
 static seq_tensor *opt_tensor(lua_State *L, int idx) {
@@ -26,11 +29,23 @@ static int l_lstm(lua_State *L) {
   seq_tensor *b = seq_lua_check_tensor(L, 4);
   seq_tensor *h0 = opt_tensor(L, 5);
   seq_tensor *c0 = opt_tensor(L, 6);
+  seq_tensor *lengths = opt_tensor(L, 7);
   seq_tensor *y = NULL, *hn = NULL, *cn = NULL;
-  SEQ_LUA_CHECK(L, seq_lstm(&y, &hn, &cn, x, k, r, b, h0, c0));
+  SEQ_LUA_CHECK(L, seq_lstm_lengths(&y, &hn, &cn, x, k, r, b, h0, c0, lengths));
   seq_lua_push_tensor(L, y);
   seq_lua_push_tensor(L, hn);
   seq_lua_push_tensor(L, cn);
+  return 3;
+}
+
+static int l_mask_plan(lua_State *L) {
+  seq_tensor *mask = seq_lua_check_tensor(L, 1);
+  bool reverse = lua_toboolean(L, 2), zero_masked = lua_toboolean(L, 3);
+  seq_tensor *len = NULL, *gather = NULL, *scatter = NULL;
+  SEQ_LUA_CHECK(L, seq_mask_plan(&len, &gather, &scatter, mask, reverse, zero_masked));
+  seq_lua_push_tensor(L, len);
+  seq_lua_push_tensor(L, gather);
+  seq_lua_push_tensor(L, scatter);
   return 3;
 }
 
@@ -193,6 +208,7 @@ static int l_clip_grad_norm(lua_State *L) {
 void seq_lua_register_nn(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"lstm", l_lstm},
+      {"mask_plan", l_mask_plan},
       {"embedding", l_embedding},
       {"dropout", l_dropout},
       {"softmax_cross_entropy", l_softmax_xent},

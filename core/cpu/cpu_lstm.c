@@ -675,19 +675,25 @@ static void lstm_forward_step(const lstm_fwd *f, int64_t b0, int64_t rows, int64
 }
 
 /* Step 3: h_n and c_n are the last step's (in inference the running cell
- * state, which the same strides address). */
+ * state, which the same strides address).  With lengths, row b's last real
+ * step is lengths[b]-1 (all steps are kept then) and y is zeroed after it:
+ * the steps run past a sample's length never leave the kernel. */
 static void lstm_final_states(const lstm_fwd *f, int64_t B) {
   const seq_lstm_args *a = f->a;
   const int64_t T = f->T, H = f->H;
   const size_t es = f->es, len = (size_t)H * es;
-  const char *y = f->y;
+  char *y = f->y;
   for (int64_t b = 0; b < B; b++) {
     const size_t hb = (size_t)(b * H) * es;
-    if (a->h_n)
-      memcpy((char *)seq_tensor_data(a->h_n) + hb, y + (size_t)((b * T + T - 1) * H) * es, len);
-    if (a->c_n)
-      memcpy((char *)seq_tensor_data(a->c_n) + hb,
-             f->cells + (size_t)(b * f->cs_b + (T - 1) * f->cs_t) * es, len);
+    const int64_t last = a->lengths ? a->lengths[b] - 1 : T - 1;
+    const char *h = last >= 0 ? y + (size_t)((b * T + last) * H) * es : f->h0 ? f->h0 + hb : f->zero;
+    const char *c = last >= 0 ? f->cells + (size_t)(b * f->cs_b + last * f->cs_t) * es
+                    : f->c0   ? f->c0 + hb
+                              : f->zero;
+    if (a->h_n) memcpy((char *)seq_tensor_data(a->h_n) + hb, h, len);
+    if (a->c_n) memcpy((char *)seq_tensor_data(a->c_n) + hb, c, len);
+    if (a->lengths)
+      memset(y + (size_t)((b * T + last + 1) * H) * es, 0, (size_t)((T - 1 - last) * H) * es);
   }
 }
 
@@ -696,8 +702,9 @@ static seq_status lstm_forward_impl(seq_lstm_args *a) {
   a->saved = NULL;
   const int64_t B = a->B, T = a->T;
   if (a->x_is_index) SEQ_TRY(lstm_check_ids(a->x, B * T, a->I));
+  /* lengths keep every step's cells too: the final state is a middle step's */
   lstm_fwd f = {.a = a, .dt = a->kernel->dtype, .T = T, .I = a->I, .H = a->H, .G4 = 4 * a->H,
-                .train = a->training};
+                .train = a->training || a->lengths};
   f.es = seq_dtype_size(f.dt);
   f.R = seq_tensor_data(a->recurrent);
   f.bias = seq_tensor_data(a->bias);
@@ -737,7 +744,7 @@ static seq_status lstm_forward_impl(seq_lstm_args *a) {
   free(rp);
   lstm_final_states(&f, B);
 
-  if (!f.train) {
+  if (!a->training) {
     lstm_release_big(f.block);
     return SEQ_OK;
   }
@@ -774,7 +781,36 @@ typedef struct lstm_bwd {
   char *fix;         /* h0[b] - y[b*T-1] rows for drecurrent [B,H] */
   double *bacc;      /* per-thread dbias sums [nt,4H] */
   const float *rtp;  /* recurrent^T packed for the f32 fast path, or NULL */
+  const char *dy;    /* dy [B,T,H] (zero after each sample's length), or NULL */
+  char *stash;       /* with lengths: room for parked dh, dc rows [B,2H] */
 } lstm_bwd;
+
+/* Rows past their length at step t keep dh and dc unchanged and get zero
+ * gate gradients: their dh, dc are parked in `stash` and zeroed (so the
+ * gate pass, with dy zero there too, yields exactly zero), and put back
+ * after the step (lstm_bptt).  Returns whether any row of b0.. is past. */
+static bool lstm_park_rows(const lstm_bwd *w, int64_t b0, int64_t rows, int64_t t, char *stash,
+                           bool restore) {
+  const int32_t *len = w->a->lengths;
+  const size_t hr = (size_t)w->H * w->es;
+  bool any = false;
+  for (int64_t r = 0; r < rows; r++) {
+    if (t < len[b0 + r]) continue;
+    any = true;
+    char *dh = w->dh + (size_t)(b0 + r) * hr, *dc = w->dc + (size_t)(b0 + r) * hr;
+    char *sh = stash + (size_t)(2 * r) * hr, *sc = sh + hr;
+    if (restore) {
+      memcpy(dh, sh, hr);
+      memcpy(dc, sc, hr);
+    } else {
+      memcpy(sh, dh, hr);
+      memcpy(sc, dc, hr);
+      memset(dh, 0, hr);
+      memset(dc, 0, hr);
+    }
+  }
+  return any;
+}
 
 /* BPTT over rows b0..: per step the gate pass turns G[:,t] into dG[:,t] in
  * place and adds to the dbias sums, then dh_{t-1} = dG_t . R^T. */
@@ -784,11 +820,14 @@ static void lstm_bptt(const lstm_bwd *w, int64_t b0, int64_t rows, double *acc) 
   const size_t es = w->es;
   const int64_t T = w->T, H = w->H, G4 = w->G4;
   const char *R = seq_tensor_data(a->recurrent);
-  const char *dy = w->gr->dy ? seq_tensor_data(w->gr->dy) : NULL;
+  const char *dy = w->dy;
   const char *c0 = a->c0 ? seq_tensor_data(a->c0) : NULL;
   const bool want_dh0 = w->gr->dh0 != NULL;
   char *dhr = w->dh + (size_t)(b0 * H) * es, *dcr = w->dc + (size_t)(b0 * H) * es;
+  /* with lengths: parked dh, dc of the rows past their length (2 rows each) */
+  char *stash = a->lengths ? w->stash + (size_t)(2 * b0 * H) * es : NULL;
   for (int64_t t = T - 1; t >= 0; t--) {
+    const bool parked = stash && lstm_park_rows(w, b0, rows, t, stash, false);
     char *g = w->dg + (size_t)((b0 * T + t) * G4) * es;
     const char *c = w->cells + (size_t)((b0 * T + t) * H) * es;
     const char *cp;
@@ -814,6 +853,7 @@ static void lstm_bptt(const lstm_bwd *w, int64_t b0, int64_t rows, double *acc) 
                         (double *)dcr, acc);
     if (t > 0 || want_dh0)
       lstm_step_gemm(dt, w->rtp, rows, H, G4, g, T * G4, true, R, G4, false, dhr, H);
+    if (parked) lstm_park_rows(w, b0, rows, t, stash, true);
   }
 }
 
@@ -915,8 +955,10 @@ static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
   if (a->x_is_index && gr->dkernel) SEQ_TRY(lstm_check_ids(a->x, B * T, I));
 
   const int nt = lstm_team_size(B);
-  /* scratch: dh [B,H], dc [B,H], zero row [H], fix-up rows [B,H] */
-  char *scratch = lstm_alloc((size_t)(3 * B * H + H) * es);
+  /* scratch: dh [B,H], dc [B,H], zero row [H], fix-up rows [B,H], and with
+   * lengths the parked rows [B,2H] */
+  const int64_t nstash = a->lengths ? 2 * B * H : 0;
+  char *scratch = lstm_alloc((size_t)(3 * B * H + H + nstash) * es);
   double *bacc = calloc((size_t)nt * (size_t)G4, sizeof(double));
   if (!scratch || !bacc) {
     free(scratch);
@@ -929,12 +971,30 @@ static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
   w.dc = w.dh + (size_t)(B * H) * es;
   char *zero = w.dc + (size_t)(B * H) * es;
   w.fix = zero + (size_t)H * es;
+  w.stash = a->lengths ? w.fix + (size_t)(B * H) * es : NULL;
   memset(zero, 0, (size_t)H * es);
   w.zero = zero;
   if (gr->dh_n) memcpy(w.dh, seq_tensor_data(gr->dh_n), (size_t)(B * H) * es);
   else memset(w.dh, 0, (size_t)(B * H) * es);
   if (gr->dc_n) memcpy(w.dc, seq_tensor_data(gr->dc_n), (size_t)(B * H) * es);
   else memset(w.dc, 0, (size_t)(B * H) * es);
+  /* y is zero after each sample's length, so dy there is ignored */
+  char *dy_real = NULL;
+  w.dy = gr->dy ? seq_tensor_data(gr->dy) : NULL;
+  if (gr->dy && a->lengths) {
+    const size_t n = (size_t)(B * T * H) * es;
+    if (!(dy_real = lstm_alloc(n))) {
+      free(scratch);
+      free(bacc);
+      return seq_fail(SEQ_ENOMEM, "lstm backward: out of memory");
+    }
+    memcpy(dy_real, w.dy, n);
+    for (int64_t b = 0; b < B; b++) {
+      const int64_t l = a->lengths[b];
+      memset(dy_real + (size_t)((b * T + l) * H) * es, 0, (size_t)((T - l) * H) * es);
+    }
+    w.dy = dy_real;
+  }
   s->consumed = true;
 
   float *rtp = NULL; /* packed recurrent^T [4H,H], f32 fast path */
@@ -977,6 +1037,7 @@ static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
   if (nt > 1) lstm_blas_single_end(saved_threads);
   free(rtp);
   lstm_finish_grads(&w, nt);
+  free(dy_real);
   free(bacc);
   free(scratch);
   return SEQ_OK;

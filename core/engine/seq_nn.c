@@ -32,11 +32,13 @@ typedef struct lstm_ctx {
   const seq_backend *be;
   seq_lstm_args args; /* tensors here are borrowed from node->saved */
   bool empty;         /* B == 0 or T == 0: defined here, no backend call */
+  int32_t *lengths;   /* owned copy of args.lengths, or NULL */
 } lstm_ctx;
 
 static void lstm_ctx_free(void *p) {
   lstm_ctx *c = p;
   if (c->args.saved) c->be->lstm_free_saved(c->args.saved);
+  free(c->lengths);
   free(c);
 }
 
@@ -211,6 +213,8 @@ static seq_status lstm_record(const seq_backend *be, seq_lstm_args *a, seq_tenso
     ctx->args.h0 = node->saved[LS_H0];
     ctx->args.c0 = node->saved[LS_C0];
     ctx->args.h_n = ctx->args.c_n = NULL; /* not needed by backward */
+    ctx->lengths = (int32_t *)a->lengths; /* the caller hands its copy over */
+    a->lengths = NULL;
     node->ctx = ctx;
     node->ctx_free = lstm_ctx_free;
     a->saved = NULL;
@@ -221,9 +225,49 @@ static seq_status lstm_record(const seq_backend *be, seq_lstm_args *a, seq_tenso
   return st;
 }
 
+/* Per-sample lengths as a new host array (values checked to lie in [0,T]). */
+static seq_status lstm_host_lengths(const seq_tensor *lengths, int64_t B, int64_t T,
+                                    int32_t **out) {
+  *out = NULL;
+  if (lengths->dtype != SEQ_I32 && lengths->dtype != SEQ_I64)
+    return seq_fail(SEQ_EDTYPE, "lstm: lengths must be i32 or i64, got %s",
+                    seq_dtype_name(lengths->dtype));
+  if (lengths->ndim != 1 || lengths->shape[0] != B)
+    return seq_fail(SEQ_ESHAPE, "lstm: lengths %s should be [%lld] (one per sample)",
+                    seq_tshape(lengths), (long long)B);
+  seq_tensor *cpu = NULL, *c = NULL;
+  seq_status st = seq_to_device(&cpu, (seq_tensor *)lengths, SEQ_CPU);
+  if (st == SEQ_OK) st = seq_cast(&c, cpu, SEQ_I64);
+  seq_tensor_release(cpu);
+  if (st != SEQ_OK) return st;
+  int32_t *len = malloc(sizeof(int32_t) * (size_t)(B > 0 ? B : 1));
+  if (!len) st = seq_fail(SEQ_ENOMEM, "lstm: out of memory");
+  for (int64_t b = 0; b < B && st == SEQ_OK; b++) {
+    int64_t v = 0;
+    if (seq_tensor_get_int(c, (int64_t[]){b}, &v) != SEQ_OK || v < 0 || v > T)
+      st = seq_fail(SEQ_EARG, "lstm: lengths[%lld] = %lld is outside [0, %lld] (the timesteps)",
+                    (long long)b, (long long)v, (long long)T);
+    else len[b] = (int32_t)v;
+  }
+  seq_tensor_release(c);
+  if (st != SEQ_OK) {
+    free(len);
+    return st;
+  }
+  *out = len;
+  return SEQ_OK;
+}
+
 seq_status seq_lstm(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_out, seq_tensor *x,
                     seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
                     seq_tensor *c0) {
+  return seq_lstm_lengths(y_out, hn_out, cn_out, x, kernel, recurrent, bias, h0, c0, NULL);
+}
+
+seq_status seq_lstm_lengths(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_out,
+                            seq_tensor *x, seq_tensor *kernel, seq_tensor *recurrent,
+                            seq_tensor *bias, seq_tensor *h0, seq_tensor *c0,
+                            const seq_tensor *lengths) {
   int64_t size[4] = {0};
   SEQ_TRY(lstm_validate(x, kernel, recurrent, bias, h0, c0, size));
   const int64_t B = size[0], T = size[1], I = size[2], H = size[3];
@@ -231,6 +275,10 @@ seq_status seq_lstm(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_out
   const seq_device dev = kernel->device;
   const seq_backend *be = NULL;
   SEQ_TRY(nn_backend("lstm", dev, &be));
+  if (T > INT32_MAX && lengths)
+    return seq_fail(SEQ_ESHAPE, "lstm: %lld timesteps exceed int32 lengths", (long long)T);
+  int32_t *len = NULL;
+  if (lengths) SEQ_TRY(lstm_host_lengths(lengths, B, T, &len));
 
   seq_tensor *inputs[6] = {x, kernel, recurrent, bias, h0, c0};
   const bool record = seq_needs_grad(6, inputs);
@@ -243,11 +291,14 @@ seq_status seq_lstm(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_out
   if (st == SEQ_OK) st = seq_tensor_empty(&y, dt, dev, 3, sy);
   if (st == SEQ_OK) st = seq_tensor_empty(&hn, dt, dev, 2, sh);
   if (st == SEQ_OK) st = seq_tensor_empty(&cn, dt, dev, 2, sh);
-  seq_lstm_args a = {B,       T,       I,       H,  !seq_dtype_is_float(x->dtype),
-                     cont[0], cont[1], cont[2], cont[3], cont[4], cont[5], y, hn, cn, NULL, record};
+  seq_lstm_args a = {.B = B, .T = T, .I = I, .H = H, .x_is_index = !seq_dtype_is_float(x->dtype),
+                     .x = cont[0], .kernel = cont[1], .recurrent = cont[2], .bias = cont[3],
+                     .h0 = cont[4], .c0 = cont[5], .y = y, .h_n = hn, .c_n = cn,
+                     .training = record, .lengths = len};
   if (st == SEQ_OK) st = (B == 0 || T == 0) ? lstm_forward_empty(&a) : be->lstm_forward(&a);
   if (st == SEQ_OK && record) st = lstm_record(be, &a, inputs, cont);
   if (a.saved) be->lstm_free_saved(a.saved);
+  free((int32_t *)a.lengths); /* NULL once the node owns it */
   nn_release(6, cont);
   if (st != SEQ_OK) {
     seq_tensor *o[3] = {y, hn, cn};

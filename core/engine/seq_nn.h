@@ -17,6 +17,15 @@ seq_status seq_lstm(seq_tensor **y, seq_tensor **h_n, seq_tensor **c_n, seq_tens
                     seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
                     seq_tensor *c0);
 
+/* seq_lstm over padded sequences: lengths (i32/i64 [B], any device, values
+ * in [0,T]) says how many leading steps of each sample are real.  Sample b
+ * runs steps 0..lengths[b]-1 only: y is zero after them and (h_n, c_n) is
+ * the state after its last real step ((h0, c0) for length 0); gradients
+ * flow only through the real steps.  lengths NULL: seq_lstm. */
+seq_status seq_lstm_lengths(seq_tensor **y, seq_tensor **h_n, seq_tensor **c_n, seq_tensor *x,
+                            seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias,
+                            seq_tensor *h0, seq_tensor *c0, const seq_tensor *lengths);
+
 /* Rows of weight [V,D] picked by integer ids of any shape -> [..., D]. */
 seq_status seq_embedding(seq_tensor **out, seq_tensor *weight, seq_tensor *ids);
 
