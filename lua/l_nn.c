@@ -29,7 +29,8 @@ static int l_lstm(lua_State *L) {
   seq_tensor *b = seq_lua_check_tensor(L, 4);
   seq_tensor *h0 = opt_tensor(L, 5);
   seq_tensor *c0 = opt_tensor(L, 6);
-  seq_tensor *lengths = opt_tensor(L, 7);
+  /* false, like nil, means no lengths (older callers pass a flag there) */
+  seq_tensor *lengths = lua_isboolean(L, 7) && !lua_toboolean(L, 7) ? NULL : opt_tensor(L, 7);
   seq_tensor *y = NULL, *hn = NULL, *cn = NULL;
   SEQ_LUA_CHECK(L, seq_lstm_lengths(&y, &hn, &cn, x, k, r, b, h0, c0, lengths));
   seq_lua_push_tensor(L, y);

@@ -59,6 +59,9 @@ return function(nn)
     local fcfg, bcfg = copy(cfg), copy(cfg)
     fcfg.name, bcfg.name = 'forward_' .. layer.name, 'backward_' .. layer.name
     bcfg.go_backwards = not layer.go_backwards
+    for _, k in ipairs{'dtype', 'device'} do -- the wrapper's own settings win
+      if opts[k] ~= nil then fcfg[k], bcfg[k] = opts[k], opts[k] end
+    end
     self.forward_layer, self.backward_layer = cls.from_config(fcfg), cls.from_config(bcfg)
     self.return_sequences = layer.return_sequences
     self.return_state = layer.return_state or false
