@@ -542,6 +542,16 @@ static inline int64_t lstm_id(const seq_tensor *x, const void *ids, int64_t r) {
 }
 
 /* Batch slice [b0,b1) owned by thread `tid` of `nt`. */
+/* Steps rows b0.. need: all T, or with lengths the longest of them (the
+ * later steps are padding for every row of the slice). */
+static int64_t lstm_slice_steps(const seq_lstm_args *a, int64_t b0, int64_t rows) {
+  if (!a->lengths) return a->T;
+  int64_t n = 0;
+  for (int64_t r = 0; r < rows; r++)
+    if (a->lengths[b0 + r] > n) n = a->lengths[b0 + r];
+  return n;
+}
+
 static void lstm_slice(int64_t B, int tid, int nt, int64_t *b0, int64_t *b1) {
   *b0 = B * tid / nt;
   *b1 = B * (tid + 1) / nt;
@@ -733,8 +743,9 @@ static seq_status lstm_forward_impl(seq_lstm_args *a) {
     lstm_slice(B, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1);
     const int64_t rows = b1 - b0;
     float *buf = (!a->x_is_index && rows > 0) ? lstm_big_buf(f.dt, f.G4) : NULL;
-    for (int64_t t0 = 0; t0 < T && rows > 0; t0 += f.TW) {
-      const int64_t tc = T - t0 < f.TW ? T - t0 : f.TW;
+    const int64_t steps = rows > 0 ? lstm_slice_steps(a, b0, rows) : 0;
+    for (int64_t t0 = 0; t0 < steps; t0 += f.TW) {
+      const int64_t tc = steps - t0 < f.TW ? steps - t0 : f.TW;
       lstm_project_inputs(&f, buf, b0, rows, t0, tc);
       for (int64_t t = t0; t < t0 + tc; t++) lstm_forward_step(&f, b0, rows, t, t0);
     }
@@ -826,7 +837,11 @@ static void lstm_bptt(const lstm_bwd *w, int64_t b0, int64_t rows, double *acc) 
   char *dhr = w->dh + (size_t)(b0 * H) * es, *dcr = w->dc + (size_t)(b0 * H) * es;
   /* with lengths: parked dh, dc of the rows past their length (2 rows each) */
   char *stash = a->lengths ? w->stash + (size_t)(2 * b0 * H) * es : NULL;
-  for (int64_t t = T - 1; t >= 0; t--) {
+  const int64_t steps = lstm_slice_steps(a, b0, rows);
+  for (int64_t t = T - 1; t >= steps; t--) /* padding for the whole slice: no gradient */
+    for (int64_t r = 0; r < rows; r++)
+      memset(w->dg + (size_t)(((b0 + r) * T + t) * G4) * es, 0, (size_t)G4 * es);
+  for (int64_t t = steps - 1; t >= 0; t--) {
     const bool parked = stash && lstm_park_rows(w, b0, rows, t, stash, false);
     char *g = w->dg + (size_t)((b0 * T + t) * G4) * es;
     const char *c = w->cells + (size_t)((b0 * T + t) * H) * es;
