@@ -357,6 +357,9 @@ seq_status seq_cuda_lstm_forward(seq_lstm_args *a) {
     return seq_fail(SEQ_ESHAPE, "lstm: sizes B=%lld T=%lld I=%lld H=%lld exceed cuDNN's int range",
                     (long long)B, (long long)T, (long long)I, (long long)H);
 
+  if (a->recurrent_mask)
+    return seq_fail(SEQ_EARG, "lstm: recurrent dropout is not supported by the cuDNN LSTM (cuDNN has "
+                              "no mask on the recurrent input); train it on the CPU");
   lstm_saved *s = calloc(1, sizeof *s);
   if (!s) return seq_fail(SEQ_ENOMEM, "lstm: out of host memory");
   seq_cuda_scratch tmp[8];

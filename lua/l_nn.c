@@ -1,6 +1,7 @@
 /* l_nn.c - bindings of the fused nn ops (core/engine/seq_nn.h) into seq.core:
- *   lstm(x, kernel, recurrent, bias [, h0, c0 [, lengths]]) -> y, h_n, c_n
- *       (integer x: ids; lengths [B]: padded sequences, see seq_lstm_lengths)
+ *   lstm(x, kernel, recurrent, bias [, h0, c0 [, lengths [, recurrent_mask]]])
+ *       -> y, h_n, c_n (integer x: ids; lengths [B]: padded sequences;
+ *       recurrent_mask [B,H]: recurrent dropout; see seq_lstm_ex)
  *   mask_plan(mask [, reverse, zero_masked]) -> lengths, gather, scatter
  *   embedding(weight, ids) -> out
  *   dropout(x, rate [, training=true]) -> out
@@ -31,8 +32,9 @@ static int l_lstm(lua_State *L) {
   seq_tensor *c0 = opt_tensor(L, 6);
   /* false, like nil, means no lengths (older callers pass a flag there) */
   seq_tensor *lengths = lua_isboolean(L, 7) && !lua_toboolean(L, 7) ? NULL : opt_tensor(L, 7);
+  seq_tensor *rmask = opt_tensor(L, 8);
   seq_tensor *y = NULL, *hn = NULL, *cn = NULL;
-  SEQ_LUA_CHECK(L, seq_lstm_lengths(&y, &hn, &cn, x, k, r, b, h0, c0, lengths));
+  SEQ_LUA_CHECK(L, seq_lstm_ex(&y, &hn, &cn, x, k, r, b, h0, c0, lengths, rmask));
   seq_lua_push_tensor(L, y);
   seq_lua_push_tensor(L, hn);
   seq_lua_push_tensor(L, cn);

@@ -581,7 +581,21 @@ typedef struct lstm_fwd {
   const float *rp;     /* recurrent kernel packed for the f32 fast path, or NULL */
   const char *R, *bias, *h0, *c0; /* the operands' data (h0, c0 may be NULL) */
   char *y;
+  const char *rmask;   /* recurrent dropout mask [B,H], or NULL */
+  char *hm;            /*   room for h_{t-1} * mask [B,H] (in the workspace) */
 } lstm_fwd;
+
+/* dst = src * mask for rows b0.. (mask rows [B,H] from b0; dst ld H). */
+static void lstm_mask_rows(seq_dtype dt, int64_t rows, int64_t H, const char *src, int64_t lds,
+                           const char *mask, char *dst) {
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t j = 0; j < H; j++) {
+      if (dt == SEQ_F32)
+        ((float *)dst)[r * H + j] = ((const float *)src)[r * lds + j] * ((const float *)mask)[r * H + j];
+      else
+        ((double *)dst)[r * H + j] = ((const double *)src)[r * lds + j] * ((const double *)mask)[r * H + j];
+    }
+}
 
 /* Training keeps every step's gates for backward (TW = T); inference only
  * needs a window of steps, projected a window at a time, so its workspace
@@ -593,7 +607,8 @@ static seq_status lstm_fwd_workspace(lstm_fwd *f, int64_t B) {
   f->TW = f->train ? T : (T < LSTM_INFER_WINDOW ? T : LSTM_INFER_WINDOW);
   const size_t n_gates = (size_t)(B * f->TW) * (size_t)f->G4;
   const size_t n_cells = f->train ? (size_t)(B * T) * (size_t)H : (size_t)B * (size_t)H;
-  f->block = lstm_alloc_big((n_gates + n_cells + (size_t)H) * es);
+  const size_t n_hm = f->rmask ? (size_t)B * (size_t)H : 0;
+  f->block = lstm_alloc_big((n_gates + n_cells + (size_t)H + n_hm) * es);
   if (!f->block)
     return seq_fail(SEQ_ENOMEM, "lstm: out of memory for the workspace (B=%lld T=%lld H=%lld)",
                     (long long)B, (long long)T, (long long)H);
@@ -602,6 +617,7 @@ static seq_status lstm_fwd_workspace(lstm_fwd *f, int64_t B) {
   char *zero = f->cells + n_cells * es;
   memset(zero, 0, (size_t)H * es);
   f->zero = zero;
+  f->hm = f->rmask ? zero + (size_t)H * es : NULL;
   f->cs_b = f->train ? T * H : H;
   f->cs_t = f->train ? H : 0;
   if (!f->train) { /* the running cell state starts as c0 */
@@ -651,12 +667,17 @@ static void lstm_forward_step(const lstm_fwd *f, int64_t b0, int64_t rows, int64
   char *y = f->y;
   char *g = f->gates + (size_t)((b0 * TW + (t - t0)) * G4) * es;
   /* rows of step t are TW*4H apart; h_{t-1} is y[:,t-1] with stride T*H */
-  if (t > 0)
-    lstm_step_gemm(dt, f->rp, rows, G4, H, y + (size_t)((b0 * T + t - 1) * H) * es, T * H, false,
-                   R, G4, true, g, TW * G4);
-  else if (f->h0)
-    lstm_step_gemm(dt, f->rp, rows, G4, H, f->h0 + (size_t)(b0 * H) * es, H, false, R, G4, true,
-                   g, TW * G4);
+  const char *hp = t > 0 ? y + (size_t)((b0 * T + t - 1) * H) * es
+                   : f->h0 ? f->h0 + (size_t)(b0 * H) * es
+                           : NULL;
+  int64_t ldhp = t > 0 ? T * H : H;
+  if (hp && f->rmask) { /* recurrent dropout: the product sees h_{t-1} * mask */
+    char *hm = f->hm + (size_t)(b0 * H) * es;
+    lstm_mask_rows(dt, rows, H, hp, ldhp, f->rmask + (size_t)(b0 * H) * es, hm);
+    hp = hm;
+    ldhp = H;
+  }
+  if (hp) lstm_step_gemm(dt, f->rp, rows, G4, H, hp, ldhp, false, R, G4, true, g, TW * G4);
   /* previous cell state */
   const char *cp;
   int64_t ldcp;
@@ -721,6 +742,7 @@ static seq_status lstm_forward_impl(seq_lstm_args *a) {
   f.h0 = a->h0 ? seq_tensor_data(a->h0) : NULL;
   f.c0 = a->c0 ? seq_tensor_data(a->c0) : NULL;
   f.y = seq_tensor_data(a->y);
+  f.rmask = a->recurrent_mask ? seq_tensor_data(a->recurrent_mask) : NULL;
   SEQ_TRY(lstm_fwd_workspace(&f, B));
 
   float *rp = NULL;
@@ -794,6 +816,8 @@ typedef struct lstm_bwd {
   const float *rtp;  /* recurrent^T packed for the f32 fast path, or NULL */
   const char *dy;    /* dy [B,T,H] (zero after each sample's length), or NULL */
   char *stash;       /* with lengths: room for parked dh, dc rows [B,2H] */
+  const char *rmask; /* recurrent dropout mask [B,H], or NULL */
+  const char *yr;    /* the h_{t-1} rows drecurrent pairs: y, or y * mask */
 } lstm_bwd;
 
 /* Rows past their length at step t keep dh and dc unchanged and get zero
@@ -866,8 +890,10 @@ static void lstm_bptt(const lstm_bwd *w, int64_t b0, int64_t rows, double *acc) 
       lstm_bwd_rows_f64(rows, H, (double *)g, T * G4, (const double *)c, T * H,
                         (const double *)cp, ldcp, (const double *)dyr, lddy, (const double *)dhr,
                         (double *)dcr, acc);
-    if (t > 0 || want_dh0)
+    if (t > 0 || want_dh0) {
       lstm_step_gemm(dt, w->rtp, rows, H, G4, g, T * G4, true, R, G4, false, dhr, H);
+      if (w->rmask) lstm_mask_rows(dt, rows, H, dhr, H, w->rmask + (size_t)(b0 * H) * es, dhr);
+    }
     if (parked) lstm_park_rows(w, b0, rows, t, stash, true);
   }
 }
@@ -881,11 +907,12 @@ static void lstm_first_step_fix(const lstm_bwd *w, int64_t b0, int64_t b1) {
   const seq_dtype dt = w->dt;
   const int64_t T = w->T, H = w->H;
   const void *h0 = w->a->h0 ? seq_tensor_data(w->a->h0) : NULL;
-  const void *y = seq_tensor_data(w->a->y);
+  const void *y = w->yr, *m = w->rmask;
   for (int64_t b = b0; b < b1; b++) {
     for (int64_t j = 0; j < H; j++) {
       double v = 0;
       if (h0) v = dt == SEQ_F32 ? ((const float *)h0)[b * H + j] : ((const double *)h0)[b * H + j];
+      if (h0 && m) v *= dt == SEQ_F32 ? ((const float *)m)[b * H + j] : ((const double *)m)[b * H + j];
       if (b > 0) {
         int64_t idx = (b * T - 1) * H + j;
         v -= dt == SEQ_F32 ? ((const float *)y)[idx] : ((const double *)y)[idx];
@@ -931,7 +958,7 @@ static void lstm_recurrent_grad(const lstm_bwd *w, float *buf, int64_t j0, int64
   const size_t es = w->es;
   const int64_t B = w->B, T = w->T, H = w->H, G4 = w->G4, nc = j1 - j0;
   char *dr = (char *)seq_tensor_data(w->gr->drecurrent) + (size_t)j0 * es;
-  lstm_big_gemm(dt, buf, H, nc, B * T - 1, seq_tensor_data(w->a->y), 1, H,
+  lstm_big_gemm(dt, buf, H, nc, B * T - 1, w->yr, 1, H,
                 w->dg + (size_t)(G4 + j0) * es, G4, false, false, dr, G4);
   lstm_big_gemm(dt, buf, H, nc, B, w->fix, 1, H, w->dg + (size_t)j0 * es, T * G4, false, true, dr,
                 G4);
@@ -993,12 +1020,29 @@ static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
   else memset(w.dh, 0, (size_t)(B * H) * es);
   if (gr->dc_n) memcpy(w.dc, seq_tensor_data(gr->dc_n), (size_t)(B * H) * es);
   else memset(w.dc, 0, (size_t)(B * H) * es);
+  /* recurrent dropout: drecurrent pairs dG with the masked h_{t-1} */
+  char *y_masked = NULL;
+  w.rmask = a->recurrent_mask ? seq_tensor_data(a->recurrent_mask) : NULL;
+  w.yr = seq_tensor_data(a->y);
+  if (w.rmask && gr->drecurrent) {
+    if (!(y_masked = lstm_alloc((size_t)(B * T * H) * es))) {
+      free(scratch);
+      free(bacc);
+      return seq_fail(SEQ_ENOMEM, "lstm backward: out of memory");
+    }
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t t = 0; t < T; t++)
+        lstm_mask_rows(dt, 1, H, (const char *)w.yr + (size_t)((b * T + t) * H) * es, H,
+                       w.rmask + (size_t)(b * H) * es, y_masked + (size_t)((b * T + t) * H) * es);
+    w.yr = y_masked;
+  }
   /* y is zero after each sample's length, so dy there is ignored */
   char *dy_real = NULL;
   w.dy = gr->dy ? seq_tensor_data(gr->dy) : NULL;
   if (gr->dy && a->lengths) {
     const size_t n = (size_t)(B * T * H) * es;
     if (!(dy_real = lstm_alloc(n))) {
+      free(y_masked);
       free(scratch);
       free(bacc);
       return seq_fail(SEQ_ENOMEM, "lstm backward: out of memory");
@@ -1053,6 +1097,7 @@ static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
   free(rtp);
   lstm_finish_grads(&w, nt);
   free(dy_real);
+  free(y_masked);
   free(bacc);
   free(scratch);
   return SEQ_OK;

@@ -77,6 +77,9 @@ typedef struct seq_optim_hparams {
  *   lengths host int32 [B] with values in [0,T], or NULL (every row runs T
  *           steps): row b runs its first lengths[b] steps only, cuDNN's
  *           padded-sequence semantics
+ *   recurrent_mask [B,H] of the kernel's dtype, or NULL: h_{t-1} * mask
+ *           enters the recurrent product (Keras's recurrent_dropout, one
+ *           mask per sequence for all steps and gates); not differentiated
  * Forward outputs: y [B,T,H] (every hidden state; zeros at t >= lengths[b]),
  * h_n, c_n [B,H] (the state after step lengths[b]-1: h0/c0 when it is 0).
  * Backward ignores dy at t >= lengths[b].
@@ -96,6 +99,7 @@ typedef struct seq_lstm_args {
   void *saved;
   bool training; /* false: saved may stay NULL (inference) */
   const int32_t *lengths;
+  seq_tensor *recurrent_mask;
 } seq_lstm_args;
 
 /* Backward: dy [B,T,H] (NULL = zero), dh_n, dc_n [B,H] (NULL = zero).

@@ -17,14 +17,19 @@ seq_status seq_lstm(seq_tensor **y, seq_tensor **h_n, seq_tensor **c_n, seq_tens
                     seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
                     seq_tensor *c0);
 
-/* seq_lstm over padded sequences: lengths (i32/i64 [B], any device, values
- * in [0,T]) says how many leading steps of each sample are real.  Sample b
- * runs steps 0..lengths[b]-1 only: y is zero after them and (h_n, c_n) is
- * the state after its last real step ((h0, c0) for length 0); gradients
- * flow only through the real steps.  lengths NULL: seq_lstm. */
-seq_status seq_lstm_lengths(seq_tensor **y, seq_tensor **h_n, seq_tensor **c_n, seq_tensor *x,
-                            seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias,
-                            seq_tensor *h0, seq_tensor *c0, const seq_tensor *lengths);
+/* seq_lstm with two optional extras (NULL: without them).
+ *   lengths (i32/i64 [B], any device, values in [0,T]): padded sequences.
+ *     Sample b runs steps 0..lengths[b]-1 only: y is zero after them and
+ *     (h_n, c_n) is the state after its last real step ((h0, c0) for
+ *     length 0); gradients flow only through the real steps.
+ *   recurrent_mask ([B,H], the kernel's dtype and device): Keras's
+ *     recurrent dropout, h_{t-1} * mask enters the recurrent product at
+ *     every step (the mask itself is not differentiated).  The CPU only:
+ *     cuDNN has no such mask. */
+seq_status seq_lstm_ex(seq_tensor **y, seq_tensor **h_n, seq_tensor **c_n, seq_tensor *x,
+                       seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias,
+                       seq_tensor *h0, seq_tensor *c0, const seq_tensor *lengths,
+                       seq_tensor *recurrent_mask);
 
 /* Rows of weight [V,D] picked by integer ids of any shape -> [..., D]. */
 seq_status seq_embedding(seq_tensor **out, seq_tensor *weight, seq_tensor *ids);

@@ -617,8 +617,11 @@ function LSTM:init(units, opts)
   if type(self.dropout) ~= 'number' or self.dropout < 0 or self.dropout >= 1 then
     error('LSTM: dropout must be a number in [0, 1), got ' .. describe(self.dropout), 3)
   end
-  if (opts.recurrent_dropout or 0) ~= 0 then
-    error('LSTM: recurrent_dropout is not supported by the fused LSTM', 3)
+  -- Keras's recurrent_dropout: one mask per sequence, fixed across the
+  -- steps, on h_{t-1} before the recurrent product (inside the fused kernel)
+  self.recurrent_dropout = opts.recurrent_dropout or 0
+  if type(self.recurrent_dropout) ~= 'number' or self.recurrent_dropout < 0 or self.recurrent_dropout >= 1 then
+    error('LSTM: recurrent_dropout must be a number in [0, 1), got ' .. describe(self.recurrent_dropout), 3)
   end
   for _, k in ipairs{'activation', 'recurrent_activation'} do
     local a = opts[k]
@@ -702,8 +705,13 @@ function LSTM:forward(x, opts, h0, c0)
   end
   -- core.lstm checks x and the state, and reads integer input as class ids
   local k, r, b = self.kernel, self.recurrent_kernel, self.bias
+  local rmask
+  if self.recurrent_dropout > 0 and self.training then
+    rmask = core.dropout(seq.ones({x:size(1), self.units}, {dtype = k.dtype, device = k.device}),
+      self.recurrent_dropout, true)
+  end
   local out, h, c = nn.run_recurrent(self, x, mask, function(xs, lengths)
-    return core.lstm(xs, k, r, b, h0, c0, lengths)
+    return core.lstm(xs, k, r, b, h0, c0, lengths or false, rmask)
   end, h0 ~= nil)
   if self.return_state then return out, h, c end
   return out
@@ -719,6 +727,7 @@ function LSTM:get_config()
   c.units, c.return_sequences, c.return_state = self.units, self.return_sequences, self.return_state
   c.unit_forget_bias, c.dropout = self.unit_forget_bias, self.dropout
   if self.go_backwards then c.go_backwards = true end
+  if self.recurrent_dropout > 0 then c.recurrent_dropout = self.recurrent_dropout end
   return c
 end
 

@@ -365,6 +365,66 @@ return {
     end
   end,
 
+  recurrent_dropout_mask = function()
+    -- the fused kernel with a recurrent mask equals a step loop of plain
+    -- ops in which h_{t-1} * mask enters the recurrent product, with
+    -- lengths too; gradients match, and finite differences in f64
+    seq.manual_seed(12)
+    local B, steps, I, Hn = 3, 4, 2, 3
+    local o = {dtype = 'f64', device = 'cpu'}
+    local x = seq.uniform({B, steps, I}, -1, 1, o)
+    local k, r = seq.uniform({I, 4 * Hn}, -0.6, 0.6, o), seq.uniform({Hn, 4 * Hn}, -0.6, 0.6, o)
+    local b = seq.uniform({4 * Hn}, -0.3, 0.3, o)
+    local h0, c0 = seq.uniform({B, Hn}, -1, 1, o), seq.uniform({B, Hn}, -1, 1, o)
+    local mask = core.dropout(seq.ones({B, Hn}, o), 0.4, true)
+    local wy = seq.uniform({B, steps, Hn}, -1, 1, o)
+    local function reference(xx, kk, rr, bb, hh, cc)
+      local h, c, ys = hh, cc, {}
+      for s = 1, steps do
+        local z = xx:select(2, s):matmul(kk) + (h * mask):matmul(rr) + bb
+        local i, f = z:narrow(2, 1, Hn):sigmoid(), z:narrow(2, Hn + 1, Hn):sigmoid()
+        local g, og = z:narrow(2, 2 * Hn + 1, Hn):tanh(), z:narrow(2, 3 * Hn + 1, Hn):sigmoid()
+        c = f * c + i * g
+        h = og * c:tanh()
+        ys[s] = h:unsqueeze(2)
+      end
+      return seq.cat(ys, 2), h, c
+    end
+    local ps = {x, k, r, b, h0, c0}
+    for _, p in ipairs(ps) do p.requires_grad = true end
+    local y1, h1, c1 = core.lstm(x, k, r, b, h0, c0, nil, mask)
+    local y2, h2, c2 = reference(x, k, r, b, h0, c0)
+    T.close(y1, y2, TOL.f64, 'y')
+    T.close(h1, h2, TOL.f64, 'h_n')
+    T.close(c1, c2, TOL.f64, 'c_n')
+    local grads = {}
+    ;((y1 * wy):sum() + h1:sum() + (c1 * 0.5):sum()):backward()
+    for i, p in ipairs(ps) do grads[i], p.grad = p.grad, nil end
+    ;((y2 * wy):sum() + h2:sum() + (c2 * 0.5):sum()):backward()
+    for i, p in ipairs(ps) do T.close(grads[i], p.grad, TOL.f64, 'grad ' .. i) end
+    T.eq(mask.grad, nil, 'the mask is not differentiated')
+    -- finite differences through the kernel, with lengths
+    local flat = {}
+    for i, p in ipairs(ps) do
+      flat[i] = p:detach():reshape({-1}):clone()
+      flat[i].requires_grad = true
+    end
+    local lengths = seq.tensor({4, 1, 3}, {dtype = 'i32'})
+    G.check(function()
+      local y, h, c = core.lstm(flat[1]:reshape({B, steps, I}), flat[2]:reshape({I, 4 * Hn}),
+        flat[3]:reshape({Hn, 4 * Hn}), flat[4], flat[5]:reshape({B, Hn}), flat[6]:reshape({B, Hn}), lengths, mask)
+      return (y * wy):sum() + h:sum() + (c * 0.5):sum()
+    end, {x = flat[1], k = flat[2], r = flat[3], b = flat[4], h0 = flat[5], c0 = flat[6]}, {tol = 1e-6})
+    -- the layer: a fresh mask per call in training, none in inference
+    local l = nn.LSTM(Hn, {recurrent_dropout = 0.5, dtype = 'f64', device = 'cpu'})
+    local plain = l(x:detach())
+    l.training = true
+    local d1, d2 = l(x:detach()), l(x:detach())
+    T.truthy((d1 - plain):abs():max():item() > 0 and (d1 - d2):abs():max():item() > 0, 'masks are drawn per call')
+    T.raises(function() core.lstm(x, k, r, b, nil, nil, nil, seq.ones({B, Hn + 1}, o)) end,
+      'recurrent mask [3,4] should be [3,3]')
+  end,
+
   initial_state_call_form = function()
     local l = nn.LSTM(3, {dtype = 'f64', return_state = true})
     local x = random_input(2, 4, 2)

@@ -321,7 +321,15 @@ local own_probes = {
       T.close(yb, y, {atol = 1e-6}, 'go_backwards reads the steps in reverse')
     end,
     recurrent_dropout = function()
-      T.raises(function() nn.LSTM(3, {recurrent_dropout = 0.2}) end, 'recurrent_dropout is not supported')
+      -- training only, and a mask fixed per sequence (test_masking.lua checks the values)
+      nn.reset_names()
+      local l = nn.LSTM(3, {recurrent_dropout = 0.5, device = 'cpu'})
+      local x = seq.randn(2, 5, 4, {device = 'cpu'})
+      local a = l(x)
+      T.close(l(x), a, {atol = 0}, 'inference ignores recurrent_dropout')
+      l.training = true
+      T.truthy((l(x) - a):abs():max():item() > 0, 'recurrent_dropout changes training outputs')
+      T.raises(function() nn.LSTM(3, {recurrent_dropout = 1}) end, 'recurrent_dropout must be a number in [0, 1)')
     end,
     activation = function() T.raises(function() nn.LSTM(3, {activation = 'relu'}) end, "activation 'relu'") end,
     recurrent_activation = function()
