@@ -1,5 +1,5 @@
 /* l_nn.c - bindings of the fused nn ops (core/engine/seq_nn.h) into seq.core:
- *   lstm(x, kernel, recurrent, bias [, h0, c0 [, lengths [, recurrent_mask]]])
+ *   lstm(x, kernel, recurrent, bias [, h0, c0 [, {lengths =, recurrent_mask =}]])
  *       -> y, h_n, c_n (integer x: ids; lengths [B]: padded sequences;
  *       recurrent_mask [B,H]: recurrent dropout; see seq_lstm_ex)
  *   mask_plan(mask [, reverse, zero_masked]) -> lengths, gather, scatter
@@ -30,9 +30,25 @@ static int l_lstm(lua_State *L) {
   seq_tensor *b = seq_lua_check_tensor(L, 4);
   seq_tensor *h0 = opt_tensor(L, 5);
   seq_tensor *c0 = opt_tensor(L, 6);
-  /* false, like nil, means no lengths (older callers pass a flag there) */
-  seq_tensor *lengths = lua_isboolean(L, 7) && !lua_toboolean(L, 7) ? NULL : opt_tensor(L, 7);
-  seq_tensor *rmask = opt_tensor(L, 8);
+  /* 7: {lengths =, recurrent_mask =}; a boolean there is the older index
+   * flag, ignored (integer x means ids) */
+  seq_tensor *lengths = NULL, *rmask = NULL;
+  if (lua_istable(L, 7)) {
+    lua_pushnil(L);
+    while (lua_next(L, 7)) {
+      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+      if (strcmp(key, "lengths") != 0 && strcmp(key, "recurrent_mask") != 0)
+        return luaL_error(L, "lstm: unknown option '%s' (valid: lengths, recurrent_mask)", key);
+      lua_pop(L, 1);
+    }
+    /* the table keeps the tensors alive while they are used */
+    lua_getfield(L, 7, "lengths");
+    if (!lua_isnil(L, -1)) lengths = seq_lua_check_tensor(L, lua_gettop(L));
+    lua_getfield(L, 7, "recurrent_mask");
+    if (!lua_isnil(L, -1)) rmask = seq_lua_check_tensor(L, lua_gettop(L));
+  } else if (!lua_isnoneornil(L, 7) && !lua_isboolean(L, 7)) {
+    return luaL_argerror(L, 7, "options table {lengths =, recurrent_mask =} expected");
+  }
   seq_tensor *y = NULL, *hn = NULL, *cn = NULL;
   SEQ_LUA_CHECK(L, seq_lstm_ex(&y, &hn, &cn, x, k, r, b, h0, c0, lengths, rmask));
   seq_lua_push_tensor(L, y);

@@ -711,7 +711,7 @@ function LSTM:forward(x, opts, h0, c0)
       self.recurrent_dropout, true)
   end
   local out, h, c = nn.run_recurrent(self, x, mask, function(xs, lengths)
-    return core.lstm(xs, k, r, b, h0, c0, lengths or false, rmask)
+    return core.lstm(xs, k, r, b, h0, c0, {lengths = lengths, recurrent_mask = rmask})
   end, h0 ~= nil)
   if self.return_state then return out, h, c end
   return out

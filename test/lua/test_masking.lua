@@ -219,7 +219,7 @@ return {
     local h0 = seq.uniform({B, Hn}, -1, 1, {dtype = 'f64'})
     local c0 = seq.uniform({B, Hn}, -1, 1, {dtype = 'f64'})
     local lengths = seq.tensor({5, 2, 0, 1}, {dtype = 'i32'})
-    local y, hn, cn = core.lstm(x, k, r, b, h0, c0, lengths)
+    local y, hn, cn = core.lstm(x, k, r, b, h0, c0, {lengths = lengths})
     for i, len in ipairs{5, 2, 0, 1} do
       local yi = y:narrow(1, i, 1)
       if len > 0 then
@@ -237,15 +237,15 @@ return {
       end
     end
     -- i64 lengths on the input's device work too; bad ones are refused
-    local y2 = core.lstm(x, k, r, b, h0, c0, seq.tensor({5, 2, 0, 1}, {dtype = 'i64'}))
+    local y2 = core.lstm(x, k, r, b, h0, c0, {lengths = seq.tensor({5, 2, 0, 1}, {dtype = 'i64'})})
     T.close(y2, y, TOL.f64)
-    T.raises(function() core.lstm(x, k, r, b, nil, nil, seq.tensor({6, 1, 1, 1}, {dtype = 'i32'})) end,
-      'lengths[0] = 6 is outside [0, 5]')
-    T.raises(function() core.lstm(x, k, r, b, nil, nil, seq.tensor({1, -1, 1, 1}, {dtype = 'i32'})) end,
-      'lengths[1] = -1')
-    T.raises(function() core.lstm(x, k, r, b, nil, nil, seq.tensor({1, 1}, {dtype = 'i32'})) end,
-      'lengths [2] should be [4]')
-    T.raises(function() core.lstm(x, k, r, b, nil, nil, seq.tensor({1, 1, 1, 1}, {dtype = 'f32'})) end, 'must be i32 or i64')
+    local function with_lengths(l, dtype)
+      return function() core.lstm(x, k, r, b, nil, nil, {lengths = seq.tensor(l, {dtype = dtype or 'i32'})}) end
+    end
+    T.raises(with_lengths({6, 1, 1, 1}), 'lengths[0] = 6 is outside [0, 5]')
+    T.raises(with_lengths({1, -1, 1, 1}), 'lengths[1] = -1')
+    T.raises(with_lengths({1, 1}), 'lengths [2] should be [4]')
+    T.raises(with_lengths({1, 1, 1, 1}, 'f32'), 'must be i32 or i64')
   end,
 
   lstm_lengths_threads_f32 = function()
@@ -263,7 +263,7 @@ return {
     local b = seq.uniform({4 * Hn}, -0.5, 0.5)
     for _, v in ipairs{x, k, r, b} do v.requires_grad = true end
     local wy, wh = seq.uniform({B, steps, Hn}, -1, 1), seq.uniform({B, Hn}, -1, 1)
-    local y, h = core.lstm(x, k, r, b, nil, nil, seq.tensor(lens, {dtype = 'i32'}))
+    local y, h = core.lstm(x, k, r, b, nil, nil, {lengths = seq.tensor(lens, {dtype = 'i32'})})
     ;((y * wy):sum() + (h * wh):sum()):backward()
     local gx, gk, gr, gb = x.grad, k.grad, r.grad, b.grad
     x.grad, k.grad, r.grad, b.grad = nil, nil, nil, nil
@@ -284,7 +284,9 @@ return {
     T.close(gr, r.grad, {atol = 1e-5}, 'drecurrent')
     T.close(gb, b.grad, {atol = 1e-5}, 'dbias')
     -- inference (no gradient) keeps every step's cells too
-    local yi, hi = seq.no_grad(function() return core.lstm(x, k, r, b, nil, nil, seq.tensor(lens, {dtype = 'i32'})) end)
+    local yi, hi = seq.no_grad(function()
+      return core.lstm(x, k, r, b, nil, nil, {lengths = seq.tensor(lens, {dtype = 'i32'})})
+    end)
     T.close(yi, y, {atol = 1e-6})
     T.close(hi, h, {atol = 1e-6})
   end,
@@ -307,7 +309,7 @@ return {
     local wc = seq.uniform({B, Hn}, -1, 1, {dtype = 'f64'})
     G.check(function()
       local y, h, c = core.lstm(p.x:reshape({B, steps, I}), p.k:reshape({I, 4 * Hn}), p.r:reshape({Hn, 4 * Hn}), p.b,
-        p.h0:reshape({B, Hn}), p.c0:reshape({B, Hn}), lengths)
+        p.h0:reshape({B, Hn}), p.c0:reshape({B, Hn}), {lengths = lengths})
       return (y * wy):sum() + (h * wh):sum() + (c * wc):sum()
     end, p, {tol = 1e-6})
   end,
@@ -392,7 +394,7 @@ return {
     end
     local ps = {x, k, r, b, h0, c0}
     for _, p in ipairs(ps) do p.requires_grad = true end
-    local y1, h1, c1 = core.lstm(x, k, r, b, h0, c0, nil, mask)
+    local y1, h1, c1 = core.lstm(x, k, r, b, h0, c0, {recurrent_mask = mask})
     local y2, h2, c2 = reference(x, k, r, b, h0, c0)
     T.close(y1, y2, TOL.f64, 'y')
     T.close(h1, h2, TOL.f64, 'h_n')
@@ -412,7 +414,8 @@ return {
     local lengths = seq.tensor({4, 1, 3}, {dtype = 'i32'})
     G.check(function()
       local y, h, c = core.lstm(flat[1]:reshape({B, steps, I}), flat[2]:reshape({I, 4 * Hn}),
-        flat[3]:reshape({Hn, 4 * Hn}), flat[4], flat[5]:reshape({B, Hn}), flat[6]:reshape({B, Hn}), lengths, mask)
+        flat[3]:reshape({Hn, 4 * Hn}), flat[4], flat[5]:reshape({B, Hn}), flat[6]:reshape({B, Hn}),
+        {lengths = lengths, recurrent_mask = mask})
       return (y * wy):sum() + h:sum() + (c * 0.5):sum()
     end, {x = flat[1], k = flat[2], r = flat[3], b = flat[4], h0 = flat[5], c0 = flat[6]}, {tol = 1e-6})
     -- the layer: a fresh mask per call in training, none in inference
@@ -421,8 +424,9 @@ return {
     l.training = true
     local d1, d2 = l(x:detach()), l(x:detach())
     T.truthy((d1 - plain):abs():max():item() > 0 and (d1 - d2):abs():max():item() > 0, 'masks are drawn per call')
-    T.raises(function() core.lstm(x, k, r, b, nil, nil, nil, seq.ones({B, Hn + 1}, o)) end,
+    T.raises(function() core.lstm(x, k, r, b, nil, nil, {recurrent_mask = seq.ones({B, Hn + 1}, o)}) end,
       'recurrent mask [3,4] should be [3,3]')
+    T.raises(function() core.lstm(x, k, r, b, nil, nil, {length = lengths}) end, "unknown option 'length'")
   end,
 
   initial_state_call_form = function()
