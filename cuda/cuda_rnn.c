@@ -62,6 +62,8 @@ typedef struct rnn_call {
   bool x_is_index, training;
   seq_tensor *x, *kernel, *recurrent, *bias, *h0, *c0, *y, *h_n, *c_n;
   void *saved;
+  const int32_t *lengths;      /* host [B] or NULL (see seq_lstm_args) */
+  seq_tensor *recurrent_mask; /* refused: cuDNN has no such mask */
 } rnn_call;
 
 typedef struct rnn_call_grads {
@@ -283,11 +285,17 @@ void seq_cuda_rnn_free_saved(void *ptr) {
   free(s);
 }
 
+/* Per-sample lengths (all T without them) go to cuDNN's unpacked
+ * batch-major layout, whose padding cuDNN skips: y is filled with zeros
+ * there, hy/cy hold each sample's last real step, dy there is ignored. */
 static seq_status set_descriptors(lstm_saved *s, seq_dtype dt, int64_t B, int64_t T, int64_t I,
-                                  int64_t H) {
+                                  int64_t H, const int32_t *lengths) {
   int *lens = malloc(sizeof(int) * (size_t)B);
   if (!lens) return seq_fail(SEQ_ENOMEM, "rnn: out of host memory");
-  for (int64_t b = 0; b < B; b++) lens[b] = (int)T;
+  for (int64_t b = 0; b < B; b++) lens[b] = lengths ? (int)lengths[b] : (int)T;
+  double fill64 = 0;
+  float fill32 = 0;
+  void *fill = dt == SEQ_F64 ? (void *)&fill64 : (void *)&fill32;
   seq_status st = SEQ_OK;
   cudnnStatus_t e;
 #define DN_STEP(fn, args)                                                      \
@@ -299,14 +307,15 @@ static seq_status set_descriptors(lstm_saved *s, seq_dtype dt, int64_t B, int64_
   DN_STEP(cudnnSetRNNDataDescriptor, (s->xdesc, dn_type(dt), CUDNN_RNN_DATA_LAYOUT_BATCH_MAJOR_UNPACKED,
                                       (int)T, (int)B, (int)I, lens, NULL));
   DN_STEP(cudnnSetRNNDataDescriptor, (s->ydesc, dn_type(dt), CUDNN_RNN_DATA_LAYOUT_BATCH_MAJOR_UNPACKED,
-                                      (int)T, (int)B, (int)H, lens, NULL));
+                                      (int)T, (int)B, (int)H, lens, fill));
   int hdims[3] = {1, (int)B, (int)H}, hstrides[3] = {(int)(B * H), (int)H, 1};
   DN_STEP(cudnnSetTensorNdDescriptor, (s->hdesc, dn_type(dt), 3, hdims, hstrides));
 #undef DN_STEP
   free(lens);
   if (st != SEQ_OK) return st;
-  /* the device copy of the sequence lengths (all T: no padding) */
+  /* the device copy of the sequence lengths */
   SEQ_TRY(seq_cuda_scratch_alloc(&s->seqlen, sizeof(int32_t) * (size_t)B));
+  if (lengths) return seq_cuda_upload_impl(s->seqlen.ptr, lengths, sizeof(int32_t) * (size_t)B);
   return seq_cuda_k_fill(s->seqlen.ptr, SEQ_I32, B, (double)T);
 }
 
@@ -327,7 +336,7 @@ static seq_status forward_impl(rnn_call *a, lstm_saved *s, seq_cuda_scratch *tmp
   p->users++; /* until free_saved */
   s->B = B;
   s->T = T;
-  SEQ_TRY(set_descriptors(s, dt, B, T, I, H));
+  SEQ_TRY(set_descriptors(s, dt, B, T, I, H, a->lengths));
 
   /* weights -> weight space */
   SEQ_TRY(seq_cuda_scratch_alloc(&s->wspace, p->wsize));
@@ -418,6 +427,9 @@ static seq_status rnn_forward(rnn_call *a) {
     return seq_fail(SEQ_ESHAPE, "%s: sizes B=%lld T=%lld I=%lld H=%lld exceed cuDNN's int range",
                     op, (long long)B, (long long)T, (long long)I, (long long)H);
 
+  if (a->recurrent_mask)
+    return seq_fail(SEQ_EARG, "lstm: recurrent dropout is not supported by the cuDNN LSTM (cuDNN has "
+                              "no mask on the recurrent input); train it on the CPU");
   lstm_saved *s = calloc(1, sizeof *s);
   if (!s) return seq_fail(SEQ_ENOMEM, "%s: out of host memory", op);
   seq_cuda_scratch tmp[8];
@@ -517,7 +529,7 @@ static seq_status rnn_backward(rnn_call *a, rnn_call_grads *g) {
 static rnn_call lstm_call(const seq_lstm_args *a) {
   return (rnn_call){&CELL_LSTM, a->B,  a->T,  a->I, a->H, a->x_is_index, a->training, a->x,
                     a->kernel,  a->recurrent, a->bias, a->h0, a->c0, a->y, a->h_n, a->c_n,
-                    a->saved};
+                    a->saved,   a->lengths, a->recurrent_mask};
 }
 
 seq_status seq_cuda_lstm_forward(seq_lstm_args *a) {
@@ -542,7 +554,7 @@ static rnn_call gru_call(const seq_rnn_args *a) {
                                                    : &CELL_TANH;
   return (rnn_call){cell,      a->B,         a->T,    a->I,  a->H, a->x_is_index, a->training,
                     a->x,      a->kernel,    a->recurrent, a->bias, a->h0, NULL, a->y, a->h_n,
-                    NULL,      a->saved};
+                    NULL,      a->saved,     NULL,    NULL};
 }
 
 seq_status seq_cuda_rnn_forward(seq_rnn_args *a) {

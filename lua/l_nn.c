@@ -1,8 +1,11 @@
 /* l_nn.c - bindings of the fused nn ops (core/engine/seq_nn.h) into seq.core:
- *   lstm(x, kernel, recurrent, bias [, h0, c0]) -> y, h_n, c_n (integer x: ids)
+ *   lstm(x, kernel, recurrent, bias [, h0, c0 [, {lengths =, recurrent_mask =}]])
+ *       -> y, h_n, c_n (integer x: ids; lengths [B]: padded sequences;
+ *       recurrent_mask [B,H]: recurrent dropout; see seq_lstm_ex)
  *   gru(x, kernel, recurrent, bias [, h0, rmask]) -> y, h_n
  *   simple_rnn(x, kernel, recurrent, bias [, h0, rmask, activation]) -> y, h_n
  *     (activation 'tanh' (default) or 'relu')
+ *   mask_plan(mask [, reverse, zero_masked]) -> lengths, gather, scatter
  *   embedding(weight, ids) -> out
  *   dropout(x, rate [, training=true]) -> out
  *   softmax_cross_entropy(logits, target) -> loss (0-d)
@@ -16,6 +19,7 @@
 #include <string.h>
 
 #include "seq_lua.h"
+#include "seq_mask.h"
 #include "seq_nn.h"
 
 static seq_tensor *opt_tensor(lua_State *L, int idx) {
@@ -29,8 +33,27 @@ static int l_lstm(lua_State *L) {
   seq_tensor *b = seq_lua_check_tensor(L, 4);
   seq_tensor *h0 = opt_tensor(L, 5);
   seq_tensor *c0 = opt_tensor(L, 6);
+  /* 7: {lengths =, recurrent_mask =}; a boolean there is the older index
+   * flag, ignored (integer x means ids) */
+  seq_tensor *lengths = NULL, *rmask = NULL;
+  if (lua_istable(L, 7)) {
+    lua_pushnil(L);
+    while (lua_next(L, 7)) {
+      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+      if (strcmp(key, "lengths") != 0 && strcmp(key, "recurrent_mask") != 0)
+        return luaL_error(L, "lstm: unknown option '%s' (valid: lengths, recurrent_mask)", key);
+      lua_pop(L, 1);
+    }
+    /* the table keeps the tensors alive while they are used */
+    lua_getfield(L, 7, "lengths");
+    if (!lua_isnil(L, -1)) lengths = seq_lua_check_tensor(L, lua_gettop(L));
+    lua_getfield(L, 7, "recurrent_mask");
+    if (!lua_isnil(L, -1)) rmask = seq_lua_check_tensor(L, lua_gettop(L));
+  } else if (!lua_isnoneornil(L, 7) && !lua_isboolean(L, 7)) {
+    return luaL_argerror(L, 7, "options table {lengths =, recurrent_mask =} expected");
+  }
   seq_tensor *y = NULL, *hn = NULL, *cn = NULL;
-  SEQ_LUA_CHECK(L, seq_lstm(&y, &hn, &cn, x, k, r, b, h0, c0));
+  SEQ_LUA_CHECK(L, seq_lstm_ex(&y, &hn, &cn, x, k, r, b, h0, c0, lengths, rmask));
   seq_lua_push_tensor(L, y);
   seq_lua_push_tensor(L, hn);
   seq_lua_push_tensor(L, cn);
@@ -65,6 +88,17 @@ static int l_simple_rnn(lua_State *L) {
   seq_lua_push_tensor(L, y);
   seq_lua_push_tensor(L, hn);
   return 2;
+}
+
+static int l_mask_plan(lua_State *L) {
+  seq_tensor *mask = seq_lua_check_tensor(L, 1);
+  bool reverse = lua_toboolean(L, 2), zero_masked = lua_toboolean(L, 3);
+  seq_tensor *len = NULL, *gather = NULL, *scatter = NULL;
+  SEQ_LUA_CHECK(L, seq_mask_plan(&len, &gather, &scatter, mask, reverse, zero_masked));
+  seq_lua_push_tensor(L, len);
+  seq_lua_push_tensor(L, gather);
+  seq_lua_push_tensor(L, scatter);
+  return 3;
 }
 
 static int l_embedding(lua_State *L) {
@@ -228,6 +262,7 @@ void seq_lua_register_nn(lua_State *L) {
       {"lstm", l_lstm},
       {"gru", l_gru},
       {"simple_rnn", l_simple_rnn},
+      {"mask_plan", l_mask_plan},
       {"embedding", l_embedding},
       {"dropout", l_dropout},
       {"softmax_cross_entropy", l_softmax_xent},

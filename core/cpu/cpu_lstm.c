@@ -186,6 +186,16 @@ static void lstm_assert_grads(const seq_lstm_args *a, const seq_lstm_grads *gr) 
 }
 
 
+/* Steps rows b0.. need: all T, or with lengths the longest of them (the
+ * later steps are padding for every row of the slice). */
+static int64_t lstm_slice_steps(const seq_lstm_args *a, int64_t b0, int64_t rows) {
+  if (!a->lengths) return a->T;
+  int64_t n = 0;
+  for (int64_t r = 0; r < rows; r++)
+    if (a->lengths[b0 + r] > n) n = a->lengths[b0 + r];
+  return n;
+}
+
 /* ---------------------------------------------------------------- forward */
 
 /* What every forward thread reads, set up once per call. */
@@ -203,7 +213,21 @@ typedef struct lstm_fwd {
   const float *rp;     /* recurrent kernel packed for the f32 fast path, or NULL */
   const char *R, *bias, *h0, *c0; /* the operands' data (h0, c0 may be NULL) */
   char *y;
+  const char *rmask;   /* recurrent dropout mask [B,H], or NULL */
+  char *hm;            /*   room for h_{t-1} * mask [B,H] (in the workspace) */
 } lstm_fwd;
+
+/* dst = src * mask for rows b0.. (mask rows [B,H] from b0; dst ld H). */
+static void lstm_mask_rows(seq_dtype dt, int64_t rows, int64_t H, const char *src, int64_t lds,
+                           const char *mask, char *dst) {
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t j = 0; j < H; j++) {
+      if (dt == SEQ_F32)
+        ((float *)dst)[r * H + j] = ((const float *)src)[r * lds + j] * ((const float *)mask)[r * H + j];
+      else
+        ((double *)dst)[r * H + j] = ((const double *)src)[r * lds + j] * ((const double *)mask)[r * H + j];
+    }
+}
 
 /* Training keeps every step's gates for backward (TW = T); inference only
  * needs a window of steps, projected a window at a time, so its workspace
@@ -215,7 +239,8 @@ static seq_status lstm_fwd_workspace(lstm_fwd *f, int64_t B) {
   f->TW = f->train ? T : (T < LSTM_INFER_WINDOW ? T : LSTM_INFER_WINDOW);
   const size_t n_gates = (size_t)(B * f->TW) * (size_t)f->G4;
   const size_t n_cells = f->train ? (size_t)(B * T) * (size_t)H : (size_t)B * (size_t)H;
-  f->block = rec_alloc_big((n_gates + n_cells + (size_t)H) * es);
+  const size_t n_hm = f->rmask ? (size_t)B * (size_t)H : 0;
+  f->block = rec_alloc_big((n_gates + n_cells + (size_t)H + n_hm) * es);
   if (!f->block)
     return seq_fail(SEQ_ENOMEM, "lstm: out of memory for the workspace (B=%lld T=%lld H=%lld)",
                     (long long)B, (long long)T, (long long)H);
@@ -224,6 +249,7 @@ static seq_status lstm_fwd_workspace(lstm_fwd *f, int64_t B) {
   char *zero = f->cells + n_cells * es;
   memset(zero, 0, (size_t)H * es);
   f->zero = zero;
+  f->hm = f->rmask ? zero + (size_t)H * es : NULL;
   f->cs_b = f->train ? T * H : H;
   f->cs_t = f->train ? H : 0;
   if (!f->train) { /* the running cell state starts as c0 */
@@ -273,12 +299,17 @@ static void lstm_forward_step(const lstm_fwd *f, int64_t b0, int64_t rows, int64
   char *y = f->y;
   char *g = f->gates + (size_t)((b0 * TW + (t - t0)) * G4) * es;
   /* rows of step t are TW*4H apart; h_{t-1} is y[:,t-1] with stride T*H */
-  if (t > 0)
-    rec_step_gemm(dt, f->rp, rows, G4, H, y + (size_t)((b0 * T + t - 1) * H) * es, T * H, false,
-                   R, G4, true, g, TW * G4);
-  else if (f->h0)
-    rec_step_gemm(dt, f->rp, rows, G4, H, f->h0 + (size_t)(b0 * H) * es, H, false, R, G4, true,
-                   g, TW * G4);
+  const char *hp = t > 0 ? y + (size_t)((b0 * T + t - 1) * H) * es
+                   : f->h0 ? f->h0 + (size_t)(b0 * H) * es
+                           : NULL;
+  int64_t ldhp = t > 0 ? T * H : H;
+  if (hp && f->rmask) { /* recurrent dropout: the product sees h_{t-1} * mask */
+    char *hm = f->hm + (size_t)(b0 * H) * es;
+    lstm_mask_rows(dt, rows, H, hp, ldhp, f->rmask + (size_t)(b0 * H) * es, hm);
+    hp = hm;
+    ldhp = H;
+  }
+  if (hp) rec_step_gemm(dt, f->rp, rows, G4, H, hp, ldhp, false, R, G4, true, g, TW * G4);
   /* previous cell state */
   const char *cp;
   int64_t ldcp;
@@ -307,19 +338,25 @@ static void lstm_forward_step(const lstm_fwd *f, int64_t b0, int64_t rows, int64
 }
 
 /* Step 3: h_n and c_n are the last step's (in inference the running cell
- * state, which the same strides address). */
+ * state, which the same strides address).  With lengths, row b's last real
+ * step is lengths[b]-1 (all steps are kept then) and y is zeroed after it:
+ * the steps run past a sample's length never leave the kernel. */
 static void lstm_final_states(const lstm_fwd *f, int64_t B) {
   const seq_lstm_args *a = f->a;
   const int64_t T = f->T, H = f->H;
   const size_t es = f->es, len = (size_t)H * es;
-  const char *y = f->y;
+  char *y = f->y;
   for (int64_t b = 0; b < B; b++) {
     const size_t hb = (size_t)(b * H) * es;
-    if (a->h_n)
-      memcpy((char *)seq_tensor_data(a->h_n) + hb, y + (size_t)((b * T + T - 1) * H) * es, len);
-    if (a->c_n)
-      memcpy((char *)seq_tensor_data(a->c_n) + hb,
-             f->cells + (size_t)(b * f->cs_b + (T - 1) * f->cs_t) * es, len);
+    const int64_t last = a->lengths ? a->lengths[b] - 1 : T - 1;
+    const char *h = last >= 0 ? y + (size_t)((b * T + last) * H) * es : f->h0 ? f->h0 + hb : f->zero;
+    const char *c = last >= 0 ? f->cells + (size_t)(b * f->cs_b + last * f->cs_t) * es
+                    : f->c0   ? f->c0 + hb
+                              : f->zero;
+    if (a->h_n) memcpy((char *)seq_tensor_data(a->h_n) + hb, h, len);
+    if (a->c_n) memcpy((char *)seq_tensor_data(a->c_n) + hb, c, len);
+    if (a->lengths)
+      memset(y + (size_t)((b * T + last + 1) * H) * es, 0, (size_t)((T - 1 - last) * H) * es);
   }
 }
 
@@ -328,14 +365,16 @@ static seq_status lstm_forward_impl(seq_lstm_args *a) {
   a->saved = NULL;
   const int64_t B = a->B, T = a->T;
   if (a->x_is_index) SEQ_TRY(rec_check_ids("lstm", a->x, B * T, a->I));
+  /* lengths keep every step's cells too: the final state is a middle step's */
   lstm_fwd f = {.a = a, .dt = a->kernel->dtype, .T = T, .I = a->I, .H = a->H, .G4 = 4 * a->H,
-                .train = a->training};
+                .train = a->training || a->lengths};
   f.es = seq_dtype_size(f.dt);
   f.R = seq_tensor_data(a->recurrent);
   f.bias = seq_tensor_data(a->bias);
   f.h0 = a->h0 ? seq_tensor_data(a->h0) : NULL;
   f.c0 = a->c0 ? seq_tensor_data(a->c0) : NULL;
   f.y = seq_tensor_data(a->y);
+  f.rmask = a->recurrent_mask ? seq_tensor_data(a->recurrent_mask) : NULL;
   SEQ_TRY(lstm_fwd_workspace(&f, B));
 
   float *rp = NULL;
@@ -358,8 +397,9 @@ static seq_status lstm_forward_impl(seq_lstm_args *a) {
     rec_slice(B, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1);
     const int64_t rows = b1 - b0;
     float *buf = (!a->x_is_index && rows > 0) ? rec_big_buf(f.dt, f.G4) : NULL;
-    for (int64_t t0 = 0; t0 < T && rows > 0; t0 += f.TW) {
-      const int64_t tc = T - t0 < f.TW ? T - t0 : f.TW;
+    const int64_t steps = rows > 0 ? lstm_slice_steps(a, b0, rows) : 0;
+    for (int64_t t0 = 0; t0 < steps; t0 += f.TW) {
+      const int64_t tc = steps - t0 < f.TW ? steps - t0 : f.TW;
       lstm_project_inputs(&f, buf, b0, rows, t0, tc);
       for (int64_t t = t0; t < t0 + tc; t++) lstm_forward_step(&f, b0, rows, t, t0);
     }
@@ -369,7 +409,7 @@ static seq_status lstm_forward_impl(seq_lstm_args *a) {
   free(rp);
   lstm_final_states(&f, B);
 
-  if (!f.train) {
+  if (!a->training) {
     rec_release_big(f.block);
     return SEQ_OK;
   }
@@ -406,7 +446,38 @@ typedef struct lstm_bwd {
   char *fix;         /* h0[b] - y[b*T-1] rows for drecurrent [B,H] */
   double *bacc;      /* per-thread dbias sums [nt,4H] */
   const float *rtp;  /* recurrent^T packed for the f32 fast path, or NULL */
+  const char *dy;    /* dy [B,T,H] (zero after each sample's length), or NULL */
+  char *stash;       /* with lengths: room for parked dh, dc rows [B,2H] */
+  const char *rmask; /* recurrent dropout mask [B,H], or NULL */
+  const char *yr;    /* the h_{t-1} rows drecurrent pairs: y, or y * mask */
 } lstm_bwd;
+
+/* Rows past their length at step t keep dh and dc unchanged and get zero
+ * gate gradients: their dh, dc are parked in `stash` and zeroed (so the
+ * gate pass, with dy zero there too, yields exactly zero), and put back
+ * after the step (lstm_bptt).  Returns whether any row of b0.. is past. */
+static bool lstm_park_rows(const lstm_bwd *w, int64_t b0, int64_t rows, int64_t t, char *stash,
+                           bool restore) {
+  const int32_t *len = w->a->lengths;
+  const size_t hr = (size_t)w->H * w->es;
+  bool any = false;
+  for (int64_t r = 0; r < rows; r++) {
+    if (t < len[b0 + r]) continue;
+    any = true;
+    char *dh = w->dh + (size_t)(b0 + r) * hr, *dc = w->dc + (size_t)(b0 + r) * hr;
+    char *sh = stash + (size_t)(2 * r) * hr, *sc = sh + hr;
+    if (restore) {
+      memcpy(dh, sh, hr);
+      memcpy(dc, sc, hr);
+    } else {
+      memcpy(sh, dh, hr);
+      memcpy(sc, dc, hr);
+      memset(dh, 0, hr);
+      memset(dc, 0, hr);
+    }
+  }
+  return any;
+}
 
 /* BPTT over rows b0..: per step the gate pass turns G[:,t] into dG[:,t] in
  * place and adds to the dbias sums, then dh_{t-1} = dG_t . R^T. */
@@ -416,11 +487,18 @@ static void lstm_bptt(const lstm_bwd *w, int64_t b0, int64_t rows, double *acc) 
   const size_t es = w->es;
   const int64_t T = w->T, H = w->H, G4 = w->G4;
   const char *R = seq_tensor_data(a->recurrent);
-  const char *dy = w->gr->dy ? seq_tensor_data(w->gr->dy) : NULL;
+  const char *dy = w->dy;
   const char *c0 = a->c0 ? seq_tensor_data(a->c0) : NULL;
   const bool want_dh0 = w->gr->dh0 != NULL;
   char *dhr = w->dh + (size_t)(b0 * H) * es, *dcr = w->dc + (size_t)(b0 * H) * es;
-  for (int64_t t = T - 1; t >= 0; t--) {
+  /* with lengths: parked dh, dc of the rows past their length (2 rows each) */
+  char *stash = a->lengths ? w->stash + (size_t)(2 * b0 * H) * es : NULL;
+  const int64_t steps = lstm_slice_steps(a, b0, rows);
+  for (int64_t t = T - 1; t >= steps; t--) /* padding for the whole slice: no gradient */
+    for (int64_t r = 0; r < rows; r++)
+      memset(w->dg + (size_t)(((b0 + r) * T + t) * G4) * es, 0, (size_t)G4 * es);
+  for (int64_t t = steps - 1; t >= 0; t--) {
+    const bool parked = stash && lstm_park_rows(w, b0, rows, t, stash, false);
     char *g = w->dg + (size_t)((b0 * T + t) * G4) * es;
     const char *c = w->cells + (size_t)((b0 * T + t) * H) * es;
     const char *cp;
@@ -444,8 +522,11 @@ static void lstm_bptt(const lstm_bwd *w, int64_t b0, int64_t rows, double *acc) 
       lstm_bwd_rows_f64(rows, H, (double *)g, T * G4, (const double *)c, T * H,
                         (const double *)cp, ldcp, (const double *)dyr, lddy, (const double *)dhr,
                         (double *)dcr, acc);
-    if (t > 0 || want_dh0)
+    if (t > 0 || want_dh0) {
       rec_step_gemm(dt, w->rtp, rows, H, G4, g, T * G4, true, R, G4, false, dhr, H);
+      if (w->rmask) lstm_mask_rows(dt, rows, H, dhr, H, w->rmask + (size_t)(b0 * H) * es, dhr);
+    }
+    if (parked) lstm_park_rows(w, b0, rows, t, stash, true);
   }
 }
 
@@ -458,11 +539,12 @@ static void lstm_first_step_fix(const lstm_bwd *w, int64_t b0, int64_t b1) {
   const seq_dtype dt = w->dt;
   const int64_t T = w->T, H = w->H;
   const void *h0 = w->a->h0 ? seq_tensor_data(w->a->h0) : NULL;
-  const void *y = seq_tensor_data(w->a->y);
+  const void *y = w->yr, *m = w->rmask;
   for (int64_t b = b0; b < b1; b++) {
     for (int64_t j = 0; j < H; j++) {
       double v = 0;
       if (h0) v = dt == SEQ_F32 ? ((const float *)h0)[b * H + j] : ((const double *)h0)[b * H + j];
+      if (h0 && m) v *= dt == SEQ_F32 ? ((const float *)m)[b * H + j] : ((const double *)m)[b * H + j];
       if (b > 0) {
         int64_t idx = (b * T - 1) * H + j;
         v -= dt == SEQ_F32 ? ((const float *)y)[idx] : ((const double *)y)[idx];
@@ -508,7 +590,7 @@ static void lstm_recurrent_grad(const lstm_bwd *w, float *buf, int64_t j0, int64
   const size_t es = w->es;
   const int64_t B = w->B, T = w->T, H = w->H, G4 = w->G4, nc = j1 - j0;
   char *dr = (char *)seq_tensor_data(w->gr->drecurrent) + (size_t)j0 * es;
-  rec_big_gemm(dt, buf, H, nc, B * T - 1, seq_tensor_data(w->a->y), 1, H,
+  rec_big_gemm(dt, buf, H, nc, B * T - 1, w->yr, 1, H,
                 w->dg + (size_t)(G4 + j0) * es, G4, false, false, dr, G4);
   rec_big_gemm(dt, buf, H, nc, B, w->fix, 1, H, w->dg + (size_t)j0 * es, T * G4, false, true, dr,
                 G4);
@@ -547,8 +629,10 @@ static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
   if (a->x_is_index && gr->dkernel) SEQ_TRY(rec_check_ids("lstm", a->x, B * T, I));
 
   const int nt = rec_team_size(B);
-  /* scratch: dh [B,H], dc [B,H], zero row [H], fix-up rows [B,H] */
-  char *scratch = rec_alloc((size_t)(3 * B * H + H) * es);
+  /* scratch: dh [B,H], dc [B,H], zero row [H], fix-up rows [B,H], and with
+   * lengths the parked rows [B,2H] */
+  const int64_t nstash = a->lengths ? 2 * B * H : 0;
+  char *scratch = rec_alloc((size_t)(3 * B * H + H + nstash) * es);
   double *bacc = calloc((size_t)nt * (size_t)G4, sizeof(double));
   if (!scratch || !bacc) {
     free(scratch);
@@ -561,12 +645,47 @@ static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
   w.dc = w.dh + (size_t)(B * H) * es;
   char *zero = w.dc + (size_t)(B * H) * es;
   w.fix = zero + (size_t)H * es;
+  w.stash = a->lengths ? w.fix + (size_t)(B * H) * es : NULL;
   memset(zero, 0, (size_t)H * es);
   w.zero = zero;
   if (gr->dh_n) memcpy(w.dh, seq_tensor_data(gr->dh_n), (size_t)(B * H) * es);
   else memset(w.dh, 0, (size_t)(B * H) * es);
   if (gr->dc_n) memcpy(w.dc, seq_tensor_data(gr->dc_n), (size_t)(B * H) * es);
   else memset(w.dc, 0, (size_t)(B * H) * es);
+  /* recurrent dropout: drecurrent pairs dG with the masked h_{t-1} */
+  char *y_masked = NULL;
+  w.rmask = a->recurrent_mask ? seq_tensor_data(a->recurrent_mask) : NULL;
+  w.yr = seq_tensor_data(a->y);
+  if (w.rmask && gr->drecurrent) {
+    if (!(y_masked = rec_alloc((size_t)(B * T * H) * es))) {
+      free(scratch);
+      free(bacc);
+      return seq_fail(SEQ_ENOMEM, "lstm backward: out of memory");
+    }
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t t = 0; t < T; t++)
+        lstm_mask_rows(dt, 1, H, (const char *)w.yr + (size_t)((b * T + t) * H) * es, H,
+                       w.rmask + (size_t)(b * H) * es, y_masked + (size_t)((b * T + t) * H) * es);
+    w.yr = y_masked;
+  }
+  /* y is zero after each sample's length, so dy there is ignored */
+  char *dy_real = NULL;
+  w.dy = gr->dy ? seq_tensor_data(gr->dy) : NULL;
+  if (gr->dy && a->lengths) {
+    const size_t n = (size_t)(B * T * H) * es;
+    if (!(dy_real = rec_alloc(n))) {
+      free(y_masked);
+      free(scratch);
+      free(bacc);
+      return seq_fail(SEQ_ENOMEM, "lstm backward: out of memory");
+    }
+    memcpy(dy_real, w.dy, n);
+    for (int64_t b = 0; b < B; b++) {
+      const int64_t l = a->lengths[b];
+      memset(dy_real + (size_t)((b * T + l) * H) * es, 0, (size_t)((T - l) * H) * es);
+    }
+    w.dy = dy_real;
+  }
   s->consumed = true;
 
   float *rtp = NULL; /* packed recurrent^T [4H,H], f32 fast path */
@@ -609,6 +728,8 @@ static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
   if (nt > 1) rec_blas_single_end(saved_threads);
   free(rtp);
   lstm_finish_grads(&w, nt);
+  free(dy_real);
+  free(y_masked);
   free(bacc);
   free(scratch);
   return SEQ_OK;

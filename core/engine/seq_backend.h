@@ -74,7 +74,15 @@ typedef struct seq_optim_hparams {
  *           (one-hot input: the input projection becomes a row gather)
  *   kernel  [I,4H]   recurrent [H,4H]   bias [4H]
  *   h0, c0  [B,H] or NULL (zeros)
- * Forward outputs: y [B,T,H] (every hidden state), h_n, c_n [B,H].
+ *   lengths host int32 [B] with values in [0,T], or NULL (every row runs T
+ *           steps): row b runs its first lengths[b] steps only, cuDNN's
+ *           padded-sequence semantics
+ *   recurrent_mask [B,H] of the kernel's dtype, or NULL: h_{t-1} * mask
+ *           enters the recurrent product (Keras's recurrent_dropout, one
+ *           mask per sequence for all steps and gates); not differentiated
+ * Forward outputs: y [B,T,H] (every hidden state; zeros at t >= lengths[b]),
+ * h_n, c_n [B,H] (the state after step lengths[b]-1: h0/c0 when it is 0).
+ * Backward ignores dy at t >= lengths[b].
  * `saved` is backend-owned state for backward (CPU: activated gates and cell
  * states; CUDA: cuDNN reserve space); free it with lstm_free_saved.
  * The op layer (seq_nn.c) guarantees: B, T, I, H > 0 (it answers empty
@@ -90,6 +98,8 @@ typedef struct seq_lstm_args {
   seq_tensor *y, *h_n, *c_n;
   void *saved;
   bool training; /* false: saved may stay NULL (inference) */
+  const int32_t *lengths;
+  seq_tensor *recurrent_mask;
 } seq_lstm_args;
 
 /* Backward: dy [B,T,H] (NULL = zero), dh_n, dc_n [B,H] (NULL = zero).

@@ -32,16 +32,18 @@ typedef struct lstm_ctx {
   const seq_backend *be;
   seq_lstm_args args; /* tensors here are borrowed from node->saved */
   bool empty;         /* B == 0 or T == 0: defined here, no backend call */
+  int32_t *lengths;   /* owned copy of args.lengths, or NULL */
 } lstm_ctx;
 
 static void lstm_ctx_free(void *p) {
   lstm_ctx *c = p;
   if (c->args.saved) c->be->lstm_free_saved(c->args.saved);
+  free(c->lengths);
   free(c);
 }
 
 /* Saved tensors of the lstm node, in this order. */
-enum { LS_Y, LS_X, LS_K, LS_R, LS_B, LS_H0, LS_C0, LS_N };
+enum { LS_Y, LS_X, LS_K, LS_R, LS_B, LS_H0, LS_C0, LS_RMASK, LS_N };
 
 static bool wants_grad(const seq_tensor *t) { return t && t->requires_grad; }
 
@@ -187,7 +189,7 @@ static seq_status lstm_validate(const seq_tensor *x, const seq_tensor *kernel,
 /* Records the node that runs backward_lstm; on success the node owns the
  * backend's saved state (a->saved is cleared). */
 static seq_status lstm_record(const seq_backend *be, seq_lstm_args *a, seq_tensor *inputs[6],
-                              seq_tensor *cont[6]) {
+                              seq_tensor *cont[7]) {
   lstm_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return seq_fail(SEQ_ENOMEM, "lstm: out of memory");
   seq_tensor *yalias = NULL;
@@ -198,7 +200,7 @@ static seq_status lstm_record(const seq_backend *be, seq_lstm_args *a, seq_tenso
   if (st == SEQ_OK) st = seq_node_record("lstm", backward_lstm, 6, inputs, 3, outs, &node);
   if (st == SEQ_OK && node) {
     seq_node_save(node, yalias);
-    for (int i = 0; i < 6; i++) seq_node_save(node, cont[i]);
+    for (int i = 0; i < 7; i++) seq_node_save(node, cont[i]);
     ctx->be = be;
     ctx->empty = a->B == 0 || a->T == 0;
     ctx->args = *a;
@@ -209,7 +211,10 @@ static seq_status lstm_record(const seq_backend *be, seq_lstm_args *a, seq_tenso
     ctx->args.bias = node->saved[LS_B];
     ctx->args.h0 = node->saved[LS_H0];
     ctx->args.c0 = node->saved[LS_C0];
+    ctx->args.recurrent_mask = node->saved[LS_RMASK];
     ctx->args.h_n = ctx->args.c_n = NULL; /* not needed by backward */
+    ctx->lengths = (int32_t *)a->lengths; /* the caller hands its copy over */
+    a->lengths = NULL;
     node->ctx = ctx;
     node->ctx_free = lstm_ctx_free;
     a->saved = NULL;
@@ -220,34 +225,94 @@ static seq_status lstm_record(const seq_backend *be, seq_lstm_args *a, seq_tenso
   return st;
 }
 
+/* Per-sample lengths as a new host array (values checked to lie in [0,T]). */
+static seq_status lstm_host_lengths(const seq_tensor *lengths, int64_t B, int64_t T,
+                                    int32_t **out) {
+  *out = NULL;
+  if (lengths->dtype != SEQ_I32 && lengths->dtype != SEQ_I64)
+    return seq_fail(SEQ_EDTYPE, "lstm: lengths must be i32 or i64, got %s",
+                    seq_dtype_name(lengths->dtype));
+  if (lengths->ndim != 1 || lengths->shape[0] != B)
+    return seq_fail(SEQ_ESHAPE, "lstm: lengths %s should be [%lld] (one per sample)",
+                    seq_tshape(lengths), (long long)B);
+  seq_tensor *cpu = NULL, *c = NULL;
+  seq_status st = seq_to_device(&cpu, (seq_tensor *)lengths, SEQ_CPU);
+  if (st == SEQ_OK) st = seq_cast(&c, cpu, SEQ_I64);
+  seq_tensor_release(cpu);
+  if (st != SEQ_OK) return st;
+  int32_t *len = malloc(sizeof(int32_t) * (size_t)(B > 0 ? B : 1));
+  if (!len) st = seq_fail(SEQ_ENOMEM, "lstm: out of memory");
+  for (int64_t b = 0; b < B && st == SEQ_OK; b++) {
+    int64_t v = 0;
+    if (seq_tensor_get_int(c, (int64_t[]){b}, &v) != SEQ_OK || v < 0 || v > T)
+      st = seq_fail(SEQ_EARG, "lstm: lengths[%lld] = %lld is outside [0, %lld] (the timesteps)",
+                    (long long)b, (long long)v, (long long)T);
+    else len[b] = (int32_t)v;
+  }
+  seq_tensor_release(c);
+  if (st != SEQ_OK) {
+    free(len);
+    return st;
+  }
+  *out = len;
+  return SEQ_OK;
+}
+
 seq_status seq_lstm(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_out, seq_tensor *x,
                     seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
                     seq_tensor *c0) {
+  return seq_lstm_ex(y_out, hn_out, cn_out, x, kernel, recurrent, bias, h0, c0, NULL, NULL);
+}
+
+seq_status seq_lstm_ex(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_out,
+                       seq_tensor *x, seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias,
+                       seq_tensor *h0, seq_tensor *c0, const seq_tensor *lengths,
+                       seq_tensor *recurrent_mask) {
   int64_t size[4] = {0};
   SEQ_TRY(lstm_validate(x, kernel, recurrent, bias, h0, c0, size));
   const int64_t B = size[0], T = size[1], I = size[2], H = size[3];
   const seq_dtype dt = kernel->dtype;
   const seq_device dev = kernel->device;
+  if (recurrent_mask) {
+    SEQ_TRY(lstm_check_operand("recurrent mask", recurrent_mask, dt, dev));
+    if (recurrent_mask->ndim != 2 || recurrent_mask->shape[0] != B || recurrent_mask->shape[1] != H)
+      return seq_fail(SEQ_ESHAPE, "lstm: recurrent mask %s should be [%lld,%lld] (batch, units)",
+                      seq_tshape(recurrent_mask), (long long)B, (long long)H);
+  }
   const seq_backend *be = NULL;
   SEQ_TRY(nn_backend("lstm", dev, &be));
+  if (T > INT32_MAX && lengths)
+    return seq_fail(SEQ_ESHAPE, "lstm: %lld timesteps exceed int32 lengths", (long long)T);
+  int32_t *len = NULL;
+  if (lengths) SEQ_TRY(lstm_host_lengths(lengths, B, T, &len));
 
   seq_tensor *inputs[6] = {x, kernel, recurrent, bias, h0, c0};
   const bool record = seq_needs_grad(6, inputs);
-  seq_tensor *cont[6] = {0}; /* contiguous operands */
+  seq_tensor *cont[7] = {0}; /* contiguous operands, then the recurrent mask */
   seq_tensor *y = NULL, *hn = NULL, *cn = NULL;
   seq_status st = SEQ_OK;
   for (int i = 0; i < 6 && st == SEQ_OK; i++)
     if (inputs[i]) st = seq_contiguous(&cont[i], inputs[i]);
+  /* detached: the mask is a constant of the op, never differentiated */
+  if (recurrent_mask && st == SEQ_OK) {
+    seq_tensor *m = NULL;
+    st = seq_detach(&m, recurrent_mask);
+    if (st == SEQ_OK) st = seq_contiguous(&cont[6], m);
+    seq_tensor_release(m);
+  }
   const int64_t sy[3] = {B, T, H}, sh[2] = {B, H};
   if (st == SEQ_OK) st = seq_tensor_empty(&y, dt, dev, 3, sy);
   if (st == SEQ_OK) st = seq_tensor_empty(&hn, dt, dev, 2, sh);
   if (st == SEQ_OK) st = seq_tensor_empty(&cn, dt, dev, 2, sh);
-  seq_lstm_args a = {B,       T,       I,       H,  !seq_dtype_is_float(x->dtype),
-                     cont[0], cont[1], cont[2], cont[3], cont[4], cont[5], y, hn, cn, NULL, record};
+  seq_lstm_args a = {.B = B, .T = T, .I = I, .H = H, .x_is_index = !seq_dtype_is_float(x->dtype),
+                     .x = cont[0], .kernel = cont[1], .recurrent = cont[2], .bias = cont[3],
+                     .h0 = cont[4], .c0 = cont[5], .y = y, .h_n = hn, .c_n = cn,
+                     .training = record, .lengths = len, .recurrent_mask = cont[6]};
   if (st == SEQ_OK) st = (B == 0 || T == 0) ? lstm_forward_empty(&a) : be->lstm_forward(&a);
   if (st == SEQ_OK && record) st = lstm_record(be, &a, inputs, cont);
   if (a.saved) be->lstm_free_saved(a.saved);
-  nn_release(6, cont);
+  free((int32_t *)a.lengths); /* NULL once the node owns it */
+  nn_release(7, cont);
   if (st != SEQ_OK) {
     seq_tensor *o[3] = {y, hn, cn};
     nn_release(3, o);

@@ -17,6 +17,20 @@ seq_status seq_lstm(seq_tensor **y, seq_tensor **h_n, seq_tensor **c_n, seq_tens
                     seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
                     seq_tensor *c0);
 
+/* seq_lstm with two optional extras (NULL: without them).
+ *   lengths (i32/i64 [B], any device, values in [0,T]): padded sequences.
+ *     Sample b runs steps 0..lengths[b]-1 only: y is zero after them and
+ *     (h_n, c_n) is the state after its last real step ((h0, c0) for
+ *     length 0); gradients flow only through the real steps.
+ *   recurrent_mask ([B,H], the kernel's dtype and device): Keras's
+ *     recurrent dropout, h_{t-1} * mask enters the recurrent product at
+ *     every step (the mask itself is not differentiated).  The CPU only:
+ *     cuDNN has no such mask. */
+seq_status seq_lstm_ex(seq_tensor **y, seq_tensor **h_n, seq_tensor **c_n, seq_tensor *x,
+                       seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias,
+                       seq_tensor *h0, seq_tensor *c0, const seq_tensor *lengths,
+                       seq_tensor *recurrent_mask);
+
 /* The whole-sequence GRU (Keras 3 defaults: reset_after=true, gates z, r, h,
  * sigmoid and tanh; see seq_rnn_args for the step) and simple RNN
  * (h = act(x.W + h.R + b), `relu` false: tanh).

@@ -108,22 +108,37 @@ end
 
 -- Forward through every layer.  opts.training switches Dropout;
 -- opts.logits makes the last layer stop before its softmax/sigmoid.
+-- A mask made by a layer (Embedding{mask_zero = true}, Masking) goes to the
+-- next layers as {mask = m} (see nn_masking.lua); the output's mask, if
+-- any, is returned second and kept as self.output_mask for the loss and
+-- the metrics, which then count only the real time steps.
 function Sequential:forward(x, opts)
   local layers = self.layers
   local n = #layers
   if n == 0 then error(self.name .. ': the model has no layers', 2) end
   local training = opts and opts.training or false
+  local mask
   for i = 1, n do
     local l = layers[i]
     l.training = training
-    if i == n and opts and opts.logits then x = l(x, {logits = true})
-    else x = l(x) end
+    local o
+    if i == n and opts and opts.logits then o = {logits = true} end
+    if mask ~= nil then
+      nn.check_mask_support(l, mask)
+      o = o or {}
+      o.mask = mask
+    end
+    local y
+    if o then y = l(x, o) else y = l(x) end
+    mask = l.compute_mask and l:compute_mask(x, mask) or nil
+    x = y
   end
   if not self.built then
     self.built = true
     self._params = nil
   end
-  return x
+  self.output_mask = mask
+  return x, mask
 end
 
 function Sequential:parameters()
@@ -366,7 +381,8 @@ end
 -- Loss (0-d tensor) and the metric sums for one batch.
 function Sequential:batch_loss(xb, yb, training)
   local fused = self:fused_activation()
-  local out = self:forward(xb, {training = training, logits = fused ~= nil})
+  local out, mask = self:forward(xb, {training = training, logits = fused ~= nil})
+  if mask then return self:masked_loss(yb, out, fused, mask), out, fused end
   local loss = self.loss_fn(yb, out, fused ~= nil)
   return loss, out, fused
 end
@@ -399,6 +415,35 @@ local function per_sample_loss(name, y, out, fused)
   error('sample_weight / class_weight need a built-in loss (not a custom loss function)', 3)
 end
 
+-- The mask [N, T] as weights broadcasting against per-step values v.
+local function mask_like(mask, v, what)
+  local m = mask:cast(v.dtype)
+  if v:dim() < m:dim() or v:size(1) ~= m:size(1) or v:size(2) ~= m:size(2) then
+    error(string.format('%s: the output mask [%s] does not match the per-step values [%s]', what,
+      table.concat(m:shape(), ','), table.concat(v:shape(), ',')), 0)
+  end
+  while m:dim() < v:dim() do m = m:unsqueeze(-1) end
+  return m
+end
+
+-- Keras's masked loss: masked steps weigh 0, the mean is over the real
+-- steps only (0 when there are none); sample weights multiply in.
+function Sequential:masked_loss(yb, out, fused, mask, wb)
+  if not self.loss_name then
+    error('the model output carries a mask (Embedding{mask_zero = true} or Masking); masking the loss needs a '
+      .. 'built-in loss, not a custom loss function', 0)
+  end
+  local per = per_sample_loss(self.loss_name, yb, out, fused ~= nil)
+  local m = mask_like(mask, per, 'loss')
+  local weighted = per * m
+  if wb then
+    local s = {wb:size(1)}
+    for _ = 2, per:dim() do s[#s + 1] = 1 end
+    weighted = weighted * wb:reshape(s)
+  end
+  return weighted:sum() / m:sum():clamp(1, math.huge)
+end
+
 -- Sample weights [N] shaped to broadcast against per-sample values [N, ...].
 local function weights_like(w, v)
   if v:dim() <= 1 then return w end
@@ -410,7 +455,8 @@ end
 -- Keras's weighted loss: sum(loss_i * w_i) / (number of loss values).
 function Sequential:weighted_batch_loss(xb, yb, wb, training)
   local fused = self:fused_activation()
-  local out = self:forward(xb, {training = training, logits = fused ~= nil})
+  local out, mask = self:forward(xb, {training = training, logits = fused ~= nil})
+  if mask then return self:masked_loss(yb, out, fused, mask, wb), out, fused end
   local per = per_sample_loss(self.loss_name, yb, out, fused ~= nil)
   local loss = (per * weights_like(wb, per)):sum() / per:numel()
   return loss, out, fused
@@ -429,6 +475,11 @@ function Sequential:batch_correct(out, yb, fused)
     hit = out:argmax(-1):eq(yb:long()) -- prepare_labels made them ids, [N]
   else
     hit = out:argmax(-1):eq(yb:argmax(-1))
+  end
+  local mask = self.output_mask
+  if mask then -- only the real steps count
+    local m = mask_like(mask, hit, 'accuracy')
+    return (hit:cast(m.dtype) * m):sum():item(), m:sum():item() * (hit:numel() // m:numel())
   end
   return hit:sum():item(), hit:numel()
 end
@@ -470,9 +521,17 @@ local function metric_sums(self, out, yb, fused, acc, list)
       local o = out:detach()
       if fused == 'softmax' then o = o:softmax() elseif fused == 'sigmoid' then o = o:sigmoid() end
       local d = o - yb
-      local v = (m == 'mse' and (d * d):mean() or d:abs():mean()):item()
-      acc[m] = (acc[m] or 0) + v * yb:size(1)
-      acc[m .. '_n'] = (acc[m .. '_n'] or 0) + yb:size(1)
+      local mask = self.output_mask
+      if mask then -- per-step values, averaged over the real steps
+        local v = m == 'mse' and (d * d):mean(-1) or d:abs():mean(-1)
+        local w = mask_like(mask, v, m)
+        acc[m] = (acc[m] or 0) + (v * w):sum():item()
+        acc[m .. '_n'] = (acc[m .. '_n'] or 0) + w:sum():item()
+      else
+        local v = (m == 'mse' and (d * d):mean() or d:abs():mean()):item()
+        acc[m] = (acc[m] or 0) + v * yb:size(1)
+        acc[m .. '_n'] = (acc[m .. '_n'] or 0) + yb:size(1)
+      end
     end
   end
 end

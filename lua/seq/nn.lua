@@ -539,11 +539,10 @@ function Embedding:init(input_dim, output_dim, opts)
       describe(input_dim), describe(output_dim)), 3)
   end
   self:base_opts(opts, Embedding.OPTIONS)
-  if opts.mask_zero then
-    -- Keras would pass a mask on to the LSTM, which the fused op does not
-    -- take yet; refusing is better than silently training differently.
-    error('Embedding: mask_zero = true is not supported yet (pad with 0 and let the LSTM see the padding)', 3)
+  if opts.mask_zero ~= nil and type(opts.mask_zero) ~= 'boolean' then
+    error('Embedding: mask_zero must be true or false, got ' .. describe(opts.mask_zero), 3)
   end
+  self.mask_zero = opts.mask_zero or false -- id 0 is padding: the next layers get a mask (nn_masking.lua)
   self.input_dim, self.output_dim = input_dim, output_dim
   if opts.input_length ~= nil and (math.type(opts.input_length) ~= 'integer' or opts.input_length < 1) then
     error('Embedding: input_length must be a positive integer, got ' .. describe(opts.input_length), 3)
@@ -590,6 +589,7 @@ end
 function Embedding:get_config()
   local c = Layer.get_config(self)
   c.input_dim, c.output_dim, c.input_length = self.input_dim, self.output_dim, self.input_length
+  if self.mask_zero then c.mask_zero = true end
   return c
 end
 
@@ -599,8 +599,9 @@ function Embedding.from_config(c) return Embedding(c.input_dim, c.output_dim, wi
 
 local LSTM = Layer:extend('LSTM')
 nn.LSTM = LSTM
-LSTM.OPTIONS = {'return_sequences', 'return_state', 'unit_forget_bias', 'dropout', 'recurrent_dropout', 'activation',
-                'recurrent_activation', 'kernel_initializer', 'recurrent_initializer', 'bias_initializer'}
+LSTM.OPTIONS = {'return_sequences', 'return_state', 'go_backwards', 'unit_forget_bias', 'dropout', 'recurrent_dropout',
+                'activation', 'recurrent_activation', 'kernel_initializer', 'recurrent_initializer', 'bias_initializer'}
+LSTM.supports_masking = true
 
 function LSTM:init(units, opts)
   opts = opts or {}
@@ -611,13 +612,17 @@ function LSTM:init(units, opts)
   self.units = units
   self.return_sequences = opts.return_sequences or false
   self.return_state = opts.return_state or false
+  self.go_backwards = opts.go_backwards or false -- Keras: outputs in processing (reversed) order
   self.unit_forget_bias = opts.unit_forget_bias ~= false
   self.dropout = opts.dropout or 0
   if type(self.dropout) ~= 'number' or self.dropout < 0 or self.dropout >= 1 then
     error('LSTM: dropout must be a number in [0, 1), got ' .. describe(self.dropout), 3)
   end
-  if (opts.recurrent_dropout or 0) ~= 0 then
-    error('LSTM: recurrent_dropout is not supported by the fused LSTM', 3)
+  -- Keras's recurrent_dropout: one mask per sequence, fixed across the
+  -- steps, on h_{t-1} before the recurrent product (inside the fused kernel)
+  self.recurrent_dropout = opts.recurrent_dropout or 0
+  if type(self.recurrent_dropout) ~= 'number' or self.recurrent_dropout < 0 or self.recurrent_dropout >= 1 then
+    error('LSTM: recurrent_dropout must be a number in [0, 1), got ' .. describe(self.recurrent_dropout), 3)
   end
   for _, k in ipairs{'activation', 'recurrent_activation'} do
     local a = opts[k]
@@ -681,7 +686,17 @@ function LSTM:compute_output_shape(s)
   return {self.units}
 end
 
+-- Keras's call form: lstm(x, {initial_state = {h0, c0}, mask = m}); the
+-- positional h0, c0 are the older form.
 function LSTM:forward(x, opts, h0, c0)
+  local mask = type(opts) == 'table' and opts.mask or nil
+  if type(opts) == 'table' and opts.initial_state ~= nil then
+    local s = opts.initial_state
+    if type(s) ~= 'table' or #s ~= 2 or not core.is_tensor(s[1]) or not core.is_tensor(s[2]) then
+      error(self.name .. ': initial_state must be a list of two tensors {h0, c0}, each [batch, units]', 3)
+    end
+    h0, c0 = s[1], s[2]
+  end
   if self.dropout > 0 and self.training then
     -- the layer's own input dropout: it needs the dense (float) input
     if not x.dtype:match('^f') then
@@ -690,16 +705,30 @@ function LSTM:forward(x, opts, h0, c0)
     x = core.dropout(x, self.dropout, true)
   end
   -- core.lstm checks x and the state, and reads integer input as class ids
-  local y, h, c = core.lstm(x, self.kernel, self.recurrent_kernel, self.bias, h0, c0)
-  local out = self.return_sequences and y or h
+  local k, r, b = self.kernel, self.recurrent_kernel, self.bias
+  local rmask
+  if self.recurrent_dropout > 0 and self.training then
+    rmask = core.dropout(seq.ones({x:size(1), self.units}, {dtype = k.dtype, device = k.device}),
+      self.recurrent_dropout, true)
+  end
+  local out, h, c = nn.run_recurrent(self, x, mask, function(xs, lengths)
+    return core.lstm(xs, k, r, b, h0, c0, {lengths = lengths, recurrent_mask = rmask})
+  end, h0 ~= nil)
   if self.return_state then return out, h, c end
   return out
+end
+
+function LSTM:compute_mask(x, mask)
+  if self.return_sequences then return mask end
+  return nil
 end
 
 function LSTM:get_config()
   local c = Layer.get_config(self)
   c.units, c.return_sequences, c.return_state = self.units, self.return_sequences, self.return_state
   c.unit_forget_bias, c.dropout = self.unit_forget_bias, self.dropout
+  if self.go_backwards then c.go_backwards = true end
+  if self.recurrent_dropout > 0 then c.recurrent_dropout = self.recurrent_dropout end
   return c
 end
 
@@ -759,5 +788,9 @@ require('seq.nn_recurrent')(nn)
 
 -- Resets automatic layer names (dense, dense_1, ...), e.g. between tests.
 function nn.reset_names() name_counts = {} end
+
+-- Layers kept in files of their own register themselves here.
+require('seq.nn_masking')(nn)
+require('seq.nn_wrappers')(nn)
 
 return nn

@@ -779,12 +779,16 @@ static seq_status lstm_inputs(ctx *c, seq_lstm_args *a, seq_dtype dt, int64_t B,
   return SEQ_OK;
 }
 
+/* Per-sample lengths (padded sequences): a full, an empty and a partial row. */
+static const int32_t LSTM_LENGTHS_T5[3] = {5, 0, 3}, LSTM_LENGTHS_T4[3] = {2, 4, 0};
+
 static seq_status c_lstm_forward(ctx *c) {
   for (int f = 0; f < COUNT(FLOATS); f++)
     for (int index = 0; index < 2; index++)
-      for (int states = 0; states < 2; states++) {
+      for (int states = 0; states < 4; states++) {
         seq_lstm_args a;
-        TRY(lstm_inputs(c, &a, FLOATS[f], 3, 5, 4, 6, index, states));
+        TRY(lstm_inputs(c, &a, FLOATS[f], 3, 5, 4, 6, index, states & 1));
+        if (states & 2) a.lengths = LSTM_LENGTHS_T5;
         a.training = false;
         TRY(c->be->lstm_forward(&a));
         if (a.saved) c->be->lstm_free_saved(a.saved);
@@ -807,18 +811,19 @@ static seq_status c_lstm_free_saved(ctx *c) {
 static seq_status c_lstm_backward(ctx *c) {
   for (int f = 0; f < COUNT(FLOATS); f++)
     for (int index = 0; index < 2; index++)
-      for (int upstream = 0; upstream < 2; upstream++) {
+      for (int upstream = 0; upstream < 4; upstream++) {
         seq_dtype dt = FLOATS[f];
         const int64_t B = 3, T = 4, I = 5, H = 6;
         seq_lstm_args a;
         TRY(lstm_inputs(c, &a, dt, B, T, I, H, index, true));
+        if (upstream & 2) a.lengths = LSTM_LENGTHS_T4;
         a.training = true;
         TRY(c->be->lstm_forward(&a));
         seq_lstm_grads g;
         memset(&g, 0, sizeof g);
         seq_status st = input(c, &g.dy, dt, SHAPE(B, T, H), -1, 1);
-        if (st == SEQ_OK && upstream) st = input(c, &g.dh_n, dt, SHAPE(B, H), -1, 1);
-        if (st == SEQ_OK && upstream) st = input(c, &g.dc_n, dt, SHAPE(B, H), -1, 1);
+        if (st == SEQ_OK && (upstream & 1)) st = input(c, &g.dh_n, dt, SHAPE(B, H), -1, 1);
+        if (st == SEQ_OK && (upstream & 1)) st = input(c, &g.dc_n, dt, SHAPE(B, H), -1, 1);
         if (st == SEQ_OK && !index) st = output(c, &g.dx, "dx", dt, SHAPE(B, T, I));
         if (st == SEQ_OK) st = output(c, &g.dkernel, "dkernel", dt, SHAPE(I, 4 * H));
         if (st == SEQ_OK) st = output(c, &g.drecurrent, "drecurrent", dt, SHAPE(H, 4 * H));

@@ -174,7 +174,7 @@ static run_out run(const problem *p, seq_dtype dt, bool backward, bool training)
   seq_tensor_empty(&o.hn, dt, SEQ_CPU, 2, sh);
   seq_tensor_empty(&o.cn, dt, SEQ_CPU, 2, sh);
   seq_lstm_args a = {p->B, p->T, p->I, p->H, p->idx, x, k, r, b, h0, c0,
-                     o.y, o.hn, o.cn, NULL, training || backward};
+                     o.y, o.hn, o.cn, NULL, training || backward, NULL, NULL};
   if (seq_cpu_lstm_forward(&a) != SEQ_OK) {
     fprintf(stderr, "FAIL forward: %s\n", seq_last_error());
     failures++;
@@ -302,7 +302,7 @@ static void check_errors(void) {
   int64_t sy[3] = {2, 3, 5};
   seq_tensor *y = NULL;
   seq_tensor_empty(&y, SEQ_F64, SEQ_CPU, 3, sy);
-  seq_lstm_args a = {2, 3, 4, 5, true, p.x, p.k, p.r, p.b, NULL, NULL, y, NULL, NULL, NULL, true};
+  seq_lstm_args a = {2, 3, 4, 5, true, p.x, p.k, p.r, p.b, NULL, NULL, y, NULL, NULL, NULL, true, NULL, NULL};
   if (seq_cpu_lstm_forward(&a) == SEQ_OK || !strstr(seq_last_error(), "out of range")) {
     fprintf(stderr, "FAIL: out-of-range id not reported (%s)\n", seq_last_error());
     failures++;

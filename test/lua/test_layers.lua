@@ -71,7 +71,9 @@ function tests.embedding_init_and_lookup()
   T.close(y:select(1, 2):select(1, 1), e.embeddings:select(1, 1), {atol = 0})
   T.raises(function() e(seq.tensor({{100}}, {dtype = 'i32'})) end, 'out of range')
   T.raises(function() e(seq.randn(2, 5)) end, 'integer ids')
-  T.raises(function() nn.Embedding(10, 4, {mask_zero = true}) end, 'mask_zero')
+  -- mask_zero is supported now (test_masking.lua): id 0 masks its step
+  T.eq(nn.Embedding(10, 4, {mask_zero = true}):compute_mask(seq.tensor({{0, 3}}, {dtype = 'i32'})):cast('i64')
+    :tolist()[1][2], 1)
 end
 
 function tests.lstm_initializers()

@@ -209,6 +209,9 @@ local layer_kinds = {
   LSTM = {make = function(o) return nn.LSTM(3, o) end, input = function() return seq.randn(2, 5, 4) end},
   Dropout = {make = function(o) return nn.Dropout(0.5, o) end, input = function() return seq.randn(2, 4) end},
   Flatten = {make = function(o) return nn.Flatten(o) end, input = function() return seq.randn(2, 2, 2) end},
+  Masking = {make = function(o) return nn.Masking(o) end, input = function() return seq.randn(2, 5, 4) end},
+  Bidirectional = {make = function(o) return nn.Bidirectional(nn.LSTM(3), o) end,
+                   input = function() return seq.randn(2, 5, 4) end},
 }
 
 local function built(kind, o)
@@ -234,12 +237,14 @@ local base_probes = {
     T.raises(function() layer_kinds[kind].make({device = 'gpu'}) end, "device must be 'cpu' or 'cuda'")
   end,
   input_shape = function(kind)
-    local shape = ({Embedding = {3}, LSTM = {5, 4}, Flatten = {2, 2}})[kind] or {4}
+    local shape = ({Embedding = {3}, LSTM = {5, 4}, Flatten = {2, 2}, Masking = {5, 4}, Bidirectional = {5, 4}})[kind]
+      or {4}
     local m = nn.Sequential{layer_kinds[kind].make({input_shape = shape})}
     T.truthy(m.built, 'built from input_shape')
   end,
   batch_input_shape = function(kind)
-    local shape = ({Embedding = {nil, 3}, LSTM = {nil, 5, 4}, Flatten = {nil, 2, 2}})[kind] or {nil, 4}
+    local shape = ({Embedding = {nil, 3}, LSTM = {nil, 5, 4}, Flatten = {nil, 2, 2}, Masking = {nil, 5, 4},
+                    Bidirectional = {nil, 5, 4}})[kind] or {nil, 4}
     shape[1] = 8
     local m = nn.Sequential{layer_kinds[kind].make({batch_input_shape = shape})}
     T.truthy(m.built, 'built from batch_input_shape')
@@ -273,7 +278,12 @@ local own_probes = {
     embeddings_initializer = function()
       T.truthy(all_zero(built('Embedding', {embeddings_initializer = 'zeros'}).embeddings))
     end,
-    mask_zero = function() T.raises(function() nn.Embedding(10, 3, {mask_zero = true}) end, 'mask_zero') end,
+    mask_zero = function()
+      local e = nn.Embedding(10, 3, {mask_zero = true})
+      T.eq(e:compute_mask(seq.tensor({{0, 2}}, {dtype = 'i32'})):cast('i64'):tolist()[1][1], 0)
+      T.eq(nn.Embedding(10, 3):compute_mask(seq.tensor({{0, 2}}, {dtype = 'i32'})), nil)
+      T.raises(function() nn.Embedding(10, 3, {mask_zero = 'yes'}) end, 'mask_zero must be true or false')
+    end,
   },
   LSTM = {
     return_sequences = function()
@@ -298,8 +308,28 @@ local own_probes = {
       l.training = true
       T.truthy((l(x) - a):abs():max():item() > 0, 'dropout changes training outputs')
     end,
+    go_backwards = function()
+      local x = seq.randn(2, 5, 4)
+      nn.reset_names()
+      seq.manual_seed(4)
+      local fwd = nn.LSTM(3, {return_sequences = true})
+      local y = fwd(x)
+      nn.reset_names()
+      seq.manual_seed(4)
+      local yb = nn.LSTM(3, {return_sequences = true, go_backwards = true})(x:index_select(2,
+        seq.tensor({4, 3, 2, 1, 0}, {dtype = 'i64'})))
+      T.close(yb, y, {atol = 1e-6}, 'go_backwards reads the steps in reverse')
+    end,
     recurrent_dropout = function()
-      T.raises(function() nn.LSTM(3, {recurrent_dropout = 0.2}) end, 'recurrent_dropout is not supported')
+      -- training only, and a mask fixed per sequence (test_masking.lua checks the values)
+      nn.reset_names()
+      local l = nn.LSTM(3, {recurrent_dropout = 0.5, device = 'cpu'})
+      local x = seq.randn(2, 5, 4, {device = 'cpu'})
+      local a = l(x)
+      T.close(l(x), a, {atol = 0}, 'inference ignores recurrent_dropout')
+      l.training = true
+      T.truthy((l(x) - a):abs():max():item() > 0, 'recurrent_dropout changes training outputs')
+      T.raises(function() nn.LSTM(3, {recurrent_dropout = 1}) end, 'recurrent_dropout must be a number in [0, 1)')
     end,
     activation = function() T.raises(function() nn.LSTM(3, {activation = 'relu'}) end, "activation 'relu'") end,
     recurrent_activation = function()
@@ -315,6 +345,22 @@ local own_probes = {
   },
   Dropout = {},
   Flatten = {},
+  Masking = {
+    mask_value = function()
+      local l = nn.Masking{mask_value = 2}
+      T.eq(l:compute_mask(seq.full({1, 2, 3}, 2)):cast('i64'):tolist()[1][1], 0)
+      T.raises(function() nn.Masking{mask_value = '2'} end, 'mask_value must be a number')
+    end,
+  },
+  Bidirectional = {
+    merge_mode = function()
+      local _, y = built('Bidirectional', {merge_mode = 'sum'})
+      T.eq(y:size(-1), 3)
+      local _, yc = built('Bidirectional', {})
+      T.eq(yc:size(-1), 6)
+      T.raises(function() nn.Bidirectional(nn.LSTM(3), {merge_mode = 'max'}) end, 'merge_mode must be one of')
+    end,
+  },
 }
 
 function tests.every_model_option_has_an_effect_or_an_error()
