@@ -760,4 +760,11 @@ require('seq.nn_recurrent')(nn)
 -- Resets automatic layer names (dense, dense_1, ...), e.g. between tests.
 function nn.reset_names() name_counts = {} end
 
+-- Helpers for the layers defined in other files.
+nn.get_initializer, nn.check_activation, nn.apply_activation, nn.without =
+  get_initializer, check_activation, apply_activation, without
+
+-- Convolution, pooling and TimeDistributed (lua/seq/nn_conv.lua).
+require('seq.nn_conv')(nn)
+
 return nn
