@@ -352,9 +352,9 @@ static seq_status optim_check(const char *what, const seq_tensor *t, const seq_t
 
 static seq_status cuda_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
                                   const seq_tensor *grad, seq_tensor *state0, seq_tensor *state1) {
-  static const char *names[] = {"sgd", "rmsprop", "adam"};
+  static const char *names[] = {"sgd", "rmsprop", "adam", "adagrad", "adadelta", "nadam"};
   if (!hp || !param || !grad) return seq_fail(SEQ_EARG, "optimizer: missing argument");
-  if ((int)hp->kind < 0 || hp->kind > SEQ_OPTIM_ADAM)
+  if ((int)hp->kind < 0 || hp->kind > SEQ_OPTIM_LAST)
     return seq_fail(SEQ_EARG, "optimizer: unknown kind %d", (int)hp->kind);
   const char *name = names[hp->kind];
   SEQ_TRY(check_float("optimizer step", param));
@@ -378,10 +378,20 @@ static seq_status cuda_optim_step(const seq_optim_hparams *hp, seq_tensor *param
       if (hp->momentum > 0) SEQ_TRY(optim_check("momentum (state1)", state1, param, name));
       break;
     case SEQ_OPTIM_ADAM:
+    case SEQ_OPTIM_NADAM:
       if (hp->step < 1)
-        return seq_fail(SEQ_EARG, "optimizer adam: step must be >= 1, got %lld", (long long)hp->step);
+        return seq_fail(SEQ_EARG, "optimizer %s: step must be >= 1, got %lld", name, (long long)hp->step);
       SEQ_TRY(optim_check("first moment (state0)", state0, param, name));
       SEQ_TRY(optim_check("second moment (state1)", state1, param, name));
+      break;
+    case SEQ_OPTIM_ADAGRAD:
+      SEQ_TRY(optim_check("accumulator (state0)", state0, param, name));
+      break;
+    case SEQ_OPTIM_ADADELTA:
+      if (hp->rho < 0 || hp->rho > 1)
+        return seq_fail(SEQ_EARG, "optimizer adadelta: rho %g is not in [0,1]", hp->rho);
+      SEQ_TRY(optim_check("accumulated gradient (state0)", state0, param, name));
+      SEQ_TRY(optim_check("accumulated update (state1)", state1, param, name));
       break;
   }
   if (param->numel == 0) return SEQ_OK;

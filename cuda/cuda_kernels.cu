@@ -1178,7 +1178,7 @@ extern "C" seq_status seq_cuda_k_sigmoid_bce(void *loss, void *sig, const void *
  * param's dtype with the scalar factors computed in double on the host. */
 template <typename T> struct optim_k {
   int kind, nesterov;
-  T lr, clip, decay, mom, rho, eps, b1c, b2c, alpha;
+  T lr, clip, decay, mom, rho, eps, b1c, b2c, alpha, n1, n2, n3;
   int wd_on;
   int eps_outside;
 };
@@ -1207,12 +1207,28 @@ __global__ void k_optim(optim_k<T> h, T *p, const T *gp, T *s0, T *s1, int64_t n
         s1[k] = inc;
       }
       w -= inc;
-    } else {
+    } else if (h.kind == SEQ_OPTIM_ADAM) {
       T m = s0[k] + (g - s0[k]) * h.b1c;
       T v = s1[k] + (g * g - s1[k]) * h.b2c;
       s0[k] = m;
       s1[k] = v;
       w -= (m * h.alpha) / (sqrt(v) + h.eps);
+    } else if (h.kind == SEQ_OPTIM_ADAGRAD) {
+      T a = s0[k] + g * g;
+      s0[k] = a;
+      w -= h.lr * g / sqrt(a + h.eps);
+    } else if (h.kind == SEQ_OPTIM_ADADELTA) {
+      T a = h.rho * s0[k] + (1 - h.rho) * g * g;
+      s0[k] = a;
+      T d = -(sqrt(s1[k] + h.eps) * g) / sqrt(a + h.eps);
+      s1[k] = h.rho * s1[k] + (1 - h.rho) * d * d;
+      w += h.lr * d;
+    } else {
+      T m = s0[k] + (g - s0[k]) * h.b1c;
+      T v = s1[k] + (g * g - s1[k]) * h.b2c;
+      s0[k] = m;
+      s1[k] = v;
+      w -= ((h.n1 * m + h.n2 * g) * h.lr) / (sqrt(v * h.n3) + h.eps);
     }
     p[k] = w;
   }
@@ -1235,6 +1251,11 @@ static optim_k<T> optim_params(const seq_optim_hparams *hp) {
   h.b2c = (T)(1.0 - hp->beta2);
   double t = (double)(hp->step > 0 ? hp->step : 1);
   h.alpha = (T)(hp->lr * sqrt(1.0 - pow(hp->beta2, t)) / (1.0 - pow(hp->beta1, t)));
+  double c[3] = {0, 0, 0};
+  if (hp->kind == SEQ_OPTIM_NADAM) seq_nadam_factors(hp->beta1, hp->beta2, hp->step > 0 ? hp->step : 1, c);
+  h.n1 = (T)c[0];
+  h.n2 = (T)c[1];
+  h.n3 = (T)c[2];
   return h;
 }
 

@@ -144,7 +144,7 @@ static int l_sigmoid_bce(lua_State *L) {
  * two fields that change; optim_step then reads no Lua table at all. */
 #define OPTIM_HPARAMS_MT "seq.OptimHparams"
 
-static const char *const optim_kinds[] = {"sgd", "rmsprop", "adam", NULL};
+static const char *const optim_kinds[] = {"sgd", "rmsprop", "adam", "adagrad", "adadelta", "nadam", NULL};
 
 typedef struct hparam_field {
   const char *name;
@@ -173,8 +173,10 @@ static const hparam_field *find_hparam(const char *name) {
 static bool kind_reads(seq_optim_kind kind, const char *name) {
   if (strcmp(name, "lr") == 0 || strcmp(name, "step") == 0) return true;
   if (kind == SEQ_OPTIM_RMSPROP) return strcmp(name, "rho") == 0 || strcmp(name, "eps") == 0;
-  if (kind == SEQ_OPTIM_ADAM)
+  if (kind == SEQ_OPTIM_ADAM || kind == SEQ_OPTIM_NADAM)
     return strcmp(name, "beta1") == 0 || strcmp(name, "beta2") == 0 || strcmp(name, "eps") == 0;
+  if (kind == SEQ_OPTIM_ADAGRAD) return strcmp(name, "eps") == 0;
+  if (kind == SEQ_OPTIM_ADADELTA) return strcmp(name, "rho") == 0 || strcmp(name, "eps") == 0;
   return false;
 }
 

@@ -56,6 +56,7 @@ static seq_status optim_check(const char *what, const seq_tensor *t, const seq_t
     const REAL b1c = (REAL)(1.0 - hp->beta1), b2c = (REAL)(1.0 - hp->beta2);                  \
     const REAL alpha = (REAL)adam_alpha;                                                      \
     const bool eps_out = hp->eps_outside;                                                     \
+    const REAL n1 = (REAL)nadam[0], n2 = (REAL)nadam[1], n3 = (REAL)nadam[2];                 \
     _Pragma("omp parallel for schedule(static) if (par) num_threads(seq_cpu_get_threads())") \
     for (int64_t k = 0; k < n; k++) {                                                         \
       REAL g = gp[k];                                                                         \
@@ -91,6 +92,28 @@ static seq_status optim_check(const char *what, const seq_tensor *t, const seq_t
         w -= (m * alpha) / (SQRT(v) + eps);                                                   \
         break;                                                                                \
       }                                                                                       \
+      case SEQ_OPTIM_ADAGRAD: {                                                               \
+        REAL a = s0[k] + g * g;                                                               \
+        s0[k] = a;                                                                            \
+        w -= lr * g / SQRT(a + eps);                                                          \
+        break;                                                                                \
+      }                                                                                       \
+      case SEQ_OPTIM_ADADELTA: {                                                              \
+        REAL a = rho * s0[k] + (1 - rho) * g * g;                                             \
+        s0[k] = a;                                                                            \
+        REAL d = -(SQRT(s1[k] + eps) * g) / SQRT(a + eps);                                    \
+        s1[k] = rho * s1[k] + (1 - rho) * d * d;                                              \
+        w += lr * d;                                                                          \
+        break;                                                                                \
+      }                                                                                       \
+      case SEQ_OPTIM_NADAM: {                                                                 \
+        REAL m = s0[k] + (g - s0[k]) * b1c;                                                   \
+        REAL v = s1[k] + (g * g - s1[k]) * b2c;                                               \
+        s0[k] = m;                                                                            \
+        s1[k] = v;                                                                            \
+        w -= ((n1 * m + n2 * g) * lr) / (SQRT(v * n3) + eps);                                 \
+        break;                                                                                \
+      }                                                                                       \
       }                                                                                       \
       p[k] = w;                                                                               \
     }                                                                                         \
@@ -98,10 +121,10 @@ static seq_status optim_check(const char *what, const seq_tensor *t, const seq_t
 
 seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
                               const seq_tensor *grad, seq_tensor *state0, seq_tensor *state1) {
-  static const char *names[] = {"sgd", "rmsprop", "adam"};
+  static const char *names[] = {"sgd", "rmsprop", "adam", "adagrad", "adadelta", "nadam"};
   if (!hp || !param || !grad) return seq_fail(SEQ_EARG, "optimizer: missing argument");
   const seq_optim_kind kind = hp->kind;
-  if ((int)kind < 0 || kind > SEQ_OPTIM_ADAM)
+  if ((int)kind < 0 || kind > SEQ_OPTIM_LAST)
     return seq_fail(SEQ_EARG, "optimizer: unknown kind %d", (int)kind);
   const char *name = names[kind];
   if (param->dtype != SEQ_F32 && param->dtype != SEQ_F64)
@@ -117,7 +140,7 @@ seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
   if (!(hp->lr >= 0) || !isfinite(hp->lr))
     return seq_fail(SEQ_EARG, "optimizer %s: bad learning rate %g", name, hp->lr);
   const bool nesterov = hp->nesterov;
-  double adam_alpha = 0;
+  double adam_alpha = 0, nadam[3] = {0, 0, 0};
   switch (kind) {
   case SEQ_OPTIM_SGD:
     if (hp->momentum < 0 || hp->momentum > 1)
@@ -138,6 +161,23 @@ seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
     SEQ_TRY(optim_check("second moment (state1)", state1, param, name));
     adam_alpha = hp->lr * sqrt(1.0 - pow(hp->beta2, (double)hp->step)) /
                  (1.0 - pow(hp->beta1, (double)hp->step));
+    break;
+  case SEQ_OPTIM_ADAGRAD:
+    SEQ_TRY(optim_check("accumulator (state0)", state0, param, name));
+    break;
+  case SEQ_OPTIM_ADADELTA:
+    if (hp->rho < 0 || hp->rho > 1)
+      return seq_fail(SEQ_EARG, "optimizer adadelta: rho %g is not in [0,1]", hp->rho);
+    SEQ_TRY(optim_check("accumulated gradient (state0)", state0, param, name));
+    SEQ_TRY(optim_check("accumulated update (state1)", state1, param, name));
+    break;
+  case SEQ_OPTIM_NADAM:
+    if (hp->step < 1)
+      return seq_fail(SEQ_EARG, "optimizer nadam: step must be >= 1, got %lld",
+                      (long long)hp->step);
+    SEQ_TRY(optim_check("first moment (state0)", state0, param, name));
+    SEQ_TRY(optim_check("second moment (state1)", state1, param, name));
+    seq_nadam_factors(hp->beta1, hp->beta2, hp->step, nadam);
     break;
   }
   const double wd = hp->weight_decay;

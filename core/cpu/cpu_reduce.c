@@ -116,6 +116,50 @@ static inline void store_int(seq_tensor *out, int64_t i, seq_wide v) {
     }                                                                                         \
   }
 
+/* A reduction over a middle dim with a wide inner part ([B,T,C] over T:
+ * pooling, bias gradients) walks the rows in memory order, a block of inner
+ * columns at a time, instead of striding `inner` elements per step; each
+ * output still sees its elements in the same order (the same results). */
+#define RED_BLOCK 256
+#define RED_ROWS(T)                                                                           \
+  {                                                                                           \
+    const T *x = (const T *)seq_tensor_data(a);                                               \
+    const int64_t nblk = (inner + RED_BLOCK - 1) / RED_BLOCK;                                 \
+    _Pragma("omp parallel for schedule(static) if (a->numel >= 65536)")                       \
+    for (int64_t ob = 0; ob < outer * nblk; ob++) {                                           \
+      const int64_t o = ob / nblk, c0 = (ob % nblk) * RED_BLOCK;                              \
+      const int64_t cw = inner - c0 < RED_BLOCK ? inner - c0 : RED_BLOCK;                     \
+      const T *p = x + o * len * inner + c0;                                                  \
+      if (op == SEQ_RED_SUM || op == SEQ_RED_MEAN) {                                          \
+        double acc[RED_BLOCK] = {0};                                                          \
+        for (int64_t i = 0; i < len; i++)                                                     \
+          for (int64_t j = 0; j < cw; j++) acc[j] += (double)p[i * inner + j];                \
+        for (int64_t j = 0; j < cw; j++)                                                      \
+          store(out, o * inner + c0 + j,                                                      \
+                op == SEQ_RED_MEAN ? (len ? acc[j] / (double)len : NAN) : acc[j]);            \
+      } else {                                                                                \
+        const bool is_max = op == SEQ_RED_MAX || op == SEQ_RED_ARGMAX;                        \
+        T bestv[RED_BLOCK];                                                                   \
+        int64_t best[RED_BLOCK];                                                              \
+        for (int64_t j = 0; j < cw; j++) bestv[j] = p[j], best[j] = 0;                        \
+        for (int64_t i = 1; i < len; i++) {                                                   \
+          const T *row = p + i * inner;                                                       \
+          for (int64_t j = 0; j < cw; j++) {                                                  \
+            const T v = row[j], b = bestv[j];                                                 \
+            const bool better = (is_max ? v > b : v < b) || (v != v && b == b);               \
+            bestv[j] = better ? v : b;                                                        \
+            best[j] = better ? i : best[j];                                                   \
+          }                                                                                   \
+        }                                                                                     \
+        for (int64_t j = 0; j < cw; j++) {                                                    \
+          const int64_t oi = o * inner + c0 + j;                                              \
+          if (op == SEQ_RED_ARGMAX || op == SEQ_RED_ARGMIN) store_int(out, oi, best[j]);      \
+          else store(out, oi, (double)bestv[j]);                                              \
+        }                                                                                     \
+      }                                                                                       \
+    }                                                                                         \
+  }
+
 seq_status seq_cpu_reduce(seq_redop op, seq_tensor *out, const seq_tensor *a, int dim) {
   int64_t outer = 1, len, inner = 1;
   if (dim < 0) {
@@ -141,6 +185,10 @@ seq_status seq_cpu_reduce(seq_redop op, seq_tensor *out, const seq_tensor *a, in
                  : sum_contig_f64((const double *)x + lo, hi - lo);
     }
     store(out, 0, op == SEQ_RED_MEAN ? acc / (double)len : acc);
+    return SEQ_OK;
+  }
+  if (dim >= 0 && inner >= 16 && len > 1 && (a->dtype == SEQ_F32 || a->dtype == SEQ_F64)) {
+    if (a->dtype == SEQ_F32) RED_ROWS(float) else RED_ROWS(double)
     return SEQ_OK;
   }
   switch (a->dtype) {

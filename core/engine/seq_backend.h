@@ -16,6 +16,7 @@
 #ifndef SEQ_BACKEND_H
 #define SEQ_BACKEND_H
 
+#include <math.h>
 #include <assert.h>
 
 #include "seq_tensor.h"
@@ -48,7 +49,10 @@ typedef enum seq_redop {
   SEQ_NREDOPS
 } seq_redop;
 
-typedef enum seq_optim_kind { SEQ_OPTIM_SGD, SEQ_OPTIM_RMSPROP, SEQ_OPTIM_ADAM } seq_optim_kind;
+typedef enum seq_optim_kind {
+  SEQ_OPTIM_SGD, SEQ_OPTIM_RMSPROP, SEQ_OPTIM_ADAM, SEQ_OPTIM_ADAGRAD, SEQ_OPTIM_ADADELTA, SEQ_OPTIM_NADAM
+} seq_optim_kind;
+#define SEQ_OPTIM_LAST SEQ_OPTIM_NADAM
 
 /* Hyper-parameters of one optimizer step (Keras 3 semantics).
  *   SGD:     v = momentum*v - lr*g;  p += nesterov ? momentum*v - lr*g : v
@@ -58,6 +62,17 @@ typedef enum seq_optim_kind { SEQ_OPTIM_SGD, SEQ_OPTIM_RMSPROP, SEQ_OPTIM_ADAM }
  *            (tf.keras's legacy RMSprop) and of torch.optim.RMSprop
  *   Adam:    m += (1-b1)(g-m); v += (1-b2)(g^2-v);
  *            p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)
+ *   Adagrad: a += g^2;  p -= lr*g / sqrt(a + eps)   (a starts at Keras's
+ *            initial_accumulator_value, set by the caller)
+ *   Adadelta: a = rho*a + (1-rho)*g^2;  d = -sqrt(u + eps)*g / sqrt(a + eps);
+ *            u = rho*u + (1-rho)*d^2;  p += lr*d
+ *   Nadam:   m, v as Adam;  with u_i = b1*(1 - 0.5*0.96^i) and P_t their
+ *            product over i = 1..t (seq_nadam_factors):
+ *            p -= lr*(c1*m + c2*g) / (sqrt(v*c3) + eps),
+ *            c1 = u_{t+1}/(1-P_{t+1}), c2 = (1-u_t)/(1-P_t), c3 = 1/(1-b2^t)
+ * State: Adagrad state0 = a; Adadelta state0 = a, state1 = u; Nadam as Adam.
+ * Weight decay (decoupled, before the step: p -= lr*weight_decay*p) applies
+ * to every kind, as Keras 3's base optimizer does (AdamW is Adam with it).
  * `clipvalue` > 0 clips each gradient element first (done by the kernel);
  * clipnorm is applied by the op layer (needs a global reduction). */
 typedef struct seq_optim_hparams {
@@ -67,6 +82,20 @@ typedef struct seq_optim_hparams {
   bool eps_outside; /* RMSprop only, see above */
   int64_t step; /* 1-based step count, for Adam's bias correction */
 } seq_optim_hparams;
+
+/* Nadam's scalar factors c1, c2, c3 for step t >= 1 (see above), in double.
+ * Past i = 1100, 0.96^i is below double precision and u_i = b1 exactly. */
+static inline void seq_nadam_factors(double beta1, double beta2, int64_t t, double c[3]) {
+  double prod = 1.0;
+  const int64_t exact = t < 1100 ? t : 1100;
+  for (int64_t i = 1; i <= exact; i++) prod *= beta1 * (1.0 - 0.5 * pow(0.96, (double)i));
+  if (t > exact) prod *= pow(beta1, (double)(t - exact));
+  const double u_t = beta1 * (1.0 - 0.5 * pow(0.96, (double)t));
+  const double u_next = beta1 * (1.0 - 0.5 * pow(0.96, (double)t + 1.0));
+  c[0] = u_next / (1.0 - prod * u_next);
+  c[1] = (1.0 - u_t) / (1.0 - prod);
+  c[2] = 1.0 / (1.0 - pow(beta2, (double)t));
+}
 
 /* The fused LSTM over a whole sequence, Keras layout and gate order
  * (i, f, c, o), batch-major.  Shapes: B batch, T steps, I input, H units.

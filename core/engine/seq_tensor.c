@@ -313,6 +313,39 @@ seq_status seq_narrow_raw(seq_tensor **out, seq_tensor *t, int dim, int64_t star
   return SEQ_OK;
 }
 
+seq_status seq_window_raw(seq_tensor **out, seq_tensor *t, int dim, int64_t size, int64_t step,
+                          int64_t dilation) {
+  if (dim < 0 || dim >= t->ndim)
+    return seq_fail(SEQ_EARG, "window: dim %d out of range for shape %s", dim + 1, seq_tshape(t));
+  if (t->ndim >= SEQ_MAX_DIM) return seq_fail(SEQ_EARG, "window: too many dims (%d)", t->ndim + 1);
+  if (size < 1 || step < 1 || dilation < 1)
+    return seq_fail(SEQ_EARG, "window: size, step and dilation must be positive (got %lld, %lld, %lld)",
+                    (long long)size, (long long)step, (long long)dilation);
+  int64_t span, n = 0;
+  if (!seq_mul_i64(dilation, size - 1, &span) || !seq_add_i64(span, 1, &span))
+    return seq_fail(SEQ_EARG, "window: size %lld with dilation %lld is too large", (long long)size,
+                    (long long)dilation);
+  if (t->shape[dim] >= span) n = (t->shape[dim] - span) / step + 1;
+  seq_tensor *v = NULL;
+  SEQ_TRY(view_header(&v, t));
+  v->ndim = t->ndim + 1;
+  for (int i = 0, j = 0; i < t->ndim; i++, j++) {
+    v->shape[j] = t->shape[i];
+    v->stride[j] = t->stride[i];
+    if (i == dim) {
+      v->shape[j] = n;
+      /* the products are formed only where the view spans them inside t */
+      v->stride[j] = n > 1 ? t->stride[i] * step : t->stride[i];
+      j++;
+      v->shape[j] = size;
+      v->stride[j] = n > 0 && size > 1 ? t->stride[i] * dilation : t->stride[i];
+    }
+  }
+  v->numel = seq_shape_numel(v->ndim, v->shape);
+  *out = v;
+  return SEQ_OK;
+}
+
 seq_status seq_select_raw(seq_tensor **out, seq_tensor *t, int dim, int64_t index) {
   if (dim < 0 || dim >= t->ndim)
     return seq_fail(SEQ_EARG, "select: dim %d out of range for shape %s", dim + 1, seq_tshape(t));

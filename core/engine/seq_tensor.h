@@ -103,6 +103,12 @@ seq_status seq_check_dim(const char *op, const seq_tensor *t, int64_t dim, int *
 seq_status seq_view_raw(seq_tensor **out, seq_tensor *t, int ndim, const int64_t *shape);
 seq_status seq_narrow_raw(seq_tensor **out, seq_tensor *t, int dim, int64_t start, int64_t len);
 seq_status seq_select_raw(seq_tensor **out, seq_tensor *t, int dim, int64_t index);
+/* Sliding windows along `dim` (a read-only, overlapping view, as torch's
+ * unfold): dim becomes the window count n = (L - dilation*(size-1) - 1)/step
+ * + 1 (0 when L is shorter than one window) and a new dim of `size` taps,
+ * `dilation` apart, is inserted after it. */
+seq_status seq_window_raw(seq_tensor **out, seq_tensor *t, int dim, int64_t size, int64_t step,
+                          int64_t dilation);
 seq_status seq_permute_raw(seq_tensor **out, seq_tensor *t, const int *perm);
 
 /* ---- element access (any device; slow path, for tests and tostring) ---- */

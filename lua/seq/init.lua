@@ -217,7 +217,7 @@ local submodules = {
   nn = 'seq.nn', optim = 'seq.optim', callbacks = 'seq.callbacks', data = 'seq.data',
   text = 'seq.text', plot = 'seq.plot', losses = 'seq.losses',
   utils = 'seq.utils', model = 'seq.model', json = 'seq.json', Ragged = 'seq.ragged',
-  dist = 'seq.dist',
+  dist = 'seq.dist', metrics = 'seq.metrics',
 }
 
 --- Checkpoints (safetensors; core/engine/seq_safetensors.c) ----------------------------

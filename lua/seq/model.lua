@@ -201,7 +201,11 @@ end
 
 --- compile --------------------------------------------------------------------------
 
-local metric_names = {'accuracy', 'acc', 'mae', 'mse'}
+local metric_names = {'accuracy', 'acc', 'mae', 'mse', 'precision', 'recall', 'sparse_categorical_accuracy',
+                      'top_k_categorical_accuracy', 'sparse_top_k_categorical_accuracy'}
+-- Metrics kept as counts over the epoch (seq.metrics); not for weighted_metrics.
+local count_metrics = {precision = true, recall = true, sparse_categorical_accuracy = true,
+                       top_k_categorical_accuracy = true, sparse_top_k_categorical_accuracy = true}
 
 -- The option names of compile / fit / evaluate / predict; any other key is
 -- an error (test_options.lua walks these lists).
@@ -262,12 +266,15 @@ function Sequential:compile(o)
     if type(ms) == 'string' then ms = {ms} end
     if type(ms) ~= 'table' then error(string.format('compile: %s must be a list of names, got %s', key, type(ms)), 3) end
     for _, m in ipairs(ms) do
-      if type(m) ~= 'string' or not ({accuracy = 1, acc = 1, mae = 1, mse = 1})[m] then
+      if type(m) ~= 'string' or not ({accuracy = 1, acc = 1, mae = 1, mse = 1})[m] and not count_metrics[m] then
         error(string.format("compile: unknown metric '%s' in %s (valid: %s)", tostring(m), key,
           table.concat(metric_names, ', ')), 3)
       end
       m = m == 'acc' and 'accuracy' or m
       if seen[m] then error(string.format("compile: metric '%s' is listed twice (metrics and weighted_metrics)", m), 3) end
+      if key == 'weighted_metrics' and count_metrics[m] then
+        error(string.format("compile: metric '%s' cannot be a weighted metric here (use metrics)", m), 3)
+      end
       seen[m] = true
       out[#out + 1] = m
     end
@@ -511,9 +518,30 @@ local function weighted_metric_sums(self, out, yb, fused, wb, acc, list)
   end
 end
 
+-- Sums for the count metrics: (value, count) added over the epoch.
+local function count_metric_sums(m, out, yb, fused)
+  local metrics = seq.metrics
+  local o = out:detach()
+  if m == 'precision' or m == 'recall' then
+    if fused == 'sigmoid' then o = o:sigmoid() elseif fused == 'softmax' then o = o:softmax() end
+    local pos, lab = o:gt(0.5):cast('f64'), yb:reshape(o:shape()):ne(0):cast('f64')
+    local tp = (pos * lab):sum():item()
+    return tp, (m == 'precision' and pos or lab):sum():item()
+  end
+  local v
+  if m == 'sparse_categorical_accuracy' then v = metrics.sparse_categorical_accuracy(yb, o)
+  elseif m == 'top_k_categorical_accuracy' then v = metrics.top_k_categorical_accuracy(yb, o, 5)
+  else v = metrics.sparse_top_k_categorical_accuracy(yb, o, 5) end
+  return v:sum():item(), v:numel()
+end
+
 local function metric_sums(self, out, yb, fused, acc, list)
   for _, m in ipairs(list or self.metrics) do
-    if m == 'accuracy' then
+    if count_metrics[m] then
+      local s, n = count_metric_sums(m, out, yb, fused)
+      acc[m] = (acc[m] or 0) + s
+      acc[m .. '_n'] = (acc[m .. '_n'] or 0) + n
+    elseif m == 'accuracy' then
       local c, n = self:batch_correct(out, yb, fused)
       acc.accuracy = (acc.accuracy or 0) + c
       acc.accuracy_n = (acc.accuracy_n or 0) + n
@@ -540,7 +568,9 @@ local function fill_logs(self, logs, acc, prefix)
   prefix = prefix or ''
   logs[prefix .. 'loss'] = acc.loss / acc.n
   for _, m in ipairs(self.metrics) do
-    if acc[m .. '_n'] then logs[prefix .. m] = acc[m] / acc[m .. '_n'] end
+    local n = acc[m .. '_n']
+    -- Keras's divide_no_nan: a precision with nothing predicted positive is 0
+    if n then logs[prefix .. m] = (n == 0 and count_metrics[m]) and 0 or acc[m] / n end
   end
   return logs
 end

@@ -793,4 +793,11 @@ function nn.reset_names() name_counts = {} end
 require('seq.nn_masking')(nn)
 require('seq.nn_wrappers')(nn)
 
+-- Helpers for the layers defined in other files.
+nn.get_initializer, nn.check_activation, nn.apply_activation, nn.without =
+  get_initializer, check_activation, apply_activation, without
+
+-- Convolution, pooling and TimeDistributed (lua/seq/nn_conv.lua).
+require('seq.nn_conv')(nn)
+
 return nn

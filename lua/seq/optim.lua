@@ -5,6 +5,10 @@
 --   seq.optim.RMSprop{lr = 0.001}              -- rho 0.9, eps 1e-7
 --   seq.optim.RMSprop{lr = 0.01, eps_outside = true} -- Keras 2's update (see below)
 --   seq.optim.Adam{learning_rate = 1e-3}       -- beta_1 0.9, beta_2 0.999, eps 1e-7
+--   seq.optim.AdamW{weight_decay = 0.004}      -- Adam with decoupled weight decay
+--   seq.optim.Nadam{}                          -- Adam with Nesterov momentum (Keras's schedule)
+--   seq.optim.Adagrad{initial_accumulator_value = 0.1}
+--   seq.optim.Adadelta{rho = 0.95}             -- lr 0.001, as Keras 3
 --
 -- Common options: clipnorm (per-variable, as Keras), global_clipnorm,
 -- clipvalue, weight_decay, and a learning rate that is a number, a
@@ -76,7 +80,14 @@ local DEFAULTS = {
   sgd = {class_name = 'SGD', lr = 0.01, momentum = 0},
   rmsprop = {class_name = 'RMSprop', lr = 0.001, momentum = 0, rho = 0.9, eps = 1e-7},
   adam = {class_name = 'Adam', lr = 0.001, beta_1 = 0.9, beta_2 = 0.999, eps = 1e-7},
+  adamw = {class_name = 'AdamW', kernel = 'adam', lr = 0.001, beta_1 = 0.9, beta_2 = 0.999, eps = 1e-7,
+           weight_decay = 0.004},
+  nadam = {class_name = 'Nadam', lr = 0.001, beta_1 = 0.9, beta_2 = 0.999, eps = 1e-7},
+  adagrad = {class_name = 'Adagrad', lr = 0.001, eps = 1e-7, initial_accumulator_value = 0.1},
+  adadelta = {class_name = 'Adadelta', lr = 0.001, rho = 0.95, eps = 1e-7},
 }
+-- Slots per parameter: how many, and the value they start from.
+local SLOTS = {adam = 2, nadam = 2, adadelta = 2, adagrad = 1}
 
 -- The kernel's hyper-parameters (seq.core.optim_hparams, converted to C once)
 -- from a table in the kernel's vocabulary: {kind = 'rmsprop', lr = 0.01,
@@ -86,7 +97,8 @@ local DEFAULTS = {
 function optim.hparams(t)
   local d = DEFAULTS[t.kind]
   if not d then
-    error(string.format("unknown optimizer kind '%s' (valid: 'sgd', 'rmsprop', 'adam')", tostring(t.kind)), 2)
+    error(string.format("unknown optimizer kind '%s' (valid: 'sgd', 'rmsprop', 'adam', 'adagrad', 'adadelta', "
+      .. "'nadam')", tostring(t.kind)), 2)
   end
   local function pick(v, default) if v == nil then return default end return v end
   return core.optim_hparams{
@@ -108,6 +120,7 @@ local function new_optimizer(kind, o, known)
     end
   end
   local self = setmetatable({}, Optimizer)
+  kind = defaults.kernel or kind
   self.kind = kind
   self.class_name = defaults.class_name
   local lr = o.learning_rate or o.lr or defaults.lr
@@ -126,7 +139,11 @@ local function new_optimizer(kind, o, known)
   self.clipnorm = o.clipnorm
   self.global_clipnorm = o.global_clipnorm
   self.clipvalue = o.clipvalue
-  self.weight_decay = o.weight_decay
+  self.weight_decay = o.weight_decay or defaults.weight_decay
+  self.initial_accumulator_value = o.initial_accumulator_value or defaults.initial_accumulator_value
+  if self.weight_decay ~= nil and (type(self.weight_decay) ~= 'number' or self.weight_decay < 0) then
+    error(defaults.class_name .. ': weight_decay must be a non-negative number', 3)
+  end
   self.eps_outside = o.eps_outside or false
   if type(self.eps_outside) ~= 'boolean' then error(defaults.class_name .. ': eps_outside must be a boolean', 3) end
   self.iterations = 0 -- updates done so far
@@ -167,7 +184,32 @@ function optim.Adam(o)
     with{'beta_1', 'beta_2', 'beta1', 'beta2', 'eps', 'epsilon'})
 end
 
-local by_name = {sgd = optim.SGD, rmsprop = optim.RMSprop, adam = optim.Adam}
+-- Keras 3's AdamW: Adam whose weight_decay (default 0.004) shrinks each
+-- weight by lr*weight_decay*w before the step, apart from the gradient.
+function optim.AdamW(o)
+  return new_optimizer('adamw', o,
+    with{'beta_1', 'beta_2', 'beta1', 'beta2', 'eps', 'epsilon'})
+end
+
+function optim.Nadam(o)
+  return new_optimizer('nadam', o,
+    with{'beta_1', 'beta_2', 'beta1', 'beta2', 'eps', 'epsilon'})
+end
+
+function optim.Adagrad(o)
+  local self = new_optimizer('adagrad', o, with{'initial_accumulator_value', 'eps', 'epsilon'})
+  if type(self.initial_accumulator_value) ~= 'number' or self.initial_accumulator_value < 0 then
+    error('Adagrad: initial_accumulator_value must be a non-negative number', 2)
+  end
+  return self
+end
+
+function optim.Adadelta(o)
+  return new_optimizer('adadelta', o, with{'rho', 'eps', 'epsilon'})
+end
+
+local by_name = {sgd = optim.SGD, rmsprop = optim.RMSprop, adam = optim.Adam, adamw = optim.AdamW,
+                 nadam = optim.Nadam, adagrad = optim.Adagrad, adadelta = optim.Adadelta}
 
 -- An optimizer from a name ('adam') or an optimizer object (returned as is).
 function optim.get(spec)
@@ -176,7 +218,8 @@ function optim.get(spec)
     local f = by_name[spec:lower()]
     if f then return f() end
   end
-  error(string.format("unknown optimizer %s (valid: 'sgd', 'rmsprop', 'adam', or a seq.optim object)",
+  error(string.format("unknown optimizer %s (valid: 'sgd', 'rmsprop', 'adam', 'adamw', 'nadam', 'adagrad', "
+    .. "'adadelta', or a seq.optim object)",
     type(spec) == 'string' and ("'" .. spec .. "'") or tostring(spec)), 3)
 end
 
@@ -206,9 +249,11 @@ function Optimizer:step(params)
       local slot = self.slots[i]
       if not slot then
         slot = {}
-        if kind == 'adam' or kind == 'rmsprop' then slot[1] = seq.zeros_like(p) end
-        if kind == 'adam' or (kind == 'rmsprop' and self.momentum > 0) then slot[2] = seq.zeros_like(p) end
+        if kind == 'rmsprop' then slot[1] = seq.zeros_like(p) end
+        if kind == 'rmsprop' and self.momentum > 0 then slot[2] = seq.zeros_like(p) end
         if kind == 'sgd' and self.momentum > 0 then slot[1] = seq.zeros_like(p) end
+        for k = 1, SLOTS[kind] or 0 do slot[k] = seq.zeros_like(p) end
+        if kind == 'adagrad' then slot[1]:fill_(self.initial_accumulator_value) end
         self.slots[i] = slot
       end
       core.optim_step(hp, p, slot[1], slot[2])
@@ -249,7 +294,7 @@ function Optimizer:get_config()
   local c = {class_name = self.class_name, momentum = self.momentum, nesterov = self.nesterov, rho = self.rho,
              beta_1 = self.beta_1, beta_2 = self.beta_2, eps = self.eps, clipnorm = self.clipnorm,
              global_clipnorm = self.global_clipnorm, clipvalue = self.clipvalue, weight_decay = self.weight_decay,
-             eps_outside = self.eps_outside or nil}
+             eps_outside = self.eps_outside or nil, initial_accumulator_value = self.initial_accumulator_value}
   if type(self.lr) == 'number' then c.lr = self.lr
   elseif type(self.lr) == 'table' and self.lr.kind then c.lr_schedule = {kind = self.lr.kind, config = self.lr.config}
   else c.lr = self:current_lr() end -- a plain function cannot be saved: keep its current value
@@ -263,7 +308,13 @@ function optim.from_config(c)
   if o.legacy ~= nil then o.eps_outside, o.legacy = o.legacy, nil end
   if c.class_name == 'SGD' then o.rho, o.beta_1, o.beta_2, o.eps, o.eps_outside = nil, nil, nil, nil, nil
   elseif c.class_name == 'RMSprop' then o.beta_1, o.beta_2, o.nesterov = nil, nil, nil
-  else o.momentum, o.nesterov, o.rho, o.eps_outside = nil, nil, nil, nil end
+  else
+    o.momentum, o.nesterov, o.eps_outside = nil, nil, nil
+    if c.class_name ~= 'Adadelta' then o.rho = nil end
+  end
+  if not optim[c.class_name] or not DEFAULTS[c.class_name:lower()] then
+    error(string.format("optimizer config: unknown class '%s'", tostring(c.class_name)), 2)
+  end
   if c.lr_schedule then o.lr = schedules[c.lr_schedule.kind](c.lr_schedule.config) end
   return optim[c.class_name](o)
 end

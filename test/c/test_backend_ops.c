@@ -921,7 +921,7 @@ static seq_status c_rnn_backward(ctx *c) {
 /* ---- optimizer steps ---- */
 
 static seq_status c_optim_step(ctx *c) {
-  seq_optim_hparams hps[6];
+  seq_optim_hparams hps[9];
   memset(hps, 0, sizeof hps);
   hps[0] = (seq_optim_hparams){.kind = SEQ_OPTIM_SGD, .lr = 0.1};
   hps[1] = (seq_optim_hparams){.kind = SEQ_OPTIM_SGD, .lr = 0.05, .momentum = 0.9, .nesterov = true};
@@ -932,10 +932,14 @@ static seq_status c_optim_step(ctx *c) {
                                .eps = 1e-7, .step = 3};
   hps[5] = (seq_optim_hparams){.kind = SEQ_OPTIM_ADAM, .lr = 0.001, .beta1 = 0.9, .beta2 = 0.999,
                                .eps = 1e-7, .step = 1, .weight_decay = 0.01, .clipvalue = 0.3};
-  const bool two_states[6] = {false, false, false, false, true, true};
-  const bool one_state[6] = {false, true, true, true, true, true};
+  hps[6] = (seq_optim_hparams){.kind = SEQ_OPTIM_ADAGRAD, .lr = 0.01, .eps = 1e-7};
+  hps[7] = (seq_optim_hparams){.kind = SEQ_OPTIM_ADADELTA, .lr = 0.5, .rho = 0.95, .eps = 1e-7};
+  hps[8] = (seq_optim_hparams){.kind = SEQ_OPTIM_NADAM, .lr = 0.001, .beta1 = 0.9, .beta2 = 0.999,
+                               .eps = 1e-7, .step = 4, .weight_decay = 0.004};
+  const bool two_states[9] = {false, false, false, false, true, true, false, true, true};
+  const bool one_state[9] = {false, true, true, true, true, true, true, true, true};
   for (int f = 0; f < COUNT(FLOATS); f++)
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 9; k++) {
       seq_tensor *p, *g, *s0 = NULL, *s1 = NULL;
       TRY(input(c, &p, FLOATS[f], SHAPE(37, 3), -1, 1));
       TRY(input(c, &g, FLOATS[f], SHAPE(37, 3), -1, 1));

@@ -327,7 +327,7 @@ function tests.bad_inputs_give_clear_errors()
   T.raises(function() m:fit(x, y) end, 'compile the model first')
   T.raises(function() m:compile{loss = 'hinge_loss', optimizer = 'adam'} end, "unknown loss 'hinge_loss'",
     'binary_crossentropy')
-  T.raises(function() m:compile{loss = 'mse', optimizer = 'adamw'} end, "unknown optimizer 'adamw'", 'rmsprop')
+  T.raises(function() m:compile{loss = 'mse', optimizer = 'adamax'} end, "unknown optimizer 'adamax'", 'rmsprop')
   T.raises(function() m:compile{loss = 'mse', metrics = {'f1'}} end, "unknown metric 'f1'", 'accuracy')
   T.raises(function() optim.Adam{learnig_rate = 1} end, "unknown option 'learnig_rate'")
   m:compile{loss = 'binary_crossentropy', optimizer = 'adam'}

@@ -296,15 +296,15 @@ function tests.optim_hparams_in_c_follow_lr_changes()
   T.raises(function() return o.hp.learning_rate end, "no field 'learning_rate'")
   T.raises(function() core.optim_hparams{kind = 'rmsprop', lr = 0.1, step = 1, eps = 1e-7} end,
     "option 'rho' is required")
-  T.raises(function() core.optim_hparams{kind = 'adagrad', lr = 0.1, step = 1} end,
-    "option 'kind'", "'sgd', 'rmsprop' or 'adam'", 'adagrad')
+  T.raises(function() core.optim_hparams{kind = 'adamax', lr = 0.1, step = 1} end,
+    "option 'kind'", "'sgd', 'rmsprop', 'adam', 'adagrad', 'adadelta' or 'nadam'", 'adamax')
 end
 
 function tests.optim_errors()
   local p = seq.zeros(3); p.requires_grad = true
   T.raises(function() core.optim_step(seq.optim.hparams{kind = 'sgd'}, p) end, 'no gradient')
   set_grad(p, {1, 2, 3})
-  T.raises(function() core.optim_step(seq.optim.hparams{kind = 'adagrad'}, p) end, 'unknown optimizer', 'adagrad')
+  T.raises(function() core.optim_step(seq.optim.hparams{kind = 'adamax'}, p) end, 'unknown optimizer', 'adamax')
   T.raises(function() core.optim_step(seq.optim.hparams{kind = 'adam'}, p, seq.zeros(3)) end, 'adam', 'second moment')
   T.raises(function() core.optim_step(seq.optim.hparams{kind = 'adam'}, p, seq.zeros(4), seq.zeros(3)) end, 'adam', '[4]')
   T.raises(function() core.optim_step(seq.optim.hparams{kind = 'sgd', momentum = 0.9}, p) end, 'sgd', 'velocity')

@@ -89,7 +89,7 @@ probes.compile.optimizer = function()
   local a, b = model({loss = 'mse', optimizer = 'sgd'}), model({loss = 'mse', optimizer = 'adam'})
   a:fit(x, y, {verbose = 0, shuffle = false}); b:fit(x, y, {verbose = 0, shuffle = false})
   T.truthy(differ(weights(a), weights(b)))
-  T.raises(function() model({loss = 'mse', optimizer = 'adamw'}) end, "unknown optimizer 'adamw'")
+  T.raises(function() model({loss = 'mse', optimizer = 'adamax'}) end, "unknown optimizer 'adamax'")
 end
 probes.compile.metrics = function()
   local x, y = data()
