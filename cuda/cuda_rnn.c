@@ -554,7 +554,7 @@ static rnn_call gru_call(const seq_rnn_args *a) {
                                                    : &CELL_TANH;
   return (rnn_call){cell,      a->B,         a->T,    a->I,  a->H, a->x_is_index, a->training,
                     a->x,      a->kernel,    a->recurrent, a->bias, a->h0, NULL, a->y, a->h_n,
-                    NULL,      a->saved,     NULL,    NULL};
+                    NULL,      a->saved,     a->lengths, NULL};
 }
 
 seq_status seq_cuda_rnn_forward(seq_rnn_args *a) {

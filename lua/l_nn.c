@@ -2,8 +2,9 @@
  *   lstm(x, kernel, recurrent, bias [, h0, c0 [, {lengths =, recurrent_mask =}]])
  *       -> y, h_n, c_n (integer x: ids; lengths [B]: padded sequences;
  *       recurrent_mask [B,H]: recurrent dropout; see seq_lstm_ex)
- *   gru(x, kernel, recurrent, bias [, h0, rmask]) -> y, h_n
- *   simple_rnn(x, kernel, recurrent, bias [, h0, rmask, activation]) -> y, h_n
+ *   gru(x, kernel, recurrent, bias [, h0, rmask, lengths]) -> y, h_n
+ *   simple_rnn(x, kernel, recurrent, bias [, h0, rmask, activation, lengths]) -> y, h_n
+ *       (lengths [B]: padded sequences, see seq_gru)
  *     (activation 'tanh' (default) or 'relu')
  *   mask_plan(mask [, reverse, zero_masked]) -> lengths, gather, scatter
  *   embedding(weight, ids) -> out
@@ -67,8 +68,9 @@ static int l_gru(lua_State *L) {
   seq_tensor *b = seq_lua_check_tensor(L, 4);
   seq_tensor *h0 = opt_tensor(L, 5);
   seq_tensor *mask = opt_tensor(L, 6);
+  seq_tensor *lengths = opt_tensor(L, 7);
   seq_tensor *y = NULL, *hn = NULL;
-  SEQ_LUA_CHECK(L, seq_gru(&y, &hn, x, k, r, b, h0, mask));
+  SEQ_LUA_CHECK(L, seq_gru(&y, &hn, x, k, r, b, h0, mask, lengths));
   seq_lua_push_tensor(L, y);
   seq_lua_push_tensor(L, hn);
   return 2;
@@ -83,8 +85,9 @@ static int l_simple_rnn(lua_State *L) {
   seq_tensor *h0 = opt_tensor(L, 5);
   seq_tensor *mask = opt_tensor(L, 6);
   const bool relu = luaL_checkoption(L, 7, "tanh", acts) == 1;
+  seq_tensor *lengths = opt_tensor(L, 8);
   seq_tensor *y = NULL, *hn = NULL;
-  SEQ_LUA_CHECK(L, seq_simple_rnn(&y, &hn, x, k, r, b, h0, mask, relu));
+  SEQ_LUA_CHECK(L, seq_simple_rnn(&y, &hn, x, k, r, b, h0, mask, relu, lengths));
   seq_lua_push_tensor(L, y);
   seq_lua_push_tensor(L, hn);
   return 2;

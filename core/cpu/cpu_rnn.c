@@ -294,6 +294,16 @@ static const char *rnn_prev_state(const rnn_fwd *f, int64_t b0, int64_t t, int64
   return f->zero;
 }
 
+/* Steps rows b0.. need: all T, or with lengths the longest of them (the
+ * later steps are padding for every row of the slice). */
+static int64_t rnn_slice_steps(const seq_rnn_args *a, int64_t b0, int64_t rows) {
+  if (!a->lengths) return a->T;
+  int64_t n = 0;
+  for (int64_t r = 0; r < rows; r++)
+    if (a->lengths[b0 + r] > n) n = a->lengths[b0 + r];
+  return n;
+}
+
 /* hm = hp * mask for rows b0.. (the recurrent dropout), in `out` [rows,H]. */
 static void rnn_mask_rows(seq_dtype dt, int64_t rows, int64_t H, const char *hp, int64_t ldhp,
                           const char *mask, char *out) {
@@ -397,7 +407,8 @@ static seq_status rnn_forward_impl(seq_rnn_args *a) {
       oom = true;
     } else if (rows > 0) {
       rnn_project_inputs(&f, buf, b0, rows);
-      for (int64_t t = 0; t < T; t++) rnn_forward_step(&f, b0, rows, t, scratch);
+      const int64_t steps = rnn_slice_steps(a, b0, rows);
+      for (int64_t t = 0; t < steps; t++) rnn_forward_step(&f, b0, rows, t, scratch);
     }
     free(scratch);
     free(buf);
@@ -408,11 +419,16 @@ static seq_status rnn_forward_impl(seq_rnn_args *a) {
     rec_release_big(block);
     return seq_fail(SEQ_ENOMEM, "%s: out of memory", f.gru ? "gru" : "simple_rnn");
   }
-  if (a->h_n) {
-    const size_t len = (size_t)H * f.es;
-    for (int64_t b = 0; b < B; b++)
-      memcpy((char *)seq_tensor_data(a->h_n) + (size_t)(b * H) * f.es,
-             f.y + (size_t)((b * T + T - 1) * H) * f.es, len);
+  /* h_n is row b's last real step (h0 for length 0); with lengths y is
+   * zeroed after it, so the steps run past a sample's length never leave */
+  const size_t row = (size_t)H * f.es;
+  for (int64_t b = 0; b < B; b++) {
+    const int64_t last = a->lengths ? a->lengths[b] - 1 : T - 1;
+    const char *h = last >= 0 ? f.y + (size_t)((b * T + last) * H) * f.es
+                    : f.h0    ? f.h0 + (size_t)b * row
+                              : f.zero;
+    if (a->h_n) memcpy((char *)seq_tensor_data(a->h_n) + (size_t)b * row, h, row);
+    if (a->lengths) memset(f.y + (size_t)((b * T + last + 1) * H) * f.es, 0, (size_t)(T - 1 - last) * row);
   }
   if (!a->training) {
     rec_release_big(block);
@@ -450,7 +466,31 @@ typedef struct rnn_bwd {
   double *bacc;      /* per-thread dbias sums [nt, 6H or H] */
   int64_t nb;        /* bias elements */
   const float *rtp;  /* recurrent^T packed for the f32 fast path, or NULL */
+  const char *dy;    /* dy [B,T,H] (zero after each sample's length), or NULL */
+  char *stash;       /* with lengths: parked dh rows [B,H] */
 } rnn_bwd;
+
+/* Rows past their length at step t pass dh through unchanged and get zero
+ * gate gradients: their dh is parked in `stash` and zeroed (with dy zero
+ * there too the pass yields exactly zero and adds nothing to dh_{t-1}), then
+ * put back after the step.  Returns whether any row of b0.. is past. */
+static bool rnn_park_rows(const rnn_bwd *w, int64_t b0, int64_t rows, int64_t t, bool restore) {
+  const int32_t *len = w->a->lengths;
+  const size_t hr = (size_t)w->f.H * w->f.es;
+  bool any = false;
+  for (int64_t r = 0; r < rows; r++) {
+    if (t < len[b0 + r]) continue;
+    any = true;
+    char *dh = w->dh + (size_t)(b0 + r) * hr, *sh = w->stash + (size_t)(b0 + r) * hr;
+    if (restore) {
+      memcpy(dh, sh, hr);
+    } else {
+      memcpy(sh, dh, hr);
+      memset(dh, 0, hr);
+    }
+  }
+  return any;
+}
 
 /* BPTT over rows b0..: per step the pass turns the row into gradients and
  * leaves the direct part of dh_{t-1} in dh, then dh_{t-1} += m*(dU.R^T). */
@@ -459,11 +499,16 @@ static void rnn_bptt(const rnn_bwd *w, int64_t b0, int64_t rows, double *acc, ch
   const seq_dtype dt = f->dt;
   const size_t es = f->es;
   const int64_t T = f->T, H = f->H, GH = f->GH, ldg = w->ldg;
-  const char *dy = w->gr->dy ? seq_tensor_data(w->gr->dy) : NULL;
+  const char *dy = w->dy;
   const bool want_dh0 = w->gr->dh0 != NULL, relu = w->a->mode == SEQ_RNN_RELU;
   char *dhr = w->dh + (size_t)(b0 * H) * es;
   const char *mask = f->mask ? f->mask + (size_t)(b0 * H) * es : NULL;
-  for (int64_t t = T - 1; t >= 0; t--) {
+  const int64_t steps = rnn_slice_steps(w->a, b0, rows);
+  for (int64_t t = T - 1; t >= steps; t--) /* padding for the whole slice: no gradient */
+    for (int64_t r = 0; r < rows; r++)
+      memset(w->dg + (size_t)(((b0 + r) * T + t) * ldg) * es, 0, (size_t)ldg * es);
+  for (int64_t t = steps - 1; t >= 0; t--) {
+    const bool parked = w->stash && rnn_park_rows(w, b0, rows, t, false);
     char *g = w->dg + (size_t)((b0 * T + t) * ldg) * es;
     const char *dyr = dy ? dy + (size_t)((b0 * T + t) * H) * es : f->zero;
     const int64_t lddy = dy ? T * H : 0;
@@ -485,7 +530,10 @@ static void rnn_bptt(const rnn_bwd *w, int64_t b0, int64_t rows, double *acc, ch
         rnn_bwd_rows_f64(rows, H, (const double *)yr, T * H, (const double *)dyr, lddy,
                          (const double *)dhr, (double *)g, T * ldg, relu, acc);
     }
-    if (t == 0 && !want_dh0) break;
+    if (t == 0 && !want_dh0) {
+      if (parked) rnn_park_rows(w, b0, rows, t, true);
+      break;
+    }
     /* the simple RNN has no direct term: dh_{t-1} is the product alone */
     const bool acc_dh = f->gru && !mask;
     char *dst = mask ? scratch : dhr;
@@ -501,6 +549,7 @@ static void rnn_bptt(const rnn_bwd *w, int64_t b0, int64_t rows, double *acc, ch
         }
       }
     }
+    if (parked) rnn_park_rows(w, b0, rows, t, true);
   }
 }
 
@@ -599,8 +648,10 @@ static seq_status rnn_backward_impl(seq_rnn_args *a, seq_rnn_grads *gr) {
   const bool want_w = gr->drecurrent != NULL;
   const size_t n_hprev = want_w ? (size_t)(B * T) * (size_t)H : 0;
   const size_t n_dg = w.f.gru ? 0 : (size_t)(B * T) * (size_t)H;
-  char *small = rec_alloc((size_t)(B * H + H) * es);
-  char *big = rec_alloc_big((n_hprev + n_dg + 1) * es);
+  const size_t n_stash = a->lengths ? (size_t)(B * H) : 0;
+  const size_t n_dy = a->lengths && gr->dy ? (size_t)(B * T) * (size_t)H : 0;
+  char *small = rec_alloc(((size_t)(B * H + H) + n_stash) * es);
+  char *big = rec_alloc_big((n_hprev + n_dg + n_dy + 1) * es);
   w.bacc = calloc((size_t)nt * (size_t)w.nb, sizeof(double));
   if (!small || !big || !w.bacc) {
     free(small);
@@ -614,6 +665,18 @@ static seq_status rnn_backward_impl(seq_rnn_args *a, seq_rnn_grads *gr) {
   w.f.zero = zero;
   w.hprev = big;
   w.dg = w.f.gru ? s->ws : big + n_hprev * es;
+  w.stash = a->lengths ? zero + (size_t)H * es : NULL;
+  /* y is zero after each sample's length, so dy there is ignored */
+  w.dy = gr->dy ? seq_tensor_data(gr->dy) : NULL;
+  if (n_dy) {
+    char *dy_real = big + (n_hprev + n_dg) * es;
+    memcpy(dy_real, w.dy, n_dy * es);
+    for (int64_t b = 0; b < B; b++) {
+      const int64_t l = a->lengths[b];
+      memset(dy_real + (size_t)((b * T + l) * H) * es, 0, (size_t)((T - l) * H) * es);
+    }
+    w.dy = dy_real;
+  }
   if (gr->dh_n) memcpy(w.dh, seq_tensor_data(gr->dh_n), (size_t)(B * H) * es);
   else memset(w.dh, 0, (size_t)(B * H) * es);
   s->consumed = true;

@@ -153,8 +153,12 @@ typedef struct seq_lstm_grads {
  *             It is a constant: no gradient flows to it.
  * GRU step:  z = sigmoid(x.Wz + bz + h.Rz + rbz), r likewise,
  *            hh = tanh(x.Wh + bh + r*(h.Rh + rbh)), h' = z*h + (1-z)*hh.
- * Forward outputs: y [B,T,H] (every hidden state), h_n [B,H].  The op layer
- * guarantees what it does for seq_lstm_args (positive sizes, contiguous
+ *   lengths   host int32 [B] with values in [0,T], or NULL (every row runs T
+ *             steps): row b runs its first lengths[b] steps only, as for
+ *             seq_lstm_args (cuDNN's padded-sequence semantics)
+ * Forward outputs: y [B,T,H] (every hidden state; zeros at t >= lengths[b]),
+ * h_n [B,H] (the state after step lengths[b]-1: h0 when it is 0).  Backward
+ * ignores dy at t >= lengths[b].  The op layer guarantees what it does for seq_lstm_args (positive sizes, contiguous
  * operands of the kernel's dtype on the backend's device, shapes above). */
 typedef enum seq_rnn_mode { SEQ_RNN_GRU, SEQ_RNN_TANH, SEQ_RNN_RELU } seq_rnn_mode;
 
@@ -166,6 +170,7 @@ typedef struct seq_rnn_args {
   seq_tensor *y, *h_n;
   void *saved;
   bool training; /* false: saved may stay NULL (inference) */
+  const int32_t *lengths;
 } seq_rnn_args;
 
 /* Backward: dy [B,T,H], dh_n [B,H] (NULL = zero).  Outputs as for the LSTM

@@ -225,39 +225,6 @@ static seq_status lstm_record(const seq_backend *be, seq_lstm_args *a, seq_tenso
   return st;
 }
 
-/* Per-sample lengths as a new host array (values checked to lie in [0,T]). */
-static seq_status lstm_host_lengths(const seq_tensor *lengths, int64_t B, int64_t T,
-                                    int32_t **out) {
-  *out = NULL;
-  if (lengths->dtype != SEQ_I32 && lengths->dtype != SEQ_I64)
-    return seq_fail(SEQ_EDTYPE, "lstm: lengths must be i32 or i64, got %s",
-                    seq_dtype_name(lengths->dtype));
-  if (lengths->ndim != 1 || lengths->shape[0] != B)
-    return seq_fail(SEQ_ESHAPE, "lstm: lengths %s should be [%lld] (one per sample)",
-                    seq_tshape(lengths), (long long)B);
-  seq_tensor *cpu = NULL, *c = NULL;
-  seq_status st = seq_to_device(&cpu, (seq_tensor *)lengths, SEQ_CPU);
-  if (st == SEQ_OK) st = seq_cast(&c, cpu, SEQ_I64);
-  seq_tensor_release(cpu);
-  if (st != SEQ_OK) return st;
-  int32_t *len = malloc(sizeof(int32_t) * (size_t)(B > 0 ? B : 1));
-  if (!len) st = seq_fail(SEQ_ENOMEM, "lstm: out of memory");
-  for (int64_t b = 0; b < B && st == SEQ_OK; b++) {
-    int64_t v = 0;
-    if (seq_tensor_get_int(c, (int64_t[]){b}, &v) != SEQ_OK || v < 0 || v > T)
-      st = seq_fail(SEQ_EARG, "lstm: lengths[%lld] = %lld is outside [0, %lld] (the timesteps)",
-                    (long long)b, (long long)v, (long long)T);
-    else len[b] = (int32_t)v;
-  }
-  seq_tensor_release(c);
-  if (st != SEQ_OK) {
-    free(len);
-    return st;
-  }
-  *out = len;
-  return SEQ_OK;
-}
-
 seq_status seq_lstm(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_out, seq_tensor *x,
                     seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
                     seq_tensor *c0) {
@@ -281,10 +248,8 @@ seq_status seq_lstm_ex(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_
   }
   const seq_backend *be = NULL;
   SEQ_TRY(nn_backend("lstm", dev, &be));
-  if (T > INT32_MAX && lengths)
-    return seq_fail(SEQ_ESHAPE, "lstm: %lld timesteps exceed int32 lengths", (long long)T);
   int32_t *len = NULL;
-  if (lengths) SEQ_TRY(lstm_host_lengths(lengths, B, T, &len));
+  if (lengths) SEQ_TRY(seq_nn_host_lengths("lstm", lengths, B, T, &len));
 
   seq_tensor *inputs[6] = {x, kernel, recurrent, bias, h0, c0};
   const bool record = seq_needs_grad(6, inputs);

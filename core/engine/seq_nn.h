@@ -38,13 +38,24 @@ seq_status seq_lstm_ex(seq_tensor **y, seq_tensor **h_n, seq_tensor **c_n, seq_t
  *   kernel [I,3H] / [I,H], recurrent [H,3H] / [H,H], bias [2,3H] / [H].
  *   h0: [B,H] or NULL (zeros).  rmask: [B,H] or NULL, the recurrent dropout
  *   mask (applied to h_{t-1} before the recurrent product; a constant, no
- *   gradient reaches it).  Outputs: y [B,T,H], h_n [B,H] (either may be
- *   NULL).  B = 0 or T = 0 is valid: y is empty and h_n = h0. */
+ *   gradient reaches it).  lengths: i32/i64 [B] on any device with values
+ *   in [0,T], or NULL: padded sequences, sample b runs its first lengths[b]
+ *   steps only (y is zero after them, h_n is the state after the last real
+ *   step, h0 for length 0; gradients flow through the real steps only).
+ *   Outputs: y [B,T,H], h_n [B,H] (either may be NULL).  B = 0 or T = 0 is
+ *   valid: y is empty and h_n = h0. */
 seq_status seq_gru(seq_tensor **y, seq_tensor **h_n, seq_tensor *x, seq_tensor *kernel,
-                   seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0, seq_tensor *rmask);
+                   seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0, seq_tensor *rmask,
+                   const seq_tensor *lengths);
 seq_status seq_simple_rnn(seq_tensor **y, seq_tensor **h_n, seq_tensor *x, seq_tensor *kernel,
                           seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
-                          seq_tensor *rmask, bool relu);
+                          seq_tensor *rmask, bool relu, const seq_tensor *lengths);
+
+/* For the fused recurrent ops: per-sample lengths (i32/i64 [B], any
+ * device) as a new host int32 array, each checked to lie in [0,T].  `op`
+ * names the op in errors; free *out with free(). */
+seq_status seq_nn_host_lengths(const char *op, const seq_tensor *lengths, int64_t B, int64_t T,
+                               int32_t **out);
 
 /* For the fused ops' backward functions (seq_nn.c, seq_rnn.c): an upstream
  * gradient as a contiguous tensor of dtype dt (NULL stays NULL). */

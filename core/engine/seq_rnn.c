@@ -1,6 +1,7 @@
 /* seq_rnn.c - the op layer of the fused GRU and simple RNN (seq_nn.h):
  * the one check of the user's arguments, empty batches and sequences, the
  * autograd node.  Backends see what seq_rnn_args promises. */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "seq_nn.h"
@@ -11,11 +12,13 @@ typedef struct rnn_ctx {
   const seq_backend *be;
   seq_rnn_args args; /* tensors here are borrowed from node->saved */
   bool empty;        /* B == 0 or T == 0: defined here, no backend call */
+  int32_t *lengths;  /* owned copy of args.lengths, or NULL */
 } rnn_ctx;
 
 static void rnn_ctx_free(void *p) {
   rnn_ctx *c = p;
   if (c->args.saved) c->be->rnn_free_saved(c->args.saved);
+  free(c->lengths);
   free(c);
 }
 
@@ -169,6 +172,8 @@ static seq_status rnn_record(const seq_backend *be, seq_rnn_args *a, seq_tensor 
     ctx->args.h0 = node->saved[RS_H0];
     ctx->args.rmask = node->saved[RS_MASK];
     ctx->args.h_n = NULL; /* not needed by backward */
+    ctx->lengths = (int32_t *)a->lengths; /* the caller hands its copy over */
+    a->lengths = NULL;
     node->ctx = ctx;
     node->ctx_free = rnn_ctx_free;
     a->saved = NULL;
@@ -179,9 +184,44 @@ static seq_status rnn_record(const seq_backend *be, seq_rnn_args *a, seq_tensor 
   return st;
 }
 
+seq_status seq_nn_host_lengths(const char *op, const seq_tensor *lengths, int64_t B, int64_t T,
+                               int32_t **out) {
+  *out = NULL;
+  if (lengths->dtype != SEQ_I32 && lengths->dtype != SEQ_I64)
+    return seq_fail(SEQ_EDTYPE, "%s: lengths must be i32 or i64, got %s", op,
+                    seq_dtype_name(lengths->dtype));
+  if (lengths->ndim != 1 || lengths->shape[0] != B)
+    return seq_fail(SEQ_ESHAPE, "%s: lengths %s should be [%lld] (one per sample)", op,
+                    seq_tshape(lengths), (long long)B);
+  if (T > INT32_MAX)
+    return seq_fail(SEQ_ESHAPE, "%s: %lld timesteps exceed int32 lengths", op, (long long)T);
+  seq_tensor *cpu = NULL, *c = NULL;
+  seq_status st = seq_to_device(&cpu, (seq_tensor *)lengths, SEQ_CPU);
+  if (st == SEQ_OK) st = seq_cast(&c, cpu, SEQ_I64);
+  seq_tensor_release(cpu);
+  if (st != SEQ_OK) return st;
+  int32_t *len = malloc(sizeof(int32_t) * (size_t)(B > 0 ? B : 1));
+  if (!len) st = seq_fail(SEQ_ENOMEM, "%s: out of memory", op);
+  for (int64_t b = 0; b < B && st == SEQ_OK; b++) {
+    int64_t v = 0;
+    if (seq_tensor_get_int(c, (int64_t[]){b}, &v) != SEQ_OK || v < 0 || v > T)
+      st = seq_fail(SEQ_EARG, "%s: lengths[%lld] = %lld is outside [0, %lld] (the timesteps)", op,
+                    (long long)b, (long long)v, (long long)T);
+    else len[b] = (int32_t)v;
+  }
+  seq_tensor_release(c);
+  if (st != SEQ_OK) {
+    free(len);
+    return st;
+  }
+  *out = len;
+  return SEQ_OK;
+}
+
 static seq_status seq_rnn(seq_rnn_mode mode, seq_tensor **y_out, seq_tensor **hn_out,
                           seq_tensor *x, seq_tensor *kernel, seq_tensor *recurrent,
-                          seq_tensor *bias, seq_tensor *h0, seq_tensor *rmask) {
+                          seq_tensor *bias, seq_tensor *h0, seq_tensor *rmask,
+                          const seq_tensor *lengths) {
   int64_t size[4] = {0};
   SEQ_TRY(rnn_validate(mode, x, kernel, recurrent, bias, h0, rmask, size));
   const int64_t B = size[0], T = size[1], I = size[2], H = size[3];
@@ -189,6 +229,8 @@ static seq_status seq_rnn(seq_rnn_mode mode, seq_tensor **y_out, seq_tensor **hn
   const seq_device dev = kernel->device;
   const seq_backend *be = seq_backend_get(dev);
   if (!be) return seq_fail_context(SEQ_EDEVICE, rnn_op_name(mode));
+  int32_t *len = NULL;
+  if (lengths) SEQ_TRY(seq_nn_host_lengths(rnn_op_name(mode), lengths, B, T, &len));
 
   seq_tensor *inputs[5] = {x, kernel, recurrent, bias, h0};
   const bool record = seq_needs_grad(5, inputs);
@@ -203,13 +245,14 @@ static seq_status seq_rnn(seq_rnn_mode mode, seq_tensor **y_out, seq_tensor **hn
   if (st == SEQ_OK) st = seq_tensor_empty(&hn, dt, dev, 2, sh);
   seq_rnn_args a = {mode,    B,       T,       I,       H,       !seq_dtype_is_float(x->dtype),
                     cont[0], cont[1], cont[2], cont[3], cont[4], cont[5],
-                    y,       hn,      NULL,    record};
+                    y,       hn,      NULL,    record,  len};
   if (st == SEQ_OK) {
     if (B == 0 || T == 0) st = h0 ? seq_copy_(hn, h0) : seq_fill_(hn, 0);
     else st = be->rnn_forward(&a);
   }
   if (st == SEQ_OK && record) st = rnn_record(be, &a, inputs, cont);
   if (a.saved) be->rnn_free_saved(a.saved);
+  free((int32_t *)a.lengths); /* NULL once the node owns it */
   rnn_release(6, cont);
   if (st != SEQ_OK) {
     seq_tensor *o[2] = {y, hn};
@@ -222,13 +265,14 @@ static seq_status seq_rnn(seq_rnn_mode mode, seq_tensor **y_out, seq_tensor **hn
 }
 
 seq_status seq_gru(seq_tensor **y, seq_tensor **h_n, seq_tensor *x, seq_tensor *kernel,
-                   seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0, seq_tensor *rmask) {
-  return seq_rnn(SEQ_RNN_GRU, y, h_n, x, kernel, recurrent, bias, h0, rmask);
+                   seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0, seq_tensor *rmask,
+                   const seq_tensor *lengths) {
+  return seq_rnn(SEQ_RNN_GRU, y, h_n, x, kernel, recurrent, bias, h0, rmask, lengths);
 }
 
 seq_status seq_simple_rnn(seq_tensor **y, seq_tensor **h_n, seq_tensor *x, seq_tensor *kernel,
                           seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
-                          seq_tensor *rmask, bool relu) {
+                          seq_tensor *rmask, bool relu, const seq_tensor *lengths) {
   return seq_rnn(relu ? SEQ_RNN_RELU : SEQ_RNN_TANH, y, h_n, x, kernel, recurrent, bias, h0,
-                 rmask);
+                 rmask, lengths);
 }

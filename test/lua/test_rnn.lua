@@ -21,9 +21,9 @@ local function tensor(tbl, dtype, grad, device)
 end
 
 -- The op for a fixture mode: gru, or the simple RNN with tanh / relu.
-local function run(mode, x, k, r, b, h0, mask)
-  if mode == 'gru' then return core.gru(x, k, r, b, h0, mask) end
-  return core.simple_rnn(x, k, r, b, h0, mask, mode)
+local function run(mode, x, k, r, b, h0, mask, lengths)
+  if mode == 'gru' then return core.gru(x, k, r, b, h0, mask, lengths) end
+  return core.simple_rnn(x, k, r, b, h0, mask, mode, lengths)
 end
 
 local function parity(name, dtype, tol)
@@ -109,11 +109,12 @@ local function fd_case(mode, B, Tn, I, H, opts)
   local mask = opts.mask and (seq.rand(B, H, {dtype = 'f64'}) * 2) or nil
   local wy = seq.randn(B, Tn, H, {dtype = 'f64'})
   local wh = seq.randn(B, H, {dtype = 'f64'})
+  local lengths = opts.lengths and seq.tensor(opts.lengths, {dtype = 'i64'}) or nil
   local function f()
     local xin = opts.index and x or x:reshape(B, Tn, I)
     local bias = mode == 'gru' and b:reshape(2, 3 * H) or b
     local y, hn = run(mode, xin, k:reshape(I, G3 * H), r:reshape(H, G3 * H), bias,
-      opts.state and h0:reshape(B, H) or nil, mask)
+      opts.state and h0:reshape(B, H) or nil, mask, lengths)
     return (y * wy):sum() + (hn * wh):sum()
   end
   local params = {kernel = k, recurrent = r, bias = b}
@@ -129,6 +130,86 @@ for _, mode in ipairs({'gru', 'tanh', 'relu'}) do
   end
   tests['gradcheck_' .. mode .. '_index_input'] = function() fd_case(mode, 2, 5, 4, 3, {index = true, state = true}) end
   tests['gradcheck_' .. mode .. '_single_step'] = function() fd_case(mode, 1, 1, 2, 2, {state = true}) end
+  tests['gradcheck_' .. mode .. '_lengths'] = function()
+    fd_case(mode, 4, 4, 2, 3, {state = true, lengths = {4, 1, 0, 3}, seed = 7})
+  end
+  -- (the mask only where the kernel has one: cuDNN has none)
+  tests['gradcheck_' .. mode .. '_lengths_index'] = function()
+    fd_case(mode, 3, 5, 4, 3, {index = true, state = true, mask = not ON_CUDA, lengths = {2, 5, 3}})
+  end
+end
+
+-- Per-sample lengths are the batch of each sample's run on its own first
+-- lengths[b] steps: outputs (zeros after the length, h_n the last real step,
+-- h0 for length 0) and every gradient (dy after the length is ignored).
+local function lengths_case(mode, dtype, B, Tn, I, H, lens, tol)
+  seq.manual_seed(11)
+  local G3 = mode == 'gru' and 3 or 1
+  local function leaf(...)
+    local t = seq.randn(...):cast(dtype) * 0.5
+    t.requires_grad = true
+    return t
+  end
+  local x, k, r, h0 = leaf(B, Tn, I), leaf(I, G3 * H), leaf(H, G3 * H), leaf(B, H)
+  local b = mode == 'gru' and leaf(2, 3 * H) or leaf(H)
+  local wy, wh = seq.randn(B, Tn, H, {dtype = dtype}), seq.randn(B, H, {dtype = dtype})
+  local y, hn = run(mode, x, k, r, b, h0, nil, seq.tensor(lens, {dtype = 'i32'}))
+  ;((y * wy):sum() + (hn * wh):sum()):backward()
+  local got = {x = x.grad, k = k.grad, r = r.grad, b = b.grad, h0 = h0.grad}
+  for _, p in ipairs({x, k, r, b, h0}) do p.grad = nil end
+  local loss = nil
+  for bb = 1, B do
+    local n, term = lens[bb], nil
+    local h0b = h0:narrow(1, bb, 1)
+    if n == 0 then
+      term = (h0b * wh:narrow(1, bb, 1)):sum()
+      T.close(hn:narrow(1, bb, 1), h0b, tol, mode .. ' h_n of length 0 is h0')
+    else
+      local yb, hb = run(mode, x:narrow(1, bb, 1):narrow(2, 1, n), k, r, b, h0b)
+      T.close(y:narrow(1, bb, 1):narrow(2, 1, n), yb, tol, mode .. ' y of sample ' .. bb)
+      T.close(hn:narrow(1, bb, 1), hb, tol, mode .. ' h_n of sample ' .. bb)
+      term = (yb * wy:narrow(1, bb, 1):narrow(2, 1, n)):sum() + (hb * wh:narrow(1, bb, 1)):sum()
+    end
+    if n < Tn then
+      T.eq(y:narrow(1, bb, 1):narrow(2, n + 1, Tn - n):abs():max():item(), 0, mode .. ' y after the length')
+      T.eq(got.x:narrow(1, bb, 1):narrow(2, n + 1, Tn - n):abs():max():item(), 0, mode .. ' dx after the length')
+    end
+    loss = loss and loss + term or term
+  end
+  loss:backward()
+  T.close(got.x, x.grad, tol, mode .. ' dx')
+  T.close(got.k, k.grad, tol, mode .. ' dkernel')
+  T.close(got.r, r.grad, tol, mode .. ' drecurrent')
+  T.close(got.b, b.grad, tol, mode .. ' dbias')
+  T.close(got.h0, h0.grad, tol, mode .. ' dh0')
+  -- inference (no graph) gives the same outputs
+  local yi, hi = seq.no_grad(function() return run(mode, x, k, r, b, h0, nil, seq.tensor(lens, {dtype = 'i64'})) end)
+  T.close(yi, y, tol, mode .. ' inference y')
+  T.close(hi, hn, tol, mode .. ' inference h_n')
+end
+
+for _, mode in ipairs({'gru', 'tanh', 'relu'}) do
+  tests['lengths_' .. mode .. '_f64'] = function()
+    lengths_case(mode, 'f64', 5, 6, 3, 4, {6, 2, 0, 1, 4}, {atol = 1e-12, rtol = 1e-10})
+  end
+  -- enough rows for several threads, each slice stopping at its own longest
+  tests['lengths_' .. mode .. '_f32_threads'] = function()
+    local lens = {}
+    for bb = 1, 24 do lens[bb] = (bb * 5) % 13 end
+    lengths_case(mode, 'f32', 24, 12, 5, 8, lens, {atol = 2e-5, rtol = 1e-4})
+  end
+end
+
+function tests.lengths_errors()
+  local x, k, r, b = seq.randn(2, 3, 2), seq.randn(2, 6), seq.randn(2, 6), seq.randn(2, 6)
+  T.raises(function() core.gru(x, k, r, b, nil, nil, seq.tensor({3, 4}, {dtype = 'i64'})) end,
+    'gru', 'lengths[1] = 4', '[0, 3]')
+  T.raises(function() core.gru(x, k, r, b, nil, nil, seq.tensor({-1, 2}, {dtype = 'i32'})) end,
+    'gru', 'lengths[0] = -1')
+  T.raises(function() core.gru(x, k, r, b, nil, nil, seq.tensor({3, 2, 1}, {dtype = 'i64'})) end,
+    'gru', 'lengths', '[2]')
+  T.raises(function() core.simple_rnn(x, seq.randn(2, 2), seq.randn(2, 2), seq.randn(2), nil, nil,
+    'tanh', seq.tensor({1.0, 2.0})) end, 'simple_rnn', 'lengths must be i32 or i64')
 end
 
 -- The index path equals the float path on the one-hot matrix.
