@@ -14,7 +14,10 @@
 -- from a given state, and `layer:step(x, h)` runs a chunk of steps from `h`
 -- returning (output, new state): stateful stepping for generation, under
 -- seq.no_grad.  Integer input [B, T] means class ids (one-hot implied), as
--- for the LSTM: declare input_shape = {T, num_classes}.
+-- for the LSTM: declare input_shape = {T, num_classes}.  Both take a mask
+-- (from Embedding{mask_zero = true} or Masking, or `layer(x, {mask = m})`)
+-- and skip masked steps as Keras does, through nn.run_recurrent
+-- (nn_masking.lua) and the fused ops' per-sample lengths.
 local seq = require 'seq'
 local core = seq.core
 
@@ -90,9 +93,11 @@ return function(nn)
     if self.use_bias then self:add_weight('bias', bias_shape, self.bias_initializer) end
   end
 
-  -- The class methods GRU and SimpleRNN share; `run(self, x, h0, rmask)`
-  -- is the fused op -> y, h_n.
+  -- The class methods GRU and SimpleRNN share; `run(self, x, h0, rmask,
+  -- lengths)` is the fused op -> y, h_n.
   local function define(cls, gates, bias_shape_of, run)
+    cls.supports_masking = true
+
     function cls:build(input_shape)
       recurrent_build(self, input_shape, gates, bias_shape_of(self.units))
     end
@@ -150,10 +155,6 @@ return function(nn)
             self.units, describe(st)), 3)
         end
       end
-      if self.go_backwards then
-        local T = x:size(2)
-        x = x:index_select(2, seq.arange(T - 1, -1, -1, {dtype = 'i64', device = x.device}))
-      end
       local rmask
       if self.training and (self.dropout > 0 or self.recurrent_dropout > 0) then
         local B = x:size(1)
@@ -170,10 +171,17 @@ return function(nn)
           rmask = core.dropout(seq.ones({B, self.units}, o), self.recurrent_dropout, true)
         end
       end
-      local y, h = run(self, x, h0, rmask)
-      local out = self.return_sequences and y or h
+      -- go_backwards, the mask and return_sequences are run_recurrent's
+      local out, h = nn.run_recurrent(self, x, opts and opts.mask, function(xs, lengths)
+        return run(self, xs, h0, rmask, lengths)
+      end, h0 ~= nil)
       if self.return_state then return out, h end
       return out
+    end
+
+    function cls:compute_mask(x, mask)
+      if self.return_sequences then return mask end
+      return nil
     end
 
     -- Stateful stepping for generation: runs x (all its steps) from state h
@@ -230,8 +238,8 @@ return function(nn)
     end
   end
 
-  define(GRU, 3, function(H) return {2, 3 * H} end, function(self, x, h0, rmask)
-    return core.gru(x, self.kernel, self.recurrent_kernel, self:fused_bias(), h0, rmask)
+  define(GRU, 3, function(H) return {2, 3 * H} end, function(self, x, h0, rmask, lengths)
+    return core.gru(x, self.kernel, self.recurrent_kernel, self:fused_bias(), h0, rmask, lengths)
   end)
 
   --- SimpleRNN -------------------------------------------------------------------
@@ -244,7 +252,8 @@ return function(nn)
     recurrent_init(self, SimpleRNN, units, opts or {}, {tanh = true, relu = true})
   end
 
-  define(SimpleRNN, 1, function(H) return {H} end, function(self, x, h0, rmask)
-    return core.simple_rnn(x, self.kernel, self.recurrent_kernel, self:fused_bias(), h0, rmask, self.activation)
+  define(SimpleRNN, 1, function(H) return {H} end, function(self, x, h0, rmask, lengths)
+    return core.simple_rnn(x, self.kernel, self.recurrent_kernel, self:fused_bias(), h0, rmask, self.activation,
+      lengths)
   end)
 end
