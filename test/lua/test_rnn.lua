@@ -195,7 +195,7 @@ for _, mode in ipairs({'gru', 'tanh', 'relu'}) do
   -- enough rows for several threads, each slice stopping at its own longest
   tests['lengths_' .. mode .. '_f32_threads'] = function()
     local lens = {}
-    for bb = 1, 24 do lens[bb] = (bb * 5) % 13 end
+    for bb = 1, 24 do lens[bb] = bb <= 12 and (bb * 5) % 13 or bb % 7 end -- the later rows stop early
     lengths_case(mode, 'f32', 24, 12, 5, 8, lens, {atol = 2e-5, rtol = 1e-4})
   end
 end
