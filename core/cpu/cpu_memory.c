@@ -58,13 +58,20 @@ static void cpu_pin_malloc_thresholds(void) {
 }
 #endif
 
+/* Mapped tensors end at a page edge, and some BLAS kernels read past the end
+ * of an operand (Debian's BLIS 0.9, zen3 sgemm: about one row past A for
+ * m=13 n=129 k=257 NT; test_gemm reproduces it).  A tail of untouched pages
+ * keeps such reads inside the mapping: it costs address space, not memory. */
+#define SEQ_CPU_READ_SLACK ((size_t)256 << 10)
+
 seq_status seq_cpu_alloc(void **ptr, size_t nbytes) {
   size_t rounded = (nbytes + 63) & ~(size_t)63;
   if (rounded < nbytes) return seq_fail(SEQ_ENOMEM, "out of memory allocating %zu bytes", nbytes);
 #if SEQ_CPU_USE_MAP
   cpu_pin_malloc_thresholds();
   if (rounded >= SEQ_CPU_MAP_MIN) {
-    void *p = mmap(NULL, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, rounded + SEQ_CPU_READ_SLACK, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return seq_fail(SEQ_ENOMEM, "out of memory allocating %zu bytes", nbytes);
     *ptr = p;
     return SEQ_OK;
@@ -82,7 +89,7 @@ void seq_cpu_free(void *ptr, size_t nbytes) {
 #if SEQ_CPU_USE_MAP
   size_t rounded = (nbytes + 63) & ~(size_t)63;
   if (rounded >= SEQ_CPU_MAP_MIN) {
-    munmap(ptr, rounded);
+    munmap(ptr, rounded + SEQ_CPU_READ_SLACK);
     return;
   }
 #else
