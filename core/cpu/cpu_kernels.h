@@ -19,6 +19,8 @@ void seq_cpu_ftz_leave(unsigned saved);
 
 seq_status seq_cpu_alloc(void **ptr, size_t nbytes);
 void seq_cpu_free(void *ptr, size_t nbytes);
+/* Bytes of freed large blocks kept mapped for reuse (cpu_memory.c). */
+size_t seq_cpu_map_cache_bytes(void);
 seq_status seq_cpu_memset_zero(void *ptr, size_t nbytes);
 seq_status seq_cpu_memcpy(void *dst, const void *src, size_t nbytes);
 seq_status seq_cpu_synchronize(void);
