@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "seq_plugin.h"
 #include "seq_tensor.h"
 
 #define SEQ_CUDA_PLUGIN_NAME "libseqcuda.so"
@@ -33,36 +34,19 @@ bool seq_cuda_built(void) {
 #ifdef SEQ_HAVE_CUDA
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
-/* dirname of the file that holds this code: the executable, or seq/core.so */
-static bool own_dir(char *dir, size_t n, char *self, size_t nself) {
-  Dl_info info;
-  if (!dladdr((void *)&seq_cuda_built, &info) || !info.dli_fname || !info.dli_fname[0]) return false;
-  const char *f = info.dli_fname;
-  char resolved[4096];
-  if (realpath(f, resolved)) f = resolved;
-  snprintf(self, nself, "%s", f);
-  const char *slash = strrchr(f, '/');
-  if (!slash) return false;
-  snprintf(dir, n, "%.*s", (int)(slash - f), f);
-  return true;
-}
-
-static void *try_open(const char *path, char *tried, size_t n) {
-  size_t len = strlen(tried);
-  snprintf(tried + len, n - len, "%s%s", len ? ", " : "", path);
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    /* a file that exists but does not load: keep the loader's reason */
-    FILE *f = fopen(path, "rb");
-    if (f) {
-      fclose(f);
-      const char *why = dlerror();
-      len = strlen(tried);
-      snprintf(tried + len, n - len, " (%s)", why ? why : "cannot load");
-    }
-  }
-  return h;
-}
+/* Where libseqcuda.so sits relative to the file holding the core: the build
+ * tree, then an installed prefix (<prefix>/bin/seqlua or
+ * <prefix>/<libdir>/lua/5.4/seq/core.so), then a LuaRocks tree
+ * (<tree>/lib/lua/5.4/seqlua/). */
+static const char *const plugin_places[] = {
+    SEQ_CUDA_PLUGIN_NAME,
+    "../" SEQ_CUDA_PLUGIN_NAME,
+#ifdef SEQ_CUDA_PLUGIN_INSTALL_DIR
+    "../" SEQ_CUDA_PLUGIN_INSTALL_DIR "/" SEQ_CUDA_PLUGIN_NAME,
+    "../../../seqlua/" SEQ_CUDA_PLUGIN_NAME,
+    "../seqlua/" SEQ_CUDA_PLUGIN_NAME,
+#endif
+};
 
 static void load_plugin(void) {
   /* 1. the driver: without it there is no device, and no reason to map the
@@ -83,40 +67,17 @@ static void load_plugin(void) {
    *    exports them already; a Lua module is opened RTLD_LOCAL by Lua, so
    *    promote it (RTLD_NOLOAD: no second copy). */
   char dir[4096] = "", self[4096] = "", tried[4096] = "";
-  bool have_dir = own_dir(dir, sizeof dir, self, sizeof self);
+  bool have_dir = seq_plugin_own_dir(dir, sizeof dir, self, sizeof self);
   if (have_dir) (void)dlopen(self, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL);
 
   /* 3. the plugin */
   void *h = NULL;
   const char *env = getenv("SEQLUA_CUDA_PLUGIN");
-  char path[4200];
-  if (env && env[0]) {
-    h = try_open(env, tried, sizeof tried);
-  } else {
-    if (have_dir) {
-      snprintf(path, sizeof path, "%s/%s", dir, SEQ_CUDA_PLUGIN_NAME);
-      h = try_open(path, tried, sizeof tried);
-      if (!h) {
-        snprintf(path, sizeof path, "%s/../%s", dir, SEQ_CUDA_PLUGIN_NAME);
-        h = try_open(path, tried, sizeof tried);
-      }
-    }
-#ifdef SEQ_CUDA_PLUGIN_INSTALL_DIR
-    /* installed: <prefix>/bin/seqlua or <prefix>/<libdir>/lua/5.4/seq/core.so */
-    if (!h && have_dir) {
-      snprintf(path, sizeof path, "%s/../%s/%s", dir, SEQ_CUDA_PLUGIN_INSTALL_DIR, SEQ_CUDA_PLUGIN_NAME);
-      h = try_open(path, tried, sizeof tried);
-    }
-    if (!h && have_dir) {
-      snprintf(path, sizeof path, "%s/../../../seqlua/%s", dir, SEQ_CUDA_PLUGIN_NAME);
-      h = try_open(path, tried, sizeof tried);
-    }
-    if (!h && have_dir) { /* a LuaRocks tree: <tree>/lib/lua/5.4/seqlua/ */
-      snprintf(path, sizeof path, "%s/../seqlua/%s", dir, SEQ_CUDA_PLUGIN_NAME);
-      h = try_open(path, tried, sizeof tried);
-    }
-#endif
-  }
+  if (env && env[0])
+    h = seq_plugin_try_open(env, tried, sizeof tried);
+  else if (have_dir)
+    h = seq_plugin_open_first(dir, plugin_places, sizeof plugin_places / sizeof plugin_places[0], tried,
+                              sizeof tried);
   if (!h) {
     snprintf(load_status, sizeof load_status,
              "not loaded: the CUDA plugin was not found or failed to load (tried %.400s)", tried);

@@ -12,6 +12,7 @@
 #include "seq_cuda_loader.h"
 #include "seq_dist_plugin.h"
 #include "seq_ops.h"
+#include "seq_plugin.h"
 
 #define SEQ_MPI_PLUGIN_NAME "libseqmpi.so"
 
@@ -50,22 +51,6 @@ const char *seq_dist_library(void) { return library; }
 const char *seq_dist_plugin_path(void) { return plugin_path; }
 
 #ifdef SEQ_HAVE_MPI
-static void *try_open(const char *path, char *tried, size_t n) {
-  size_t len = strlen(tried);
-  snprintf(tried + len, n - len, "%s%s", len ? ", " : "", path);
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    FILE *f = fopen(path, "rb");
-    if (f) {
-      fclose(f);
-      const char *why = dlerror();
-      len = strlen(tried);
-      snprintf(tried + len, n - len, " (%s)", why ? why : "cannot load");
-    }
-  }
-  return h;
-}
-
 /* Where libseqmpi.so sits relative to the file holding the core (the
  * executable or seq/core.so), as for the CUDA plugin: the build tree, then
  * an installed prefix found from bin/seqlua or lib/lua/5.4/seq/core.so, then
@@ -82,21 +67,10 @@ static const char *const plugin_places[] = {
 
 static void *open_plugin(char *tried, size_t n) {
   const char *env = getenv("SEQLUA_MPI_PLUGIN");
-  if (env && env[0]) return try_open(env, tried, n);
-  Dl_info info;
-  char self[4096], dir[4096], path[8400];
-  if (!dladdr((void *)&seq_dist_init, &info) || !info.dli_fname || !info.dli_fname[0]) return NULL;
-  const char *f = info.dli_fname;
-  if (realpath(f, self)) f = self;
-  const char *slash = strrchr(f, '/');
-  if (!slash) return NULL;
-  snprintf(dir, sizeof dir, "%.*s", (int)(slash - f), f);
-  void *h = NULL;
-  for (size_t i = 0; !h && i < sizeof plugin_places / sizeof plugin_places[0]; i++) {
-    snprintf(path, sizeof path, "%s/%s", dir, plugin_places[i]);
-    h = try_open(path, tried, n);
-  }
-  return h;
+  if (env && env[0]) return seq_plugin_try_open(env, tried, n);
+  char self[4096], dir[4096];
+  if (!seq_plugin_own_dir(dir, sizeof dir, self, sizeof self)) return NULL;
+  return seq_plugin_open_first(dir, plugin_places, sizeof plugin_places / sizeof plugin_places[0], tried, n);
 }
 #endif
 
