@@ -10,17 +10,11 @@ local G = require 'gradcheck'
 local nn = seq.nn
 
 local fx = dofile('test/fixtures/masking_rnn_keras.lua')
-local V, D, H, STEPS = 8, 3, 4, 6
-local TOL = {f64 = {atol = 1e-11, rtol = 1e-9}, f32 = {atol = 2e-5, rtol = 2e-4}}
+local P = require 'masked_parity'
+local V, D, H, STEPS, TOL, t = P.V, P.D, P.H, P.STEPS, P.TOL, P.t
+local check_case = P.check_case
+local function embedding(dtype) return P.embedding(fx, dtype) end
 
-local function t(v, dtype) return seq.tensor(v, {dtype = dtype or 'f64'}) end
-
-local function embedding(dtype)
-  local e = nn.Embedding(V, D, {mask_zero = true, dtype = dtype})
-  e:ensure_built({STEPS})
-  e:set_weights({t(fx.emb, dtype)})
-  return e
-end
 
 local function layer_of(kind, opts)
   if kind == 'gru' then return nn.GRU(H, opts) end
@@ -33,23 +27,6 @@ local function weights(kind, dtype)
   return {t(w[1], dtype), t(w[2], dtype), t(w[3], dtype)}
 end
 
--- outputs of `layer` on the case's ids against Keras, then the gradients of
--- sum(outputs * R) for the embeddings and the layer's weights
-local function check_case(name, c, emb, layer, dtype)
-  local ids = seq.tensor(c.ids, {dtype = 'i64'})
-  local outs = table.pack(layer(emb(ids), {mask = emb:compute_mask(ids)}))
-  T.eq(outs.n, #c.outputs, name .. ': number of outputs')
-  local loss
-  for i = 1, outs.n do
-    T.close(outs[i], c.outputs[i], TOL[dtype], string.format('%s %s output %d', name, dtype, i))
-    local li = (outs[i] * t(c.r[i], dtype)):sum()
-    loss = loss and loss + li or li
-  end
-  loss:backward()
-  local ps = {emb.embeddings, table.unpack(layer:parameters())}
-  T.eq(#ps, #c.grads, name .. ': number of weights')
-  for i, p in ipairs(ps) do T.close(p.grad, c.grads[i], TOL[dtype], string.format('%s %s grad %d', name, dtype, i)) end
-end
 
 local function sorted_names(tbl)
   local names = {}
