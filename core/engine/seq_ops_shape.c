@@ -345,98 +345,77 @@ static seq_status check_ids_tensor(const char *op, const seq_tensor *t, const se
   return SEQ_OK;
 }
 
-static seq_status backward_index_select(seq_node *n, seq_tensor **g, seq_tensor **gi) {
+/* index_select and gather read rows by ids, and their gradients add the
+ * incoming gradient back at those ids into zeros (index_add, scatter_add):
+ * one body serves both, c->a telling which. */
+enum { READ_INDEX_SELECT, READ_GATHER };
+
+static seq_status backward_read_by_ids(seq_node *n, seq_tensor **g, seq_tensor **gi) {
   shape_ctx *c = n->ctx;
   seq_tensor *z, *gc;
   SEQ_TRY(seq_tensor_zeros_like(&z, n->inputs[0]));
   seq_status st = seq_contiguous(&gc, g[0]);
   if (st == SEQ_OK) {
-    st = seq_backend_get(z->device)->index_add(z, c->dim, n->saved[0], gc);
+    const seq_backend *be = seq_backend_get(z->device);
+    st = c->a == READ_GATHER ? be->scatter_add(z, c->dim, n->saved[0], gc)
+                             : be->index_add(z, c->dim, n->saved[0], gc);
     seq_tensor_release(gc);
   }
   FAIL_CLEANUP(st, z);
   gi[0] = z;
+  return SEQ_OK;
+}
+
+static seq_status read_by_ids(seq_tensor **out, const char *op, int kind, seq_tensor *t, int64_t dim,
+                              seq_tensor *idx) {
+  int d;
+  SEQ_TRY(seq_check_dim(op, t, dim, &d));
+  SEQ_TRY(check_ids_tensor(op, t, idx));
+  if (kind == READ_INDEX_SELECT && idx->ndim > 1)
+    return seq_fail(SEQ_ESHAPE, "%s: ids must be 1-D, got %s", op, seq_tshape(idx));
+  seq_tensor *tc, *ic;
+  SEQ_TRY(seq_contiguous(&tc, t));
+  seq_status st = seq_contiguous(&ic, idx);
+  if (st != SEQ_OK) {
+    seq_tensor_release(tc);
+    return st;
+  }
+  seq_tensor *r = NULL;
+  const seq_backend *be = seq_backend_get(t->device);
+  if (kind == READ_GATHER) {
+    st = seq_tensor_empty(&r, t->dtype, t->device, idx->ndim, idx->shape);
+    if (st == SEQ_OK) st = be->gather(r, tc, d, ic);
+  } else {
+    int64_t shape[SEQ_MAX_DIM];
+    memcpy(shape, t->shape, sizeof shape);
+    shape[d] = idx->numel;
+    st = seq_tensor_empty(&r, t->dtype, t->device, t->ndim, shape);
+    if (st == SEQ_OK) st = be->index_select(r, tc, d, ic);
+  }
+  if (st == SEQ_OK && seq_needs_grad(1, &t)) {
+    seq_node *node;
+    shape_ctx *ctx = NULL;
+    st = seq_node_record(op, backward_read_by_ids, 1, &t, 1, &r, &node);
+    if (st == SEQ_OK) st = new_ctx(node, &ctx);
+    if (ctx) {
+      ctx->dim = d;
+      ctx->a = kind;
+      seq_node_save(node, ic);
+    }
+  }
+  seq_tensor_release(tc);
+  seq_tensor_release(ic);
+  FAIL_CLEANUP(st, r);
+  *out = r;
   return SEQ_OK;
 }
 
 seq_status seq_index_select(seq_tensor **out, seq_tensor *t, int64_t dim, seq_tensor *idx) {
-  int d;
-  SEQ_TRY(seq_check_dim("index_select", t, dim, &d));
-  SEQ_TRY(check_ids_tensor("index_select", t, idx));
-  if (idx->ndim > 1) return seq_fail(SEQ_ESHAPE, "index_select: ids must be 1-D, got %s", seq_tshape(idx));
-  seq_tensor *tc, *ic;
-  SEQ_TRY(seq_contiguous(&tc, t));
-  seq_status st = seq_contiguous(&ic, idx);
-  if (st != SEQ_OK) {
-    seq_tensor_release(tc);
-    return st;
-  }
-  int64_t shape[SEQ_MAX_DIM];
-  memcpy(shape, t->shape, sizeof shape);
-  shape[d] = idx->numel;
-  seq_tensor *r = NULL;
-  st = seq_tensor_empty(&r, t->dtype, t->device, t->ndim, shape);
-  if (st == SEQ_OK) st = seq_backend_get(t->device)->index_select(r, tc, d, ic);
-  if (st == SEQ_OK && seq_needs_grad(1, &t)) {
-    seq_node *node;
-    shape_ctx *ctx = NULL;
-    st = seq_node_record("index_select", backward_index_select, 1, &t, 1, &r, &node);
-    if (st == SEQ_OK) st = new_ctx(node, &ctx);
-    if (ctx) {
-      ctx->dim = d;
-      seq_node_save(node, ic);
-    }
-  }
-  seq_tensor_release(tc);
-  seq_tensor_release(ic);
-  FAIL_CLEANUP(st, r);
-  *out = r;
-  return SEQ_OK;
-}
-
-static seq_status backward_gather(seq_node *n, seq_tensor **g, seq_tensor **gi) {
-  shape_ctx *c = n->ctx;
-  seq_tensor *z, *gc;
-  SEQ_TRY(seq_tensor_zeros_like(&z, n->inputs[0]));
-  seq_status st = seq_contiguous(&gc, g[0]);
-  if (st == SEQ_OK) {
-    st = seq_backend_get(z->device)->scatter_add(z, c->dim, n->saved[0], gc);
-    seq_tensor_release(gc);
-  }
-  FAIL_CLEANUP(st, z);
-  gi[0] = z;
-  return SEQ_OK;
+  return read_by_ids(out, "index_select", READ_INDEX_SELECT, t, dim, idx);
 }
 
 seq_status seq_gather(seq_tensor **out, seq_tensor *t, int64_t dim, seq_tensor *idx) {
-  int d;
-  SEQ_TRY(seq_check_dim("gather", t, dim, &d));
-  SEQ_TRY(check_ids_tensor("gather", t, idx));
-  seq_tensor *tc, *ic;
-  SEQ_TRY(seq_contiguous(&tc, t));
-  seq_status st = seq_contiguous(&ic, idx);
-  if (st != SEQ_OK) {
-    seq_tensor_release(tc);
-    return st;
-  }
-  seq_tensor *r = NULL;
-  st = seq_tensor_empty(&r, t->dtype, t->device, idx->ndim, idx->shape);
-  if (st == SEQ_OK) st = seq_backend_get(t->device)->gather(r, tc, d, ic);
-  if (st == SEQ_OK && seq_needs_grad(1, &t)) {
-    seq_node *node;
-    shape_ctx *ctx = NULL;
-    st = seq_node_record("gather", backward_gather, 1, &t, 1, &r, &node);
-    if (st == SEQ_OK) st = new_ctx(node, &ctx);
-    if (ctx) {
-      ctx->dim = d;
-      seq_node_save(node, ic);
-    }
-  }
-  seq_tensor_release(tc);
-  seq_tensor_release(ic);
-  FAIL_CLEANUP(st, r);
-  *out = r;
-  return SEQ_OK;
+  return read_by_ids(out, "gather", READ_GATHER, t, dim, idx);
 }
 
 static seq_status backward_scatter_add(seq_node *n, seq_tensor **g, seq_tensor **gi) {
