@@ -10,10 +10,14 @@ back only at the end of the epoch.  TF32 is off, as in seqlua's default.
 Prints "RESULT imdb torch epoch_s=<best epoch seconds> steps=<n> loss=<last>".
 """
 import argparse
-import time
+import os
+import sys
 
 import torch
 import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_epochs import run_epochs  # noqa: E402
 
 
 class Model(nn.Module):
@@ -47,30 +51,7 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     lossf = nn.BCEWithLogitsLoss()
 
-    def step(s, bsz):
-        opt.zero_grad(set_to_none=True)
-        loss = lossf(model(x[s:s + bsz]), y[s:s + bsz])
-        loss.backward()
-        opt.step()
-        return loss
-
-    for w in range(a.warmup):
-        loss = step((w * B) % max(1, N - B), min(B, N))
-    loss.item()
-    best, steps = float("inf"), 0
-    for epoch in range(a.epochs):
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        steps = 0
-        for s in range(0, N, B):
-            loss = step(s, min(B, N - s))
-            steps += 1
-        last = loss.item()  # synchronises
-        dt = time.perf_counter() - t0
-        best = min(best, dt)
-        print(f"epoch {epoch + 1}: {dt:.3f}s ({steps} steps, {dt * 1000 / steps:.2f} ms/step), loss {last:.4f}")
-    print(f"RESULT imdb torch epoch_s={best:.4f} steps={steps} loss={loss.item():.5f}")
+    run_epochs("imdb", model, opt, lossf, x, y, B, a.epochs, a.warmup, dev)
 
 
 if __name__ == "__main__":
