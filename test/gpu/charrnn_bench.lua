@@ -8,19 +8,10 @@
 -- Prints "RESULT charrnn seqlua epoch_s=<best epoch seconds> steps=<n> loss=<last>".
 local seq = require 'seq'
 local core = seq.core
--- monotonic wall clock (os.clock is CPU time, useless with a GPU)
-local now = core.wall_time or function()
-  local f = io.popen('date +%s.%N'); local v = tonumber(f:read('l')); f:close(); return v
-end
+package.path = (arg[0]:match('^(.*/)') or './') .. '?.lua;' .. package.path
+local G = require 'gpu_bench'
 
-local opts = {epochs = 1, ['max-chars'] = 600893, device = 'cuda', warmup = 5}
-local i = 1
-while i <= #arg do
-  local k = arg[i]:match('^%-%-(.+)$')
-  if not k or opts[k] == nil then error('unknown option ' .. arg[i]) end
-  opts[k] = (k == 'device') and arg[i + 1] or tonumber(arg[i + 1])
-  i = i + 2
-end
+local opts = G.options{epochs = 1, ['max-chars'] = 600893, device = 'cuda', warmup = 5}
 
 local L, W, STEP, V, H, B = opts['max-chars'], 40, 3, 57, 128, 128
 local dev = opts.device
@@ -34,15 +25,8 @@ local idx = (starts:reshape(N, 1) + seq.arange(0, W, 1, {dtype = 'i64'}):reshape
 local x = text:index_select(1, idx:reshape(N * W)):reshape(N, W):to(dev)
 local y = text:index_select(1, (starts + W):cast('i64')):to(dev)
 
-local function param(t)
-  t = t:to(dev)
-  t.requires_grad = true
-  return t
-end
-local function glorot(fan_in, fan_out)
-  local lim = math.sqrt(6 / (fan_in + fan_out))
-  return seq.uniform({fan_in, fan_out}, -lim, lim)
-end
+local function param(t) return G.param(t, dev) end
+local glorot = G.glorot
 local params = {
   param(glorot(V, 4 * H)), -- lstm kernel (one-hot input: rows are gathered)
   param(glorot(H, 4 * H)), -- lstm recurrent
@@ -50,8 +34,7 @@ local params = {
   param(glorot(H, V)),     -- dense kernel
   param(seq.zeros(V)),     -- dense bias
 }
-local state = {}
-for k, p in ipairs(params) do state[k] = seq.zeros(p:shape(), {device = dev}) end
+local opt = seq.optim.RMSprop{lr = 0.01, rho = 0.9, epsilon = 1e-7}
 
 local function train_step(s, bsz)
   local xb = x:narrow(1, s, bsz)
@@ -60,29 +43,9 @@ local function train_step(s, bsz)
   local logits = seq.matmul(hn, params[4]) + params[5]
   local loss = core.softmax_cross_entropy(logits, yb)
   loss:backward()
-  for k, p in ipairs(params) do
-    core.optim_step({kind = 'rmsprop', lr = 0.01, rho = 0.9, eps = 1e-7}, p, state[k])
-    p.grad = nil
-  end
+  opt:step(params)
+  for _, p in ipairs(params) do p.grad = nil end
   return loss
 end
 
-local loss
-for w = 1, opts.warmup do loss = train_step(1 + ((w - 1) * B) % math.max(1, N - B), math.min(B, N)) end
-loss:item()
-
-local best, steps = math.huge, 0
-for epoch = 1, opts.epochs do
-  local t0 = now()
-  steps = 0
-  for s = 1, N, B do
-    loss = train_step(s, math.min(B, N - s + 1))
-    steps = steps + 1
-  end
-  local last = loss:item()
-  local dt = now() - t0
-  best = math.min(best, dt)
-  print(string.format('epoch %d: %.3fs (%d steps, %.2f ms/step), loss %.4f', epoch, dt, steps,
-    dt * 1000 / steps, last))
-end
-print(string.format('RESULT charrnn seqlua epoch_s=%.4f steps=%d loss=%.5f', best, steps, loss:item()))
+G.run_epochs('charrnn', train_step, N, B, opts.epochs, opts.warmup)

@@ -8,19 +8,10 @@
 -- Prints "RESULT imdb seqlua epoch_s=<best epoch seconds> steps=<steps per epoch> loss=<last>".
 local seq = require 'seq'
 local core = seq.core
--- monotonic wall clock (os.clock is CPU time, useless with a GPU)
-local now = core.wall_time or function()
-  local f = io.popen('date +%s.%N'); local v = tonumber(f:read('l')); f:close(); return v
-end
+package.path = (arg[0]:match('^(.*/)') or './') .. '?.lua;' .. package.path
+local G = require 'gpu_bench'
 
-local opts = {epochs = 1, limit = 25000, device = 'cuda', warmup = 5}
-local i = 1
-while i <= #arg do
-  local k = arg[i]:match('^%-%-(.+)$')
-  if not k or opts[k] == nil then error('unknown option ' .. arg[i]) end
-  opts[k] = (k == 'device') and arg[i + 1] or tonumber(arg[i + 1])
-  i = i + 2
-end
+local opts = G.options{epochs = 1, limit = 25000, device = 'cuda', warmup = 5}
 
 local N, T, V, E, H, B = opts.limit, 500, 5000, 32, 100, 64
 local dev = opts.device
@@ -30,15 +21,8 @@ seq.manual_seed(1)
 local x = (seq.rand(N, T) * (V - 1) + 1):cast('i64'):to(dev)
 local y = seq.rand(N):gt(0.5):cast('f32'):to(dev)
 
-local function param(t)
-  t = t:to(dev)
-  t.requires_grad = true
-  return t
-end
-local function glorot(fan_in, fan_out)
-  local lim = math.sqrt(6 / (fan_in + fan_out))
-  return seq.uniform({fan_in, fan_out}, -lim, lim)
-end
+local function param(t) return G.param(t, dev) end
+local glorot = G.glorot
 local params = {
   param(seq.uniform({V, E}, -0.05, 0.05)), -- embedding
   param(glorot(E, 4 * H)),                 -- lstm kernel
@@ -47,11 +31,7 @@ local params = {
   param(glorot(H, 1)),                     -- dense kernel
   param(seq.zeros(1)),                     -- dense bias
 }
-local state = {}
-for k, p in ipairs(params) do
-  state[k] = {seq.zeros(p:shape(), {device = dev}), seq.zeros(p:shape(), {device = dev})}
-end
-local step_count = 0
+local opt = seq.optim.Adam{lr = 0.001, epsilon = 1e-7}
 
 local function train_step(s, bsz)
   local ids = x:narrow(1, s, bsz)
@@ -61,32 +41,10 @@ local function train_step(s, bsz)
   local logits = (seq.matmul(hn, params[5]) + params[6]):reshape(bsz)
   local loss = core.sigmoid_bce(logits, yb)
   loss:backward()
-  step_count = step_count + 1
-  for k, p in ipairs(params) do
-    core.optim_step({kind = 'adam', lr = 0.001, eps = 1e-7, step = step_count}, p, state[k][1], state[k][2])
-    p.grad = nil
-  end
+  opt:step(params)
+  for _, p in ipairs(params) do p.grad = nil end
   return loss
 end
 
 -- warm-up: cuDNN plans, allocator cache, library initialisation
-local loss
-for w = 1, opts.warmup do loss = train_step(1 + ((w - 1) * B) % math.max(1, N - B), math.min(B, N)) end
-loss:item()
-
-local best = math.huge
-local steps = 0
-for epoch = 1, opts.epochs do
-  local t0 = now()
-  steps = 0
-  for s = 1, N, B do
-    loss = train_step(s, math.min(B, N - s + 1))
-    steps = steps + 1
-  end
-  local last = loss:item() -- synchronises the device
-  local dt = now() - t0
-  best = math.min(best, dt)
-  print(string.format('epoch %d: %.3fs (%d steps, %.2f ms/step), loss %.4f', epoch, dt, steps,
-    dt * 1000 / steps, last))
-end
-print(string.format('RESULT imdb seqlua epoch_s=%.4f steps=%d loss=%.5f', best, steps, loss:item()))
+G.run_epochs('imdb', train_step, N, B, opts.epochs, opts.warmup)
