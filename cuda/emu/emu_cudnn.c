@@ -145,21 +145,27 @@ const char *cudnnGetErrorString(cudnnStatus_t s) {
 
 /* ---- cudnn_ops: tensor descriptors ---- */
 
-cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t *d) {
-  if (!d) return CUDNN_STATUS_BAD_PARAM;
-  *d = calloc(1, sizeof **d);
-  if (!*d) return CUDNN_STATUS_ALLOC_FAILED;
-  (*d)->magic = MAGIC_TENSOR;
-  return CUDNN_STATUS_SUCCESS;
-}
+/* cudnnCreate<Kind>Descriptor / cudnnDestroy<Kind>Descriptor, the same for
+ * the plain kinds: a zeroed object tagged with its kind's magic number, so
+ * that a descriptor of another kind, or one already destroyed, is BAD_PARAM.
+ * (The RNN data descriptor also owns its length array: written out below.) */
+#define EMU_DESCRIPTOR_LIFETIME(Kind, MAGIC)                                  \
+  cudnnStatus_t cudnnCreate##Kind##Descriptor(cudnn##Kind##Descriptor_t *d) { \
+    if (!d) return CUDNN_STATUS_BAD_PARAM;                                    \
+    *d = calloc(1, sizeof **d);                                               \
+    if (!*d) return CUDNN_STATUS_ALLOC_FAILED;                                \
+    (*d)->magic = MAGIC;                                                      \
+    return CUDNN_STATUS_SUCCESS;                                              \
+  }                                                                           \
+  cudnnStatus_t cudnnDestroy##Kind##Descriptor(cudnn##Kind##Descriptor_t d) { \
+    if (!d) return CUDNN_STATUS_SUCCESS;                                      \
+    if (d->magic != MAGIC) return CUDNN_STATUS_BAD_PARAM;                     \
+    d->magic = 0;                                                             \
+    free(d);                                                                  \
+    return CUDNN_STATUS_SUCCESS;                                              \
+  }
 
-cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t d) {
-  if (!d) return CUDNN_STATUS_SUCCESS;
-  if (d->magic != MAGIC_TENSOR) return CUDNN_STATUS_BAD_PARAM;
-  d->magic = 0;
-  free(d);
-  return CUDNN_STATUS_SUCCESS;
-}
+EMU_DESCRIPTOR_LIFETIME(Tensor, MAGIC_TENSOR)
 
 /* "cudnnSetTensorNdDescriptor": BAD_PARAM when an element of dimA is <= 0
  * (or a stride < 0) or dataType is invalid; NOT_SUPPORTED when nbDims exceeds
@@ -212,21 +218,7 @@ static void tensor_put(cudnnTensorDescriptor_t d, cudnnDataType_t dt, int rows, 
 
 /* ---- cudnn_ops: dropout ---- */
 
-cudnnStatus_t cudnnCreateDropoutDescriptor(cudnnDropoutDescriptor_t *d) {
-  if (!d) return CUDNN_STATUS_BAD_PARAM;
-  *d = calloc(1, sizeof **d);
-  if (!*d) return CUDNN_STATUS_ALLOC_FAILED;
-  (*d)->magic = MAGIC_DROPOUT;
-  return CUDNN_STATUS_SUCCESS;
-}
-
-cudnnStatus_t cudnnDestroyDropoutDescriptor(cudnnDropoutDescriptor_t d) {
-  if (!d) return CUDNN_STATUS_SUCCESS;
-  if (d->magic != MAGIC_DROPOUT) return CUDNN_STATUS_BAD_PARAM;
-  d->magic = 0;
-  free(d);
-  return CUDNN_STATUS_SUCCESS;
-}
+EMU_DESCRIPTOR_LIFETIME(Dropout, MAGIC_DROPOUT)
 
 /* the RNG state buffer; the real size depends on the GPU */
 #define DROPOUT_STATES_BYTES (256u * 1024u)
@@ -264,21 +256,7 @@ cudnnStatus_t cudnnSetDropoutDescriptor(cudnnDropoutDescriptor_t d, cudnnHandle_
 
 /* ---- cudnn_adv: RNN descriptor ---- */
 
-cudnnStatus_t cudnnCreateRNNDescriptor(cudnnRNNDescriptor_t *d) {
-  if (!d) return CUDNN_STATUS_BAD_PARAM;
-  *d = calloc(1, sizeof **d);
-  if (!*d) return CUDNN_STATUS_ALLOC_FAILED;
-  (*d)->magic = MAGIC_RNN;
-  return CUDNN_STATUS_SUCCESS;
-}
-
-cudnnStatus_t cudnnDestroyRNNDescriptor(cudnnRNNDescriptor_t d) {
-  if (!d) return CUDNN_STATUS_SUCCESS;
-  if (d->magic != MAGIC_RNN) return CUDNN_STATUS_BAD_PARAM;
-  d->magic = 0;
-  free(d);
-  return CUDNN_STATUS_SUCCESS;
-}
+EMU_DESCRIPTOR_LIFETIME(RNN, MAGIC_RNN)
 
 /* "cudnnSetRNNDescriptor_v8": BAD_PARAM for an invalid enumerant, sizes
  * <= 0, projSize > hiddenSize, a mathPrec that does not match a
