@@ -8,6 +8,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "seq_checked.h"
+
 bool seq_pad_side_from_name(const char *name, seq_pad_side *out) {
   if (name && strcmp(name, "pre") == 0) {
     *out = SEQ_PAD_PRE;
@@ -78,23 +80,30 @@ static void store(void *p, seq_dtype d, int64_t i, double x) {
   }
 }
 
-seq_status seq_pad_ragged_raw(const void *values, seq_dtype vdtype, int64_t nvalues,
-                              const int64_t *offsets, int64_t n, int64_t maxlen,
-                              seq_pad_side padding, seq_pad_side truncating, double value,
-                              seq_dtype odtype, void *out) {
+seq_status seq_pad_ragged_rows_raw(const void *values, seq_dtype vdtype, int64_t nsteps, int64_t row,
+                                   const int64_t *offsets, int64_t n, int64_t maxlen,
+                                   seq_pad_side padding, seq_pad_side truncating, double value,
+                                   seq_dtype odtype, void *out) {
   const char *op = "pad_sequences";
   if (maxlen < 1)
     return seq_fail(SEQ_EARG, "%s: maxlen must be a positive integer (got %lld)", op, (long long)maxlen);
+  if (row < 1)
+    return seq_fail(SEQ_EARG, "%s: a time step must hold at least one element (got %lld)", op, (long long)row);
   if (vdtype >= SEQ_NDTYPES || odtype >= SEQ_NDTYPES)
     return seq_fail(SEQ_EDTYPE, "%s: unknown dtype", op);
   if (!fits(value, odtype))
     return seq_fail(SEQ_EARG, "%s: padding value %g does not fit dtype %s", op, value,
                     seq_dtype_name(odtype));
-  SEQ_TRY(seq_pad_check_offsets(op, offsets, n, nvalues));
+  SEQ_TRY(seq_pad_check_offsets(op, offsets, n, nsteps));
+  int64_t first, end;
+  if (!seq_mul_i64(offsets[0], row, &first) || !seq_mul_i64(offsets[n], row, &end))
+    return seq_fail(SEQ_EARG, "%s: %lld steps of %lld elements do not fit", op, (long long)nsteps,
+                    (long long)row);
   size_t osz = seq_dtype_size(odtype);
+  size_t step_bytes = (size_t)row * osz;
   bool same = vdtype == odtype;
   if (!same)
-    for (int64_t k = offsets[0]; k < offsets[n]; k++) {
+    for (int64_t k = first; k < end; k++) {
       double x = load(values, vdtype, k);
       if (!fits(x, odtype))
         return seq_fail(SEQ_EARG, "%s: value %g (item %lld of the flat values) does not fit dtype %s",
@@ -108,7 +117,7 @@ seq_status seq_pad_ragged_raw(const void *values, seq_dtype vdtype, int64_t nval
   for (size_t b = 0; b < osz; b++) zero = zero && pat[b] == 0;
   char *o = out;
   for (int64_t i = 0; i < n; i++) {
-    char *r = o + (size_t)i * (size_t)maxlen * osz;
+    char *r = o + (size_t)i * (size_t)maxlen * step_bytes;
     int64_t len = offsets[i + 1] - offsets[i];
     int64_t start = offsets[i], take = len;
     if (take > maxlen) {
@@ -116,23 +125,34 @@ seq_status seq_pad_ragged_raw(const void *values, seq_dtype vdtype, int64_t nval
       if (truncating == SEQ_PAD_PRE) start = offsets[i + 1] - maxlen; /* keep the end */
     }
     int64_t dst = padding == SEQ_PAD_PRE ? maxlen - take : 0;
-    /* padding: [0, dst) and [dst + take, maxlen) */
+    /* padding: steps [0, dst) and [dst + take, maxlen) */
     int64_t pads[2][2] = {{0, dst}, {dst + take, maxlen}};
     for (int p = 0; p < 2; p++) {
       if (pads[p][1] <= pads[p][0]) continue;
+      int64_t a = pads[p][0] * row, b = pads[p][1] * row;
       if (zero) {
-        memset(r + (size_t)pads[p][0] * osz, 0, (size_t)(pads[p][1] - pads[p][0]) * osz);
+        memset(r + (size_t)a * osz, 0, (size_t)(b - a) * osz);
       } else {
-        for (int64_t j = pads[p][0]; j < pads[p][1]; j++) memcpy(r + (size_t)j * osz, pat, osz);
+        for (int64_t j = a; j < b; j++) memcpy(r + (size_t)j * osz, pat, osz);
       }
     }
     if (same) {
-      memcpy(r + (size_t)dst * osz, (const char *)values + (size_t)start * osz, (size_t)take * osz);
+      memcpy(r + (size_t)dst * step_bytes, (const char *)values + (size_t)start * step_bytes,
+             (size_t)take * step_bytes);
     } else {
-      for (int64_t k = 0; k < take; k++) store(r, odtype, dst + k, load(values, vdtype, start + k));
+      for (int64_t k = 0; k < take * row; k++)
+        store(r, odtype, dst * row + k, load(values, vdtype, start * row + k));
     }
   }
   return SEQ_OK;
+}
+
+seq_status seq_pad_ragged_raw(const void *values, seq_dtype vdtype, int64_t nvalues,
+                              const int64_t *offsets, int64_t n, int64_t maxlen,
+                              seq_pad_side padding, seq_pad_side truncating, double value,
+                              seq_dtype odtype, void *out) {
+  return seq_pad_ragged_rows_raw(values, vdtype, nvalues, 1, offsets, n, maxlen, padding, truncating,
+                                 value, odtype, out);
 }
 
 seq_status seq_pad_sequences(seq_tensor **out, const seq_tensor *values, const seq_tensor *offsets,
@@ -143,16 +163,19 @@ seq_status seq_pad_sequences(seq_tensor **out, const seq_tensor *values, const s
   if (values->device != SEQ_CPU || offsets->device != SEQ_CPU)
     return seq_fail(SEQ_EDEVICE, "%s: sequences must be on the cpu (values on %s, offsets on %s)", op,
                     seq_device_name(values->device), seq_device_name(offsets->device));
-  if (values->ndim != 1 || !seq_tensor_is_contiguous(values))
-    return seq_fail(SEQ_ESHAPE, "%s: values must be a contiguous 1-D tensor, got %s", op,
-                    seq_tshape(values));
+  if (values->ndim < 1 || values->ndim > SEQ_MAX_DIM - 1 || !seq_tensor_is_contiguous(values))
+    return seq_fail(SEQ_ESHAPE,
+                    "%s: values must be a contiguous tensor of 1 to %d dims (steps, then each step's "
+                    "shape), got %s",
+                    op, SEQ_MAX_DIM - 1, seq_tshape(values));
   if (offsets->dtype != SEQ_I64 || offsets->ndim != 1 || offsets->numel < 1 ||
       !seq_tensor_is_contiguous(offsets))
     return seq_fail(SEQ_ESHAPE, "%s: offsets must be a contiguous 1-D i64 tensor of n+1 entries, got %s %s",
                     op, seq_dtype_name(offsets->dtype), seq_tshape(offsets));
   const int64_t *off = seq_tensor_data(offsets);
   int64_t n = offsets->numel - 1;
-  SEQ_TRY(seq_pad_check_offsets(op, off, n, values->numel));
+  int64_t nsteps = values->shape[0];
+  SEQ_TRY(seq_pad_check_offsets(op, off, n, nsteps));
   if (maxlen == 0)
     return seq_fail(SEQ_EARG, "%s: maxlen must be a positive integer or nil (got 0)", op);
   bool empty = false;
@@ -160,12 +183,18 @@ seq_status seq_pad_sequences(seq_tensor **out, const seq_tensor *values, const s
     maxlen = seq_pad_longest(off, n);
     empty = maxlen == 0; /* no sequences, or all empty: a [n, 0] result */
   }
-  int64_t shape[2] = {n, maxlen};
+  /* [n, maxlen, step shape...]: a step of feature vectors pads as a whole */
+  int64_t shape[SEQ_MAX_DIM] = {n, maxlen};
+  int64_t row = 1;
+  for (int d = 1; d < values->ndim; d++) {
+    shape[d + 1] = values->shape[d];
+    row *= values->shape[d]; /* a factor of values->numel, which fits */
+  }
   seq_tensor *t;
-  SEQ_TRY(seq_tensor_empty(&t, dtype, SEQ_CPU, 2, shape));
-  if (!empty && n > 0) {
-    seq_status st = seq_pad_ragged_raw(seq_tensor_data(values), values->dtype, values->numel, off, n,
-                                       maxlen, padding, truncating, value, dtype, seq_tensor_data(t));
+  SEQ_TRY(seq_tensor_empty(&t, dtype, SEQ_CPU, values->ndim + 1, shape));
+  if (!empty && n > 0 && row > 0) {
+    seq_status st = seq_pad_ragged_rows_raw(seq_tensor_data(values), values->dtype, nsteps, row, off, n,
+                                            maxlen, padding, truncating, value, dtype, seq_tensor_data(t));
     if (st != SEQ_OK) {
       seq_tensor_release(t);
       return st;

@@ -12,7 +12,10 @@
  *  - padding 'pre' puts the padding before the items, 'post' after;
  *  - `value` fills the padding; values are converted to the output dtype as
  *    numpy's astype does (floats to ints truncate toward zero);
- *  - an empty sequence is a row of `value`.
+ *  - an empty sequence is a row of `value`;
+ *  - a step may itself be an array (a feature vector, or deeper): values
+ *    then has shape [steps, step shape...], offsets count steps, and the
+ *    result is [n, maxlen, step shape...] with whole steps padded and cut.
  * maxlen 0 is rejected (Keras fails on it with a broadcasting error). */
 #ifndef SEQ_PAD_H
 #define SEQ_PAD_H
@@ -41,9 +44,18 @@ seq_status seq_pad_ragged_raw(const void *values, seq_dtype vdtype, int64_t nval
                               seq_pad_side padding, seq_pad_side truncating, double value,
                               seq_dtype odtype, void *out);
 
-/* Tensor form: values a 1-D CPU tensor of any dtype, offsets a 1-D CPU i64
+/* The same over steps of `row` elements each: values holds nsteps * row
+ * elements, offsets count steps, `out` is a row-major [n, maxlen, row]
+ * buffer.  row >= 1. */
+seq_status seq_pad_ragged_rows_raw(const void *values, seq_dtype vdtype, int64_t nsteps, int64_t row,
+                                   const int64_t *offsets, int64_t n, int64_t maxlen,
+                                   seq_pad_side padding, seq_pad_side truncating, double value,
+                                   seq_dtype odtype, void *out);
+
+/* Tensor form: values a CPU tensor [steps, step shape...] of any dtype (1-D
+ * for sequences of numbers), offsets a 1-D CPU i64
  * tensor of n+1 entries, both contiguous.  maxlen < 0 means the longest.
- * *out is a new contiguous CPU [n, maxlen] tensor of `dtype`. */
+ * *out is a new contiguous CPU [n, maxlen, step shape...] tensor of `dtype`. */
 seq_status seq_pad_sequences(seq_tensor **out, const seq_tensor *values, const seq_tensor *offsets,
                              int64_t maxlen, seq_pad_side padding, seq_pad_side truncating,
                              double value, seq_dtype dtype);

@@ -404,9 +404,12 @@ function M.get_file(fname, opts)
 end
 
 -- data.pad_sequences(seqs, {maxlen=, padding='pre', truncating='pre',
--- value=0, dtype='i32'}) -> [N, maxlen] tensor, keras.utils.pad_sequences's
--- semantics (in C).  seqs: a seq.Ragged, a {values=, offsets=} pair, or a Lua
--- list of lists / 1-D tensors.
+-- value=0, dtype='i32'}) -> [N, maxlen, step shape...] tensor,
+-- keras.utils.pad_sequences's semantics (in C).  seqs: a seq.Ragged, a
+-- {values=, offsets=} pair, or a Lua list of sequences (tables or tensors
+-- [steps, ...]); a step is a number or a feature array whose shape every
+-- sequence shares with the first non-empty one, e.g. {{{1, 1}}, {{2, 1}, {2, 2}}}
+-- -> [2, 2, 2].
 function M.pad_sequences(seqs, opts)
   if type(seqs) ~= 'table' then
     error('pad_sequences: expected a list of sequences or a seq.Ragged, got ' .. type(seqs), 2)

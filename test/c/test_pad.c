@@ -127,9 +127,43 @@ static void tensor_cases(void) {
   seq_tensor_release(o);
 }
 
+/* steps of feature vectors: [[[1,1]], [[2,1],[2,2]], [[3,1],[3,2],[3,3]]]
+ * (Keras's test_pad_sequences_vector) as values [6, 2] */
+static void vector_cases(void) {
+  static const int32_t VV[] = {1, 1, 2, 1, 2, 2, 3, 1, 3, 2, 3, 3};
+  static const int64_t VO[] = {0, 1, 3, 6};
+  int32_t out[18];
+  CHECKF(seq_pad_ragged_rows_raw(VV, SEQ_I32, 6, 2, VO, 3, 2, SEQ_PAD_PRE, SEQ_PAD_PRE, 0, SEQ_I32, out) == SEQ_OK,
+         "vectors pre: %s", seq_last_error());
+  const int32_t want_pre[] = {0, 0, 1, 1, 2, 1, 2, 2, 3, 2, 3, 3};
+  expect_rows("vectors maxlen 2 truncating pre", out, want_pre, 12);
+  CHECKF(seq_pad_ragged_rows_raw(VV, SEQ_I32, 6, 2, VO, 3, 3, SEQ_PAD_POST, SEQ_PAD_POST, 1, SEQ_I32, out) == SEQ_OK,
+         "vectors post: %s", seq_last_error());
+  const int32_t want_post[] = {1, 1, 1, 1, 1, 1, 2, 1, 2, 2, 1, 1, 3, 1, 3, 2, 3, 3};
+  expect_rows("vectors maxlen 3 padding post value 1", out, want_post, 18);
+  CHECKF(seq_pad_ragged_rows_raw(VV, SEQ_I32, 6, 0, VO, 3, 3, SEQ_PAD_POST, SEQ_PAD_POST, 1, SEQ_I32, out) == SEQ_EARG,
+         "row 0 refused");
+  CHECKF(seq_pad_ragged_rows_raw(VV, SEQ_I32, 5, 2, VO, 3, 3, SEQ_PAD_POST, SEQ_PAD_POST, 1, SEQ_I32, out) == SEQ_EARG,
+         "offsets past the steps refused");
+  /* tensor form: [6, 2] values -> [3, 3, 2]; f32 output converts */
+  seq_tensor *v, *o, *t;
+  int64_t vs[2] = {6, 2}, no = 4;
+  CHECKF(seq_tensor_from_host(&v, SEQ_I32, 2, vs, VV, sizeof VV) == SEQ_OK, "%s", seq_last_error());
+  CHECKF(seq_tensor_from_host(&o, SEQ_I64, 1, &no, VO, sizeof VO) == SEQ_OK, "%s", seq_last_error());
+  CHECKF(seq_pad_sequences(&t, v, o, -1, SEQ_PAD_PRE, SEQ_PAD_PRE, 0.5, SEQ_F32) == SEQ_OK, "%s", seq_last_error());
+  CHECKF(t->ndim == 3 && t->shape[0] == 3 && t->shape[1] == 3 && t->shape[2] == 2 && t->dtype == SEQ_F32,
+         "shape [3,3,2] f32");
+  const float *f = seq_tensor_data(t);
+  CHECKF(f[0] == 0.5f && f[3] == 0.5f && f[4] == 1.0f && f[17] == 3.0f, "f32 vector padding");
+  seq_tensor_release(t);
+  seq_tensor_release(o);
+  seq_tensor_release(v);
+}
+
 int main(void) {
   raw_cases();
   tensor_cases();
+  vector_cases();
   if (failures) {
     fprintf(stderr, "test_pad: %d failure(s)\n", failures);
     return 1;

@@ -109,4 +109,80 @@ function tests.bad_input()
   T.raises(function() pad(S, {value = 300, dtype = 'u8'}) end, '300')
 end
 
+-- Keras 3 parity (test/fixtures/gen_pad.py): Keras's own cases, feature
+-- vectors and deeper steps, every padding/truncating pair, empty sequences,
+-- dtypes, and the inputs Keras refuses
+local KERAS = dofile('test/fixtures/pad_keras.lua')
+local DTYPE = {int32 = 'i32', int64 = 'i64', float32 = 'f32', float64 = 'f64'}
+
+local function flat(t)
+  local out = {}
+  local function walk(v)
+    if type(v) == 'table' then for _, w in ipairs(v) do walk(w) end else out[#out + 1] = v end
+  end
+  walk(t:tolist())
+  return out
+end
+
+local function check_case(c, seqs, label)
+  if c.error then
+    local ok, err = pcall(pad, seqs, c.opts)
+    T.eq(ok, false, label .. ' refused like Keras: ' .. c.error)
+    T.eq(tostring(err):find('of sequence 2', 1, true) ~= nil, true, label .. ': ' .. tostring(err))
+    return
+  end
+  local x = pad(seqs, c.opts)
+  T.eq(x.dtype, DTYPE[c.dtype], label .. ' dtype')
+  local sh = x:shape()
+  T.eq(#sh, #c.shape, label .. ' rank')
+  for d = 1, #c.shape do T.eq(sh[d], c.shape[d], label .. ' dim ' .. d) end
+  local got = flat(x)
+  T.eq(#got, #c.out, label .. ' size')
+  for i = 1, #c.out do T.eq(got[i], c.out[i], label .. ' element ' .. i) end
+end
+
+function tests.keras_parity_tables()
+  T.eq(#KERAS.cases > 40, true)
+  for _, c in ipairs(KERAS.cases) do check_case(c, c.seqs, c.name) end
+end
+
+-- the same sequences as f64 tensors [steps, features...] (Keras takes lists
+-- of arrays): the same results
+function tests.keras_parity_tensors()
+  local n = 0
+  for _, c in ipairs(KERAS.cases) do
+    if not c.error and c.name ~= 'hidden_ragged_kept_out' then -- that one has no tensor form
+      local seqs = {}
+      for i, s in ipairs(c.seqs) do seqs[i] = #s > 0 and seq.tensor(s, {dtype = 'f64'}) or s end
+      check_case(c, seqs, c.name .. ' (tensors)')
+      n = n + 1
+    end
+  end
+  T.eq(n > 30, true)
+end
+
+function tests.vectors_ragged_input_and_errors()
+  -- a seq.Ragged-style pair whose values are [steps, 2]
+  local v = seq.tensor({{1, 1}, {2, 1}, {2, 2}}, {dtype = 'i32'})
+  local o = seq.tensor({0, 1, 3}, {dtype = 'i64'})
+  local x = pad({values = v, offsets = o}, {maxlen = 3, padding = 'post', value = -1})
+  T.eq(table.concat(x:shape(), 'x'), '2x3x2')
+  T.eq(table.concat(flat(x), ','), '1,1,-1,-1,-1,-1,2,1,2,2,-1,-1')
+  T.raises(function() pad({{{1, 1}}, {{1, 'x'}}}) end, 'item 1 of sequence 2 holds a string')
+  T.raises(function() pad({{{1, 1}, {2}}}) end, 'item 2 of sequence 1', 'expected shape [2]')
+  T.raises(function() pad({{{1, 1}}, {seq.tensor({{1, 2, 3}})}}) end, 'sequence 2', 'shape [1,3]')
+  T.raises(function() pad({seq.tensor(5)}) end, 'sequence 1 is a tensor of shape []')
+  T.raises(function() pad({{{{{{{{{1}}}}}}}}}) end, 'deeper than 6 dims')
+  T.raises(function() pad({{{1, 1}}}, {maxlen = 2, padding = 'middle'}) end, "'padding'")
+  -- a step that changes shape between the two reads gets an error, not a write past the end
+  local reads = 0
+  local shifty = setmetatable({}, {__len = function() return 2 end, __index = function(_, i)
+    reads = reads + 1
+    return reads <= 3 and {i, i} or {i, i, i}
+  end})
+  T.raises(function() pad({shifty}) end, 'item 1 of sequence 1 is a table of 3 entries')
+  -- Ragged (sequences of numbers) stays 1-D
+  T.raises(function() Ragged.from_table({{{1, 2}}}) end, 'not a number')
+end
+
 return tests
