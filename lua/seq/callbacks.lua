@@ -362,10 +362,19 @@ end
 
 --- Monitoring helpers --------------------------------------------------------------------
 
-local function monitor_mode(monitor, mode)
+-- Mode 'auto' follows the model's metric (Keras 3: the metric's direction,
+-- 'up' for accuracies, AUC, precision and recall) once the callback sees the
+-- model; before that, and for logs no metric of the model makes, the name
+-- decides.
+local function monitor_mode(monitor, mode, model)
   mode = mode or 'auto'
   if mode == 'auto' then
-    return (monitor:find('acc') or monitor:find('auc')) and 'max' or 'min'
+    local dir = model and model.metric_direction and model:metric_direction((monitor:gsub('^val_', '')))
+    if dir then return dir == 'up' and 'max' or 'min' end
+    for _, up in ipairs({'acc', 'auc', 'precision', 'recall'}) do
+      if monitor:find(up, 1, true) then return 'max' end
+    end
+    return 'min'
   end
   if mode ~= 'min' and mode ~= 'max' then error("mode must be 'auto', 'min' or 'max', got '" .. mode .. "'", 3) end
   return mode
@@ -414,6 +423,13 @@ function callbacks.ModelCheckpoint(o)
               save_weights_only = o.save_weights_only or false}
   cb.mode = monitor_mode(cb.monitor, o.mode)
   cb.best = cb.mode == 'max' and -math.huge or math.huge
+  function cb:set_model(model)
+    self.model = model
+    local mode = monitor_mode(self.monitor, o.mode, model)
+    if mode ~= self.mode and self.best == (self.mode == 'max' and -math.huge or math.huge) then
+      self.mode, self.best = mode, mode == 'max' and -math.huge or math.huge
+    end
+  end
   function cb:on_epoch_end(epoch, logs)
     local path = format_path(self.filepath, epoch, logs)
     -- Beyond Keras: a checkpoint holding NaN/inf weights (training diverged,
@@ -453,6 +469,10 @@ function callbacks.EarlyStopping(o)
               patience = o.patience or 0, baseline = o.baseline, restore_best_weights = o.restore_best_weights or false,
               start_from_epoch = o.start_from_epoch or 0, verbose = o.verbose or 0}
   cb.mode = monitor_mode(cb.monitor, o.mode)
+  function cb:set_model(model)
+    self.model = model
+    self.mode = monitor_mode(self.monitor, o.mode, model)
+  end
   function cb:on_train_begin()
     self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, 0, nil, 0
     self.best = self.mode == 'max' and -math.huge or math.huge
@@ -555,6 +575,10 @@ function callbacks.ReduceLROnPlateau(o)
               min_lr = o.min_lr or 0, verbose = o.verbose or 0}
   if cb.factor >= 1 then error('ReduceLROnPlateau: factor must be < 1', 2) end
   cb.mode = monitor_mode(cb.monitor, o.mode)
+  function cb:set_model(model)
+    self.model = model
+    self.mode = monitor_mode(self.monitor, o.mode, model)
+  end
   function cb:on_train_begin()
     self.wait, self.cooldown_counter = 0, 0
     self.best = self.mode == 'max' and -math.huge or math.huge

@@ -58,12 +58,27 @@ function M.begin(model, h)
   if not dist.active() then return nil end
   M.sync_model(model)
   local ctx = setmetatable({model = model, rank = dist.rank(), size = dist.size(), h = h}, Ctx)
-  -- stats carried with the gradients: loss sum, rows, then per metric (sum, count)
-  ctx.keys = {'loss', 'n'}
-  for _, m in ipairs(model.metrics) do
-    ctx.keys[#ctx.keys + 1] = m
-    ctx.keys[#ctx.keys + 1] = m .. '_n'
+  -- stats carried with the gradients: loss sum, rows, then per metric (sum,
+  -- count), or a metric object's whole state (its confusion counts), so the
+  -- figure is computed from the global counts as in a one-process run
+  ctx.keys, ctx.sizes = {}, {}
+  local function stat(key, size)
+    ctx.keys[#ctx.keys + 1] = key
+    ctx.sizes[#ctx.keys] = size
   end
+  stat('loss', 1)
+  stat('n', 1)
+  for _, m in ipairs(model.metrics) do
+    local obj = model.metric_objects[m]
+    if obj then
+      stat(m, obj:state_size())
+    else
+      stat(m, 1)
+      stat(m .. '_n', 1)
+    end
+  end
+  ctx.nstats = 0
+  for _, k in ipairs(ctx.sizes) do ctx.nstats = ctx.nstats + k end
   local ps = model:parameters()
   local total = 0
   ctx.offsets = {}
@@ -75,9 +90,38 @@ function M.begin(model, h)
     total = total + p:numel()
   end
   ctx.nparams = total
-  ctx.buffer = seq.zeros(total + #ctx.keys, {dtype = ps[1].dtype, device = ps[1].device})
-  ctx.stats = seq.zeros(#ctx.keys, {dtype = 'f64', device = 'cpu'})
+  ctx.buffer = seq.zeros(total + ctx.nstats, {dtype = ps[1].dtype, device = ps[1].device})
   return ctx
+end
+
+-- acc (numbers, and lists for metric objects' states) -> the flat stats list
+function Ctx:pack(acc)
+  local flat = {}
+  for k, key in ipairs(self.keys) do
+    local v = acc[key]
+    if self.sizes[k] == 1 and type(v) ~= 'table' then
+      flat[#flat + 1] = v or 0
+    else
+      for i = 1, self.sizes[k] do flat[#flat + 1] = v and v[i] or 0 end
+    end
+  end
+  return flat
+end
+
+-- the flat stats list -> sums added into acc
+function Ctx:unpack_into(flat, acc)
+  local at = 0
+  for k, key in ipairs(self.keys) do
+    if self.model.metric_objects[key] then
+      local cur = acc[key] or {}
+      for i = 1, self.sizes[k] do cur[i] = (cur[i] or 0) + flat[at + i] end
+      acc[key] = cur
+    else
+      acc[key] = (acc[key] or 0) + flat[at + 1]
+    end
+    at = at + self.sizes[k]
+  end
+  return acc
 end
 
 function Ctx:verbose(v) return self.rank == 0 and v or 0 end
@@ -158,13 +202,12 @@ function Ctx:train_batch(x, y, w, perm, start, len, acc, dev)
     local g = p.grad
     if g then slice:copy_(g:reshape(p:numel())) else slice:zero_() end
   end
-  local tail = buf:narrow(1, self.nparams + 1, #self.keys)
-  for k, key in ipairs(self.keys) do self.stats:set(k, local_acc[key] or 0) end
-  tail:copy_(self.stats)
+  local tail = buf:narrow(1, self.nparams + 1, self.nstats)
+  tail:copy_(seq.tensor(self:pack(local_acc), {dtype = 'f64', device = 'cpu'}))
   dist.allreduce(buf)
   for i, p in ipairs(ps) do p.grad = buf:narrow(1, self.offsets[i] + 1, p:numel()):view(p:shape()) end
   local global = tail:cast('f64'):tolist()
-  for k, key in ipairs(self.keys) do acc[key] = (acc[key] or 0) + global[k] end
+  self:unpack_into(global, acc)
   return global[1] / global[2], global
 end
 
@@ -176,20 +219,16 @@ function Ctx:evaluate(x, y, o)
   local n = x:size(1)
   local a = self.rank * n // self.size
   local rows = (self.rank + 1) * n // self.size - a
-  local sums = seq.zeros(#self.keys, {dtype = 'f64', device = 'cpu'})
+  local acc = {}
   if rows > 0 then
     local so = {}
     for k, v in pairs(o) do so[k] = v end
     if o.sample_weight then so.sample_weight = o.sample_weight:narrow(1, a + 1, rows) end
-    local _, acc = self.model:_evaluate(x:narrow(1, a + 1, rows), y:narrow(1, a + 1, rows), so, true)
-    for k, key in ipairs(self.keys) do sums:set(k, acc[key] or 0) end
+    acc = select(2, self.model:_evaluate(x:narrow(1, a + 1, rows), y:narrow(1, a + 1, rows), so, true))
   end
+  local sums = seq.tensor(self:pack(acc), {dtype = 'f64', device = 'cpu'})
   dist.allreduce(sums)
-  local s = {}
-  for k, v in ipairs(sums:tolist()) do s[self.keys[k]] = v end
-  local logs = {loss = s.loss / s.n}
-  for _, m in ipairs(self.model.metrics) do logs[m] = s[m] / s[m .. '_n'] end
-  return logs
+  return self.h.fill_logs(self.model, {}, self:unpack_into(sums:tolist(), {}))
 end
 
 return M

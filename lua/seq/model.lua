@@ -201,11 +201,17 @@ end
 
 --- compile --------------------------------------------------------------------------
 
-local metric_names = {'accuracy', 'acc', 'mae', 'mse', 'precision', 'recall', 'sparse_categorical_accuracy',
+local metric_names = {'accuracy', 'acc', 'mae', 'mse', 'precision', 'recall', 'auc', 'sparse_categorical_accuracy',
                       'top_k_categorical_accuracy', 'sparse_top_k_categorical_accuracy'}
 -- Metrics kept as counts over the epoch (seq.metrics); not for weighted_metrics.
 local count_metrics = {precision = true, recall = true, sparse_categorical_accuracy = true,
                        top_k_categorical_accuracy = true, sparse_top_k_categorical_accuracy = true}
+-- Names that stand for a stateful metric object, as in Keras ('auc' -> AUC()).
+local object_metrics = {auc = 'AUC'}
+-- Keras's _direction of each built-in metric ('up': larger is better).
+local metric_direction = {accuracy = 'up', mae = 'down', mse = 'down', precision = 'up', recall = 'up',
+                          sparse_categorical_accuracy = 'up', top_k_categorical_accuracy = 'up',
+                          sparse_top_k_categorical_accuracy = 'up'}
 
 -- The option names of compile / fit / evaluate / predict; any other key is
 -- an error (test_options.lua walks these lists).
@@ -260,34 +266,74 @@ function Sequential:compile(o)
   self.optimizer = opt
   -- As in Keras, `metrics` ignore sample and class weights and
   -- `weighted_metrics` apply them; both are logged under the metric's name.
-  local seen = {}
+  -- A metric object (seq.metrics.AUC{...}, Precision{...}, Recall{...}) is
+  -- logged under its name; a name taken already gets _1, _2... as Keras's
+  -- auto-naming does (here per model, not per process).
+  local seen, objects, specs = {}, {}, {metrics = {}, weighted_metrics = {}}
+  local function unique(name)
+    if not seen[name] then return name end
+    local k = 1
+    while seen[name .. '_' .. k] do k = k + 1 end
+    return name .. '_' .. k
+  end
   local function metric_list(ms, key)
     local out = {}
-    if type(ms) == 'string' then ms = {ms} end
-    if type(ms) ~= 'table' then error(string.format('compile: %s must be a list of names, got %s', key, type(ms)), 3) end
+    if type(ms) == 'string' or seq.metrics.is_metric(ms) then ms = {ms} end
+    if type(ms) ~= 'table' then
+      error(string.format('compile: %s must be a list of names or metric objects, got %s', key, type(ms)), 3)
+    end
     for _, m in ipairs(ms) do
-      if type(m) ~= 'string' or not ({accuracy = 1, acc = 1, mae = 1, mse = 1})[m] and not count_metrics[m] then
-        error(string.format("compile: unknown metric '%s' in %s (valid: %s)", tostring(m), key,
-          table.concat(metric_names, ', ')), 3)
+      if seq.metrics.is_metric(m) then
+        local name = unique(m.name)
+        objects[name] = m
+        seen[name] = true
+        out[#out + 1] = name
+        specs[key][#specs[key] + 1] = m:get_config()
+        goto continue
+      end
+      if type(m) ~= 'string' or not ({accuracy = 1, acc = 1, mae = 1, mse = 1})[m] and not count_metrics[m]
+        and not object_metrics[m] then
+        error(string.format("compile: unknown metric '%s' in %s (valid: %s, or a seq.metrics.AUC/Precision/Recall "
+          .. 'object)', tostring(m), key, table.concat(metric_names, ', ')), 3)
       end
       m = m == 'acc' and 'accuracy' or m
       if seen[m] then error(string.format("compile: metric '%s' is listed twice (metrics and weighted_metrics)", m), 3) end
       if key == 'weighted_metrics' and count_metrics[m] then
-        error(string.format("compile: metric '%s' cannot be a weighted metric here (use metrics)", m), 3)
+        error(string.format("compile: metric '%s' cannot be a weighted metric here (use metrics, or a seq.metrics "
+          .. 'object in weighted_metrics)', m), 3)
       end
+      if object_metrics[m] then objects[m] = seq.metrics[object_metrics[m]]() end
       seen[m] = true
       out[#out + 1] = m
+      specs[key][#specs[key] + 1] = m
+      ::continue::
     end
     return out
   end
+  self.metric_objects = objects
   self.unweighted_metrics = metric_list(o.metrics or {}, 'metrics')
   self.weighted_metrics = metric_list(o.weighted_metrics or {}, 'weighted_metrics')
+  self.metric_specs = specs -- what a checkpoint's compile config stores
   self.metrics = {}
   for _, m in ipairs(self.unweighted_metrics) do self.metrics[#self.metrics + 1] = m end
   for _, m in ipairs(self.weighted_metrics) do self.metrics[#self.metrics + 1] = m end
   self.compiled = true
   self:try_build()
   return self
+end
+
+-- 'up' when a larger value of the logged metric `name` (no 'val_' prefix)
+-- is better, 'down' when smaller is, nil when the model does not log it
+-- (EarlyStopping's and ModelCheckpoint's mode 'auto', as Keras 3 infers it).
+function Sequential:metric_direction(name)
+  if name == 'loss' then return 'down' end
+  for _, m in ipairs(self.metrics or {}) do
+    if m == name then
+      local obj = self.metric_objects and self.metric_objects[m]
+      return obj and obj:direction() or metric_direction[m]
+    end
+  end
+  return nil
 end
 
 -- The fused path applies when the last layer ends in the activation the
@@ -491,13 +537,38 @@ function Sequential:batch_correct(out, yb, fused)
   return hit:sum():item(), hit:numel()
 end
 
+-- A stateful metric object's counts for one batch, added into acc[m] (a
+-- flat list: the fit loop holds the epoch's state, so training and
+-- validation never share it and a distributed fit can all-reduce it).  The
+-- output mask and, for weighted_metrics, the sample weights weigh the counts.
+local function object_metric_sums(self, m, out, yb, fused, acc, wb)
+  local o = out:detach()
+  if fused == 'sigmoid' then o = o:sigmoid() elseif fused == 'softmax' then o = o:softmax() end
+  local w = wb and weights_like(wb, o)
+  local mask = self.output_mask
+  if mask then
+    local mw = mask_like(mask, o, m)
+    w = w and w * mw or mw
+  end
+  local st = self.metric_objects[m]:batch_state(yb, o, w)
+  local cur = acc[m]
+  if not cur then
+    acc[m] = st
+  else
+    for i = 1, #st do cur[i] = cur[i] + st[i] end
+  end
+end
+
 -- Weighted metrics, as Keras's Mean: sum(value_i * w_i) / sum(w_i), the
 -- weights broadcast over any per-sample axes.
 local function weighted_metric_sums(self, out, yb, fused, wb, acc, list)
   out = out:detach()
   for _, m in ipairs(list) do
     local v
-    if m == 'accuracy' then
+    if self.metric_objects[m] then
+      object_metric_sums(self, m, out, yb, fused, acc, wb)
+      goto continue
+    elseif m == 'accuracy' then
       local name = self.loss_name
       if name == 'binary_crossentropy' or (name ~= 'sparse_categorical_crossentropy' and out:size(-1) == 1) then
         v = out:gt(fused and 0 or 0.5):eq(yb:gt(0.5)):cast(out.dtype):mean(-1)
@@ -512,9 +583,12 @@ local function weighted_metric_sums(self, out, yb, fused, wb, acc, list)
       local d = o - yb
       v = m == 'mse' and (d * d):mean(-1) or d:abs():mean(-1)
     end
-    local w = weights_like(wb, v)
-    acc[m] = (acc[m] or 0) + (v * w):sum():item()
-    acc[m .. '_n'] = (acc[m .. '_n'] or 0) + wb:sum():item() * (v:numel() // math.max(1, v:size(1)))
+    do
+      local w = weights_like(wb, v)
+      acc[m] = (acc[m] or 0) + (v * w):sum():item()
+      acc[m .. '_n'] = (acc[m .. '_n'] or 0) + wb:sum():item() * (v:numel() // math.max(1, v:size(1)))
+    end
+    ::continue::
   end
 end
 
@@ -537,7 +611,9 @@ end
 
 local function metric_sums(self, out, yb, fused, acc, list)
   for _, m in ipairs(list or self.metrics) do
-    if count_metrics[m] then
+    if self.metric_objects[m] then
+      object_metric_sums(self, m, out, yb, fused, acc)
+    elseif count_metrics[m] then
       local s, n = count_metric_sums(m, out, yb, fused)
       acc[m] = (acc[m] or 0) + s
       acc[m .. '_n'] = (acc[m .. '_n'] or 0) + n
@@ -568,9 +644,14 @@ local function fill_logs(self, logs, acc, prefix)
   prefix = prefix or ''
   logs[prefix .. 'loss'] = acc.loss / acc.n
   for _, m in ipairs(self.metrics) do
-    local n = acc[m .. '_n']
-    -- Keras's divide_no_nan: a precision with nothing predicted positive is 0
-    if n then logs[prefix .. m] = (n == 0 and count_metrics[m]) and 0 or acc[m] / n end
+    local obj = self.metric_objects[m]
+    if obj then
+      if acc[m] then logs[prefix .. m] = obj:result_of(acc[m]) end
+    else
+      local n = acc[m .. '_n']
+      -- Keras's divide_no_nan: a precision with nothing predicted positive is 0
+      if n then logs[prefix .. m] = (n == 0 and count_metrics[m]) and 0 or acc[m] / n end
+    end
   end
   return logs
 end
@@ -761,7 +842,7 @@ function Sequential:fit(x, y, o)
   local steps = (n + bs - 1) // bs
   -- several processes: weights synced, shards, one all-reduce per step (seq/dist_fit.lua)
   local ddp = seq.dist.active() and require('seq.dist_fit').begin(self, {metric_sums = metric_sums,
-    weighted_metric_sums = weighted_metric_sums}) or nil
+    weighted_metric_sums = weighted_metric_sums, fill_logs = fill_logs}) or nil
   if ddp then verbose = ddp:verbose(verbose) end
   local history = callbacks.History()
   local cb_list = {}
@@ -1040,8 +1121,10 @@ function Sequential:save(path, o)
       meta.compile_note = 'custom loss function: recompile after loading'
     else
       local opt = self.optimizer
-      meta.compile = json.encode({loss = self.loss_name, metrics = self.unweighted_metrics,
-                                  weighted_metrics = self.weighted_metrics, optimizer = opt:get_config()})
+      local specs = self.metric_specs or {}
+      meta.compile = json.encode({loss = self.loss_name, metrics = specs.metrics or self.unweighted_metrics,
+                                  weighted_metrics = specs.weighted_metrics or self.weighted_metrics,
+                                  optimizer = opt:get_config()})
       local st = opt:get_state()
       meta.optimizer_step = tostring(st.step)
       local names = param_names(self)
@@ -1151,7 +1234,14 @@ function M.load(path, o)
         okj and 'no optimizer table' or strip(c)), 2)
     end
     local okc, err = pcall(function()
-      model:compile{loss = c.loss, metrics = c.metrics, weighted_metrics = c.weighted_metrics,
+      -- metric objects were stored as {class_name =, config =}
+      local function revive(list)
+        if type(list) ~= 'table' then return list end
+        local out = {}
+        for i, m in ipairs(list) do out[i] = type(m) == 'table' and seq.metrics.from_config(m) or m end
+        return out
+      end
+      model:compile{loss = c.loss, metrics = revive(c.metrics), weighted_metrics = revive(c.weighted_metrics),
                     optimizer = optim.from_config(c.optimizer)}
     end)
     if not okc then error(string.format("load_model: '%s': metadata field 'compile': %s", path, strip(err)), 2) end

@@ -6,7 +6,10 @@
 -- --epochs.  With --fail-rank/--fail-batch that rank raises an error at that
 -- batch of the first epoch, or with --kill sends itself SIGKILL there.
 -- --weights trains with sample_weight (one random weight per row) or
--- class_weight, and reports accuracy as a weighted metric.
+-- class_weight, and reports accuracy as a weighted metric.  --metrics objects
+-- adds 'auc', seq.metrics.Precision{thresholds = 0.6} and Recall() (their
+-- epoch figures come from confusion counts all-reduced over the ranks) to
+-- the lines, and checks that every rank logged rank 0's figures.
 local o = {epochs = 3}
 local i = 1
 while arg[i] do
@@ -34,6 +37,9 @@ if o.resume then
 else
   m = nn.Sequential{nn.Embedding(9, 8, {input_length = len}), nn.LSTM(12), nn.Dense(1, {activation = 'sigmoid'})}
   local metrics = {'accuracy'}
+  if o.metrics == 'objects' then
+    metrics = {'accuracy', 'auc', seq.metrics.Precision{thresholds = 0.6}, seq.metrics.Recall()}
+  elseif o.metrics then error('--metrics objects') end
   m:compile{loss = 'binary_crossentropy', optimizer = optim.Adam{lr = 0.02}, metrics = not o.weights and metrics or nil,
             weighted_metrics = o.weights and metrics or nil}
 end
@@ -64,10 +70,26 @@ local h = m:fit(x, y, {epochs = o.epochs, initial_epoch = e0, batch_size = 23, v
                        callbacks = cbs, sample_weight = weighting.sample_weight, class_weight = weighting.class_weight})
 io.stderr:write(string.format('rank %d of %d trained on %d rows (GPU collectives: %s)\n', seq.dist.rank(),
                                seq.dist.size(), rows, seq.dist.info().gpu_path or ''))
+local extra = o.metrics and {'auc', 'precision', 'recall', 'val_auc', 'val_precision', 'val_recall'} or {}
+if o.metrics and seq.dist.size() > 1 then
+  -- every rank holds the global figures: rank 0's, bit for bit
+  local mine = {}
+  for _, k in ipairs(extra) do
+    for e = 1, #h.history[k] do mine[#mine + 1] = h.history[k][e] end
+  end
+  local t = seq.tensor(mine, {dtype = 'f64', device = 'cpu'})
+  local r0 = t:clone()
+  seq.dist.broadcast(r0, 0)
+  for i, v in ipairs(r0:tolist()) do
+    if v ~= mine[i] then error(string.format('rank %d logged %.17g where rank 0 logged %.17g', seq.dist.rank(), mine[i], v)) end
+  end
+end
 if seq.dist.rank() == 0 then
   for e = 1, #h.history.loss do
-    print(string.format('epoch %d loss %.9g accuracy %.9g val_loss %.9g val_accuracy %.9g', e0 + e, h.history.loss[e],
-                        h.history.accuracy[e], h.history.val_loss[e], h.history.val_accuracy[e]))
+    local line = string.format('epoch %d loss %.9g accuracy %.9g val_loss %.9g val_accuracy %.9g', e0 + e,
+                               h.history.loss[e], h.history.accuracy[e], h.history.val_loss[e], h.history.val_accuracy[e])
+    for _, k in ipairs(extra) do line = line .. string.format(' %s %.9g', k, h.history[k][e]) end
+    print(line)
   end
   if out then m:save(out) end
 end

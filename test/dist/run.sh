@@ -61,6 +61,14 @@ for wt in sample class; do
   result "fit_${wt}_weight_two_processes_matches_one" $? "$tmp/w$wt.log"
 done
 
+# 3c. metric objects (AUC, Precision, Recall): their confusion counts are
+#     all-reduced, so 2 processes log the 1-process figures, on every rank
+"${one[@]}" test/dist/fit_lstm.lua --metrics objects --save "$tmp/m1.st" > "$tmp/m1.txt" 2> "$tmp/m.log" &&
+  "${mpi[@]}" test/dist/fit_lstm.lua --metrics objects --save "$tmp/m2.st" > "$tmp/m2.txt" 2>> "$tmp/m.log" &&
+  grep -q ' val_auc ' "$tmp/m1.txt" &&
+  "${one[@]}" test/dist/compare.lua "$tmp/m1.txt" "$tmp/m2.txt" "$tmp/m1.st" "$tmp/m2.st" 1e-5 >> "$tmp/m.log" 2>&1
+result fit_metric_objects_two_processes_match_one $? "$tmp/m.log"
+
 # 4. faults end the whole job quickly, non-zero, naming the rank
 fault() { # name extra-args expected-text
   local t0=$SECONDS
