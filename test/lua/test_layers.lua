@@ -271,4 +271,38 @@ function tests.layer_to_device_keeps_leaf_weights()
   T.eq(d.kernel.device, 'cpu')
 end
 
+-- Activation (every name it takes) and Flatten against Keras 3
+-- (test/fixtures/gen_activation.py): outputs and the input gradient of
+-- sum(layer(x) * g), f32 and f64, with relu's kink at exact zeros and
+-- saturated sigmoid/tanh/softmax at +-30.
+function tests.activation_and_flatten_keras_parity()
+  local fx = dofile('test/fixtures/activation_keras.lua')
+  local names = {}
+  for name in pairs(nn.activations) do names[#names + 1] = name end
+  table.sort(names)
+  local seen = 0
+  for _, dtype in ipairs({'f32', 'f64'}) do
+    local kdtype = dtype == 'f32' and 'float32' or 'float64'
+    -- f32: Keras's kernels and ours differ in the last bits (exp, tanh)
+    local tol = dtype == 'f32' and {atol = 1e-6, rtol = 1e-5} or {atol = 1e-13, rtol = 1e-12}
+    local layers = {flatten = nn.Flatten()}
+    for _, name in ipairs(names) do layers[name] = nn.Activation(name) end
+    for name, layer in pairs(layers) do
+      local want = fx.cases[name .. '_' .. kdtype]
+      T.truthy(want, 'the fixture has ' .. name .. ' (' .. kdtype .. ')')
+      local x = seq.tensor(fx.x, {dtype = dtype}):reshape(fx.shape)
+      x.requires_grad = true
+      local y = layer(x)
+      T.eq(y.dtype, dtype)
+      T.eq(shape(y), table.concat(want.shape, ','), name .. ' shape')
+      T.close(y:reshape({-1}), want.y, tol, name .. ' ' .. dtype .. ' output')
+      local g = seq.tensor(fx.g, {dtype = dtype}):reshape(y:shape())
+      ;(y * g):sum():backward()
+      T.close(x.grad:reshape({-1}), want.dx, tol, name .. ' ' .. dtype .. ' gradient')
+      seen = seen + 1
+    end
+  end
+  T.eq(seen, 2 * (#names + 1), 'every activation name and Flatten, in f32 and f64')
+end
+
 return tests
