@@ -464,6 +464,8 @@ static void flatten_table(lua_State *L, int idx, const char *what, seq_dtype wan
         infer_step_shape(L, what, i, &step);
       }
       if (step.ndim > max_step_dims) {
+        if (max_step_dims == 0 && t)
+          luaL_error(L, "%s: sequence %d is a tensor of shape %s, expected 1-D", what, (int)i, seq_tshape(t));
         if (max_step_dims == 0)
           luaL_error(L, "%s: item 1 of sequence %d is not a number", what, (int)i);
         luaL_error(L, "%s: the items of sequence %d nest deeper than %d dims", what, (int)i, max_step_dims);

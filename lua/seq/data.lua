@@ -406,11 +406,26 @@ end
 -- data.pad_sequences(seqs, {maxlen=, padding='pre', truncating='pre',
 -- value=0, dtype='i32'}) -> [N, maxlen, step shape...] tensor,
 -- keras.utils.pad_sequences's semantics (in C).  seqs: a seq.Ragged, a
--- {values=, offsets=} pair, or a Lua list of sequences (tables or tensors
--- [steps, ...]); a step is a number or a feature array whose shape every
+-- {values=, offsets=} pair, a tensor [n, steps, ...] (n sequences), or a Lua
+-- list of sequences (tables or tensors [steps, ...]); a step is a number or a feature array whose shape every
 -- sequence shares with the first non-empty one, e.g. {{{1, 1}}, {{2, 1}, {2, 2}}}
 -- -> [2, 2, 2].
 function M.pad_sequences(seqs, opts)
+  if core.is_tensor(seqs) and (opts == nil or type(opts) == 'table') then
+    -- a tensor [n, len, ...] is n sequences of len steps, as Keras reads an array
+    if seqs:dim() < 2 then
+      error(string.format('pad_sequences: a tensor of sequences needs at least 2 dims [n, steps, ...], got [%s]',
+        table.concat(seqs:shape(), ',')), 2)
+    end
+    local shape = seqs:shape()
+    local n, len = shape[1], shape[2]
+    local flat = {n * len}
+    for d = 3, #shape do flat[#flat + 1] = shape[d] end
+    local values = seqs:to('cpu'):contiguous():reshape(flat)
+    local offsets = {}
+    for i = 0, n do offsets[i + 1] = i * len end
+    return core.pad_sequences(values, require('seq').tensor(offsets, {dtype = 'i64', device = 'cpu'}), opts)
+  end
   if type(seqs) ~= 'table' then
     error('pad_sequences: expected a list of sequences or a seq.Ragged, got ' .. type(seqs), 2)
   end

@@ -151,9 +151,18 @@ function tests.metric_objects_names_modes_and_checkpoints()
   T.eq(table.concat(m.metrics, ','), 'auc,auc_1,precision,recall', 'Keras names, uniquified')
   -- EarlyStopping's mode 'auto' follows the metric's direction, as in Keras 3
   local es = seq.callbacks.EarlyStopping{monitor = 'val_precision', patience = 3}
-  local ckpt = os.tmpname()
-  local h = m:fit(x, y, {epochs = 2, batch_size = 16, validation_data = {xv, yv}, verbose = 0, callbacks = {es}})
+  local es_auc = seq.callbacks.EarlyStopping{monitor = 'val_auc_1', patience = 3}
+  local ckpt, csv = os.tmpname(), os.tmpname()
+  local h = m:fit(x, y, {epochs = 2, batch_size = 16, validation_data = {xv, yv}, verbose = 0,
+                         callbacks = {es, es_auc, seq.callbacks.CSVLogger(csv)}})
   T.eq(es.mode, 'max')
+  T.eq(es_auc.mode, 'max')
+  local f = io.open(csv)
+  local header, row1 = f:read('l'), f:read('l')
+  f:close()
+  os.remove(csv)
+  T.eq(header, 'epoch,loss,auc,auc_1,precision,recall,val_loss,val_auc,val_auc_1,val_precision,val_recall')
+  T.eq(tonumber(row1:match('^0,[^,]*,([^,]*)')), h.history.auc[1], 'CSVLogger row = History')
   T.truthy(h.history.val_auc_1 and h.history.val_precision and h.history.recall, 'objects logged with val_')
   m:save(ckpt)
   local m2 = seq.load_model(ckpt)

@@ -181,6 +181,13 @@ function tests.vectors_ragged_input_and_errors()
     return reads <= 3 and {i, i} or {i, i, i}
   end})
   T.raises(function() pad({shifty}) end, 'item 1 of sequence 1 is a table of 3 entries')
+  -- a tensor [n, steps, features] is n sequences, as Keras reads an array
+  local arr = seq.tensor({{{1, 2}, {3, 4}, {5, 6}}, {{7, 8}, {9, 10}, {11, 12}}}, {dtype = 'f32'})
+  local pa = pad(arr, {maxlen = 2, padding = 'post', truncating = 'post', dtype = 'f32'})
+  T.eq(table.concat(pa:shape(), 'x'), '2x2x2')
+  T.close(pa:reshape({-1}), {1, 2, 3, 4, 7, 8, 9, 10}, {atol = 0, rtol = 0})
+  T.eq(table.concat(pad(seq.zeros({2, 0}, {dtype = 'i32'}), {maxlen = 2}):shape(), 'x'), '2x2')
+  T.raises(function() pad(seq.tensor({1, 2})) end, 'at least 2 dims')
   -- Ragged (sequences of numbers) stays 1-D
   T.raises(function() Ragged.from_table({{{1, 2}}}) end, 'not a number')
 end
