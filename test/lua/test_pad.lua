@@ -163,8 +163,8 @@ end
 
 function tests.vectors_ragged_input_and_errors()
   -- a seq.Ragged-style pair whose values are [steps, 2]
-  local v = seq.tensor({{1, 1}, {2, 1}, {2, 2}}, {dtype = 'i32'})
-  local o = seq.tensor({0, 1, 3}, {dtype = 'i64'})
+  local v = seq.tensor({{1, 1}, {2, 1}, {2, 2}}, {dtype = 'i32', device = 'cpu'})
+  local o = seq.tensor({0, 1, 3}, {dtype = 'i64', device = 'cpu'})
   local x = pad({values = v, offsets = o}, {maxlen = 3, padding = 'post', value = -1})
   T.eq(table.concat(x:shape(), 'x'), '2x3x2')
   T.eq(table.concat(flat(x), ','), '1,1,-1,-1,-1,-1,2,1,2,2,-1,-1')
