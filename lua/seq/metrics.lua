@@ -149,16 +149,7 @@ end
 local function divide_no_nan(a, b) return b == 0 and 0 or a / b end
 
 local function options(o, class_name, allowed)
-  if o == nil then return {} end
-  if type(o) ~= 'table' then error(class_name .. ': options must be a table', 3) end
-  for k in pairs(o) do
-    if not allowed[k] then
-      local names = {}
-      for n in pairs(allowed) do names[#names + 1] = n end
-      table.sort(names)
-      error(string.format("%s: unknown option '%s' (valid: %s)", class_name, tostring(k), table.concat(names, ', ')), 3)
-    end
-  end
+  o = require('seq.nn').check_options(o, class_name, allowed, 3)
   if o.name ~= nil and (type(o.name) ~= 'string' or not o.name:match('^[%w_.%-]+$')) then
     error(class_name .. ': name must be a non-empty string of letters, digits, _ . -', 3)
   end
@@ -173,7 +164,7 @@ local function threshold_option(o, class_name)
   return t
 end
 
-local THRESHOLD_OPTIONS = {thresholds = true, name = true}
+local THRESHOLD_OPTIONS = {'thresholds', 'name'}
 
 -- Precision: tp / (tp + fp), 0 while nothing was predicted positive.
 function metrics.Precision(o)
@@ -194,7 +185,7 @@ end
 -- AUC of the ROC curve (Keras's default: 200 thresholds spread evenly over
 -- [0, 1] plus -1e-7 and 1 + 1e-7 at the ends, trapezoids between them).
 function metrics.AUC(o)
-  o = options(o, 'AUC', {num_thresholds = true, curve = true, summation_method = true, name = true})
+  o = options(o, 'AUC', {'num_thresholds', 'curve', 'summation_method', 'name'})
   local n = o.num_thresholds or 200
   if math.type(n) ~= 'integer' or n < 2 then error('AUC: num_thresholds must be an integer > 1', 2) end
   if o.curve ~= nil and o.curve ~= 'ROC' then error("AUC: only curve = 'ROC' is supported", 2) end

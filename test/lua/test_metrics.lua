@@ -177,7 +177,7 @@ function tests.metric_objects_names_modes_and_checkpoints()
   T.close(a.auc_1, metrics.AUC{num_thresholds = 50}:update_state(yv, p):result(), {atol = 1e-12, rtol = 0})
   T.raises(function() m:compile{loss = 'mse', metrics = {'roc'}} end, "unknown metric 'roc'")
   T.raises(function() m:compile{loss = 'mse', metrics = {{}}} end, 'unknown metric')
-  T.raises(function() metrics.AUC{thresholds = 3} end, "AUC: unknown option 'thresholds'")
+  T.raises(function() metrics.AUC{thresholds = 3} end, "AUC: unknown option 'thresholds'", 'num_thresholds')
   T.raises(function() metrics.Precision{name = ''} end, 'name must be')
 end
 
