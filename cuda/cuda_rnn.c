@@ -29,7 +29,8 @@
  * `saved` (training) owns: the weight space used by the forward (a later
  * optimizer step must not change what backward differentiates), the reserve
  * space, the dense input when we built one, y only when the caller passed
- * none, the descriptors and the device sequence-length array.  The op layer
+ * none, the descriptors and the device sequence-length array (after a step
+ * loop run, only that loop's state).  The op layer
  * (core/engine/seq_nn.c) keeps x, h0, c0 and a detached alias of y alive in the
  * node and passes them in `args` again to backward. */
 #include <stdlib.h>
@@ -352,22 +353,7 @@ static seq_status forward_impl(rnn_call *a, lstm_saved *s, seq_cuda_scratch *tmp
   seq_cuda_rnn_wptrs w = wptrs(p, s->wspace.ptr);
   SEQ_TRY(seq_cuda_k_rnn_pack(&w, kp, rp, bp, dt, I, H, a->cell->G, a->cell->two_bias));
 
-  /* dense input */
-  if (a->x_is_index) {
-    const void *ids;
-    SEQ_TRY(seq_cuda_contig(a->x, a->x->dtype, &tmp[3], &ids));
-    SEQ_TRY(seq_cuda_scratch_alloc(&s->xdense, (size_t)(B * T * I) * es));
-    SEQ_TRY(seq_cuda_k_one_hot(s->xdense.ptr, dt, ids, a->x->dtype, B * T, I));
-    s->x = s->xdense.ptr;
-  } else {
-    if (seq_tensor_is_contiguous(a->x)) {
-      s->x = seq_tensor_data(a->x);
-    } else {
-      const void *xp;
-      SEQ_TRY(seq_cuda_contig(a->x, dt, &s->xdense, &xp));
-      s->x = xp;
-    }
-  }
+  SEQ_TRY(seq_cuda_rnn_dense_input(a->x, a->x_is_index, dt, I, &s->xdense, &s->x));
   const void *h0 = NULL, *c0 = NULL;
   if (a->h0) SEQ_TRY(seq_cuda_contig(a->h0, dt, &tmp[4], &h0));
   if (a->c0) SEQ_TRY(seq_cuda_contig(a->c0, dt, &tmp[5], &c0));
@@ -396,6 +382,20 @@ static seq_status forward_impl(rnn_call *a, lstm_saved *s, seq_cuda_scratch *tmp
              a->c_n ? seq_tensor_data(a->c_n) : NULL, p->wsize, s->wspace.ptr, work_bytes,
              tmp[7].ptr, a->training ? reserve_bytes : 0, a->training ? s->reserve.ptr : NULL));
   return SEQ_OK;
+}
+
+seq_status seq_cuda_rnn_dense_input(const seq_tensor *x, bool x_is_index, seq_dtype dt, int64_t I,
+                                    seq_cuda_scratch *dense, const void **out) {
+  if (!x_is_index) return seq_cuda_contig(x, dt, dense, out);
+  /* the ids' copy may go once the kernel is queued: one stream */
+  seq_cuda_scratch ids_copy = {0};
+  const void *ids;
+  seq_status st = seq_cuda_contig(x, x->dtype, &ids_copy, &ids);
+  if (st == SEQ_OK) st = seq_cuda_scratch_alloc(dense, (size_t)(x->numel * I) * seq_dtype_size(dt));
+  if (st == SEQ_OK) st = seq_cuda_k_one_hot(dense->ptr, dt, ids, x->dtype, x->numel, I);
+  seq_cuda_scratch_free(&ids_copy);
+  if (st == SEQ_OK) *out = dense->ptr;
+  return st;
 }
 
 static void assert_forward_args(const rnn_call *a) {

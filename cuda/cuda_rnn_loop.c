@@ -119,15 +119,7 @@ static seq_status loop_forward_impl(const seq_cuda_rnn_loop_args *a, seq_cuda_rn
     SEQ_TRY(seq_cuda_scratch_alloc(&s->seqlen, sizeof(int32_t) * (size_t)B));
     SEQ_TRY(seq_cuda_upload_impl(s->seqlen.ptr, a->lengths, sizeof(int32_t) * (size_t)B));
   }
-  if (a->x_is_index) {
-    const void *ids;
-    SEQ_TRY(seq_cuda_contig(a->x, a->x->dtype, &tmp[6], &ids));
-    SEQ_TRY(seq_cuda_scratch_alloc(&s->xdense, (size_t)(B * T * I) * es));
-    SEQ_TRY(seq_cuda_k_one_hot(s->xdense.ptr, dt, ids, a->x->dtype, B * T, I));
-    s->x = s->xdense.ptr;
-  } else {
-    SEQ_TRY(seq_cuda_contig(a->x, dt, &s->xdense, &s->x));
-  }
+  SEQ_TRY(seq_cuda_rnn_dense_input(a->x, a->x_is_index, dt, I, &s->xdense, &s->x));
   loop_operands o;
   SEQ_TRY(loop_operands_of(a, dt, tmp, &o));
   SEQ_TRY(gemm(dt, false, false, B * T, GH, I, s->x, I, o.kernel, GH, s->gates.ptr, GH));

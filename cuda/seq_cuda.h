@@ -180,6 +180,11 @@ seq_status seq_cuda_k_rnn_pack(const seq_cuda_rnn_wptrs *w, const void *kernel,
 seq_status seq_cuda_k_rnn_unpack(const seq_cuda_rnn_wptrs *dw, void *dkernel, void *drecurrent,
                                  void *dbias, seq_dtype dt, int64_t I, int64_t H, int G,
                                  bool two_bias);
+/* The input [B*T, I] of dtype dt that the recurrent paths multiply: x's own
+ * memory when contiguous, else a copy in *dense; class ids (x_is_index,
+ * any shape) become one-hot rows in *dense (cuda_rnn.c). */
+seq_status seq_cuda_rnn_dense_input(const seq_tensor *x, bool x_is_index, seq_dtype dt, int64_t I,
+                                    seq_cuda_scratch *dense, const void **out);
 /* ids [n] (i32/i64) -> one-hot rows [n, I] of dtype dt. */
 seq_status seq_cuda_k_one_hot(void *out, seq_dtype dt, const void *ids, seq_dtype id_dt,
                               int64_t n, int64_t I);
