@@ -1367,3 +1367,172 @@ extern "C" seq_status seq_cuda_k_one_hot(void *out, seq_dtype dt, const void *id
   LAUNCH_CHECK("lstm one-hot");
   return SEQ_OK;
 }
+
+/* ---- the recurrent step loop (see cuda_rnn_loop.c) ----
+ * One thread per (sample b, unit j) and step; the gate formulas are the CPU
+ * kernels' (core/cpu/cpu_lstm.c, cpu_rnn.c), activations as the unary ops. */
+
+__device__ static inline float act_sigmoid(float x) { return un_float(SEQ_UN_SIGMOID, x, 0, 0); }
+__device__ static inline double act_sigmoid(double x) { return un_double(SEQ_UN_SIGMOID, x, 0, 0); }
+__device__ static inline float act_tanh(float x) { return tanhf(x); }
+__device__ static inline double act_tanh(double x) { return tanh(x); }
+
+__host__ __device__ static inline int cell_gates(int cell) {
+  return cell == SEQ_CUDA_CELL_LSTM ? 4 : cell == SEQ_CUDA_CELL_GRU ? 3 : 1;
+}
+
+/* h_{t-1} (or c_{t-1}) of row b: the carried state, else the initial one. */
+template <typename T>
+__device__ static inline T prev_state(const T *states, const T *init, int64_t row, int64_t t,
+                                      int64_t H, int64_t j, int64_t e) {
+  if (t > 0) return states[(row - 1) * H + j];
+  return init ? init[e] : (T)0;
+}
+
+template <typename T>
+__global__ void k_rnn_step_forward(seq_cuda_rnn_step s) {
+  const int64_t H = s.H, t = s.t, GH = cell_gates(s.cell) * H;
+  const T *mask = (const T *)s.mask, *bias = (const T *)s.bias;
+  T *S = (T *)s.S, *C = (T *)s.C;
+  GRID_STRIDE(e, s.B * H) {
+    const int64_t b = e / H, j = e % H, row = b * s.T + t, o = row * H + j;
+    const T hp = prev_state(S, (const T *)s.h0, row, t, H, j, e);
+    T h = hp, c = 0;
+    if (s.cell == SEQ_CUDA_CELL_LSTM) c = prev_state(C, (const T *)s.c0, row, t, H, j, e);
+    const bool real = !s.len || t < s.len[b];
+    if (real) {
+      T *g = (T *)s.gates + row * GH;
+      const T *u = (const T *)s.u + b * GH;
+      if (s.cell == SEQ_CUDA_CELL_LSTM) {
+        T i = act_sigmoid(g[j] + u[j] + bias[j]);
+        T f = act_sigmoid(g[H + j] + u[H + j] + bias[H + j]);
+        T cc = act_tanh(g[2 * H + j] + u[2 * H + j] + bias[2 * H + j]);
+        T og = act_sigmoid(g[3 * H + j] + u[3 * H + j] + bias[3 * H + j]);
+        c = f * c + i * cc;
+        h = og * act_tanh(c);
+        g[j] = i;
+        g[H + j] = f;
+        g[2 * H + j] = cc;
+        g[3 * H + j] = og;
+      } else if (s.cell == SEQ_CUDA_CELL_GRU) {
+        T z = act_sigmoid(g[j] + bias[j] + u[j] + bias[3 * H + j]);
+        T r = act_sigmoid(g[H + j] + bias[H + j] + u[H + j] + bias[4 * H + j]);
+        T uu = u[2 * H + j] + bias[5 * H + j];
+        T hh = act_tanh(g[2 * H + j] + bias[2 * H + j] + r * uu);
+        h = z * hp + ((T)1 - z) * hh;
+        g[j] = z;
+        g[H + j] = r;
+        g[2 * H + j] = hh;
+        ((T *)s.uu)[o] = uu;
+      } else {
+        T v = g[j] + bias[j] + u[j];
+        h = s.cell == SEQ_CUDA_CELL_RELU ? (v > 0 ? v : (T)0) : act_tanh(v);
+      }
+    }
+    S[o] = h;
+    if (s.cell == SEQ_CUDA_CELL_LSTM) C[o] = c;
+    if (s.y) ((T *)s.y)[o] = real ? h : (T)0;
+    if (t + 1 < s.T) ((T *)s.hm)[o + H] = h * mask[e];
+    if (t + 1 == s.T) {
+      if (s.h_n) ((T *)s.h_n)[e] = h;
+      if (s.c_n) ((T *)s.c_n)[e] = c;
+    }
+  }
+}
+
+template <typename T>
+__global__ void k_rnn_step_backward(seq_cuda_rnn_step s) {
+  const int64_t H = s.H, t = s.t, G = cell_gates(s.cell), GH = G * H;
+  const T *mask = (const T *)s.mask;
+  T *dhs = (T *)s.dh, *dcs = (T *)s.dc;
+  GRID_STRIDE(e, s.B * H) {
+    const int64_t b = e / H, j = e % H, row = b * s.T + t, o = row * H + j;
+    const bool last = t + 1 == s.T;
+    T dh = last ? (s.dh_n ? ((const T *)s.dh_n)[e] : (T)0) : dhs[e] + ((const T *)s.dhm)[e] * mask[e];
+    T dc = 0;
+    if (s.cell == SEQ_CUDA_CELL_LSTM) dc = last ? (s.dc_n ? ((const T *)s.dc_n)[e] : (T)0) : dcs[e];
+    T *dz = (T *)s.dz + row * GH, *du = (T *)s.du + row * GH;
+    if (s.len && t >= s.len[b]) { /* a padding step: dh, dc pass through */
+      for (int64_t g = 0; g < G; g++) dz[g * H + j] = du[g * H + j] = 0;
+      dhs[e] = dh;
+      if (s.cell == SEQ_CUDA_CELL_LSTM) dcs[e] = dc;
+      continue;
+    }
+    if (s.dy) dh += ((const T *)s.dy)[o];
+    const T *g = (const T *)s.gates + row * GH;
+    if (s.cell == SEQ_CUDA_CELL_LSTM) {
+      const T *C = (const T *)s.C;
+      T i = g[j], f = g[H + j], cc = g[2 * H + j], og = g[3 * H + j];
+      T cp = prev_state(C, (const T *)s.c0, row, t, H, j, e);
+      T tc = act_tanh(C[o]);
+      T dct = dc + dh * og * ((T)1 - tc * tc);
+      dz[j] = dct * cc * i * ((T)1 - i);
+      dz[H + j] = dct * cp * f * ((T)1 - f);
+      dz[2 * H + j] = dct * i * ((T)1 - cc * cc);
+      dz[3 * H + j] = dh * tc * og * ((T)1 - og);
+      dcs[e] = dct * f;
+      dhs[e] = 0;
+    } else if (s.cell == SEQ_CUDA_CELL_GRU) {
+      T z = g[j], r = g[H + j], hh = g[2 * H + j], uu = ((const T *)s.uu)[o];
+      T hp = prev_state((const T *)s.S, (const T *)s.h0, row, t, H, j, e);
+      T dah = dh * ((T)1 - z) * ((T)1 - hh * hh);
+      T dzz = dh * (hp - hh) * z * ((T)1 - z);
+      T dr = dah * uu * r * ((T)1 - r);
+      dz[j] = du[j] = dzz;
+      dz[H + j] = du[H + j] = dr;
+      dz[2 * H + j] = dah;
+      du[2 * H + j] = dah * r;
+      dhs[e] = dh * z; /* h_t = z*h_{t-1} + ...: the direct path */
+    } else {
+      T h = ((const T *)s.S)[o];
+      dz[j] = s.cell == SEQ_CUDA_CELL_RELU ? (h > 0 ? dh : (T)0) : dh * ((T)1 - h * h);
+      dhs[e] = 0;
+    }
+  }
+}
+
+template <typename T>
+__global__ void k_rnn_first_input(seq_cuda_rnn_step s) {
+  GRID_STRIDE(e, s.B * s.H) {
+    const int64_t b = e / s.H, j = e % s.H;
+    ((T *)s.hm)[b * s.T * s.H + j] = s.h0 ? ((const T *)s.h0)[e] * ((const T *)s.mask)[e] : (T)0;
+  }
+}
+
+template <typename T>
+__global__ void k_rnn_initial_grads(seq_cuda_rnn_step s, T *dh0, T *dc0) {
+  GRID_STRIDE(e, s.B * s.H) {
+    if (dh0) dh0[e] = ((const T *)s.dh)[e] + ((const T *)s.dhm)[e] * ((const T *)s.mask)[e];
+    if (dc0) dc0[e] = ((const T *)s.dc)[e];
+  }
+}
+
+extern "C" seq_status seq_cuda_k_rnn_step_forward(const seq_cuda_rnn_step *s, seq_dtype dt) {
+  DISPATCH_FLOAT(dt, T, "rnn", (SEQ_LAUNCH(blocks_for(s->B * s->H), THREADS,
+                                           k_rnn_step_forward<T>)(*s)));
+  LAUNCH_CHECK("recurrent step");
+  return SEQ_OK;
+}
+
+extern "C" seq_status seq_cuda_k_rnn_step_backward(const seq_cuda_rnn_step *s, seq_dtype dt) {
+  DISPATCH_FLOAT(dt, T, "rnn", (SEQ_LAUNCH(blocks_for(s->B * s->H), THREADS,
+                                           k_rnn_step_backward<T>)(*s)));
+  LAUNCH_CHECK("recurrent step backward");
+  return SEQ_OK;
+}
+
+extern "C" seq_status seq_cuda_k_rnn_first_input(const seq_cuda_rnn_step *s, seq_dtype dt) {
+  DISPATCH_FLOAT(dt, T, "rnn", (SEQ_LAUNCH(blocks_for(s->B * s->H), THREADS,
+                                           k_rnn_first_input<T>)(*s)));
+  LAUNCH_CHECK("recurrent first input");
+  return SEQ_OK;
+}
+
+extern "C" seq_status seq_cuda_k_rnn_initial_grads(const seq_cuda_rnn_step *s, void *dh0,
+                                                   void *dc0, seq_dtype dt) {
+  if (!dh0 && !dc0) return SEQ_OK;
+  DISPATCH_FLOAT(dt, T, "rnn", (SEQ_LAUNCH(blocks_for(s->B * s->H), THREADS,
+                                           k_rnn_initial_grads<T>)(*s, (T *)dh0, (T *)dc0)));
+  LAUNCH_CHECK("recurrent initial-state gradients");
+  return SEQ_OK;
+}

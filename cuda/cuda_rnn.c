@@ -18,8 +18,8 @@
  * biases; the LSTM and the simple RNN have one bias, so the recurrent bias
  * is held at zero, the gates see exactly bias_in, and d(bias) is the
  * input-bias gradient (the recurrent-bias gradient is the same numbers and
- * is ignored).  The GRU's recurrent dropout mask has no cuDNN counterpart
- * and is refused here.
+ * is ignored).  A recurrent dropout mask has no cuDNN counterpart: such
+ * calls run the step loop of cuda_rnn_loop.c instead.
  *
  * Index input (x_is_index): cuDNN needs the dense input, so the one-hot
  * [B,T,I] is materialised on the device (for the char-RNN, 128*40*57 floats,
@@ -29,7 +29,8 @@
  * `saved` (training) owns: the weight space used by the forward (a later
  * optimizer step must not change what backward differentiates), the reserve
  * space, the dense input when we built one, y only when the caller passed
- * none, the descriptors and the device sequence-length array.  The op layer
+ * none, the descriptors and the device sequence-length array (after a step
+ * loop run, only that loop's state).  The op layer
  * (core/engine/seq_nn.c) keeps x, h0, c0 and a detached alias of y alive in the
  * node and passes them in `args` again to backward. */
 #include <stdlib.h>
@@ -47,12 +48,13 @@ typedef struct rnn_cell {
   bool two_bias; /* the Keras bias has an input and a recurrent row (GRU) */
   int lin[4];    /* Keras gate g -> cuDNN input linear layer id */
   const char *op;
+  seq_cuda_cell loop; /* the same cell in the step loop */
 } rnn_cell;
 
-static const rnn_cell CELL_LSTM = {CUDNN_LSTM, 4, false, {0, 1, 2, 3}, "lstm"};
-static const rnn_cell CELL_GRU = {CUDNN_GRU, 3, true, {1, 0, 2, 0}, "gru"};
-static const rnn_cell CELL_TANH = {CUDNN_RNN_TANH, 1, false, {0}, "simple_rnn"};
-static const rnn_cell CELL_RELU = {CUDNN_RNN_RELU, 1, false, {0}, "simple_rnn"};
+static const rnn_cell CELL_LSTM = {CUDNN_LSTM, 4, false, {0, 1, 2, 3}, "lstm", SEQ_CUDA_CELL_LSTM};
+static const rnn_cell CELL_GRU = {CUDNN_GRU, 3, true, {1, 0, 2, 0}, "gru", SEQ_CUDA_CELL_GRU};
+static const rnn_cell CELL_TANH = {CUDNN_RNN_TANH, 1, false, {0}, "simple_rnn", SEQ_CUDA_CELL_TANH};
+static const rnn_cell CELL_RELU = {CUDNN_RNN_RELU, 1, false, {0}, "simple_rnn", SEQ_CUDA_CELL_RELU};
 
 /* One call of either op, in the form the cuDNN code below takes (c0, c_n,
  * dc_n, dc0: LSTM only). */
@@ -63,7 +65,7 @@ typedef struct rnn_call {
   seq_tensor *x, *kernel, *recurrent, *bias, *h0, *c0, *y, *h_n, *c_n;
   void *saved;
   const int32_t *lengths;      /* host [B] or NULL (see seq_lstm_args) */
-  seq_tensor *recurrent_mask; /* refused: cuDNN has no such mask */
+  seq_tensor *recurrent_mask; /* [B,H] or NULL; cuDNN has no such mask: the step loop */
 } rnn_call;
 
 typedef struct rnn_call_grads {
@@ -93,6 +95,7 @@ static int nplans;
 static uint64_t plan_clock;
 
 typedef struct lstm_saved {
+  seq_cuda_rnn_loop *loop; /* set when the step loop ran instead of cuDNN */
   lstm_plan *plan;
   int64_t B, T;
   cudnnRNNDataDescriptor_t xdesc, ydesc;
@@ -274,6 +277,7 @@ void seq_cuda_rnn_free_saved(void *ptr) {
   lstm_saved *s = ptr;
   if (!s) return;
   if (s->plan) s->plan->users--;
+  seq_cuda_rnn_loop_free(s->loop);
   if (s->xdesc) cudnnDestroyRNNDataDescriptor(s->xdesc);
   if (s->ydesc) cudnnDestroyRNNDataDescriptor(s->ydesc);
   if (s->hdesc) cudnnDestroyTensorDescriptor(s->hdesc);
@@ -349,22 +353,7 @@ static seq_status forward_impl(rnn_call *a, lstm_saved *s, seq_cuda_scratch *tmp
   seq_cuda_rnn_wptrs w = wptrs(p, s->wspace.ptr);
   SEQ_TRY(seq_cuda_k_rnn_pack(&w, kp, rp, bp, dt, I, H, a->cell->G, a->cell->two_bias));
 
-  /* dense input */
-  if (a->x_is_index) {
-    const void *ids;
-    SEQ_TRY(seq_cuda_contig(a->x, a->x->dtype, &tmp[3], &ids));
-    SEQ_TRY(seq_cuda_scratch_alloc(&s->xdense, (size_t)(B * T * I) * es));
-    SEQ_TRY(seq_cuda_k_one_hot(s->xdense.ptr, dt, ids, a->x->dtype, B * T, I));
-    s->x = s->xdense.ptr;
-  } else {
-    if (seq_tensor_is_contiguous(a->x)) {
-      s->x = seq_tensor_data(a->x);
-    } else {
-      const void *xp;
-      SEQ_TRY(seq_cuda_contig(a->x, dt, &s->xdense, &xp));
-      s->x = xp;
-    }
-  }
+  SEQ_TRY(seq_cuda_rnn_dense_input(a->x, a->x_is_index, dt, I, &s->xdense, &s->x));
   const void *h0 = NULL, *c0 = NULL;
   if (a->h0) SEQ_TRY(seq_cuda_contig(a->h0, dt, &tmp[4], &h0));
   if (a->c0) SEQ_TRY(seq_cuda_contig(a->c0, dt, &tmp[5], &c0));
@@ -395,6 +384,20 @@ static seq_status forward_impl(rnn_call *a, lstm_saved *s, seq_cuda_scratch *tmp
   return SEQ_OK;
 }
 
+seq_status seq_cuda_rnn_dense_input(const seq_tensor *x, bool x_is_index, seq_dtype dt, int64_t I,
+                                    seq_cuda_scratch *dense, const void **out) {
+  if (!x_is_index) return seq_cuda_contig(x, dt, dense, out);
+  /* the ids' copy may go once the kernel is queued: one stream */
+  seq_cuda_scratch ids_copy = {0};
+  const void *ids;
+  seq_status st = seq_cuda_contig(x, x->dtype, &ids_copy, &ids);
+  if (st == SEQ_OK) st = seq_cuda_scratch_alloc(dense, (size_t)(x->numel * I) * seq_dtype_size(dt));
+  if (st == SEQ_OK) st = seq_cuda_k_one_hot(dense->ptr, dt, ids, x->dtype, x->numel, I);
+  seq_cuda_scratch_free(&ids_copy);
+  if (st == SEQ_OK) *out = dense->ptr;
+  return st;
+}
+
 static void assert_forward_args(const rnn_call *a) {
 #ifndef NDEBUG
   const seq_dtype dt = a->kernel->dtype;
@@ -410,11 +413,19 @@ static void assert_forward_args(const rnn_call *a) {
                      "lstm: x [B,T,I], or ids [B,T]");
   seq_backend_assert(is_arg(a->h0, dt, B * H) && is_arg(a->c0, dt, B * H) &&
                          is_arg(a->y, dt, B * T * H) && is_arg(a->h_n, dt, B * H) &&
-                         is_arg(a->c_n, dt, B * H),
-                     "lstm: states and outputs");
+                         is_arg(a->c_n, dt, B * H) && is_arg(a->recurrent_mask, dt, B * H),
+                     "lstm: states, mask and outputs");
 #else
   (void)a;
 #endif
+}
+
+/* The step loop's view of a call (recurrent dropout). */
+static seq_cuda_rnn_loop_args loop_args(const rnn_call *a) {
+  return (seq_cuda_rnn_loop_args){a->cell->loop, a->B,    a->T,         a->I,   a->H,
+                                  a->x_is_index, a->training, a->x, a->kernel, a->recurrent,
+                                  a->bias,       a->h0,   a->c0,        a->recurrent_mask,
+                                  a->y,          a->h_n,  a->c_n,       a->lengths};
 }
 
 static seq_status rnn_forward(rnn_call *a) {
@@ -427,11 +438,18 @@ static seq_status rnn_forward(rnn_call *a) {
     return seq_fail(SEQ_ESHAPE, "%s: sizes B=%lld T=%lld I=%lld H=%lld exceed cuDNN's int range",
                     op, (long long)B, (long long)T, (long long)I, (long long)H);
 
-  if (a->recurrent_mask)
-    return seq_fail(SEQ_EARG, "lstm: recurrent dropout is not supported by the cuDNN LSTM (cuDNN has "
-                              "no mask on the recurrent input); train it on the CPU");
   lstm_saved *s = calloc(1, sizeof *s);
   if (!s) return seq_fail(SEQ_ENOMEM, "%s: out of host memory", op);
+  if (a->recurrent_mask) {
+    seq_cuda_rnn_loop_args la = loop_args(a);
+    seq_status st = seq_cuda_rnn_loop_forward(&la, &s->loop);
+    if (st != SEQ_OK || !a->training) {
+      seq_cuda_rnn_free_saved(s);
+      s = NULL;
+    }
+    a->saved = s;
+    return st;
+  }
   seq_cuda_scratch tmp[8];
   memset(tmp, 0, sizeof tmp);
   seq_status st = forward_impl(a, s, tmp);
@@ -515,6 +533,12 @@ static seq_status backward_impl(rnn_call *a, rnn_call_grads *g, lstm_saved *s,
 static seq_status rnn_backward(rnn_call *a, rnn_call_grads *g) {
   SEQ_TRY(seq_cuda_ensure_init());
   lstm_saved *s = a->saved;
+  if (s && s->loop) {
+    seq_cuda_rnn_loop_args la = loop_args(a);
+    seq_cuda_rnn_loop_grads lg = {g->dy, g->dh_n, g->dc_n, g->dx, g->dkernel, g->drecurrent,
+                                  g->dbias, g->dh0, g->dc0};
+    return seq_cuda_rnn_loop_backward(&la, s->loop, &lg);
+  }
   seq_backend_assert(s && s->reserve.ptr && (a->y || s->ycopy.ptr),
                      "lstm backward: the saved state of a training forward");
   seq_cuda_scratch tmp[8];
@@ -554,15 +578,10 @@ static rnn_call gru_call(const seq_rnn_args *a) {
                                                    : &CELL_TANH;
   return (rnn_call){cell,      a->B,         a->T,    a->I,  a->H, a->x_is_index, a->training,
                     a->x,      a->kernel,    a->recurrent, a->bias, a->h0, NULL, a->y, a->h_n,
-                    NULL,      a->saved,     a->lengths, NULL};
+                    NULL,      a->saved,     a->lengths, a->rmask};
 }
 
 seq_status seq_cuda_rnn_forward(seq_rnn_args *a) {
-  if (a->rmask)
-    return seq_fail(SEQ_EARG,
-                    "%s: recurrent dropout is not available on cuda (cuDNN has no mask on the "
-                    "recurrent state); use recurrent_dropout = 0 there, or the CPU",
-                    a->mode == SEQ_RNN_GRU ? "gru" : "simple_rnn");
   rnn_call c = gru_call(a);
   seq_status st = rnn_forward(&c);
   a->saved = c.saved;

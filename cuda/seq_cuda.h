@@ -180,9 +180,71 @@ seq_status seq_cuda_k_rnn_pack(const seq_cuda_rnn_wptrs *w, const void *kernel,
 seq_status seq_cuda_k_rnn_unpack(const seq_cuda_rnn_wptrs *dw, void *dkernel, void *drecurrent,
                                  void *dbias, seq_dtype dt, int64_t I, int64_t H, int G,
                                  bool two_bias);
+/* The input [B*T, I] of dtype dt that the recurrent paths multiply: x's own
+ * memory when contiguous, else a copy in *dense; class ids (x_is_index,
+ * any shape) become one-hot rows in *dense (cuda_rnn.c). */
+seq_status seq_cuda_rnn_dense_input(const seq_tensor *x, bool x_is_index, seq_dtype dt, int64_t I,
+                                    seq_cuda_scratch *dense, const void **out);
 /* ids [n] (i32/i64) -> one-hot rows [n, I] of dtype dt. */
 seq_status seq_cuda_k_one_hot(void *out, seq_dtype dt, const void *ids, seq_dtype id_dt,
                               int64_t n, int64_t I);
+
+/* The recurrent step loop (cuda_rnn_loop.c) for what cuDNN cannot run: a
+ * recurrent dropout mask on h_{t-1}.  Per step t one launch over the B*H
+ * (sample, unit) pairs; all buffers are contiguous, batch-major [B,T,...]
+ * (see cuda_rnn_loop.c for what each holds).  cell: a seq_cuda_cell. */
+typedef enum seq_cuda_cell {
+  SEQ_CUDA_CELL_LSTM, SEQ_CUDA_CELL_GRU, SEQ_CUDA_CELL_TANH, SEQ_CUDA_CELL_RELU
+} seq_cuda_cell;
+typedef struct seq_cuda_rnn_step {
+  int cell;
+  int64_t B, T, H, t;
+  const int32_t *len;           /* [B] steps each row runs, or NULL: all T */
+  const void *mask;             /* [B,H] the recurrent dropout mask */
+  const void *h0, *c0;          /* [B,H] or NULL (zeros) */
+  const void *bias;             /* Keras bias: [G*H], GRU [2,3H] */
+  void *gates;                  /* [B,T,G*H] input projection -> activated gates */
+  const void *u;                /* forward: [B,G*H] (h_{t-1}*mask).R of step t */
+  void *uu;                     /* GRU [B,T,H]: h_{t-1}.R_h + b_Rh */
+  void *S, *C;                  /* [B,T,H] h and c after each step (carried past lengths) */
+  void *hm;                     /* [B,T,H] h_{t-1} * mask, the recurrent product's input */
+  void *y, *h_n, *c_n;          /* forward outputs, any NULL */
+  const void *dy, *dh_n, *dc_n; /* backward inputs, any NULL */
+  void *dz, *du;                /* [B,T,G*H] gradients of the input and recurrent projections
+                                 * (the same buffer but for the GRU) */
+  void *dh, *dc;                /* [B,H] dh, dc carried to step t-1 */
+  void *dhm;                    /* [B,H] d(h_t * mask) from step t+1's recurrent product */
+} seq_cuda_rnn_step;
+/* Forward step t (after u = hm[:,t].R); also writes hm[:,t+1], and h_n,
+ * c_n at the last step. */
+seq_status seq_cuda_k_rnn_step_forward(const seq_cuda_rnn_step *s, seq_dtype dt);
+/* Backward step t (dh_n, dc_n are read at t = T-1; dhm at t < T-1). */
+seq_status seq_cuda_k_rnn_step_backward(const seq_cuda_rnn_step *s, seq_dtype dt);
+/* Forward: hm[:,0] = h0 * mask (zeros without h0).  Backward, after step 0's
+ * recurrent product (into s->dhm): dh0 = dh + dhm * mask, dc0 = dc (either
+ * may be NULL). */
+seq_status seq_cuda_k_rnn_first_input(const seq_cuda_rnn_step *s, seq_dtype dt);
+seq_status seq_cuda_k_rnn_initial_grads(const seq_cuda_rnn_step *s, void *dh0, void *dc0,
+                                        seq_dtype dt);
+
+/* One call of the step loop (tensors as in seq_lstm_args; c0, c_n: LSTM). */
+typedef struct seq_cuda_rnn_loop_args {
+  seq_cuda_cell cell;
+  int64_t B, T, I, H;
+  bool x_is_index, training;
+  seq_tensor *x, *kernel, *recurrent, *bias, *h0, *c0, *mask, *y, *h_n, *c_n;
+  const int32_t *lengths; /* host [B] or NULL */
+} seq_cuda_rnn_loop_args;
+typedef struct seq_cuda_rnn_loop_grads {
+  seq_tensor *dy, *dh_n, *dc_n, *dx, *dkernel, *drecurrent, *dbias, *dh0, *dc0;
+} seq_cuda_rnn_loop_grads;
+typedef struct seq_cuda_rnn_loop seq_cuda_rnn_loop; /* what backward needs */
+/* *saved is set only for training. */
+seq_status seq_cuda_rnn_loop_forward(const seq_cuda_rnn_loop_args *a, seq_cuda_rnn_loop **saved);
+/* a: the forward's arguments again (the op layer keeps them alive). */
+seq_status seq_cuda_rnn_loop_backward(const seq_cuda_rnn_loop_args *a, seq_cuda_rnn_loop *saved,
+                                      const seq_cuda_rnn_loop_grads *g);
+void seq_cuda_rnn_loop_free(seq_cuda_rnn_loop *saved);
 
 /* cuda_blas.c */
 seq_status seq_cuda_gemm(seq_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n,

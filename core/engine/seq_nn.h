@@ -24,8 +24,8 @@ seq_status seq_lstm(seq_tensor **y, seq_tensor **h_n, seq_tensor **c_n, seq_tens
  *     length 0); gradients flow only through the real steps.
  *   recurrent_mask ([B,H], the kernel's dtype and device): Keras's
  *     recurrent dropout, h_{t-1} * mask enters the recurrent product at
- *     every step (the mask itself is not differentiated).  The CPU only:
- *     cuDNN has no such mask. */
+ *     every step (the mask itself is not differentiated).  cuDNN has no
+ *     such mask: on CUDA the backend runs its own step loop then. */
 seq_status seq_lstm_ex(seq_tensor **y, seq_tensor **h_n, seq_tensor **c_n, seq_tensor *x,
                        seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias,
                        seq_tensor *h0, seq_tensor *c0, const seq_tensor *lengths,

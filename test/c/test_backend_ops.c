@@ -759,8 +759,9 @@ static seq_status c_sigmoid_bce(ctx *c) {
 
 /* ---- the fused LSTM ---- */
 
+/* mask: a recurrent dropout mask (CUDA: the step loop instead of cuDNN). */
 static seq_status lstm_inputs(ctx *c, seq_lstm_args *a, seq_dtype dt, int64_t B, int64_t T,
-                              int64_t I, int64_t H, bool index, bool states) {
+                              int64_t I, int64_t H, bool index, bool states, bool mask) {
   memset(a, 0, sizeof *a);
   a->B = B, a->T = T, a->I = I, a->H = H;
   a->x_is_index = index;
@@ -773,6 +774,7 @@ static seq_status lstm_inputs(ctx *c, seq_lstm_args *a, seq_dtype dt, int64_t B,
     TRY(input(c, &a->h0, dt, SHAPE(B, H), -1, 1));
     TRY(input(c, &a->c0, dt, SHAPE(B, H), -1, 1));
   }
+  if (mask) TRY(input(c, &a->recurrent_mask, dt, SHAPE(B, H), 0, 2));
   TRY(output(c, &a->y, "y", dt, SHAPE(B, T, H)));
   TRY(output(c, &a->h_n, "h_n", dt, SHAPE(B, H)));
   TRY(output(c, &a->c_n, "c_n", dt, SHAPE(B, H)));
@@ -785,9 +787,9 @@ static const int32_t LSTM_LENGTHS_T5[3] = {5, 0, 3}, LSTM_LENGTHS_T4[3] = {2, 4,
 static seq_status c_lstm_forward(ctx *c) {
   for (int f = 0; f < COUNT(FLOATS); f++)
     for (int index = 0; index < 2; index++)
-      for (int states = 0; states < 4; states++) {
+      for (int states = 0; states < 8; states++) {
         seq_lstm_args a;
-        TRY(lstm_inputs(c, &a, FLOATS[f], 3, 5, 4, 6, index, states & 1));
+        TRY(lstm_inputs(c, &a, FLOATS[f], 3, 5, 4, 6, index, states & 1, states & 4));
         if (states & 2) a.lengths = LSTM_LENGTHS_T5;
         a.training = false;
         TRY(c->be->lstm_forward(&a));
@@ -800,22 +802,24 @@ static seq_status c_lstm_forward(ctx *c) {
  * evaluation under recording, an exception between the passes). */
 static seq_status c_lstm_free_saved(ctx *c) {
   seq_lstm_args a;
-  TRY(lstm_inputs(c, &a, SEQ_F32, 2, 3, 4, 5, false, true));
-  a.training = true;
-  TRY(c->be->lstm_forward(&a));
-  if (!a.saved) return seq_fail(SEQ_EARG, "lstm: training forward saved nothing");
-  c->be->lstm_free_saved(a.saved);
+  for (int mask = 0; mask < 2; mask++) {
+    TRY(lstm_inputs(c, &a, SEQ_F32, 2, 3, 4, 5, false, true, mask));
+    a.training = true;
+    TRY(c->be->lstm_forward(&a));
+    if (!a.saved) return seq_fail(SEQ_EARG, "lstm: training forward saved nothing");
+    c->be->lstm_free_saved(a.saved);
+  }
   return SEQ_OK;
 }
 
 static seq_status c_lstm_backward(ctx *c) {
   for (int f = 0; f < COUNT(FLOATS); f++)
     for (int index = 0; index < 2; index++)
-      for (int upstream = 0; upstream < 4; upstream++) {
+      for (int upstream = 0; upstream < 8; upstream++) {
         seq_dtype dt = FLOATS[f];
         const int64_t B = 3, T = 4, I = 5, H = 6;
         seq_lstm_args a;
-        TRY(lstm_inputs(c, &a, dt, B, T, I, H, index, true));
+        TRY(lstm_inputs(c, &a, dt, B, T, I, H, index, true, upstream & 4));
         if (upstream & 2) a.lengths = LSTM_LENGTHS_T4;
         a.training = true;
         TRY(c->be->lstm_forward(&a));
@@ -842,7 +846,7 @@ static seq_status c_lstm_backward(ctx *c) {
 static const seq_rnn_mode RNN_MODES[] = {SEQ_RNN_GRU, SEQ_RNN_TANH, SEQ_RNN_RELU};
 
 static seq_status rnn_inputs(ctx *c, seq_rnn_args *a, seq_rnn_mode mode, seq_dtype dt, int64_t B,
-                             int64_t T, int64_t I, int64_t H, bool index, bool states) {
+                             int64_t T, int64_t I, int64_t H, bool index, bool states, bool mask) {
   memset(a, 0, sizeof *a);
   const int64_t GH = (mode == SEQ_RNN_GRU ? 3 : 1) * H;
   a->mode = mode;
@@ -854,9 +858,9 @@ static seq_status rnn_inputs(ctx *c, seq_rnn_args *a, seq_rnn_mode mode, seq_dty
   TRY(input(c, &a->recurrent, dt, SHAPE(H, GH), -0.5, 0.5));
   if (mode == SEQ_RNN_GRU) TRY(input(c, &a->bias, dt, SHAPE(2, GH), -0.5, 0.5));
   else TRY(input(c, &a->bias, dt, SHAPE(H), -0.5, 0.5));
-  /* no recurrent dropout mask: cuDNN has none (the CPU's is tested in
-   * test/lua/test_rnn.lua) */
   if (states) TRY(input(c, &a->h0, dt, SHAPE(B, H), -1, 1));
+  /* a recurrent dropout mask (CUDA: the step loop instead of cuDNN) */
+  if (mask) TRY(input(c, &a->rmask, dt, SHAPE(B, H), 0, 2));
   TRY(output(c, &a->y, "y", dt, SHAPE(B, T, H)));
   TRY(output(c, &a->h_n, "h_n", dt, SHAPE(B, H)));
   return SEQ_OK;
@@ -866,9 +870,10 @@ static seq_status c_rnn_forward(ctx *c) {
   for (int m = 0; m < COUNT(RNN_MODES); m++)
     for (int f = 0; f < COUNT(FLOATS); f++)
       for (int index = 0; index < 2; index++)
-        for (int states = 0; states < 2; states++) {
+        for (int states = 0; states < 4; states++) {
           seq_rnn_args a;
-          TRY(rnn_inputs(c, &a, RNN_MODES[m], FLOATS[f], 3, 5, 4, 6, index, states));
+          TRY(rnn_inputs(c, &a, RNN_MODES[m], FLOATS[f], 3, 5, 4, 6, index, states & 1, states & 2));
+          if (states & 2) a.lengths = LSTM_LENGTHS_T5;
           a.training = false;
           TRY(c->be->rnn_forward(&a));
           if (a.saved) c->be->rnn_free_saved(a.saved);
@@ -879,7 +884,7 @@ static seq_status c_rnn_forward(ctx *c) {
 static seq_status c_rnn_free_saved(ctx *c) {
   for (int m = 0; m < COUNT(RNN_MODES); m++) {
     seq_rnn_args a;
-    TRY(rnn_inputs(c, &a, RNN_MODES[m], SEQ_F32, 2, 3, 4, 5, false, false));
+    TRY(rnn_inputs(c, &a, RNN_MODES[m], SEQ_F32, 2, 3, 4, 5, false, false, m == 0));
     a.training = true;
     TRY(c->be->rnn_forward(&a));
     if (!a.saved) return seq_fail(SEQ_EARG, "rnn: training forward saved nothing");
@@ -892,18 +897,19 @@ static seq_status c_rnn_backward(ctx *c) {
   for (int m = 0; m < COUNT(RNN_MODES); m++)
     for (int f = 0; f < COUNT(FLOATS); f++)
       for (int index = 0; index < 2; index++)
-        for (int upstream = 0; upstream < 2; upstream++) {
+        for (int upstream = 0; upstream < 4; upstream++) {
           const seq_dtype dt = FLOATS[f];
           const seq_rnn_mode mode = RNN_MODES[m];
           const int64_t B = 3, T = 4, I = 5, H = 6, GH = (mode == SEQ_RNN_GRU ? 3 : 1) * H;
           seq_rnn_args a;
-          TRY(rnn_inputs(c, &a, mode, dt, B, T, I, H, index, upstream));
+          TRY(rnn_inputs(c, &a, mode, dt, B, T, I, H, index, upstream & 1, upstream & 2));
+          if (upstream & 2) a.lengths = LSTM_LENGTHS_T4;
           a.training = true;
           TRY(c->be->rnn_forward(&a));
           seq_rnn_grads g;
           memset(&g, 0, sizeof g);
           seq_status st = input(c, &g.dy, dt, SHAPE(B, T, H), -1, 1);
-          if (st == SEQ_OK && upstream) st = input(c, &g.dh_n, dt, SHAPE(B, H), -1, 1);
+          if (st == SEQ_OK && (upstream & 1)) st = input(c, &g.dh_n, dt, SHAPE(B, H), -1, 1);
           if (st == SEQ_OK && !index) st = output(c, &g.dx, "dx", dt, SHAPE(B, T, I));
           if (st == SEQ_OK) st = output(c, &g.dkernel, "dkernel", dt, SHAPE(I, GH));
           if (st == SEQ_OK) st = output(c, &g.drecurrent, "drecurrent", dt, SHAPE(H, GH));

@@ -260,20 +260,20 @@ function tests.embedding_and_indexing()
   end)
 end
 
+-- Class ids [B,T] in [0,I) (i64, on the CPU), for one-hot input.
+local function class_ids(B, Tn, I)
+  local rows = {}
+  for b = 1, B do
+    rows[b] = {}
+    for t = 1, Tn do rows[b][t] = (b * 5 + t * 3) % I end
+  end
+  return seq.tensor(rows, {dtype = 'i64', device = 'cpu'})
+end
+
 -- The LSTM through cuDNN against the CPU kernel: outputs and every gradient.
 local function lstm_case(B, Tn, I, H, opts)
   seq.manual_seed(opts.seed or 20)
-  local x
-  if opts.index then
-    local rows = {}
-    for b = 1, B do
-      rows[b] = {}
-      for t = 1, Tn do rows[b][t] = (b * 5 + t * 3) % I end
-    end
-    x = seq.tensor(rows, {dtype = 'i64'})
-  else
-    x = seq.randn(B, Tn, I)
-  end
+  local x = opts.index and class_ids(B, Tn, I) or seq.randn(B, Tn, I)
   local k, r, bias = seq.randn(I, 4 * H) * 0.3, seq.randn(H, 4 * H) * 0.3, seq.randn(4 * H) * 0.3
   local h0, c0 = seq.randn(B, H) * 0.5, seq.randn(B, H) * 0.5
   local wy, wh, wc = seq.randn(B, Tn, H), seq.randn(B, H), seq.randn(B, H)
@@ -345,6 +345,162 @@ function tests.lstm_step_by_step_inference()
       return outs
     end)
   end)
+end
+
+-- Recurrent dropout: cuDNN has no mask on h_{t-1}, so with one the CUDA
+-- backend runs its own step loop (cuda/cuda_rnn_loop.c).  Same mask, same
+-- numbers as the CPU kernels: outputs and every gradient, for each cell,
+-- with h0 (and c0), per-sample lengths and class-id input, f32 and f64.
+local RDROP_TOL = {f32 = {atol = 2e-5, rtol = 1e-4}, f64 = {atol = 1e-12, rtol = 1e-10}}
+
+local function recurrent_op(mode, X, K, R, Bb, H0, C0, M, lengths)
+  if mode == 'lstm' then return core.lstm(X, K, R, Bb, H0, C0, {lengths = lengths, recurrent_mask = M}) end
+  if mode == 'gru' then return core.gru(X, K, R, Bb, H0, M, lengths) end
+  return core.simple_rnn(X, K, R, Bb, H0, M, mode, lengths)
+end
+
+local function rdrop_case(mode, dtype, B, Tn, I, H, opts)
+  seq.manual_seed(opts.seed or 30)
+  local G = ({lstm = 4, gru = 3})[mode] or 1
+  local o = {dtype = dtype, device = 'cpu'}
+  local x = opts.index and class_ids(B, Tn, I) or seq.randn(B, Tn, I, o)
+  local k, r = seq.randn(I, G * H, o) * 0.4, seq.randn(H, G * H, o) * 0.4
+  local bias = mode == 'gru' and seq.randn(2, 3 * H, o) * 0.3 or seq.randn(G * H, o) * 0.3
+  local h0, c0 = seq.randn(B, H, o) * 0.5, seq.randn(B, H, o) * 0.5
+  local mask = core.dropout(seq.ones({B, H}, o), 0.4, true)
+  local wy, wh, wc = seq.randn(B, Tn, H, o), seq.randn(B, H, o), seq.randn(B, H, o)
+  local lengths = opts.lengths and seq.tensor(opts.lengths, {dtype = 'i32', device = 'cpu'}) or nil
+  same(mode .. ' recurrent dropout ' .. dtype .. (opts.index and ' ids' or ''), function(d)
+    local X = opts.index and on(x, d) or leaf(x, d)
+    local K, R, Bb, H0 = leaf(k, d), leaf(r, d), leaf(bias, d), leaf(h0, d)
+    local C0 = mode == 'lstm' and leaf(c0, d) or nil
+    local y, hn, cn = recurrent_op(mode, X, K, R, Bb, H0, C0, on(mask, d), lengths)
+    local loss = (y * on(wy, d)):sum() + (hn * on(wh, d)):sum()
+    if cn then loss = loss + (cn * on(wc, d)):sum() end
+    loss:backward()
+    local res = {y, hn, K.grad, R.grad, Bb.grad, H0.grad}
+    if not opts.index then res[#res + 1] = X.grad end
+    if cn then
+      res[#res + 1] = cn
+      res[#res + 1] = C0.grad
+    end
+    return res
+  end, RDROP_TOL[dtype])
+end
+
+function tests.recurrent_dropout_every_cell()
+  need_cuda()
+  for _, mode in ipairs({'lstm', 'gru', 'tanh', 'relu'}) do
+    for _, dtype in ipairs({'f32', 'f64'}) do
+      rdrop_case(mode, dtype, 4, 6, 3, 5, {lengths = {6, 2, 0, 4}})
+      rdrop_case(mode, dtype, 2, 5, 4, 3, {})
+    end
+    rdrop_case(mode, 'f32', 3, 5, 7, 4, {index = true, lengths = {5, 1, 3}})
+  end
+end
+
+function tests.recurrent_dropout_imdb_shape()
+  need_cuda()
+  rdrop_case('lstm', 'f32', 8, 40, 16, 32, {seed = 31})
+  rdrop_case('gru', 'f32', 8, 40, 16, 32, {seed = 32, lengths = {40, 3, 17, 40, 1, 0, 25, 39}})
+end
+
+-- The layers (go_backwards, a Keras mask, input dropout too): the same seed
+-- draws the same masks on both devices, so outputs and weight gradients
+-- agree; and a mask changes the result, while inference (no mask: cuDNN on
+-- a GPU) gives the unmasked op's numbers exactly.
+function tests.recurrent_dropout_layers()
+  need_cuda()
+  seq.manual_seed(33)
+  local x = seq.randn(3, 6, 4, {device = 'cpu'})
+  local keras_mask = seq.tensor({{1, 1, 1, 1, 1, 1}, {0, 0, 1, 1, 1, 1}, {1, 1, 1, 0, 0, 0}},
+    {dtype = 'u8', device = 'cpu'})
+  for _, cls in ipairs({'LSTM', 'GRU', 'SimpleRNN'}) do
+    for _, back in ipairs({false, true}) do
+      local function build(d)
+        seq.manual_seed(34)
+        local l = seq.nn[cls](5, {return_sequences = true, go_backwards = back, dropout = 0.2,
+                                  recurrent_dropout = 0.4, device = 'cpu'})
+        l:ensure_built({6, 4})
+        return l:to(d)
+      end
+      same(cls .. (back and ' go_backwards' or '') .. ' layer', function(d)
+        local l = build(d)
+        l:train(true)
+        seq.manual_seed(35)
+        local y = l(on(x, d), {mask = on(keras_mask, d)})
+        y:sum():backward()
+        local res = {y}
+        for _, p in ipairs(l:parameters()) do res[#res + 1] = p.grad end
+        return res
+      end)
+      local l = build(GPU)
+      local X = on(x, GPU)
+      local plain = l(X)
+      l:train(true)
+      local dropped = l(X)
+      T.truthy((dropped - plain):abs():max():item() > 1e-3, cls .. ': recurrent dropout changes the outputs')
+      if not back then
+        l:train(false)
+        local op = cls == 'LSTM' and core.lstm or cls == 'GRU' and core.gru or core.simple_rnn
+        T.close(l(X), op(X, l.kernel, l.recurrent_kernel, l.bias), EXACT, cls .. ': inference has no mask')
+      end
+    end
+  end
+end
+
+-- A mask of ones through the step loop equals the unmasked op (cuDNN on a
+-- GPU): the two CUDA paths agree.
+function tests.recurrent_dropout_ones_mask_is_no_mask()
+  need_cuda()
+  seq.manual_seed(36)
+  local o = {device = GPU}
+  local x, h0, c0 = seq.randn(3, 7, 4, o), seq.randn(3, 5, o), seq.randn(3, 5, o)
+  local ones = seq.ones({3, 5}, o)
+  local lengths = seq.tensor({7, 3, 0}, {dtype = 'i32'})
+  for _, mode in ipairs({'lstm', 'gru', 'tanh', 'relu'}) do
+    local G = ({lstm = 4, gru = 3})[mode] or 1
+    local k, r = seq.randn(4, G * 5, o) * 0.4, seq.randn(5, G * 5, o) * 0.4
+    local b = mode == 'gru' and seq.randn(2, 15, o) * 0.3 or seq.randn(G * 5, o) * 0.3
+    local a = {recurrent_op(mode, x, k, r, b, h0, mode == 'lstm' and c0 or nil, ones, lengths)}
+    local want = {recurrent_op(mode, x, k, r, b, h0, mode == 'lstm' and c0 or nil, nil, lengths)}
+    for i = 1, #want do T.close(a[i]:cpu(), want[i]:cpu(), TOL, mode .. ' result ' .. i) end
+  end
+end
+
+-- fit with recurrent dropout in every recurrent layer, a padding mask and
+-- go_backwards: the same losses and weights on both devices.
+function tests.recurrent_dropout_fit()
+  need_cuda()
+  seq.manual_seed(37)
+  local n, len = 48, 7
+  local rows, ys = {}, {}
+  for i = 1, n do
+    rows[i], ys[i] = {}, 0
+    local pad = i % 4
+    for j = 1, len do
+      local id = j <= pad and 0 or (i * 3 + j * 5) % 11 + 1
+      rows[i][j] = id
+      if id == 7 then ys[i] = 1 end
+    end
+  end
+  local x = seq.tensor(rows, {dtype = 'i64', device = 'cpu'})
+  local y = seq.tensor(ys, {dtype = 'f32', device = 'cpu'})
+  same('fit', function(d)
+    seq.manual_seed(38)
+    local nn = seq.nn
+    local m = nn.Sequential{nn.Embedding(12, 6, {mask_zero = true, input_length = len, device = 'cpu'}),
+      nn.SimpleRNN(5, {return_sequences = true, recurrent_dropout = 0.3, go_backwards = true, device = 'cpu'}),
+      nn.GRU(5, {return_sequences = true, recurrent_dropout = 0.3, device = 'cpu'}),
+      nn.LSTM(4, {recurrent_dropout = 0.3, go_backwards = true, device = 'cpu'}),
+      nn.Dense(1, {activation = 'sigmoid', device = 'cpu'})}
+    m:to(d)
+    m:compile{loss = 'binary_crossentropy', optimizer = seq.optim.Adam{lr = 0.01}}
+    local h = m:fit(on(x, d), on(y, d), {epochs = 3, batch_size = 16, shuffle = false, verbose = 0})
+    local res = {seq.tensor(h.history.loss, {device = d})}
+    for _, w in ipairs(m:get_weights()) do res[#res + 1] = w end
+    return res
+  end, {atol = 1e-4, rtol = 1e-3})
 end
 
 function tests.optimizer_steps()

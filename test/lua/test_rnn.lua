@@ -2,9 +2,9 @@
 -- seq.core.simple_rnn): PyTorch parity from test/fixtures/rnn_torch.lua
 -- (outputs and every gradient, f32 and f64, with and without h0, class-id
 -- input and a recurrent dropout mask), finite-difference gradient checks in
--- f64 through every input, and clear errors on bad input.  The recurrent
--- dropout mask is the CPU kernel's (cuDNN has none): with cuda as the
--- default device those cases check the refusal and run on the CPU.
+-- f64 through every input, and clear errors on bad input.  With cuda as the
+-- default device the mask cases run the CUDA step loop (cuDNN has no
+-- recurrent dropout), the others cuDNN.
 local seq = require 'seq'
 local T = require 'helpers'
 local G = require 'gradcheck'
@@ -28,23 +28,15 @@ end
 
 local function parity(name, dtype, tol)
   local c = fx[name]
-  local dev
-  if c.mask and ON_CUDA then
-    T.raises(function()
-      run(c.mode, tensor(c.x, dtype), tensor(c.kernel, dtype), tensor(c.recurrent, dtype), tensor(c.bias, dtype),
-        nil, tensor(c.mask, dtype))
-    end, 'recurrent dropout is not available on cuda')
-    dev = 'cpu'
-  end
-  local x = c.index and seq.tensor(c.ids, {dtype = 'i64', device = dev}) or tensor(c.x, dtype, true, dev)
-  local k, r = tensor(c.kernel, dtype, true, dev), tensor(c.recurrent, dtype, true, dev)
-  local b = tensor(c.bias, dtype, true, dev)
-  local h0 = c.state and tensor(c.h0, dtype, true, dev) or nil
-  local mask = c.mask and tensor(c.mask, dtype, false, dev) or nil
+  local x = c.index and seq.tensor(c.ids, {dtype = 'i64'}) or tensor(c.x, dtype, true)
+  local k, r = tensor(c.kernel, dtype, true), tensor(c.recurrent, dtype, true)
+  local b = tensor(c.bias, dtype, true)
+  local h0 = c.state and tensor(c.h0, dtype, true) or nil
+  local mask = c.mask and tensor(c.mask, dtype, false) or nil
   local y, hn = run(c.mode, x, k, r, b, h0, mask)
   T.close(y, c.y, tol, name .. ' y')
   T.close(hn, c.h_n, tol, name .. ' h_n')
-  local loss = (y * tensor(c.dy, dtype, false, dev)):sum() + (hn * tensor(c.dh_n, dtype, false, dev)):sum()
+  local loss = (y * tensor(c.dy, dtype, false)):sum() + (hn * tensor(c.dh_n, dtype, false)):sum()
   loss:backward()
   T.close(k.grad, c.dkernel, tol, name .. ' dkernel')
   T.close(r.grad, c.drecurrent, tol, name .. ' drecurrent')
@@ -90,9 +82,6 @@ end
 -- Finite differences in f64 through every input, including h0; the mask is
 -- a constant.
 local function fd_case(mode, B, Tn, I, H, opts)
-  if opts.mask and ON_CUDA then
-    T.skip('recurrent dropout masks are the CPU kernel\'s (cuDNN has none); the parity tests check the refusal')
-  end
   seq.manual_seed(opts.seed or 3)
   local G3 = mode == 'gru' and 3 or 1
   local x = opts.index and seq.tensor((function()
@@ -133,9 +122,8 @@ for _, mode in ipairs({'gru', 'tanh', 'relu'}) do
   tests['gradcheck_' .. mode .. '_lengths'] = function()
     fd_case(mode, 4, 4, 2, 3, {state = true, lengths = {4, 1, 0, 3}, seed = 7})
   end
-  -- (the mask only where the kernel has one: cuDNN has none)
   tests['gradcheck_' .. mode .. '_lengths_index'] = function()
-    fd_case(mode, 3, 5, 4, 3, {index = true, state = true, mask = not ON_CUDA, lengths = {2, 5, 3}})
+    fd_case(mode, 3, 5, 4, 3, {index = true, state = true, mask = true, lengths = {2, 5, 3}})
   end
 end
 

@@ -58,13 +58,6 @@ end
 -- of the input and one per (sample, unit) of the state, the same at every
 -- step.  Same seed, same masks: the layer equals the op on masked input.
 function tests.dropout_masks_fixed_across_steps()
-  if seq.default_device() == 'cuda' then
-    -- cuDNN has no recurrent-state mask: a clear refusal instead
-    local g = nn.GRU(3, {recurrent_dropout = 0.2})
-    g:train(true)
-    T.raises(function() g(seq.randn(2, 4, 5)) end, 'recurrent dropout is not available on cuda')
-    T.skip('recurrent dropout runs in the CPU kernel only (cuDNN has no mask on the state)')
-  end
   for _, cls in ipairs({'GRU', 'SimpleRNN'}) do
     seq.manual_seed(4)
     local layer = nn[cls](6, {dropout = 0.3, recurrent_dropout = 0.4, return_sequences = true})
