@@ -3,6 +3,7 @@
  * promotion through scratch copies, contiguity, shape bookkeeping. */
 #include <math.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cuda_runtime_api.h>
@@ -350,12 +351,12 @@ static seq_status optim_check(const char *what, const seq_tensor *t, const seq_t
   return SEQ_OK;
 }
 
-static seq_status cuda_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
-                                  const seq_tensor *grad, seq_tensor *state0, seq_tensor *state1) {
+/* The checks of one parameter, as the CPU backend's. */
+static seq_status optim_check_item(const seq_optim_hparams *hp, const seq_optim_item *it) {
   static const char *names[] = {"sgd", "rmsprop", "adam", "adagrad", "adadelta", "nadam"};
-  if (!hp || !param || !grad) return seq_fail(SEQ_EARG, "optimizer: missing argument");
-  if ((int)hp->kind < 0 || hp->kind > SEQ_OPTIM_LAST)
-    return seq_fail(SEQ_EARG, "optimizer: unknown kind %d", (int)hp->kind);
+  seq_tensor *param = it->param, *state0 = it->state0, *state1 = it->state1;
+  const seq_tensor *grad = it->grad;
+  if (!param || !grad) return seq_fail(SEQ_EARG, "optimizer: missing argument");
   const char *name = names[hp->kind];
   SEQ_TRY(check_float("optimizer step", param));
   if (param->numel > 0 && !seq_tensor_is_contiguous(param))
@@ -365,6 +366,8 @@ static seq_status cuda_optim_step(const seq_optim_hparams *hp, seq_tensor *param
                     seq_tshape(grad), seq_tshape(param));
   if (!(hp->lr >= 0) || !isfinite(hp->lr))
     return seq_fail(SEQ_EARG, "optimizer %s: bad learning rate %g", name, hp->lr);
+  if (!isfinite(it->grad_scale))
+    return seq_fail(SEQ_EARG, "optimizer %s: bad gradient scale %g", name, it->grad_scale);
   switch (hp->kind) {
     case SEQ_OPTIM_SGD:
       if (hp->momentum < 0 || hp->momentum > 1)
@@ -394,16 +397,53 @@ static seq_status cuda_optim_step(const seq_optim_hparams *hp, seq_tensor *param
       SEQ_TRY(optim_check("accumulated update (state1)", state1, param, name));
       break;
   }
-  if (param->numel == 0) return SEQ_OK;
-  seq_cuda_scratch sg;
-  const void *gp;
-  SEQ_TRY(seq_cuda_contig(grad, param->dtype, &sg, &gp));
-  seq_status st = seq_cuda_k_optim(hp, seq_tensor_data(param), gp,
-                                   state0 ? seq_tensor_data(state0) : NULL,
-                                   state1 ? seq_tensor_data(state1) : NULL, param->dtype,
-                                   param->numel);
-  seq_cuda_scratch_free(&sg);
+  return SEQ_OK;
+}
+
+/* The parameters of dtype dt in one launch: their descriptors go to the
+ * device in one copy; gradients that are not contiguous arrays of dt are
+ * converted into scratch first. */
+static seq_status optim_launch(const seq_optim_hparams *hp, int n, const seq_optim_item *items,
+                               seq_dtype dt) {
+  seq_cuda_optim_item *descs = calloc((size_t)n, sizeof *descs);
+  seq_cuda_scratch *scratch = calloc((size_t)n, sizeof *scratch);
+  seq_status st = descs && scratch ? SEQ_OK : seq_fail(SEQ_ENOMEM, "optimizer step: out of memory");
+  int count = 0;
+  int64_t total = 0;
+  for (int i = 0; i < n && st == SEQ_OK; i++) {
+    const seq_optim_item *it = &items[i];
+    if (it->param->dtype != dt || it->param->numel == 0) continue;
+    const void *gp = NULL;
+    st = seq_cuda_contig(it->grad, dt, &scratch[count], &gp);
+    if (st != SEQ_OK) break;
+    descs[count] = (seq_cuda_optim_item){
+        .param = seq_tensor_data(it->param), .grad = gp,
+        .s0 = it->state0 ? seq_tensor_data(it->state0) : NULL,
+        .s1 = it->state1 ? seq_tensor_data(it->state1) : NULL,
+        .start = total, .n = it->param->numel, .grad_scale = it->grad_scale};
+    total += it->param->numel;
+    count++;
+  }
+  seq_cuda_scratch table = {NULL, 0};
+  if (st == SEQ_OK && count > 0) st = seq_cuda_scratch_alloc(&table, (size_t)count * sizeof *descs);
+  if (st == SEQ_OK && count > 0)
+    st = seq_cuda_upload_impl(table.ptr, descs, (size_t)count * sizeof *descs);
+  if (st == SEQ_OK && count > 0) st = seq_cuda_k_optim(hp, table.ptr, count, total, dt);
+  seq_cuda_scratch_free(&table);
+  for (int i = 0; i < count && scratch; i++) seq_cuda_scratch_free(&scratch[i]);
+  free(descs);
+  free(scratch);
   return st;
+}
+
+static seq_status cuda_optim_step(const seq_optim_hparams *hp, int n, const seq_optim_item *items) {
+  if (!hp || n < 0 || (n > 0 && !items)) return seq_fail(SEQ_EARG, "optimizer: missing argument");
+  if ((int)hp->kind < 0 || hp->kind > SEQ_OPTIM_LAST)
+    return seq_fail(SEQ_EARG, "optimizer: unknown kind %d", (int)hp->kind);
+  for (int i = 0; i < n; i++) SEQ_TRY(optim_check_item(hp, &items[i]));
+  if (n == 0) return SEQ_OK;
+  SEQ_TRY(optim_launch(hp, n, items, SEQ_F32));
+  return optim_launch(hp, n, items, SEQ_F64);
 }
 
 /* Kernels run on the GPU and the host side is one stream fed by one thread,

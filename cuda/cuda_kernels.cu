@@ -1183,54 +1183,72 @@ template <typename T> struct optim_k {
   int eps_outside;
 };
 
+/* Element k of one parameter. */
 template <typename T>
-__global__ void k_optim(optim_k<T> h, T *p, const T *gp, T *s0, T *s1, int64_t n) {
-  GRID_STRIDE(k, n) {
-    T g = gp[k];
-    if (h.clip > 0) g = g > h.clip ? h.clip : (g < -h.clip ? -h.clip : g);
-    T w = p[k];
-    if (h.wd_on) w -= w * h.decay;
-    if (h.kind == SEQ_OPTIM_SGD) {
-      if (h.mom != 0) {
-        T v = h.mom * s0[k] - h.lr * g;
-        s0[k] = v;
-        w += h.nesterov ? h.mom * v - h.lr * g : v;
-      } else {
-        w -= h.lr * g;
-      }
-    } else if (h.kind == SEQ_OPTIM_RMSPROP) {
-      T s = h.rho * s0[k] + (1 - h.rho) * g * g;
-      s0[k] = s;
-      T inc = h.lr * g / (h.eps_outside ? sqrt(s) + h.eps : sqrt(s + h.eps));
-      if (h.mom > 0) {
-        inc = h.mom * s1[k] + inc;
-        s1[k] = inc;
-      }
-      w -= inc;
-    } else if (h.kind == SEQ_OPTIM_ADAM) {
-      T m = s0[k] + (g - s0[k]) * h.b1c;
-      T v = s1[k] + (g * g - s1[k]) * h.b2c;
-      s0[k] = m;
-      s1[k] = v;
-      w -= (m * h.alpha) / (sqrt(v) + h.eps);
-    } else if (h.kind == SEQ_OPTIM_ADAGRAD) {
-      T a = s0[k] + g * g;
-      s0[k] = a;
-      w -= h.lr * g / sqrt(a + h.eps);
-    } else if (h.kind == SEQ_OPTIM_ADADELTA) {
-      T a = h.rho * s0[k] + (1 - h.rho) * g * g;
-      s0[k] = a;
-      T d = -(sqrt(s1[k] + h.eps) * g) / sqrt(a + h.eps);
-      s1[k] = h.rho * s1[k] + (1 - h.rho) * d * d;
-      w += h.lr * d;
+__device__ void optim_element(const optim_k<T> &h, T *p, const T *gp, T *s0, T *s1, int64_t k,
+                              bool scaled, T gscale) {
+  T g = gp[k];
+  if (scaled) g = g * gscale;
+  if (h.clip > 0) g = g > h.clip ? h.clip : (g < -h.clip ? -h.clip : g);
+  T w = p[k];
+  if (h.wd_on) w -= w * h.decay;
+  if (h.kind == SEQ_OPTIM_SGD) {
+    if (h.mom != 0) {
+      T v = h.mom * s0[k] - h.lr * g;
+      s0[k] = v;
+      w += h.nesterov ? h.mom * v - h.lr * g : v;
     } else {
-      T m = s0[k] + (g - s0[k]) * h.b1c;
-      T v = s1[k] + (g * g - s1[k]) * h.b2c;
-      s0[k] = m;
-      s1[k] = v;
-      w -= ((h.n1 * m + h.n2 * g) * h.lr) / (sqrt(v * h.n3) + h.eps);
+      w -= h.lr * g;
     }
-    p[k] = w;
+  } else if (h.kind == SEQ_OPTIM_RMSPROP) {
+    T s = h.rho * s0[k] + (1 - h.rho) * g * g;
+    s0[k] = s;
+    T inc = h.lr * g / (h.eps_outside ? sqrt(s) + h.eps : sqrt(s + h.eps));
+    if (h.mom > 0) {
+      inc = h.mom * s1[k] + inc;
+      s1[k] = inc;
+    }
+    w -= inc;
+  } else if (h.kind == SEQ_OPTIM_ADAM) {
+    T m = s0[k] + (g - s0[k]) * h.b1c;
+    T v = s1[k] + (g * g - s1[k]) * h.b2c;
+    s0[k] = m;
+    s1[k] = v;
+    w -= (m * h.alpha) / (sqrt(v) + h.eps);
+  } else if (h.kind == SEQ_OPTIM_ADAGRAD) {
+    T a = s0[k] + g * g;
+    s0[k] = a;
+    w -= h.lr * g / sqrt(a + h.eps);
+  } else if (h.kind == SEQ_OPTIM_ADADELTA) {
+    T a = h.rho * s0[k] + (1 - h.rho) * g * g;
+    s0[k] = a;
+    T d = -(sqrt(s1[k] + h.eps) * g) / sqrt(a + h.eps);
+    s1[k] = h.rho * s1[k] + (1 - h.rho) * d * d;
+    w += h.lr * d;
+  } else {
+    T m = s0[k] + (g - s0[k]) * h.b1c;
+    T v = s1[k] + (g * g - s1[k]) * h.b2c;
+    s0[k] = m;
+    s1[k] = v;
+    w -= ((h.n1 * m + h.n2 * g) * h.lr) / (sqrt(v * h.n3) + h.eps);
+  }
+  p[k] = w;
+}
+
+/* Every parameter of a step in one launch (as torch's multi-tensor apply):
+ * a thread finds its parameter by binary search over the items' starts. */
+template <typename T>
+__global__ void k_optim(optim_k<T> h, const seq_cuda_optim_item *items, int count, int64_t total) {
+  GRID_STRIDE(k, total) {
+    int lo = 0, hi = count - 1;
+    while (lo < hi) {
+      const int mid = (lo + hi + 1) / 2;
+      if (items[mid].start <= k) lo = mid;
+      else hi = mid - 1;
+    }
+    const seq_cuda_optim_item &it = items[lo];
+    optim_element<T>(h, (T *)it.param, (const T *)it.grad, (T *)it.s0, (T *)it.s1, k - it.start,
+                     it.grad_scale != 1.0, (T)it.grad_scale);
   }
 }
 
@@ -1259,16 +1277,14 @@ static optim_k<T> optim_params(const seq_optim_hparams *hp) {
   return h;
 }
 
-extern "C" seq_status seq_cuda_k_optim(const seq_optim_hparams *hp, void *param, const void *grad,
-                                       void *s0, void *s1, seq_dtype dt, int64_t n) {
-  if (n == 0) return SEQ_OK;
-  unsigned g = blocks_for(n);
+extern "C" seq_status seq_cuda_k_optim(const seq_optim_hparams *hp, const seq_cuda_optim_item *items,
+                                       int count, int64_t total, seq_dtype dt) {
+  if (total == 0 || count == 0) return SEQ_OK;
+  unsigned g = blocks_for(total);
   if (dt == SEQ_F32)
-    SEQ_LAUNCH(g, THREADS, k_optim<float>)(optim_params<float>(hp), (float *)param, (const float *)grad,
-                                   (float *)s0, (float *)s1, n);
+    SEQ_LAUNCH(g, THREADS, k_optim<float>)(optim_params<float>(hp), items, count, total);
   else if (dt == SEQ_F64)
-    SEQ_LAUNCH(g, THREADS, k_optim<double>)(optim_params<double>(hp), (double *)param,
-                                    (const double *)grad, (double *)s0, (double *)s1, n);
+    SEQ_LAUNCH(g, THREADS, k_optim<double>)(optim_params<double>(hp), items, count, total);
   else
     return seq_fail(SEQ_EDTYPE, "optimizer step: needs f32 or f64");
   LAUNCH_CHECK("optimizer step");

@@ -161,8 +161,20 @@ seq_status seq_cuda_k_softmax_xent(void *loss, void *probs, const void *logits,
                                    int64_t rows, int64_t cols);
 seq_status seq_cuda_k_sigmoid_bce(void *loss, void *sig, const void *logits,
                                   const void *target, seq_dtype dt, int64_t n);
-seq_status seq_cuda_k_optim(const seq_optim_hparams *hp, void *param, const void *grad,
-                            void *s0, void *s1, seq_dtype dt, int64_t n);
+/* One parameter of a multi-parameter optimizer launch: elements [start,
+ * start + n) of the joined range; every pointer is device memory of the
+ * launch's dtype, s0/s1 NULL where the optimizer has none. */
+typedef struct seq_cuda_optim_item {
+  void *param;
+  const void *grad;
+  void *s0, *s1;
+  int64_t start, n;
+  double grad_scale; /* 1: the gradient as it is */
+} seq_cuda_optim_item;
+/* One launch updating `count` parameters of dtype dt whose descriptors are
+ * at `items` (device memory, sorted by start); `total` is the sum of n. */
+seq_status seq_cuda_k_optim(const seq_optim_hparams *hp, const seq_cuda_optim_item *items,
+                            int count, int64_t total, seq_dtype dt);
 
 /* Recurrent layer helpers (cuda_rnn.c).  Pointers to cuDNN's per-gate
  * matrices (row-major [H, in]) and bias vectors [H] inside its weight space,

@@ -13,6 +13,7 @@
  *   sigmoid_bce(logits, target) -> loss (0-d)
  *   optim_hparams{kind=, lr=, ...} -> hparams (converted once per optimizer)
  *   optim_step(hparams, param [, state0, state1])
+ *   optim_step_all(hparams, params, slots, clipnorm, global_clipnorm) -> nil | missing slot
  *   clip_grad_norm(params, max_norm) -> norm before clipping
  * All Lua-side checks happen before any core object is created, so a Lua
  * error never leaks a tensor. */
@@ -252,6 +253,41 @@ static int l_optim_step(lua_State *L) {
   return 0;
 }
 
+/* optim_step_all(hparams, params, slots, clipnorm, global_clipnorm) -> nil,
+ * or the position of the first param that has a grad but no slot table
+ * (slots[i] = {state0, state1}, either may be nil); then nothing was
+ * updated, and the caller makes the slots and calls again.  clipnorm and
+ * global_clipnorm: 0 is off.  slots is the optimizer's own plain table,
+ * read raw (no Lua code runs while its tensors are used). */
+static int l_optim_step_all(lua_State *L) {
+  const seq_optim_hparams *hp = luaL_checkudata(L, 1, OPTIM_HPARAMS_MT);
+  seq_tensor **ps;
+  int n = seq_lua_tensor_list(L, 2, "optim_step_all: params", 0, &ps);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  double clipnorm = luaL_checknumber(L, 4), global_clipnorm = luaL_checknumber(L, 5);
+  size_t room = (size_t)(n ? n : 1);
+  seq_tensor **s0 = lua_newuserdatauv(L, sizeof(seq_tensor *) * 2 * room, 0), **s1 = s0 + room;
+  for (int i = 0; i < n; i++) {
+    s0[i] = s1[i] = NULL;
+    if (!ps[i]->grad) continue;
+    if (lua_rawgeti(L, 3, i + 1) != LUA_TTABLE) {
+      lua_pushinteger(L, i + 1);
+      return 1;
+    }
+    seq_tensor **dst[2] = {&s0[i], &s1[i]};
+    for (int k = 0; k < 2; k++) {
+      if (lua_rawgeti(L, -1 - k, k + 1) != LUA_TNIL) {
+        *dst[k] = seq_lua_to_tensor(L, -1);
+        if (!*dst[k])
+          return luaL_error(L, "optim_step_all: slots[%d][%d] is not an open tensor", i + 1, k + 1);
+      }
+    }
+    lua_pop(L, 3);
+  }
+  SEQ_LUA_CHECK(L, seq_optim_step_all(hp, n, ps, s0, s1, clipnorm, global_clipnorm));
+  return 0;
+}
+
 static int l_clip_grad_norm(lua_State *L) {
   double max_norm = luaL_checknumber(L, 2);
   seq_tensor **ps;
@@ -274,6 +310,7 @@ void seq_lua_register_nn(lua_State *L) {
       {"sigmoid_bce", l_sigmoid_bce},
       {"optim_hparams", l_optim_hparams},
       {"optim_step", l_optim_step},
+      {"optim_step_all", l_optim_step_all},
       {"clip_grad_norm", l_clip_grad_norm},
       {NULL, NULL},
   };

@@ -74,8 +74,7 @@ seq_status seq_cpu_rnn_forward(seq_rnn_args *args);
 seq_status seq_cpu_rnn_backward(seq_rnn_args *args, seq_rnn_grads *grads);
 void seq_cpu_rnn_free_saved(void *saved);
 
-seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
-                              const seq_tensor *grad, seq_tensor *state0, seq_tensor *state1);
+seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, int n, const seq_optim_item *items);
 
 /* The CPU backend's set_threads/get_threads slots; the kernels here read
  * the count directly, everything outside core/cpu goes through

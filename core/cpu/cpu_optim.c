@@ -16,7 +16,13 @@
  *            p -= [lr*sqrt(1-b2^t)/(1-b1^t)] * m / (sqrt(v) + eps)
  * State buffers: SGD state0 = velocity; RMSprop state0 = s, state1 = mom;
  * Adam state0 = m, state1 = v.  The arithmetic runs in the param's dtype
- * (f32 like Keras) with the scalar factors computed in double. */
+ * (f32 like Keras) with the scalar factors computed in double.
+ *
+ * One call updates every parameter of a step (seq_optim_item): the checks
+ * run per parameter, then one parallel region splits the parameters' joined
+ * element range evenly over the threads.  Each element's arithmetic is the
+ * same whichever thread or call does it, so the result does not depend on
+ * how the parameters are grouped. */
 #include <math.h>
 #include <omp.h>
 
@@ -44,22 +50,57 @@ static seq_status optim_check(const char *what, const seq_tensor *t, const seq_t
   return SEQ_OK;
 }
 
-/* The update loop, generic over the float type. */
-#define OPTIM_LOOP(REAL, SQRT)                                                                \
+/* The scalar factors of one step in one float type. */
+#define OPTIM_CONSTS(REAL)                                                                    \
+  typedef struct optim_consts_##REAL {                                                        \
+    REAL lr, clip, decay, mom, rho, eps, b1c, b2c, alpha, n1, n2, n3;                         \
+  } optim_consts_##REAL;                                                                      \
+  static optim_consts_##REAL optim_consts_of_##REAL(const seq_optim_hparams *hp,             \
+                                                    double adam_alpha, const double nadam[3]) { \
+    optim_consts_##REAL c;                                                                    \
+    c.lr = (REAL)hp->lr;                                                                      \
+    c.clip = (REAL)hp->clipvalue;                                                             \
+    c.decay = (REAL)(hp->lr * hp->weight_decay);                                              \
+    c.mom = (REAL)hp->momentum;                                                               \
+    c.rho = (REAL)hp->rho;                                                                    \
+    c.eps = (REAL)hp->eps;                                                                    \
+    c.b1c = (REAL)(1.0 - hp->beta1);                                                          \
+    c.b2c = (REAL)(1.0 - hp->beta2);                                                          \
+    c.alpha = (REAL)adam_alpha;                                                               \
+    c.n1 = (REAL)nadam[0];                                                                    \
+    c.n2 = (REAL)nadam[1];                                                                    \
+    c.n3 = (REAL)nadam[2];                                                                    \
+    return c;                                                                                 \
+  }
+OPTIM_CONSTS(float)
+OPTIM_CONSTS(double)
+
+typedef struct optim_plan {
+  seq_optim_kind kind;
+  bool nesterov, eps_out;
+  double wd;
+  optim_consts_float f32;
+  optim_consts_double f64;
+} optim_plan;
+
+/* Elements [lo, hi) of one parameter, generic over the float type. */
+#define OPTIM_LOOP(REAL, SQRT, C)                                                             \
   do {                                                                                        \
-    REAL *p = seq_tensor_data(param);                                                         \
-    const REAL *gp = seq_tensor_data(grad);                                                   \
-    REAL *s0 = state0 ? (REAL *)seq_tensor_data(state0) : NULL;                               \
-    REAL *s1 = state1 ? (REAL *)seq_tensor_data(state1) : NULL;                               \
-    const REAL lr = (REAL)hp->lr, clip = (REAL)hp->clipvalue, decay = (REAL)(hp->lr * wd);    \
-    const REAL mom = (REAL)hp->momentum, rho = (REAL)hp->rho, eps = (REAL)hp->eps;            \
-    const REAL b1c = (REAL)(1.0 - hp->beta1), b2c = (REAL)(1.0 - hp->beta2);                  \
-    const REAL alpha = (REAL)adam_alpha;                                                      \
-    const bool eps_out = hp->eps_outside;                                                     \
-    const REAL n1 = (REAL)nadam[0], n2 = (REAL)nadam[1], n3 = (REAL)nadam[2];                 \
-    _Pragma("omp parallel for schedule(static) if (par) num_threads(seq_cpu_get_threads())") \
-    for (int64_t k = 0; k < n; k++) {                                                         \
+    REAL *p = seq_tensor_data(it->param);                                                     \
+    const REAL *gp = seq_tensor_data(it->grad);                                               \
+    REAL *s0 = it->state0 ? (REAL *)seq_tensor_data(it->state0) : NULL;                       \
+    REAL *s1 = it->state1 ? (REAL *)seq_tensor_data(it->state1) : NULL;                       \
+    const REAL lr = C.lr, clip = C.clip, decay = C.decay, mom = C.mom, rho = C.rho;           \
+    const REAL eps = C.eps, b1c = C.b1c, b2c = C.b2c, alpha = C.alpha;                        \
+    const REAL n1 = C.n1, n2 = C.n2, n3 = C.n3;                                               \
+    const bool scaled = it->grad_scale != 1.0;                                                \
+    const REAL gscale = (REAL)it->grad_scale;                                                 \
+    const double wd = pl->wd;                                                                 \
+    const bool nesterov = pl->nesterov, eps_out = pl->eps_out;                                \
+    const seq_optim_kind kind = pl->kind;                                                     \
+    for (int64_t k = lo; k < hi; k++) {                                                       \
       REAL g = gp[k];                                                                         \
+      if (scaled) g = g * gscale;                                                             \
       if (clip > 0) g = g > clip ? clip : (g < -clip ? -clip : g);                            \
       REAL w = p[k];                                                                          \
       if (wd > 0) w -= w * decay;                                                             \
@@ -119,14 +160,22 @@ static seq_status optim_check(const char *what, const seq_tensor *t, const seq_t
     }                                                                                         \
   } while (0)
 
-seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
-                              const seq_tensor *grad, seq_tensor *state0, seq_tensor *state1) {
-  static const char *names[] = {"sgd", "rmsprop", "adam", "adagrad", "adadelta", "nadam"};
-  if (!hp || !param || !grad) return seq_fail(SEQ_EARG, "optimizer: missing argument");
+static void optim_range(const optim_plan *pl, const seq_optim_item *it, int64_t lo, int64_t hi) {
+  if (it->param->dtype == SEQ_F32) OPTIM_LOOP(float, sqrtf, pl->f32);
+  else OPTIM_LOOP(double, sqrt, pl->f64);
+}
+
+static const char *const optim_names[] = {"sgd", "rmsprop", "adam", "adagrad", "adadelta", "nadam"};
+
+/* The checks of one parameter, in the order and with the messages of the
+ * one-parameter step: a state buffer of the wrong size would be read and
+ * written out of bounds. */
+static seq_status optim_check_item(const seq_optim_hparams *hp, const seq_optim_item *it) {
+  seq_tensor *param = it->param, *state0 = it->state0, *state1 = it->state1;
+  const seq_tensor *grad = it->grad;
+  if (!param || !grad) return seq_fail(SEQ_EARG, "optimizer: missing argument");
   const seq_optim_kind kind = hp->kind;
-  if ((int)kind < 0 || kind > SEQ_OPTIM_LAST)
-    return seq_fail(SEQ_EARG, "optimizer: unknown kind %d", (int)kind);
-  const char *name = names[kind];
+  const char *name = optim_names[kind];
   if (param->dtype != SEQ_F32 && param->dtype != SEQ_F64)
     return seq_fail(SEQ_EDTYPE, "optimizer %s: param dtype %s is not f32/f64", name,
                     seq_dtype_name(param->dtype));
@@ -139,8 +188,8 @@ seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
   SEQ_TRY(optim_check("gradient", grad, param, name));
   if (!(hp->lr >= 0) || !isfinite(hp->lr))
     return seq_fail(SEQ_EARG, "optimizer %s: bad learning rate %g", name, hp->lr);
-  const bool nesterov = hp->nesterov;
-  double adam_alpha = 0, nadam[3] = {0, 0, 0};
+  if (!isfinite(it->grad_scale))
+    return seq_fail(SEQ_EARG, "optimizer %s: bad gradient scale %g", name, it->grad_scale);
   switch (kind) {
   case SEQ_OPTIM_SGD:
     if (hp->momentum < 0 || hp->momentum > 1)
@@ -154,13 +203,12 @@ seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
     if (hp->momentum > 0) SEQ_TRY(optim_check("momentum (state1)", state1, param, name));
     break;
   case SEQ_OPTIM_ADAM:
+  case SEQ_OPTIM_NADAM:
     if (hp->step < 1)
-      return seq_fail(SEQ_EARG, "optimizer adam: step must be >= 1, got %lld",
+      return seq_fail(SEQ_EARG, "optimizer %s: step must be >= 1, got %lld", name,
                       (long long)hp->step);
     SEQ_TRY(optim_check("first moment (state0)", state0, param, name));
     SEQ_TRY(optim_check("second moment (state1)", state1, param, name));
-    adam_alpha = hp->lr * sqrt(1.0 - pow(hp->beta2, (double)hp->step)) /
-                 (1.0 - pow(hp->beta1, (double)hp->step));
     break;
   case SEQ_OPTIM_ADAGRAD:
     SEQ_TRY(optim_check("accumulator (state0)", state0, param, name));
@@ -171,19 +219,48 @@ seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, seq_tensor *param,
     SEQ_TRY(optim_check("accumulated gradient (state0)", state0, param, name));
     SEQ_TRY(optim_check("accumulated update (state1)", state1, param, name));
     break;
-  case SEQ_OPTIM_NADAM:
-    if (hp->step < 1)
-      return seq_fail(SEQ_EARG, "optimizer nadam: step must be >= 1, got %lld",
-                      (long long)hp->step);
-    SEQ_TRY(optim_check("first moment (state0)", state0, param, name));
-    SEQ_TRY(optim_check("second moment (state1)", state1, param, name));
-    seq_nadam_factors(hp->beta1, hp->beta2, hp->step, nadam);
-    break;
   }
-  const double wd = hp->weight_decay;
-  const int64_t n = param->numel;
-  const bool par = n >= OPTIM_PAR_MIN;
-  if (param->dtype == SEQ_F32) OPTIM_LOOP(float, sqrtf);
-  else OPTIM_LOOP(double, sqrt);
+  return SEQ_OK;
+}
+
+seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, int n, const seq_optim_item *items) {
+  if (!hp || n < 0 || (n > 0 && !items)) return seq_fail(SEQ_EARG, "optimizer: missing argument");
+  if ((int)hp->kind < 0 || hp->kind > SEQ_OPTIM_LAST)
+    return seq_fail(SEQ_EARG, "optimizer: unknown kind %d", (int)hp->kind);
+  int64_t total = 0;
+  for (int i = 0; i < n; i++) {
+    SEQ_TRY(optim_check_item(hp, &items[i]));
+    total += items[i].param->numel;
+  }
+  if (total == 0) return SEQ_OK;
+  double adam_alpha = 0, nadam[3] = {0, 0, 0};
+  if (hp->kind == SEQ_OPTIM_ADAM)
+    adam_alpha = hp->lr * sqrt(1.0 - pow(hp->beta2, (double)hp->step)) /
+                 (1.0 - pow(hp->beta1, (double)hp->step));
+  if (hp->kind == SEQ_OPTIM_NADAM) seq_nadam_factors(hp->beta1, hp->beta2, hp->step, nadam);
+  const optim_plan pl = {.kind = hp->kind, .nesterov = hp->nesterov, .eps_out = hp->eps_outside,
+                         .wd = hp->weight_decay,
+                         .f32 = optim_consts_of_float(hp, adam_alpha, nadam),
+                         .f64 = optim_consts_of_double(hp, adam_alpha, nadam)};
+  const int threads = total >= OPTIM_PAR_MIN ? seq_cpu_get_threads() : 1;
+  if (threads <= 1) {
+    for (int i = 0; i < n; i++) optim_range(&pl, &items[i], 0, items[i].param->numel);
+    return SEQ_OK;
+  }
+  /* thread t takes elements [total*t/T, total*(t+1)/T) of the parameters laid end to end */
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t lo = total * t / nt, hi = total * (t + 1) / nt;
+    int64_t start = 0;
+    for (int i = 0; i < n && start < hi; i++) {
+      const int64_t len = items[i].param->numel, end = start + len;
+      if (end > lo) {
+        const int64_t a = lo > start ? lo - start : 0, b = hi < end ? hi - start : len;
+        optim_range(&pl, &items[i], a, b);
+      }
+      start = end;
+    }
+  }
   return SEQ_OK;
 }

@@ -83,6 +83,18 @@ typedef struct seq_optim_hparams {
   int64_t step; /* 1-based step count, for Adam's bias correction */
 } seq_optim_hparams;
 
+/* One parameter of an optimizer step: its gradient (same shape and dtype,
+ * contiguous), its moment buffers shaped like it (NULL where the optimizer
+ * has none) and the factor clip-by-norm puts on the gradient (the gradient
+ * is multiplied by grad_scale, in its dtype, before anything else; 1 leaves
+ * it untouched). */
+typedef struct seq_optim_item {
+  seq_tensor *param;
+  const seq_tensor *grad;
+  seq_tensor *state0, *state1;
+  double grad_scale;
+} seq_optim_item;
+
 /* Nadam's scalar factors c1, c2, c3 for step t >= 1 (see above), in double.
  * Past i = 1100, 0.96^i is below double precision and u_i = b1 exactly. */
 static inline void seq_nadam_factors(double beta1, double beta2, int64_t t, double c[3]) {
@@ -255,10 +267,10 @@ typedef struct seq_backend {
   seq_status (*rnn_backward)(seq_rnn_args *args, seq_rnn_grads *grads);
   void (*rnn_free_saved)(void *saved);
 
-  /* One optimizer step on one parameter, in place.  state0/state1: moment
-   * buffers shaped like param (NULL where the optimizer has none). */
-  seq_status (*optim_step)(const seq_optim_hparams *hp, seq_tensor *param,
-                           const seq_tensor *grad, seq_tensor *state0, seq_tensor *state1);
+  /* One optimizer step over `n` parameters, in place, in one call (one
+   * parallel region on the CPU, one launch on a GPU), as torch's fused
+   * multi-tensor optimizers: see seq_optim_item. */
+  seq_status (*optim_step)(const seq_optim_hparams *hp, int n, const seq_optim_item *items);
 
   /* Host threads the backend's kernels may use (n >= 1). */
   void (*set_threads)(int n);

@@ -78,9 +78,22 @@ seq_status seq_sigmoid_binary_cross_entropy(seq_tensor **loss, seq_tensor *logit
                                             seq_tensor *target);
 
 /* One update of `param` from param->grad (Keras 3 semantics, see
- * seq_optim_hparams).  state0/state1 are shaped like param or NULL. */
+ * seq_optim_hparams).  state0/state1 are shaped like param or NULL.
+ * (seq_optim.c, as the two below) */
 seq_status seq_optim_step(const seq_optim_hparams *hp, seq_tensor *param, seq_tensor *state0,
                           seq_tensor *state1);
+/* One update of all `n` params in one backend call per device, each from its
+ * grad (params without a grad are skipped), with state0[i]/state1[i] as in
+ * seq_optim_step (the arrays may be NULL).  Gradient clipping by norm, as
+ * Keras: global_clipnorm > 0 scales all grads so their joint L2 norm is at
+ * most that; clipnorm > 0 does so for each grad alone (0: off).  The clip
+ * factors go to the kernel, which multiplies each gradient element by its
+ * factor first, so the .grad tensors stay as backward left them; the
+ * parameters and states come out bit-identical to seq_clip_grad_norm
+ * followed by seq_optim_step per parameter. */
+seq_status seq_optim_step_all(const seq_optim_hparams *hp, int n, seq_tensor *const *params,
+                              seq_tensor *const *state0, seq_tensor *const *state1,
+                              double clipnorm, double global_clipnorm);
 /* Scales the grads of `n` params so their global L2 norm is <= max_norm;
  * returns the norm before clipping. */
 seq_status seq_clip_grad_norm(int n, seq_tensor *const *params, double max_norm,

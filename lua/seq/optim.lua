@@ -1,5 +1,5 @@
--- seq.optim: optimizers with Keras 3 semantics and defaults; the update
--- itself is one fused core kernel per parameter (seq.core.optim_step).
+-- seq.optim: optimizers with Keras 3 semantics and defaults; a step is one
+-- fused core call over all parameters (seq.core.optim_step_all).
 --
 --   seq.optim.SGD{lr = 0.01, momentum = 0.9, nesterov = true}
 --   seq.optim.RMSprop{lr = 0.001}              -- rho 0.9, eps 1e-7
@@ -233,31 +233,35 @@ end
 -- Sets a constant learning rate (ReduceLROnPlateau); schedules are replaced.
 function Optimizer:set_lr(lr) self.lr = lr end
 
+-- The state slots of parameter i (made on its first update).
+function Optimizer:make_slot(p)
+  local kind, slot = self.kind, {}
+  if kind == 'rmsprop' then slot[1] = seq.zeros_like(p) end
+  if kind == 'rmsprop' and self.momentum > 0 then slot[2] = seq.zeros_like(p) end
+  if kind == 'sgd' and self.momentum > 0 then slot[1] = seq.zeros_like(p) end
+  for k = 1, SLOTS[kind] or 0 do slot[k] = seq.zeros_like(p) end
+  if kind == 'adagrad' then slot[1]:fill_(self.initial_accumulator_value) end
+  return slot
+end
+
 -- One update of every parameter from its .grad (parameters without a grad
--- are skipped, as Keras skips None gradients).  Grads are left in place.
+-- are skipped, as Keras skips None gradients), in one core call: clipping
+-- by norm and the update of all parameters run in C (one parallel region on
+-- the CPU, one launch on a GPU).  The clip factors are applied inside the
+-- update, so the .grad tensors are left as backward made them.
 function Optimizer:step(params)
   local hp = self.hp
   hp.lr = self:current_lr()
   self.iterations = self.iterations + 1
   hp.step = self.iterations
-  if self.global_clipnorm then core.clip_grad_norm(params, self.global_clipnorm) end
-  local kind = self.kind
-  for i = 1, #params do
-    local p = params[i]
-    if p.grad ~= nil then
-      if self.clipnorm then core.clip_grad_norm({p}, self.clipnorm) end
-      local slot = self.slots[i]
-      if not slot then
-        slot = {}
-        if kind == 'rmsprop' then slot[1] = seq.zeros_like(p) end
-        if kind == 'rmsprop' and self.momentum > 0 then slot[2] = seq.zeros_like(p) end
-        if kind == 'sgd' and self.momentum > 0 then slot[1] = seq.zeros_like(p) end
-        for k = 1, SLOTS[kind] or 0 do slot[k] = seq.zeros_like(p) end
-        if kind == 'adagrad' then slot[1]:fill_(self.initial_accumulator_value) end
-        self.slots[i] = slot
-      end
-      core.optim_step(hp, p, slot[1], slot[2])
+  local clipnorm, global = self.clipnorm or 0, self.global_clipnorm or 0
+  if core.optim_step_all(hp, params, self.slots, clipnorm, global) then
+    -- first update of some parameter: make the slots it lacks, then update
+    for i = 1, #params do
+      local p = params[i]
+      if self.slots[i] == nil and p.grad ~= nil then self.slots[i] = self:make_slot(p) end
     end
+    core.optim_step_all(hp, params, self.slots, clipnorm, global)
   end
 end
 

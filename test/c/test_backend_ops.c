@@ -951,7 +951,23 @@ static seq_status c_optim_step(ctx *c) {
       TRY(input(c, &g, FLOATS[f], SHAPE(37, 3), -1, 1));
       if (one_state[k]) TRY(input(c, &s0, FLOATS[f], SHAPE(37, 3), 0, 0.5));
       if (two_states[k]) TRY(input(c, &s1, FLOATS[f], SHAPE(37, 3), 0, 0.5));
-      TRY(c->be->optim_step(&hps[k], p, g, s0, s1));
+      /* the parameter in two items of one call, the second with a clip factor */
+      seq_tensor *pa, *pb, *ga, *gb, *s0a = NULL, *s0b = NULL, *s1a = NULL, *s1b = NULL;
+      TRY(seq_narrow(&pa, p, 0, 0, 20));
+      TRY(seq_narrow(&pb, p, 0, 20, 17));
+      TRY(seq_narrow(&ga, g, 0, 0, 20));
+      TRY(seq_narrow(&gb, g, 0, 20, 17));
+      if (s0) TRY(seq_narrow(&s0a, s0, 0, 0, 20));
+      if (s0) TRY(seq_narrow(&s0b, s0, 0, 20, 17));
+      if (s1) TRY(seq_narrow(&s1a, s1, 0, 0, 20));
+      if (s1) TRY(seq_narrow(&s1b, s1, 0, 20, 17));
+      const seq_optim_item items[2] = {
+          {.param = pa, .grad = ga, .state0 = s0a, .state1 = s1a, .grad_scale = 1.0},
+          {.param = pb, .grad = gb, .state0 = s0b, .state1 = s1b, .grad_scale = 0.625}};
+      seq_status st = c->be->optim_step(&hps[k], 2, items);
+      seq_tensor *views[8] = {pa, pb, ga, gb, s0a, s0b, s1a, s1b};
+      for (int v = 0; v < 8; v++) seq_tensor_release(views[v]);
+      TRY(st);
       result(c, "param", p);
       if (s0) result(c, "state0", s0);
       if (s1) result(c, "state1", s1);

@@ -327,4 +327,99 @@ function tests.clip_grad_norm_global()
   T.raises(function() core.clip_grad_norm({a, 'x'}, 1) end, 'clip_grad_norm', 'params[2]')
 end
 
+-- ------------------------------------------------- one fused step over all parameters
+
+-- What Optimizer:step did before the fused call: clip by norm (replacing
+-- .grad), then one core call per parameter.
+local function per_parameter_step(opt, params)
+  local hp = opt.hp
+  hp.lr = opt:current_lr()
+  opt.iterations = opt.iterations + 1
+  hp.step = opt.iterations
+  if opt.global_clipnorm then core.clip_grad_norm(params, opt.global_clipnorm) end
+  for i = 1, #params do
+    local p = params[i]
+    if p.grad ~= nil then
+      if opt.clipnorm then core.clip_grad_norm({p}, opt.clipnorm) end
+      opt.slots[i] = opt.slots[i] or opt:make_slot(p)
+      core.optim_step(hp, p, opt.slots[i][1], opt.slots[i][2])
+    end
+  end
+end
+
+local function same_bits(a, b, what)
+  local d = (a - b):abs():max():item()
+  if d ~= 0 then error(string.format('%s: fused and per-parameter steps differ by %g', what, d), 2) end
+end
+
+-- Every optimizer, clip mode and float dtype, with a parameter large enough
+-- for the threaded path and one without a gradient: the fused step gives
+-- the same bits as the per-parameter steps, in parameters and slots.
+function tests.optim_step_all_is_bit_identical_to_per_parameter_steps()
+  local configs = {
+    {'SGD', {lr = 0.1}}, {'SGD', {lr = 0.05, momentum = 0.9, nesterov = true}},
+    {'RMSprop', {lr = 0.01}}, {'RMSprop', {lr = 0.01, momentum = 0.5, eps_outside = true}},
+    {'Adam', {lr = 0.01}}, {'Adam', {lr = 0.01, clipvalue = 0.2}}, {'AdamW', {lr = 0.01}},
+    {'Nadam', {lr = 0.01}}, {'Adagrad', {lr = 0.1}}, {'Adadelta', {lr = 1}},
+  }
+  local clips = {{}, {clipnorm = 0.3}, {global_clipnorm = 0.5}, {clipnorm = 0.3, global_clipnorm = 0.5}}
+  local small, large = {{7, 3}, {700}, {5}, {1}}, {{7, 3}, {70000}, {5}, {1}}
+  local old = seq.get_threads()
+  seq.set_threads(2)
+  for _, dtype in ipairs{'f32', 'f64'} do
+    for ci, cfg in ipairs(configs) do
+      for ki, clip in ipairs(clips) do
+        seq.manual_seed(100 * ci + ki)
+        -- 70000 elements take the threaded path; once per optimizer is enough
+        local shapes = (ki == 3 and dtype == 'f32') and large or small
+        local o1, o2 = {}, {}
+        for k, v in pairs(cfg[2]) do o1[k], o2[k] = v, v end
+        for k, v in pairs(clip) do o1[k], o2[k] = v, v end
+        local fused, ref = seq.optim[cfg[1]](o1), seq.optim[cfg[1]](o2)
+        local pa, pb = {}, {}
+        for i, shape in ipairs(shapes) do
+          local w = seq.randn(shape, {dtype = dtype})
+          pa[i], pb[i] = w:clone(), w:clone()
+          pa[i].requires_grad, pb[i].requires_grad = true, true
+        end
+        for step = 1, 3 do
+          for i, shape in ipairs(shapes) do
+            -- parameter 3 has no gradient at step 1 (its slots appear at step 2)
+            local g = (i == 3 and step == 1) and nil or seq.randn(shape, {dtype = dtype}) * (0.5 * i)
+            pa[i].grad, pb[i].grad = g, g and g:clone()
+          end
+          fused:step(pa)
+          per_parameter_step(ref, pb)
+        end
+        local what = string.format('%s %s %s clip#%d', dtype, cfg[1], ci, ki)
+        for i = 1, #shapes do
+          same_bits(pa[i], pb[i], what .. ' param ' .. i)
+          for k = 1, 2 do
+            T.eq(fused.slots[i][k] == nil, ref.slots[i][k] == nil, what .. ' slot presence')
+            if fused.slots[i][k] then same_bits(fused.slots[i][k], ref.slots[i][k], what .. ' slot ' .. k) end
+          end
+        end
+      end
+    end
+  end
+  seq.set_threads(old)
+end
+
+-- Clipping by norm no longer replaces .grad: the factor is applied inside
+-- the update (Keras does not change the gradients either).
+function tests.optim_step_all_leaves_grads_and_checks_arguments()
+  local p = seq.zeros(2); p.requires_grad = true
+  set_grad(p, {3, 4})
+  local opt = seq.optim.SGD{lr = 1, global_clipnorm = 1}
+  opt:step({p})
+  T.close(p, {-0.6, -0.8}, {atol = 1e-6})
+  T.close(p.grad, {3, 4})
+  local hp = seq.optim.hparams{kind = 'sgd'}
+  T.raises(function() core.optim_step_all(hp, {p}, {{}}, -1, 0) end, 'clipnorm', 'must be >= 0')
+  T.raises(function() core.optim_step_all(hp, {p}, {{'x'}}, 0, 0) end, 'slots[1][1]')
+  T.raises(function() core.optim_step_all(hp, {p, 'x'}, {}, 0, 0) end, 'params[2]')
+  T.eq(core.optim_step_all(hp, {p}, {}, 0, 0), 1) -- no slot table yet: nothing updated
+  T.close(p, {-0.6, -0.8}, {atol = 1e-6})
+end
+
 return tests
