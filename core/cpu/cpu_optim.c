@@ -83,8 +83,9 @@ typedef struct optim_plan {
   optim_consts_double f64;
 } optim_plan;
 
-/* Elements [lo, hi) of one parameter, generic over the float type. */
-#define OPTIM_LOOP(REAL, SQRT, C)                                                             \
+/* Elements [lo, hi) of one parameter, generic over the float type; KIND is
+ * a constant, so each loop holds only its optimizer's arithmetic. */
+#define OPTIM_LOOP(REAL, SQRT, C, KIND, SCALED)                                                           \
   do {                                                                                        \
     REAL *p = seq_tensor_data(it->param);                                                     \
     const REAL *gp = seq_tensor_data(it->grad);                                               \
@@ -93,18 +94,16 @@ typedef struct optim_plan {
     const REAL lr = C.lr, clip = C.clip, decay = C.decay, mom = C.mom, rho = C.rho;           \
     const REAL eps = C.eps, b1c = C.b1c, b2c = C.b2c, alpha = C.alpha;                        \
     const REAL n1 = C.n1, n2 = C.n2, n3 = C.n3;                                               \
-    const bool scaled = it->grad_scale != 1.0;                                                \
     const REAL gscale = (REAL)it->grad_scale;                                                 \
     const double wd = pl->wd;                                                                 \
     const bool nesterov = pl->nesterov, eps_out = pl->eps_out;                                \
-    const seq_optim_kind kind = pl->kind;                                                     \
     for (int64_t k = lo; k < hi; k++) {                                                       \
       REAL g = gp[k];                                                                         \
-      if (scaled) g = g * gscale;                                                             \
+      if (SCALED) g = g * gscale;                                                             \
       if (clip > 0) g = g > clip ? clip : (g < -clip ? -clip : g);                            \
       REAL w = p[k];                                                                          \
       if (wd > 0) w -= w * decay;                                                             \
-      switch (kind) {                                                                         \
+      switch (KIND) {                                                                         \
       case SEQ_OPTIM_SGD:                                                                     \
         if (mom != 0) {                                                                       \
           REAL v = mom * s0[k] - lr * g;                                                      \
@@ -160,9 +159,30 @@ typedef struct optim_plan {
     }                                                                                         \
   } while (0)
 
+#define OPTIM_KINDS(REAL, SQRT, C, SCALED)                                                    \
+  switch (pl->kind) {                                                                         \
+  case SEQ_OPTIM_SGD: OPTIM_LOOP(REAL, SQRT, C, SEQ_OPTIM_SGD, SCALED); break;                \
+  case SEQ_OPTIM_RMSPROP: OPTIM_LOOP(REAL, SQRT, C, SEQ_OPTIM_RMSPROP, SCALED); break;        \
+  case SEQ_OPTIM_ADAM: OPTIM_LOOP(REAL, SQRT, C, SEQ_OPTIM_ADAM, SCALED); break;              \
+  case SEQ_OPTIM_ADAGRAD: OPTIM_LOOP(REAL, SQRT, C, SEQ_OPTIM_ADAGRAD, SCALED); break;        \
+  case SEQ_OPTIM_ADADELTA: OPTIM_LOOP(REAL, SQRT, C, SEQ_OPTIM_ADADELTA, SCALED); break;      \
+  case SEQ_OPTIM_NADAM: OPTIM_LOOP(REAL, SQRT, C, SEQ_OPTIM_NADAM, SCALED); break;            \
+  }
+
+/* The loops are specialised on kind and on clip scaling (constants in the
+ * macros) so that the compiler keeps those tests out of the element loop;
+ * the AVX2 clone (picked by CPUID) runs 8 lanes where the baseline has 4,
+ * with the same per-element operations. */
+__attribute__((target_clones("avx2", "default")))
 static void optim_range(const optim_plan *pl, const seq_optim_item *it, int64_t lo, int64_t hi) {
-  if (it->param->dtype == SEQ_F32) OPTIM_LOOP(float, sqrtf, pl->f32);
-  else OPTIM_LOOP(double, sqrt, pl->f64);
+  const bool f32 = it->param->dtype == SEQ_F32;
+  if (it->grad_scale != 1.0) {
+    if (f32) OPTIM_KINDS(float, sqrtf, pl->f32, true)
+    else OPTIM_KINDS(double, sqrt, pl->f64, true)
+  } else {
+    if (f32) OPTIM_KINDS(float, sqrtf, pl->f32, false)
+    else OPTIM_KINDS(double, sqrt, pl->f64, false)
+  }
 }
 
 static const char *const optim_names[] = {"sgd", "rmsprop", "adam", "adagrad", "adadelta", "nadam"};
