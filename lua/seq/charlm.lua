@@ -103,7 +103,7 @@ function Stepper:feed(ids)
         x = l(x)
       end
     end
-    return x:reshape({-1}):cast('f64'):tolist()
+    return x:reshape({-1}):tolist() -- f32 -> Lua number is exact: no cast op needed
   end)
   if threads > 1 then seq.set_threads(threads) end
   if not ok then error(probs, 0) end
