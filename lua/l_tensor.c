@@ -220,6 +220,11 @@ static int l_get_threads(lua_State *L) {
   return 1;
 }
 
+static int l_cpu_vmath_isa(lua_State *L) {
+  lua_pushstring(L, seq_cpu_vmath_isa());
+  return 1;
+}
+
 static int l_cpu_gemm_path(lua_State *L) {
   lua_pushstring(L, seq_cpu_gemm_path());
   return 1;
@@ -946,7 +951,7 @@ static const luaL_Reg functions[] = {
     {"rng_state", l_rng_state}, {"set_rng_state", l_set_rng_state}, {"rng_reserve", l_rng_reserve},
     {"set_grad_enabled", l_set_grad_enabled}, {"grad_enabled", l_grad_enabled},
     {"set_threads", l_set_threads}, {"get_threads", l_get_threads},
-    {"cpu_gemm_path", l_cpu_gemm_path}, {"device_available", l_device_available}, {"live_bytes", l_live_bytes},
+    {"cpu_gemm_path", l_cpu_gemm_path}, {"cpu_vmath_isa", l_cpu_vmath_isa}, {"device_available", l_device_available}, {"live_bytes", l_live_bytes},
     {"set_default_device", l_set_default_device}, {"default_device", l_default_device},
     {"is_tensor", l_is_tensor}, {"cat", l_cat}, {"stack", l_stack}, {"where", l_where},
     {"matmul", m_matmul}, {"cuda_set_tf32", l_cuda_set_tf32}, {"cuda_memory", l_cuda_memory},

@@ -251,6 +251,7 @@ static void print_version(void) {
 #endif
   );
   printf("CPU GEMM: %s\n", seq_cpu_gemm_path());
+  printf("CPU vector math: %s\n", seq_cpu_vmath_isa());
 }
 
 /* The value v of an option that takes one (--device, --threads, --seed,

@@ -422,6 +422,21 @@ static void vmath_block_f32(seq_unop op, int64_t n, const float *x, float *y, fl
   }
 }
 
+/* Which clone of SEQ_VMATH_CLONES the loader picks on this CPU (seq.info),
+ * by the resolver's own rule: the first of the listed ISA features the CPU
+ * has.  (A clone cannot report itself through the preprocessor: __AVX2__ and
+ * friends keep the file's baseline values in every clone.) */
+const char *seq_cpu_vmath_isa(void) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SEQ_SANITIZE_BUILD)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return "avx512f";
+  if (__builtin_cpu_supports("avx2")) return "avx2";
+  return "sse2";
+#else
+  return "baseline (no multi-versioning in this build)";
+#endif
+}
+
 static void vmath_f32(seq_unop op, int64_t n, const float *x, float *y) {
   /* tanh saturates correctly for every non-NaN input */
   /* sigmoid takes exp(-x): x in [-87, 87] keeps -x inside [-87, 88] */

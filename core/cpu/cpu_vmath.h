@@ -27,11 +27,15 @@
 #define SEQ_VEXPF_HI 88.0f
 
 /* Multi-versioned for AVX-512, AVX2 and the baseline, picked at load time
- * (the build does not assume -march=native).  Not under sanitizers, whose
- * runtimes do not like ifunc resolvers. */
+ * (the build does not assume -march=native).  The clones are named by ISA
+ * feature, never by CPU model: GCC resolves an "arch=haswell" clone with
+ * __builtin_cpu_is, so every AMD CPU (and any newer Intel model GCC does not
+ * list) fell back to the SSE2 baseline (test_executable checks the pick).
+ * The AVX2 clone leaves FMA off, so it computes the baseline's exact bits.
+ * Not under sanitizers, whose runtimes do not like ifunc resolvers. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SEQ_SANITIZE_BUILD)
 #define SEQ_VMATH_CLONES \
-  __attribute__((target_clones("avx512f", "arch=haswell", "default"), optimize("O3", "no-trapping-math")))
+  __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3", "no-trapping-math")))
 #else
 #define SEQ_VMATH_CLONES
 #endif

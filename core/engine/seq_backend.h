@@ -307,5 +307,8 @@ seq_status seq_get_threads(seq_device dev, int *n);
 /* Which GEMM the CPU backend runs, in words ("seqlua avx2/fma tiles; BLAS
  * blis (generic kernels)"): printed by seqlua --version, seq.info(). */
 const char *seq_cpu_gemm_path(void);
+/* The instruction set of the CPU's vectorised exp/tanh/sigmoid and gate loops
+ * ("avx512f", "avx2", "sse2"), as picked for this CPU at load time. */
+const char *seq_cpu_vmath_isa(void);
 
 #endif

@@ -173,10 +173,11 @@ function seq.set_threads(n) core.set_threads(n) end
 function seq.get_threads() return core.get_threads() end
 -- What runs underneath, for bug reports and benchmarks: the version, the CPU
 -- thread count and which GEMM the CPU backend uses (our AVX2/FMA tiles or the
--- BLAS, and the kernel set the BLAS picked for this CPU).
+-- BLAS, and the kernel set the BLAS picked for this CPU) and the instruction
+-- set of its vectorised math (exp/tanh/sigmoid, the recurrent gate loops).
 function seq.info()
   return {version = core.version, threads = core.get_threads(), cpu_gemm = core.cpu_gemm_path(),
-          cuda = core.device_available('cuda')}
+          cpu_vmath = core.cpu_vmath_isa(), cuda = core.device_available('cuda')}
 end
 function seq.default_device() return core.default_device() end
 function seq.set_default_device(d) core.set_default_device(d) end

@@ -38,6 +38,24 @@ function tests.gemm_path_is_reported_and_selectable()
   T.truthy(got and got == want, out)
 end
 
+-- The vectorised math (exp/tanh/sigmoid, the recurrent gate loops) runs the
+-- clone of the CPU's instruction set, chosen by feature: an "arch=haswell"
+-- clone was chosen by CPU model, and AMD CPUs ran the SSE2 baseline.
+function tests.vector_math_clone_follows_the_cpu_features()
+  local out, rc = run(exe() .. ' --version')
+  T.eq(rc, 0)
+  local isa = out:match('CPU vector math: (%S+)')
+  T.truthy(isa, out)
+  local seq = require 'seq'
+  T.eq(seq.info().cpu_vmath, isa)
+  local f = io.open('/proc/cpuinfo')
+  if not f or isa == 'baseline' then T.skip('no /proc/cpuinfo or no multi-versioning in this build') end
+  local flags = ' ' .. (f:read('a'):match('\nflags%s*:([^\n]*)') or '') .. ' '
+  f:close()
+  local want = flags:find(' avx512f ', 1, true) and 'avx512f' or flags:find(' avx2 ', 1, true) and 'avx2' or 'sse2'
+  T.eq(isa, want, 'clone for this CPU')
+end
+
 function tests.matmul_error_exits_1_with_message()
   local out, rc = run(exe() .. [[ -e "local seq=require'seq'; seq.matmul(seq.zeros(2,3), seq.zeros(4,5))"]])
   T.eq(rc, 1)
