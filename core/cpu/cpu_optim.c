@@ -30,26 +30,6 @@
 
 #define OPTIM_PAR_MIN 65536
 
-static seq_status optim_check(const char *what, const seq_tensor *t, const seq_tensor *param,
-                              const char *kind) {
-  if (!t)
-    return seq_fail(SEQ_EARG, "optimizer %s: %s buffer is missing for param %s", kind, what,
-                    seq_tshape(param));
-  if (t->device != SEQ_CPU)
-    return seq_fail(SEQ_EDEVICE, "optimizer %s: %s is on %s, expected cpu", kind, what,
-                    seq_device_name(t->device));
-  if (t->dtype != param->dtype)
-    return seq_fail(SEQ_EDTYPE, "optimizer %s: %s has dtype %s but the param is %s", kind, what,
-                    seq_dtype_name(t->dtype), seq_dtype_name(param->dtype));
-  if (!seq_shape_equal(t, param))
-    return seq_fail(SEQ_ESHAPE, "optimizer %s: %s %s does not match param %s", kind, what,
-                    seq_tshape(t), seq_tshape(param));
-  if (t->numel > 0 && !seq_tensor_is_contiguous(t))
-    return seq_fail(SEQ_EARG, "optimizer %s: %s %s must be contiguous", kind, what,
-                    seq_tshape(t));
-  return SEQ_OK;
-}
-
 /* The scalar factors of one step in one float type. */
 #define OPTIM_CONSTS(REAL)                                                                    \
   typedef struct optim_consts_##REAL {                                                        \
@@ -185,17 +165,14 @@ static void optim_range(const optim_plan *pl, const seq_optim_item *it, int64_t 
   }
 }
 
-static const char *const optim_names[] = {"sgd", "rmsprop", "adam", "adagrad", "adadelta", "nadam"};
-
 /* The checks of one parameter, in the order and with the messages of the
  * one-parameter step: a state buffer of the wrong size would be read and
  * written out of bounds. */
 static seq_status optim_check_item(const seq_optim_hparams *hp, const seq_optim_item *it) {
-  seq_tensor *param = it->param, *state0 = it->state0, *state1 = it->state1;
+  seq_tensor *param = it->param;
   const seq_tensor *grad = it->grad;
   if (!param || !grad) return seq_fail(SEQ_EARG, "optimizer: missing argument");
-  const seq_optim_kind kind = hp->kind;
-  const char *name = optim_names[kind];
+  const char *name = seq_optim_kind_name(hp->kind);
   if (param->dtype != SEQ_F32 && param->dtype != SEQ_F64)
     return seq_fail(SEQ_EDTYPE, "optimizer %s: param dtype %s is not f32/f64", name,
                     seq_dtype_name(param->dtype));
@@ -205,42 +182,8 @@ static seq_status optim_check_item(const seq_optim_hparams *hp, const seq_optim_
   if (param->numel > 0 && !seq_tensor_is_contiguous(param))
     return seq_fail(SEQ_EARG, "optimizer %s: param %s must be contiguous", name,
                     seq_tshape(param));
-  SEQ_TRY(optim_check("gradient", grad, param, name));
-  if (!(hp->lr >= 0) || !isfinite(hp->lr))
-    return seq_fail(SEQ_EARG, "optimizer %s: bad learning rate %g", name, hp->lr);
-  if (!isfinite(it->grad_scale))
-    return seq_fail(SEQ_EARG, "optimizer %s: bad gradient scale %g", name, it->grad_scale);
-  switch (kind) {
-  case SEQ_OPTIM_SGD:
-    if (hp->momentum < 0 || hp->momentum > 1)
-      return seq_fail(SEQ_EARG, "optimizer sgd: momentum %g is not in [0,1]", hp->momentum);
-    if (hp->momentum != 0) SEQ_TRY(optim_check("velocity (state0)", state0, param, name));
-    break;
-  case SEQ_OPTIM_RMSPROP:
-    if (hp->rho < 0 || hp->rho > 1)
-      return seq_fail(SEQ_EARG, "optimizer rmsprop: rho %g is not in [0,1]", hp->rho);
-    SEQ_TRY(optim_check("velocity (state0)", state0, param, name));
-    if (hp->momentum > 0) SEQ_TRY(optim_check("momentum (state1)", state1, param, name));
-    break;
-  case SEQ_OPTIM_ADAM:
-  case SEQ_OPTIM_NADAM:
-    if (hp->step < 1)
-      return seq_fail(SEQ_EARG, "optimizer %s: step must be >= 1, got %lld", name,
-                      (long long)hp->step);
-    SEQ_TRY(optim_check("first moment (state0)", state0, param, name));
-    SEQ_TRY(optim_check("second moment (state1)", state1, param, name));
-    break;
-  case SEQ_OPTIM_ADAGRAD:
-    SEQ_TRY(optim_check("accumulator (state0)", state0, param, name));
-    break;
-  case SEQ_OPTIM_ADADELTA:
-    if (hp->rho < 0 || hp->rho > 1)
-      return seq_fail(SEQ_EARG, "optimizer adadelta: rho %g is not in [0,1]", hp->rho);
-    SEQ_TRY(optim_check("accumulated gradient (state0)", state0, param, name));
-    SEQ_TRY(optim_check("accumulated update (state1)", state1, param, name));
-    break;
-  }
-  return SEQ_OK;
+  SEQ_TRY(seq_optim_check_buffer("gradient", grad, param, name));
+  return seq_optim_check_settings(hp, it);
 }
 
 seq_status seq_cpu_optim_step(const seq_optim_hparams *hp, int n, const seq_optim_item *items) {

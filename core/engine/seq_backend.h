@@ -95,6 +95,18 @@ typedef struct seq_optim_item {
   double grad_scale;
 } seq_optim_item;
 
+/* What every backend checks of a parameter before updating it in place
+ * (seq_optim.c): a state buffer of the wrong size would be read and written
+ * out of bounds.  check_buffer: `t` is present and matches the param's
+ * device, dtype and shape, contiguous; check_settings: a finite learning
+ * rate and gradient scale, the kind's hyper-parameters in range, and every
+ * state buffer the kind uses.  The backend checks the param and gradient
+ * its own kernels need first. */
+const char *seq_optim_kind_name(seq_optim_kind kind);
+seq_status seq_optim_check_buffer(const char *what, const seq_tensor *t, const seq_tensor *param,
+                                  const char *kind);
+seq_status seq_optim_check_settings(const seq_optim_hparams *hp, const seq_optim_item *it);
+
 /* Nadam's scalar factors c1, c2, c3 for step t >= 1 (see above), in double.
  * Past i = 1100, 0.96^i is below double precision and u_i = b1 exactly. */
 static inline void seq_nadam_factors(double beta1, double beta2, int64_t t, double c[3]) {

@@ -8,6 +8,72 @@
 #include <math.h>
 #include <stdlib.h>
 
+static const char *const optim_kind_names[] = {"sgd", "rmsprop", "adam", "adagrad", "adadelta", "nadam"};
+
+const char *seq_optim_kind_name(seq_optim_kind kind) {
+  return (int)kind >= 0 && kind <= SEQ_OPTIM_LAST ? optim_kind_names[kind] : "unknown";
+}
+
+seq_status seq_optim_check_buffer(const char *what, const seq_tensor *t, const seq_tensor *param,
+                                  const char *kind) {
+  if (!t)
+    return seq_fail(SEQ_EARG, "optimizer %s: %s buffer is missing for param %s", kind, what,
+                    seq_tshape(param));
+  if (t->device != param->device)
+    return seq_fail(SEQ_EDEVICE, "optimizer %s: %s is on %s, expected %s", kind, what,
+                    seq_device_name(t->device), seq_device_name(param->device));
+  if (t->dtype != param->dtype)
+    return seq_fail(SEQ_EDTYPE, "optimizer %s: %s has dtype %s but the param is %s", kind, what,
+                    seq_dtype_name(t->dtype), seq_dtype_name(param->dtype));
+  if (!seq_shape_equal(t, param))
+    return seq_fail(SEQ_ESHAPE, "optimizer %s: %s %s does not match param %s", kind, what,
+                    seq_tshape(t), seq_tshape(param));
+  if (t->numel > 0 && !seq_tensor_is_contiguous(t))
+    return seq_fail(SEQ_EARG, "optimizer %s: %s %s must be contiguous", kind, what,
+                    seq_tshape(t));
+  return SEQ_OK;
+}
+
+seq_status seq_optim_check_settings(const seq_optim_hparams *hp, const seq_optim_item *it) {
+  seq_tensor *param = it->param, *state0 = it->state0, *state1 = it->state1;
+  const char *name = seq_optim_kind_name(hp->kind);
+  if (!(hp->lr >= 0) || !isfinite(hp->lr))
+    return seq_fail(SEQ_EARG, "optimizer %s: bad learning rate %g", name, hp->lr);
+  if (!isfinite(it->grad_scale))
+    return seq_fail(SEQ_EARG, "optimizer %s: bad gradient scale %g", name, it->grad_scale);
+  switch (hp->kind) {
+  case SEQ_OPTIM_SGD:
+    if (hp->momentum < 0 || hp->momentum > 1)
+      return seq_fail(SEQ_EARG, "optimizer sgd: momentum %g is not in [0,1]", hp->momentum);
+    if (hp->momentum != 0) SEQ_TRY(seq_optim_check_buffer("velocity (state0)", state0, param, name));
+    break;
+  case SEQ_OPTIM_RMSPROP:
+    if (hp->rho < 0 || hp->rho > 1)
+      return seq_fail(SEQ_EARG, "optimizer rmsprop: rho %g is not in [0,1]", hp->rho);
+    SEQ_TRY(seq_optim_check_buffer("velocity (state0)", state0, param, name));
+    if (hp->momentum > 0) SEQ_TRY(seq_optim_check_buffer("momentum (state1)", state1, param, name));
+    break;
+  case SEQ_OPTIM_ADAM:
+  case SEQ_OPTIM_NADAM:
+    if (hp->step < 1)
+      return seq_fail(SEQ_EARG, "optimizer %s: step must be >= 1, got %lld", name,
+                      (long long)hp->step);
+    SEQ_TRY(seq_optim_check_buffer("first moment (state0)", state0, param, name));
+    SEQ_TRY(seq_optim_check_buffer("second moment (state1)", state1, param, name));
+    break;
+  case SEQ_OPTIM_ADAGRAD:
+    SEQ_TRY(seq_optim_check_buffer("accumulator (state0)", state0, param, name));
+    break;
+  case SEQ_OPTIM_ADADELTA:
+    if (hp->rho < 0 || hp->rho > 1)
+      return seq_fail(SEQ_EARG, "optimizer adadelta: rho %g is not in [0,1]", hp->rho);
+    SEQ_TRY(seq_optim_check_buffer("accumulated gradient (state0)", state0, param, name));
+    SEQ_TRY(seq_optim_check_buffer("accumulated update (state1)", state1, param, name));
+    break;
+  }
+  return SEQ_OK;
+}
+
 /* The sum of the squares of `n` grads (NULL skipped) in f64: each grad's sum
  * is formed on its device (square, sum in the grad's dtype, cast to f64) and
  * added there, and the host reads one number per device, so a GPU is
