@@ -114,69 +114,74 @@ static seq_status backward_lstm(seq_node *n, seq_tensor **gout, seq_tensor **gi)
   return SEQ_OK;
 }
 
-static seq_status lstm_check_operand(const char *what, const seq_tensor *t, seq_dtype dt,
-                                     seq_device dev) {
+static seq_status nn_check_operand(const char *op, const char *what, const seq_tensor *t,
+                                   seq_dtype dt, seq_device dev) {
   if (t->dtype != dt)
-    return seq_fail(SEQ_EDTYPE, "lstm: %s has dtype %s, kernel has %s", what,
+    return seq_fail(SEQ_EDTYPE, "%s: %s has dtype %s, kernel has %s", op, what,
                     seq_dtype_name(t->dtype), seq_dtype_name(dt));
   if (t->device != dev)
-    return seq_fail(SEQ_EDEVICE, "lstm: %s is on %s, kernel on %s", what,
+    return seq_fail(SEQ_EDEVICE, "%s: %s is on %s, kernel on %s", op, what,
                     seq_device_name(t->device), seq_device_name(dev));
   return SEQ_OK;
 }
 
-/* The one check of the user's LSTM arguments; backends only assert what it
- * establishes (see seq_lstm_args).  Integer input means class ids. */
-static seq_status lstm_validate(const seq_tensor *x, const seq_tensor *kernel,
-                                const seq_tensor *recurrent, const seq_tensor *bias,
-                                const seq_tensor *h0, const seq_tensor *c0, int64_t size[4]) {
+seq_status seq_nn_check_recurrent(const char *op, int64_t gates, int64_t bias_rows,
+                                  const seq_tensor *x, const seq_tensor *kernel,
+                                  const seq_tensor *recurrent, const seq_tensor *bias, int nstates,
+                                  const seq_tensor *const states[], const char *const names[],
+                                  int64_t size[4]) {
   if (!x || !kernel || !recurrent || !bias)
-    return seq_fail(SEQ_EARG, "lstm: x, kernel, recurrent kernel and bias are required");
-  if ((h0 == NULL) != (c0 == NULL))
-    return seq_fail(SEQ_EARG, "lstm: give both h0 and c0, or neither");
+    return seq_fail(SEQ_EARG, "%s: x, kernel, recurrent kernel and bias are required", op);
   const seq_dtype dt = kernel->dtype;
   const seq_device dev = kernel->device;
+  const int64_t G = gates;
   if (dt != SEQ_F32 && dt != SEQ_F64)
-    return seq_fail(SEQ_EDTYPE, "lstm: kernel dtype %s is not supported (use f32 or f64)",
+    return seq_fail(SEQ_EDTYPE, "%s: kernel dtype %s is not supported (use f32 or f64)", op,
                     seq_dtype_name(dt));
-  if (kernel->ndim != 2 || kernel->shape[0] == 0 || kernel->shape[1] % 4 != 0 ||
-      kernel->shape[1] == 0)
-    return seq_fail(SEQ_ESHAPE, "lstm: kernel %s should be [input, 4*units]", seq_tshape(kernel));
-  const int64_t I = kernel->shape[0], H = kernel->shape[1] / 4;
-  if (recurrent->ndim != 2 || recurrent->shape[0] != H || recurrent->shape[1] != 4 * H)
-    return seq_fail(SEQ_ESHAPE, "lstm: recurrent kernel %s should be [%lld,%lld] for kernel %s",
-                    seq_tshape(recurrent), (long long)H, (long long)(4 * H), seq_tshape(kernel));
-  if (bias->ndim != 1 || bias->shape[0] != 4 * H)
-    return seq_fail(SEQ_ESHAPE, "lstm: bias %s should be [%lld]", seq_tshape(bias),
-                    (long long)(4 * H));
-  SEQ_TRY(lstm_check_operand("recurrent kernel", recurrent, dt, dev));
-  SEQ_TRY(lstm_check_operand("bias", bias, dt, dev));
+  if (kernel->ndim != 2 || kernel->shape[0] == 0 || kernel->shape[1] == 0 ||
+      kernel->shape[1] % G != 0)
+    return G == 1 ? seq_fail(SEQ_ESHAPE, "%s: kernel %s should be [input, units]", op,
+                             seq_tshape(kernel))
+                  : seq_fail(SEQ_ESHAPE, "%s: kernel %s should be [input, %lld*units]", op,
+                             seq_tshape(kernel), (long long)G);
+  const int64_t I = kernel->shape[0], H = kernel->shape[1] / G;
+  if (recurrent->ndim != 2 || recurrent->shape[0] != H || recurrent->shape[1] != G * H)
+    return seq_fail(SEQ_ESHAPE, "%s: recurrent kernel %s should be [%lld,%lld] for kernel %s", op,
+                    seq_tshape(recurrent), (long long)H, (long long)(G * H), seq_tshape(kernel));
+  if (bias_rows == 0 ? (bias->ndim != 1 || bias->shape[0] != G * H)
+                     : (bias->ndim != 2 || bias->shape[0] != bias_rows || bias->shape[1] != G * H))
+    return bias_rows == 0
+               ? seq_fail(SEQ_ESHAPE, "%s: bias %s should be [%lld]", op, seq_tshape(bias),
+                          (long long)(G * H))
+               : seq_fail(SEQ_ESHAPE, "%s: bias %s should be [%lld,%lld] (input and recurrent bias)",
+                          op, seq_tshape(bias), (long long)bias_rows, (long long)(G * H));
+  SEQ_TRY(nn_check_operand(op, "recurrent kernel", recurrent, dt, dev));
+  SEQ_TRY(nn_check_operand(op, "bias", bias, dt, dev));
   if (x->device != dev)
-    return seq_fail(SEQ_EDEVICE, "lstm: input is on %s, kernel on %s", seq_device_name(x->device),
-                    seq_device_name(dev));
+    return seq_fail(SEQ_EDEVICE, "%s: input is on %s, kernel on %s", op,
+                    seq_device_name(x->device), seq_device_name(dev));
   if (!seq_dtype_is_float(x->dtype)) {
     if (x->dtype != SEQ_I32 && x->dtype != SEQ_I64)
-      return seq_fail(SEQ_EDTYPE, "lstm: index input must be i32 or i64 ids, got %s",
+      return seq_fail(SEQ_EDTYPE, "%s: index input must be i32 or i64 ids, got %s", op,
                       seq_dtype_name(x->dtype));
     if (x->ndim != 2)
-      return seq_fail(SEQ_ESHAPE, "lstm: index input %s should be [batch, steps]", seq_tshape(x));
+      return seq_fail(SEQ_ESHAPE, "%s: index input %s should be [batch, steps]", op,
+                      seq_tshape(x));
   } else {
     if (x->ndim != 3)
-      return seq_fail(SEQ_ESHAPE, "lstm: input %s should be [batch, steps, features]",
+      return seq_fail(SEQ_ESHAPE, "%s: input %s should be [batch, steps, features]", op,
                       seq_tshape(x));
-    SEQ_TRY(lstm_check_operand("input", x, dt, dev));
+    SEQ_TRY(nn_check_operand(op, "input", x, dt, dev));
     if (x->shape[2] != I)
-      return seq_fail(SEQ_ESHAPE, "lstm: input %s has %lld features but kernel %s expects %lld",
+      return seq_fail(SEQ_ESHAPE, "%s: input %s has %lld features but kernel %s expects %lld", op,
                       seq_tshape(x), (long long)x->shape[2], seq_tshape(kernel), (long long)I);
   }
   const int64_t B = x->shape[0], T = x->shape[1];
-  const seq_tensor *states[2] = {h0, c0};
-  const char *snames[2] = {"h0", "c0"};
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < nstates; i++) {
     if (!states[i]) continue;
-    SEQ_TRY(lstm_check_operand(snames[i], states[i], dt, dev));
+    SEQ_TRY(nn_check_operand(op, names[i], states[i], dt, dev));
     if (states[i]->ndim != 2 || states[i]->shape[0] != B || states[i]->shape[1] != H)
-      return seq_fail(SEQ_ESHAPE, "lstm: %s %s should be [%lld,%lld] (batch, units)", snames[i],
+      return seq_fail(SEQ_ESHAPE, "%s: %s %s should be [%lld,%lld] (batch, units)", op, names[i],
                       seq_tshape(states[i]), (long long)B, (long long)H);
   }
   size[0] = B;
@@ -235,17 +240,15 @@ seq_status seq_lstm_ex(seq_tensor **y_out, seq_tensor **hn_out, seq_tensor **cn_
                        seq_tensor *x, seq_tensor *kernel, seq_tensor *recurrent, seq_tensor *bias,
                        seq_tensor *h0, seq_tensor *c0, const seq_tensor *lengths,
                        seq_tensor *recurrent_mask) {
+  if (x && kernel && recurrent && bias && (h0 == NULL) != (c0 == NULL))
+    return seq_fail(SEQ_EARG, "lstm: give both h0 and c0, or neither");
+  const seq_tensor *states[3] = {h0, c0, recurrent_mask};
+  const char *const names[3] = {"h0", "c0", "recurrent mask"};
   int64_t size[4] = {0};
-  SEQ_TRY(lstm_validate(x, kernel, recurrent, bias, h0, c0, size));
+  SEQ_TRY(seq_nn_check_recurrent("lstm", 4, 0, x, kernel, recurrent, bias, 3, states, names, size));
   const int64_t B = size[0], T = size[1], I = size[2], H = size[3];
   const seq_dtype dt = kernel->dtype;
   const seq_device dev = kernel->device;
-  if (recurrent_mask) {
-    SEQ_TRY(lstm_check_operand("recurrent mask", recurrent_mask, dt, dev));
-    if (recurrent_mask->ndim != 2 || recurrent_mask->shape[0] != B || recurrent_mask->shape[1] != H)
-      return seq_fail(SEQ_ESHAPE, "lstm: recurrent mask %s should be [%lld,%lld] (batch, units)",
-                      seq_tshape(recurrent_mask), (long long)B, (long long)H);
-  }
   const seq_backend *be = NULL;
   SEQ_TRY(nn_backend("lstm", dev, &be));
   int32_t *len = NULL;

@@ -51,6 +51,18 @@ seq_status seq_simple_rnn(seq_tensor **y, seq_tensor **h_n, seq_tensor *x, seq_t
                           seq_tensor *recurrent, seq_tensor *bias, seq_tensor *h0,
                           seq_tensor *rmask, bool relu, const seq_tensor *lengths);
 
+/* The one check of a fused recurrent op's arguments (seq_lstm, seq_gru,
+ * seq_simple_rnn); backends only assert what it establishes.  `op` names
+ * the op in errors.  kernel [I, gates*H] f32/f64 sets dtype and device;
+ * recurrent [H, gates*H]; bias [gates*H] (bias_rows 0) or
+ * [bias_rows, gates*H]; x [B,T,I] float or [B,T] i32/i64 class ids; each
+ * non-NULL states[i] (named names[i]) [B,H].  size <- {B, T, I, H}. */
+seq_status seq_nn_check_recurrent(const char *op, int64_t gates, int64_t bias_rows,
+                                  const seq_tensor *x, const seq_tensor *kernel,
+                                  const seq_tensor *recurrent, const seq_tensor *bias, int nstates,
+                                  const seq_tensor *const states[], const char *const names[],
+                                  int64_t size[4]);
+
 /* For the fused recurrent ops: per-sample lengths (i32/i64 [B], any
  * device) as a new host int32 array, each checked to lie in [0,T].  `op`
  * names the op in errors; free *out with free(). */

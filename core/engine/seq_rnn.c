@@ -68,83 +68,6 @@ static seq_status backward_rnn(seq_node *n, seq_tensor **gout, seq_tensor **gi) 
   return SEQ_OK;
 }
 
-static seq_status rnn_check_operand(const char *op, const char *what, const seq_tensor *t,
-                                    seq_dtype dt, seq_device dev) {
-  if (t->dtype != dt)
-    return seq_fail(SEQ_EDTYPE, "%s: %s has dtype %s, kernel has %s", op, what,
-                    seq_dtype_name(t->dtype), seq_dtype_name(dt));
-  if (t->device != dev)
-    return seq_fail(SEQ_EDEVICE, "%s: %s is on %s, kernel on %s", op, what,
-                    seq_device_name(t->device), seq_device_name(dev));
-  return SEQ_OK;
-}
-
-/* The one check of the user's arguments; size = {B, T, I, H}. */
-static seq_status rnn_validate(seq_rnn_mode mode, const seq_tensor *x, const seq_tensor *kernel,
-                               const seq_tensor *recurrent, const seq_tensor *bias,
-                               const seq_tensor *h0, const seq_tensor *rmask, int64_t size[4]) {
-  const char *op = rnn_op_name(mode);
-  const int64_t G = mode == SEQ_RNN_GRU ? 3 : 1;
-  if (!x || !kernel || !recurrent || !bias)
-    return seq_fail(SEQ_EARG, "%s: x, kernel, recurrent kernel and bias are required", op);
-  const seq_dtype dt = kernel->dtype;
-  const seq_device dev = kernel->device;
-  if (dt != SEQ_F32 && dt != SEQ_F64)
-    return seq_fail(SEQ_EDTYPE, "%s: kernel dtype %s is not supported (use f32 or f64)", op,
-                    seq_dtype_name(dt));
-  if (kernel->ndim != 2 || kernel->shape[0] == 0 || kernel->shape[1] == 0 ||
-      kernel->shape[1] % G != 0)
-    return seq_fail(SEQ_ESHAPE, "%s: kernel %s should be [input, %s]", op, seq_tshape(kernel),
-                    G == 3 ? "3*units" : "units");
-  const int64_t I = kernel->shape[0], H = kernel->shape[1] / G;
-  if (recurrent->ndim != 2 || recurrent->shape[0] != H || recurrent->shape[1] != G * H)
-    return seq_fail(SEQ_ESHAPE, "%s: recurrent kernel %s should be [%lld,%lld] for kernel %s", op,
-                    seq_tshape(recurrent), (long long)H, (long long)(G * H), seq_tshape(kernel));
-  if (mode == SEQ_RNN_GRU ? (bias->ndim != 2 || bias->shape[0] != 2 || bias->shape[1] != 3 * H)
-                          : (bias->ndim != 1 || bias->shape[0] != H))
-    return mode == SEQ_RNN_GRU
-               ? seq_fail(SEQ_ESHAPE, "%s: bias %s should be [2,%lld] (input and recurrent bias)",
-                          op, seq_tshape(bias), (long long)(3 * H))
-               : seq_fail(SEQ_ESHAPE, "%s: bias %s should be [%lld]", op, seq_tshape(bias),
-                          (long long)H);
-  SEQ_TRY(rnn_check_operand(op, "recurrent kernel", recurrent, dt, dev));
-  SEQ_TRY(rnn_check_operand(op, "bias", bias, dt, dev));
-  if (x->device != dev)
-    return seq_fail(SEQ_EDEVICE, "%s: input is on %s, kernel on %s", op,
-                    seq_device_name(x->device), seq_device_name(dev));
-  if (!seq_dtype_is_float(x->dtype)) {
-    if (x->dtype != SEQ_I32 && x->dtype != SEQ_I64)
-      return seq_fail(SEQ_EDTYPE, "%s: index input must be i32 or i64 ids, got %s", op,
-                      seq_dtype_name(x->dtype));
-    if (x->ndim != 2)
-      return seq_fail(SEQ_ESHAPE, "%s: index input %s should be [batch, steps]", op,
-                      seq_tshape(x));
-  } else {
-    if (x->ndim != 3)
-      return seq_fail(SEQ_ESHAPE, "%s: input %s should be [batch, steps, features]", op,
-                      seq_tshape(x));
-    SEQ_TRY(rnn_check_operand(op, "input", x, dt, dev));
-    if (x->shape[2] != I)
-      return seq_fail(SEQ_ESHAPE, "%s: input %s has %lld features but kernel %s expects %lld", op,
-                      seq_tshape(x), (long long)x->shape[2], seq_tshape(kernel), (long long)I);
-  }
-  const int64_t B = x->shape[0], T = x->shape[1];
-  const seq_tensor *states[2] = {h0, rmask};
-  const char *snames[2] = {"h0", "recurrent dropout mask"};
-  for (int i = 0; i < 2; i++) {
-    if (!states[i]) continue;
-    SEQ_TRY(rnn_check_operand(op, snames[i], states[i], dt, dev));
-    if (states[i]->ndim != 2 || states[i]->shape[0] != B || states[i]->shape[1] != H)
-      return seq_fail(SEQ_ESHAPE, "%s: %s %s should be [%lld,%lld] (batch, units)", op, snames[i],
-                      seq_tshape(states[i]), (long long)B, (long long)H);
-  }
-  size[0] = B;
-  size[1] = T;
-  size[2] = I;
-  size[3] = H;
-  return SEQ_OK;
-}
-
 /* Records the node that runs backward_rnn; on success the node owns the
  * backend's saved state (a->saved is cleared).  The mask is saved, not an
  * input: no gradient flows to it. */
@@ -222,8 +145,12 @@ static seq_status seq_rnn(seq_rnn_mode mode, seq_tensor **y_out, seq_tensor **hn
                           seq_tensor *x, seq_tensor *kernel, seq_tensor *recurrent,
                           seq_tensor *bias, seq_tensor *h0, seq_tensor *rmask,
                           const seq_tensor *lengths) {
+  const seq_tensor *states[2] = {h0, rmask};
+  const char *const names[2] = {"h0", "recurrent dropout mask"};
   int64_t size[4] = {0};
-  SEQ_TRY(rnn_validate(mode, x, kernel, recurrent, bias, h0, rmask, size));
+  SEQ_TRY(seq_nn_check_recurrent(rnn_op_name(mode), mode == SEQ_RNN_GRU ? 3 : 1,
+                                 mode == SEQ_RNN_GRU ? 2 : 0, x, kernel, recurrent, bias, 2,
+                                 states, names, size));
   const int64_t B = size[0], T = size[1], I = size[2], H = size[3];
   const seq_dtype dt = kernel->dtype;
   const seq_device dev = kernel->device;

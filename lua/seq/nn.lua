@@ -654,32 +654,54 @@ function LSTM:build_from_weights(ws)
   self:ensure_built({self.declared_input_shape and self.declared_input_shape[1] or 0, ws[1]:shape()[1]})
 end
 
-function LSTM:call(x, ...)
+-- The input checks every recurrent layer's call makes before building: a
+-- float [B, T, I], or integer class ids [B, T] whose one-hot width V comes
+-- from input_shape = {T, V}.
+function nn.recurrent_call(self, x, ...)
   if not core.is_tensor(x) then error(self.name .. ': input must be a tensor', 2) end
   if self.dtype and x.dtype ~= self.dtype and x.dtype:match('^f') then x = x:cast(self.dtype) end
   local s = x:shape()
   if x.dtype:match('^f') then
     if #s ~= 3 then
-      error(string.format('%s: LSTM expects a 3-d input [batch, timesteps, features], got shape [%s]', self.name,
-        table.concat(s, ',')), 2)
+      error(string.format('%s: %s expects a 3-d input [batch, timesteps, features], got shape [%s]', self.name,
+        self.class_name, table.concat(s, ',')), 2)
     end
     self:ensure_built(self.declared_input_shape or {s[2], s[3]})
   else
-    -- integer class ids [B, T]: the one-hot input of width V is implied;
-    -- V comes from input_shape = {T, V}.
     if #s ~= 2 then
-      error(string.format('%s: LSTM with integer input expects ids of shape [batch, timesteps], got [%s]',
-        self.name, table.concat(s, ',')), 2)
+      error(string.format('%s: %s with integer input expects ids of shape [batch, timesteps], got [%s]',
+        self.name, self.class_name, table.concat(s, ',')), 2)
     end
     local d = self.declared_input_shape
     if not self.built and not (d and #d == 2) then
-      error(string.format('%s: LSTM got integer ids [%s]; declare input_shape = {timesteps, num_classes} so it '
-        .. 'knows the one-hot width', self.name, table.concat(s, ',')), 2)
+      error(string.format('%s: %s got integer ids [%s]; declare input_shape = {timesteps, num_classes} so '
+        .. 'it knows the one-hot width', self.name, self.class_name, table.concat(s, ',')), 2)
     end
     self:ensure_built(d)
   end
   return self:forward(x, ...)
 end
+
+-- A recurrent layer's dropout in training, as Keras draws it: the input's
+-- mask is one per sample and feature, the same at every step (x is
+-- returned masked); the recurrent one is [B, units], applied to h_{t-1}
+-- inside the fused op.  -> x, recurrent mask (or nil)
+function nn.recurrent_dropout(self, x)
+  if not self.training or (self.dropout == 0 and self.recurrent_dropout == 0) then return x, nil end
+  local B = x:size(1)
+  local o = {dtype = self.kernel.dtype, device = self.kernel.device}
+  if self.dropout > 0 then
+    if not x.dtype:match('^f') then
+      error(string.format('%s: %s dropout on integer (one-hot) input is not supported', self.name, self.class_name), 4)
+    end
+    x = x * core.dropout(seq.ones({B, 1, x:size(3)}, o), self.dropout, true)
+  end
+  local rmask
+  if self.recurrent_dropout > 0 then rmask = core.dropout(seq.ones({B, self.units}, o), self.recurrent_dropout, true) end
+  return x, rmask
+end
+
+LSTM.call = nn.recurrent_call
 
 function LSTM:compute_output_shape(s)
   if self.return_sequences then return {s[1], self.units} end
@@ -697,20 +719,10 @@ function LSTM:forward(x, opts, h0, c0)
     end
     h0, c0 = s[1], s[2]
   end
-  if self.dropout > 0 and self.training then
-    -- the layer's own input dropout: it needs the dense (float) input
-    if not x.dtype:match('^f') then
-      error(self.name .. ': LSTM dropout on integer (one-hot) input is not supported', 3)
-    end
-    x = core.dropout(x, self.dropout, true)
-  end
+  local rmask
+  x, rmask = nn.recurrent_dropout(self, x)
   -- core.lstm checks x and the state, and reads integer input as class ids
   local k, r, b = self.kernel, self.recurrent_kernel, self.bias
-  local rmask
-  if self.recurrent_dropout > 0 and self.training then
-    rmask = core.dropout(seq.ones({x:size(1), self.units}, {dtype = k.dtype, device = k.device}),
-      self.recurrent_dropout, true)
-  end
   local out, h, c = nn.run_recurrent(self, x, mask, function(xs, lengths)
     return core.lstm(xs, k, r, b, h0, c0, {lengths = lengths, recurrent_mask = rmask})
   end, h0 ~= nil)

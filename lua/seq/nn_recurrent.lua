@@ -106,30 +106,7 @@ return function(nn)
       self:ensure_built({self.declared_input_shape and self.declared_input_shape[1] or 0, ws[1]:shape()[1]})
     end
 
-    function cls:call(x, ...)
-      if not core.is_tensor(x) then error(self.name .. ': input must be a tensor', 2) end
-      if self.dtype and x.dtype ~= self.dtype and x.dtype:match('^f') then x = x:cast(self.dtype) end
-      local s = x:shape()
-      if x.dtype:match('^f') then
-        if #s ~= 3 then
-          error(string.format('%s: %s expects a 3-d input [batch, timesteps, features], got shape [%s]', self.name,
-            self.class_name, table.concat(s, ',')), 2)
-        end
-        self:ensure_built(self.declared_input_shape or {s[2], s[3]})
-      else
-        if #s ~= 2 then
-          error(string.format('%s: %s with integer input expects ids of shape [batch, timesteps], got [%s]',
-            self.name, self.class_name, table.concat(s, ',')), 2)
-        end
-        local d = self.declared_input_shape
-        if not self.built and not (d and #d == 2) then
-          error(string.format('%s: %s got integer ids [%s]; declare input_shape = {timesteps, num_classes} so '
-            .. 'it knows the one-hot width', self.name, self.class_name, table.concat(s, ',')), 2)
-        end
-        self:ensure_built(d)
-      end
-      return self:forward(x, ...)
-    end
+    cls.call = nn.recurrent_call
 
     function cls:compute_output_shape(s)
       if self.return_sequences then return {s[1], self.units} end
@@ -156,21 +133,7 @@ return function(nn)
         end
       end
       local rmask
-      if self.training and (self.dropout > 0 or self.recurrent_dropout > 0) then
-        local B = x:size(1)
-        local o = {dtype = self.kernel.dtype, device = self.kernel.device}
-        if self.dropout > 0 then
-          if not x.dtype:match('^f') then
-            error(string.format('%s: %s dropout on integer (one-hot) input is not supported', self.name,
-              self.class_name), 3)
-          end
-          -- one mask per sample and feature, the same at every step
-          x = x * core.dropout(seq.ones({B, 1, x:size(3)}, o), self.dropout, true)
-        end
-        if self.recurrent_dropout > 0 then
-          rmask = core.dropout(seq.ones({B, self.units}, o), self.recurrent_dropout, true)
-        end
-      end
+      x, rmask = nn.recurrent_dropout(self, x)
       -- go_backwards, the mask and return_sequences are run_recurrent's
       local out, h = nn.run_recurrent(self, x, opts and opts.mask, function(xs, lengths)
         return run(self, xs, h0, rmask, lengths)

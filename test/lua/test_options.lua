@@ -307,6 +307,14 @@ local own_probes = {
       local a = l(x)
       l.training = true
       T.truthy((l(x) - a):abs():max():item() > 0, 'dropout changes training outputs')
+      -- Keras's input dropout: one mask per sample and feature, the same at every step
+      l.training = true
+      seq.manual_seed(11)
+      local y = l(x)
+      seq.manual_seed(11)
+      local m = seq.core.dropout(seq.ones({2, 1, 4}), 0.5, true)
+      l.training, l.dropout = false, 0
+      T.close(y, l(x * m), {atol = 1e-6}, 'the input mask is [batch, 1, features]')
     end,
     go_backwards = function()
       local x = seq.randn(2, 5, 4)
