@@ -75,6 +75,7 @@ lua_Number seq_lua_checkfield_number(lua_State *L, int t, const char *op, const 
 #define SEQ_LUA_MODULES(X)                                                     \
   X(tensor)                                                                    \
   X(nn)                                                                        \
+  X(stepper)                                                                   \
   X(conv)                                                                      \
   X(io)                                                                        \
   X(text)                                                                      \

@@ -1,0 +1,156 @@
+/* cpu_stepper.c - the one-row kernels of the generation stepper (see
+ * cpu_stepper.h).
+ *
+ * The recurrent product of one character is a row times a matrix (1x128 by
+ * 128x512 for the char-RNN).  A BLAS sgemv at M = 1 pays its dispatch and
+ * checks on every call (33 k instructions per character measured); here
+ * each block of 8 vectors of output columns stays in 8 accumulators while
+ * the k rows of W stream past, one broadcast and 8 FMAs per row, so the
+ * loop runs at the FMA units' rate with no packing.  Picked by CPUID
+ * (AVX2 and FMA, as cpu_gemm_tiles.c), with a scalar loop elsewhere. */
+#include <math.h>
+#include <string.h>
+
+#include "cpu_kernels.h"
+#include "cpu_stepper.h"
+#include "cpu_vmath.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ROWMV_HAVE_AVX2 1
+#include <immintrin.h>
+#else
+#define ROWMV_HAVE_AVX2 0
+#endif
+
+bool seq_cpu_rowmv_simd_supported(void) { return ROWMV_HAVE_AVX2 && seq_cpu_gemm_tiles_supported(); }
+
+#define ROWMV_BLOCK 8 /* vectors of output columns per block: 8 independent FMA chains */
+
+/* The scalar kernel, for any CPU. */
+#define ROWMV_SCALAR(SFX, T)                                                                      \
+  static void rowmv_scalar_##SFX(int64_t n, int64_t k, const T *x, const T *W, int64_t ldw,       \
+                                 const T *a, const T *b, T *out) {                                \
+    for (int64_t j = 0; j < n; j++) out[j] = b ? a[j] + b[j] : a[j];                              \
+    for (int64_t i = 0; i < k; i++) {                                                             \
+      const T xi = x[i], *w = W + i * ldw;                                                        \
+      for (int64_t j = 0; j < n; j++) out[j] += xi * w[j];                                        \
+    }                                                                                             \
+  }
+ROWMV_SCALAR(f32, float)
+ROWMV_SCALAR(f64, double)
+#undef ROWMV_SCALAR
+
+#if ROWMV_HAVE_AVX2
+/* V: the 256-bit type, L lanes; LOAD/STORE aligned (the stepper's rows are),
+ * SET1 broadcast, ADD, FMA(a, b, c) = a * b + c. */
+#define ROWMV_AVX2(SFX, T, V, L, LOAD, STORE, SET1, ADD, FMA)                                    \
+  __attribute__((target("avx2,fma"), optimize("O3"))) static void rowmv_avx2_##SFX(               \
+      int64_t n, int64_t k, const T *x, const T *W, int64_t ldw, const T *a, const T *b, T *out) { \
+    int64_t j = 0;                                                                                \
+    for (; j + ROWMV_BLOCK * (L) <= n; j += ROWMV_BLOCK * (L)) {                                  \
+      V acc[ROWMV_BLOCK];                                                                         \
+      _Pragma("GCC unroll 8") for (int q = 0; q < ROWMV_BLOCK; q++) {                             \
+        acc[q] = LOAD(a + j + q * (L));                                                           \
+        if (b) acc[q] = ADD(acc[q], LOAD(b + j + q * (L)));                                       \
+      }                                                                                           \
+      const T *w = W + j;                                                                         \
+      for (int64_t i = 0; i < k; i++, w += ldw) {                                               \
+        const V xi = SET1(x[i]);                                                                  \
+        _Pragma("GCC unroll 8") for (int q = 0; q < ROWMV_BLOCK; q++) acc[q] =                    \
+            FMA(xi, LOAD(w + q * (L)), acc[q]);                                                   \
+      }                                                                                           \
+      _Pragma("GCC unroll 8") for (int q = 0; q < ROWMV_BLOCK; q++) STORE(out + j + q * (L),      \
+                                                                          acc[q]);               \
+    }                                                                                             \
+    for (; j < n; j += (L)) { /* the last columns, one vector at a time */                        \
+      V acc = LOAD(a + j);                                                                        \
+      if (b) acc = ADD(acc, LOAD(b + j));                                                         \
+      const T *w = W + j;                                                                         \
+      for (int64_t i = 0; i < k; i++, w += ldw) acc = FMA(SET1(x[i]), LOAD(w), acc);              \
+      STORE(out + j, acc);                                                                        \
+    }                                                                                             \
+  }
+ROWMV_AVX2(f32, float, __m256, 8, _mm256_load_ps, _mm256_store_ps, _mm256_set1_ps, _mm256_add_ps,
+           _mm256_fmadd_ps)
+ROWMV_AVX2(f64, double, __m256d, 4, _mm256_load_pd, _mm256_store_pd, _mm256_set1_pd, _mm256_add_pd,
+           _mm256_fmadd_pd)
+#undef ROWMV_AVX2
+#endif
+
+void seq_cpu_rowmv_f32(int64_t n, int64_t k, const float *x, const float *W, int64_t ldw, const float *a,
+                       const float *b, float *out, bool simd) {
+#if ROWMV_HAVE_AVX2
+  if (simd) {
+    rowmv_avx2_f32(n, k, x, W, ldw, a, b, out);
+    return;
+  }
+#endif
+  rowmv_scalar_f32(n, k, x, W, ldw, a, b, out);
+}
+
+void seq_cpu_rowmv_f64(int64_t n, int64_t k, const double *x, const double *W, int64_t ldw,
+                       const double *a, const double *b, double *out, bool simd) {
+#if ROWMV_HAVE_AVX2
+  if (simd) {
+    rowmv_avx2_f64(n, k, x, W, ldw, a, b, out);
+    return;
+  }
+#endif
+  rowmv_scalar_f64(n, k, x, W, ldw, a, b, out);
+}
+
+/* ------------------------------------------------------------ gate rows
+ * f32 with cpu_vmath.h's polynomials (the fused kernels' own), f64 with
+ * libm, as cpu_lstm.c and cpu_rnn.c do. */
+
+static inline double row_sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)); }
+
+#define STEPPER_ROWS(SFX, T, SIGMOID, TANH, EXP, CLONES)                                          \
+  CLONES void seq_cpu_lstm_row_##SFX(int64_t H, const T *z, T *c, T *h) {                         \
+    for (int64_t j = 0; j < H; j++) {                                                             \
+      T i = SIGMOID(z[j]), f = SIGMOID(z[H + j]), g = TANH(z[2 * H + j]), o = SIGMOID(z[3 * H + j]); \
+      T cn = f * c[j] + i * g;                                                                    \
+      c[j] = cn;                                                                                  \
+      h[j] = o * TANH(cn);                                                                        \
+    }                                                                                             \
+  }                                                                                               \
+                                                                                                  \
+  CLONES void seq_cpu_gru_row_##SFX(int64_t H, const T *gx, const T *gh, T *h) {                  \
+    const T one = 1;                                                                              \
+    for (int64_t j = 0; j < H; j++) {                                                             \
+      T zz = SIGMOID(gx[j] + gh[j]), r = SIGMOID(gx[H + j] + gh[H + j]);                          \
+      T hh = TANH(gx[2 * H + j] + r * gh[2 * H + j]);                                             \
+      h[j] = zz * h[j] + (one - zz) * hh;                                                         \
+    }                                                                                             \
+  }                                                                                               \
+                                                                                                  \
+  CLONES void seq_cpu_row_activate_##SFX(seq_cpu_row_act act, int64_t n, T *x) {                  \
+    switch (act) {                                                                                \
+      case SEQ_CPU_ROW_LINEAR: return;                                                            \
+      case SEQ_CPU_ROW_SIGMOID:                                                                   \
+        for (int64_t j = 0; j < n; j++) x[j] = SIGMOID(x[j]);                                     \
+        return;                                                                                   \
+      case SEQ_CPU_ROW_TANH:                                                                      \
+        for (int64_t j = 0; j < n; j++) x[j] = TANH(x[j]);                                        \
+        return;                                                                                   \
+      case SEQ_CPU_ROW_RELU:                                                                      \
+        for (int64_t j = 0; j < n; j++) x[j] = x[j] > 0 ? x[j] : 0;                               \
+        return;                                                                                   \
+      case SEQ_CPU_ROW_SOFTMAX: {                                                                 \
+        T top = x[0];                                                                             \
+        for (int64_t j = 1; j < n; j++) top = x[j] > top ? x[j] : top;                            \
+        double sum = 0;                                                                           \
+        for (int64_t j = 0; j < n; j++) {                                                         \
+          x[j] = EXP(x[j] - top);                                                                 \
+          sum += (double)x[j];                                                                    \
+        }                                                                                         \
+        const T inv = (T)(1.0 / sum);                                                             \
+        for (int64_t j = 0; j < n; j++) x[j] *= inv;                                              \
+        return;                                                                                   \
+      }                                                                                           \
+    }                                                                                             \
+  }
+
+STEPPER_ROWS(f32, float, seq_vsigmoidf, seq_vtanhf, seq_vexpf, SEQ_VMATH_CLONES)
+STEPPER_ROWS(f64, double, row_sigmoid, tanh, exp, )
+#undef STEPPER_ROWS
