@@ -6,7 +6,8 @@
 --
 -- The prime text is lowercased (the model was trained on lowercase text) and
 -- fed through the LSTM once; then each new character is one LSTM step with
--- the state carried over.  Characters of the prime text that the model has
+-- the state carried over and sampled at the temperature, all in C
+-- (seq.charlm.Generator; --seed makes the text reproducible).  Characters of the prime text that the model has
 -- never seen are skipped with a warning.
 local seq = require 'seq'
 local text, utils = seq.text, seq.utils
@@ -52,14 +53,8 @@ if #ids == 0 then
     .. table.concat(chars):gsub('\n', '\\n') .. ')', 0)
 end
 
-local sample = charlm.sample
-
-local gen = charlm.Stepper(model)
+local gen = charlm.Generator(model)
 io.write(table.concat(prime))
-local preds = gen:feed(ids)
-for _ = 1, opt.length do
-  local id = sample(preds, opt.temperature)
-  io.write(chars[id + 1])
-  preds = gen:feed({id})
-end
+gen:feed(ids)
+io.write(text.decode(gen:generate(opt.length, {temperature = opt.temperature}), chars))
 io.write('\n')

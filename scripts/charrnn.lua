@@ -19,7 +19,8 @@
 -- for sparse_categorical_crossentropy (the same loss as
 -- categorical_crossentropy on one-hot rows).  Generation feeds the seed once
 -- and then steps the LSTM one character at a time with its state carried
--- (seq.charlm.Stepper), instead of re-running a 40-character window.
+-- (seq.charlm.Generator: the model compiled once into a plan whose step and
+-- sampling run in C), instead of re-running a 40-character window.
 local seq = require 'seq'
 local nn, text, utils = seq.nn, seq.text, seq.utils
 local charlm = require 'seq.charlm'
@@ -75,8 +76,8 @@ else
 end
 
 -- helper function to sample an index from a probability array: the
--- tutorial's, which seq.charlm.sample implements (in log space, with
--- math.random, which seq.manual_seed seeds):
+-- tutorial's, which Generator:generate runs in C with seq.charlm.sample's
+-- arithmetic (in log space):
 --   def sample(preds, temperature=1.0):
 --       preds = np.asarray(preds).astype('float64')
 --       preds = np.log(preds) / temperature
@@ -84,27 +85,25 @@ end
 --       preds = exp_preds / np.sum(exp_preds)
 --       probas = np.random.multinomial(1, preds, 1)
 --       return np.argmax(probas)
-local sample = charlm.sample
-
 -- Function invoked at end of each epoch. Prints generated text.
 local function on_epoch_end(epoch, _)
   print()
   print(string.format('----- Generating text after Epoch: %d', epoch)) -- 0-based, as the tutorial prints it
   local start_index = math.random(0, ids:numel() - maxlen - 1)
   local seed_ids = ids:narrow(1, start_index + 1, maxlen):tolist()
-  local gen = charlm.Stepper(model)
+  local gen = charlm.Generator(model)
   for _, diversity in ipairs{0.2, 0.5, 1.0, 1.2} do
     print(string.format('----- diversity: %s', diversity))
     local sentence = text.decode(seed_ids, chars)
     print('----- Generating with seed: "' .. sentence .. '"')
     io.write(sentence)
     gen:reset()
-    local preds = gen:feed(seed_ids)
-    for _ = 1, opt.length do
-      local next_index = sample(preds, diversity)
-      io.write(chars[next_index + 1])
-      preds = gen:feed({next_index})
-    end
+    gen:feed(seed_ids)
+    -- each block samples with a seed of its own (from math.random, which
+    -- --seed seeds), so the samples leave the training's generator, and
+    -- with it the next epoch's shuffling, as they found it
+    local next_ids = gen:generate(opt.length, {temperature = diversity, seed = math.random(0, 1 << 53)})
+    io.write(text.decode(next_ids, chars))
     print()
     io.flush()
   end

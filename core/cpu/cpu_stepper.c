@@ -5,8 +5,12 @@
  * 128x512 for the char-RNN).  A BLAS sgemv at M = 1 pays its dispatch and
  * checks on every call (33 k instructions per character measured); here
  * each block of 8 vectors of output columns stays in 8 accumulators while
- * the k rows of W stream past, one broadcast and 8 FMAs per row, so the
- * loop runs at the FMA units' rate with no packing.  Picked by CPUID
+ * the k rows of its panel stream past, one broadcast and 8 FMAs per row.
+ * The panels (packed once by the stepper) are read front to back, one
+ * sequential stream per block for the prefetchers.  At the char-RNN's size
+ * the recurrent matrix (256 KB) lives in L2 and its reading bounds a step:
+ * ~5.7 us per character here against ~2.6 us with a quarter of the bytes
+ * (LSTM(64)), ~21 us once it spills to L3 (LSTM(256), 1 MB).  Picked by CPUID
  * (AVX2 and FMA, as cpu_gemm_tiles.c), with a scalar loop elsewhere. */
 #include <math.h>
 #include <string.h>
@@ -26,14 +30,42 @@ bool seq_cpu_rowmv_simd_supported(void) { return ROWMV_HAVE_AVX2 && seq_cpu_gemm
 
 #define ROWMV_BLOCK 8 /* vectors of output columns per block: 8 independent FMA chains */
 
-/* The scalar kernel, for any CPU. */
+/* Lanes of a 256-bit vector. */
+static int64_t rowmv_lanes(size_t es) { return (int64_t)(32 / es); }
+
+/* Width of the panel starting at column j of n. */
+static int64_t rowmv_panel(int64_t j, int64_t n, int64_t lanes) {
+  return j + ROWMV_BLOCK * lanes <= n ? ROWMV_BLOCK * lanes : lanes;
+}
+
+void seq_cpu_rowmv_pack(size_t es, int64_t k, int64_t cols, int64_t n, const void *src, void *dst) {
+  const int64_t L = rowmv_lanes(es);
+  const char *s = src;
+  char *d = dst;
+  for (int64_t j = 0; j < n;) {
+    const int64_t w = rowmv_panel(j, n, L);
+    const int64_t real = cols - j < w ? (cols - j > 0 ? cols - j : 0) : w;
+    for (int64_t i = 0; i < k; i++) {
+      char *row = d + (size_t)(j * k + i * w) * es;
+      if (real > 0) memcpy(row, s + (size_t)(i * cols + j) * es, (size_t)real * es);
+      memset(row + (size_t)real * es, 0, (size_t)(w - real) * es);
+    }
+    j += w;
+  }
+}
+
+/* The scalar kernel, for any CPU: the same panels, one column at a time. */
 #define ROWMV_SCALAR(SFX, T)                                                                      \
-  static void rowmv_scalar_##SFX(int64_t n, int64_t k, const T *x, const T *W, int64_t ldw,       \
-                                 const T *a, const T *b, T *out) {                                \
+  static void rowmv_scalar_##SFX(int64_t n, int64_t k, const T *x, const T *W, const T *a,        \
+                                 const T *b, T *out) {                                            \
+    const int64_t L = rowmv_lanes(sizeof(T));                                                     \
     for (int64_t j = 0; j < n; j++) out[j] = b ? a[j] + b[j] : a[j];                              \
-    for (int64_t i = 0; i < k; i++) {                                                             \
-      const T xi = x[i], *w = W + i * ldw;                                                        \
-      for (int64_t j = 0; j < n; j++) out[j] += xi * w[j];                                        \
+    for (int64_t j = 0; j < n;) {                                                                 \
+      const int64_t w = rowmv_panel(j, n, L);                                                     \
+      const T *p = W + j * k;                                                                     \
+      for (int64_t i = 0; i < k; i++, p += w)                                                     \
+        for (int64_t c = 0; c < w; c++) out[j + c] += x[i] * p[c];                                \
+      j += w;                                                                                     \
     }                                                                                             \
   }
 ROWMV_SCALAR(f32, float)
@@ -45,7 +77,7 @@ ROWMV_SCALAR(f64, double)
  * SET1 broadcast, ADD, FMA(a, b, c) = a * b + c. */
 #define ROWMV_AVX2(SFX, T, V, L, LOAD, STORE, SET1, ADD, FMA)                                    \
   __attribute__((target("avx2,fma"), optimize("O3"))) static void rowmv_avx2_##SFX(               \
-      int64_t n, int64_t k, const T *x, const T *W, int64_t ldw, const T *a, const T *b, T *out) { \
+      int64_t n, int64_t k, const T *x, const T *W, const T *a, const T *b, T *out) {             \
     int64_t j = 0;                                                                                \
     for (; j + ROWMV_BLOCK * (L) <= n; j += ROWMV_BLOCK * (L)) {                                  \
       V acc[ROWMV_BLOCK];                                                                         \
@@ -53,8 +85,8 @@ ROWMV_SCALAR(f64, double)
         acc[q] = LOAD(a + j + q * (L));                                                           \
         if (b) acc[q] = ADD(acc[q], LOAD(b + j + q * (L)));                                       \
       }                                                                                           \
-      const T *w = W + j;                                                                         \
-      for (int64_t i = 0; i < k; i++, w += ldw) {                                               \
+      const T *w = W + j * k;                                                                     \
+      for (int64_t i = 0; i < k; i++, w += ROWMV_BLOCK * (L)) {                                   \
         const V xi = SET1(x[i]);                                                                  \
         _Pragma("GCC unroll 8") for (int q = 0; q < ROWMV_BLOCK; q++) acc[q] =                    \
             FMA(xi, LOAD(w + q * (L)), acc[q]);                                                   \
@@ -62,11 +94,11 @@ ROWMV_SCALAR(f64, double)
       _Pragma("GCC unroll 8") for (int q = 0; q < ROWMV_BLOCK; q++) STORE(out + j + q * (L),      \
                                                                           acc[q]);               \
     }                                                                                             \
-    for (; j < n; j += (L)) { /* the last columns, one vector at a time */                        \
+    for (; j < n; j += (L)) { /* the last columns, one vector panel at a time */                  \
       V acc = LOAD(a + j);                                                                        \
       if (b) acc = ADD(acc, LOAD(b + j));                                                         \
-      const T *w = W + j;                                                                         \
-      for (int64_t i = 0; i < k; i++, w += ldw) acc = FMA(SET1(x[i]), LOAD(w), acc);              \
+      const T *w = W + j * k;                                                                     \
+      for (int64_t i = 0; i < k; i++, w += (L)) acc = FMA(SET1(x[i]), LOAD(w), acc);              \
       STORE(out + j, acc);                                                                        \
     }                                                                                             \
   }
@@ -77,26 +109,26 @@ ROWMV_AVX2(f64, double, __m256d, 4, _mm256_load_pd, _mm256_store_pd, _mm256_set1
 #undef ROWMV_AVX2
 #endif
 
-void seq_cpu_rowmv_f32(int64_t n, int64_t k, const float *x, const float *W, int64_t ldw, const float *a,
-                       const float *b, float *out, bool simd) {
+void seq_cpu_rowmv_f32(int64_t n, int64_t k, const float *x, const float *W, const float *a, const float *b,
+                       float *out, bool simd) {
 #if ROWMV_HAVE_AVX2
   if (simd) {
-    rowmv_avx2_f32(n, k, x, W, ldw, a, b, out);
+    rowmv_avx2_f32(n, k, x, W, a, b, out);
     return;
   }
 #endif
-  rowmv_scalar_f32(n, k, x, W, ldw, a, b, out);
+  rowmv_scalar_f32(n, k, x, W, a, b, out);
 }
 
-void seq_cpu_rowmv_f64(int64_t n, int64_t k, const double *x, const double *W, int64_t ldw,
-                       const double *a, const double *b, double *out, bool simd) {
+void seq_cpu_rowmv_f64(int64_t n, int64_t k, const double *x, const double *W, const double *a,
+                       const double *b, double *out, bool simd) {
 #if ROWMV_HAVE_AVX2
   if (simd) {
-    rowmv_avx2_f64(n, k, x, W, ldw, a, b, out);
+    rowmv_avx2_f64(n, k, x, W, a, b, out);
     return;
   }
 #endif
-  rowmv_scalar_f64(n, k, x, W, ldw, a, b, out);
+  rowmv_scalar_f64(n, k, x, W, a, b, out);
 }
 
 /* ------------------------------------------------------------ gate rows

@@ -3,9 +3,12 @@
  * work on host rows the stepper allocated once, with no checks, threads or
  * BLAS call per step.
  *
- * Rows passed to the matrix kernel are padded: n and ldw are multiples of
- * SEQ_ROWMV_PAD elements and every row starts 32-byte aligned (the stepper
- * lays its weights out so). */
+ * Row lengths n are multiples of SEQ_ROWMV_PAD elements and every row
+ * starts 32-byte aligned (the stepper lays its arrays out so).  The matrix
+ * of the row kernel is packed (seq_cpu_rowmv_pack) in column panels, each
+ * read front to back once per product: blocks of 64 f32 / 32 f64 columns
+ * (8 vectors), then single vectors (8 / 4 columns) for the rest; a panel of
+ * width w starting at column j holds rows 0..k-1 at offset j*k, stride w. */
 #ifndef SEQ_CPU_STEPPER_H
 #define SEQ_CPU_STEPPER_H
 
@@ -17,12 +20,16 @@
 /* Does this CPU run the AVX2/FMA row kernel (else the scalar one)? */
 bool seq_cpu_rowmv_simd_supported(void);
 
-/* out[0:n] = a[0:n] (+ b[0:n] when b is not NULL) + x[0:k] . W, W row-major
- * [k, ldw].  `simd` picks the AVX2/FMA kernel (only where supported). */
-void seq_cpu_rowmv_f32(int64_t n, int64_t k, const float *x, const float *W, int64_t ldw, const float *a,
-                       const float *b, float *out, bool simd);
-void seq_cpu_rowmv_f64(int64_t n, int64_t k, const double *x, const double *W, int64_t ldw,
-                       const double *a, const double *b, double *out, bool simd);
+/* Packs the row-major [k, cols] matrix src (element size es: 4 = f32, 8 =
+ * f64) for the row kernel, padded with zero columns to n. */
+void seq_cpu_rowmv_pack(size_t es, int64_t k, int64_t cols, int64_t n, const void *src, void *dst);
+
+/* out[0:n] = a[0:n] (+ b[0:n] when b is not NULL) + x[0:k] . W, W packed
+ * [k, n].  `simd` picks the AVX2/FMA kernel (only where supported). */
+void seq_cpu_rowmv_f32(int64_t n, int64_t k, const float *x, const float *W, const float *a, const float *b,
+                       float *out, bool simd);
+void seq_cpu_rowmv_f64(int64_t n, int64_t k, const double *x, const double *W, const double *a,
+                       const double *b, double *out, bool simd);
 
 /* One step of one row.  LSTM: z [4H] pre-activations (gates i, f, c, o,
  * bias included) -> c, h updated.  GRU (reset_after): gx = x.W + b_in and

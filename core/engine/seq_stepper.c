@@ -113,10 +113,11 @@ static seq_status check_layer(int i, const seq_step_layer *l, int64_t prev, seq_
   return SEQ_OK;
 }
 
-/* Copies rows x cols of `t` (rows from row0, any device) into dst with
- * row stride ld (the padding stays zero). */
+/* Copies rows x cols of `t` (rows from row0, any device) into dst: with
+ * row stride ld (the padding stays zero), or packed for the row kernel
+ * (seq_cpu_rowmv_pack, padded to ld columns). */
 static seq_status copy_rows(seq_tensor *t, int64_t row0, int64_t rows, int64_t cols, int64_t ld, size_t es,
-                            char *dst) {
+                            bool packed, char *dst) {
   seq_tensor *host = NULL, *flat = NULL;
   bool was = seq_set_grad_enabled(false);
   seq_status st = t->device == SEQ_CPU ? (host = seq_tensor_retain(t), SEQ_OK) : seq_to_device(&host, t, SEQ_CPU);
@@ -124,7 +125,10 @@ static seq_status copy_rows(seq_tensor *t, int64_t row0, int64_t rows, int64_t c
   seq_set_grad_enabled(was);
   if (st == SEQ_OK) {
     const char *src = (const char *)seq_tensor_data(flat) + (size_t)(row0 * cols) * es;
-    for (int64_t r = 0; r < rows; r++) memcpy(dst + (size_t)(r * ld) * es, src + (size_t)(r * cols) * es, (size_t)cols * es);
+    if (packed) seq_cpu_rowmv_pack(es, rows, cols, ld, src, dst);
+    else
+      for (int64_t r = 0; r < rows; r++)
+        memcpy(dst + (size_t)(r * ld) * es, src + (size_t)(r * cols) * es, (size_t)cols * es);
   }
   seq_tensor_release(flat);
   seq_tensor_release(host);
@@ -178,15 +182,16 @@ static seq_cpu_row_act row_act(seq_step_act a) {
   }
 }
 
-/* The weights of layer l into op o (its arrays laid out, zeroed). */
-static seq_status load_weights(const seq_step_layer *l, step_op *o, size_t es) {
+/* The weights of layer l into op o (its arrays laid out, zeroed).  The
+ * first layer's kernel stays row-major: a step reads row `id` of it. */
+static seq_status load_weights(const seq_step_layer *l, step_op *o, bool first, size_t es) {
   if (o->kind == SEQ_STEP_ACTIVATION) return SEQ_OK;
   const int64_t G = o->kind == SEQ_STEP_DENSE ? 1 : gates_of(o->kind), GH = G * o->units;
-  SEQ_TRY(copy_rows(l->kernel, 0, o->in, GH, o->ld, es, o->W));
-  if (o->R) SEQ_TRY(copy_rows(l->recurrent_kernel, 0, o->units, GH, o->ld, es, o->R));
+  SEQ_TRY(copy_rows(l->kernel, 0, o->in, GH, o->ld, es, !first, o->W));
+  if (o->R) SEQ_TRY(copy_rows(l->recurrent_kernel, 0, o->units, GH, o->ld, es, true, o->R));
   if (l->bias) {
-    SEQ_TRY(copy_rows(l->bias, 0, 1, GH, o->ld, es, o->b));
-    if (o->kind == SEQ_STEP_GRU) SEQ_TRY(copy_rows(l->bias, 1, 1, GH, o->ld, es, o->b2));
+    SEQ_TRY(copy_rows(l->bias, 0, 1, GH, o->ld, es, false, o->b));
+    if (o->kind == SEQ_STEP_GRU) SEQ_TRY(copy_rows(l->bias, 1, 1, GH, o->ld, es, false, o->b2));
   }
   return SEQ_OK;
 }
@@ -246,7 +251,7 @@ seq_status seq_stepper_new(seq_stepper **out, int nlayers, const seq_step_layer 
       if (!s->scratch) st = seq_fail(SEQ_ENOMEM, "stepper: out of memory");
     }
   }
-  for (int i = 0; i < nlayers && st == SEQ_OK; i++) st = load_weights(&layers[i], &s->ops[i], s->es);
+  for (int i = 0; i < nlayers && st == SEQ_OK; i++) st = load_weights(&layers[i], &s->ops[i], i == 0, s->es);
   if (st != SEQ_OK) {
     seq_stepper_free(s);
     return st;
@@ -293,10 +298,10 @@ void seq_stepper_reset(seq_stepper *s) {
         case SEQ_STEP_LSTM:                                                                         \
         case SEQ_STEP_SIMPLE_RNN:                                                                   \
           if (row) {                                                                                \
-            seq_cpu_rowmv_##SFX(o->ld, o->units, h, (const T *)o->R, o->ld, b, row, z, simd);        \
+            seq_cpu_rowmv_##SFX(o->ld, o->units, h, (const T *)o->R, b, row, z, simd);        \
           } else {                                                                                  \
-            seq_cpu_rowmv_##SFX(o->ld, o->in, x, W, o->ld, b, NULL, z, simd);                       \
-            seq_cpu_rowmv_##SFX(o->ld, o->units, h, (const T *)o->R, o->ld, z, NULL, z, simd);       \
+            seq_cpu_rowmv_##SFX(o->ld, o->in, x, W, b, NULL, z, simd);                       \
+            seq_cpu_rowmv_##SFX(o->ld, o->units, h, (const T *)o->R, z, NULL, z, simd);       \
           }                                                                                         \
           if (o->kind == SEQ_STEP_LSTM) {                                                           \
             seq_cpu_lstm_row_##SFX(o->units, z, (T *)o->c, h);                                      \
@@ -306,14 +311,14 @@ void seq_stepper_reset(seq_stepper *s) {
           }                                                                                         \
           break;                                                                                    \
         case SEQ_STEP_GRU:                                                                          \
-          if (row) seq_cpu_rowmv_##SFX(o->ld, 0, NULL, W, o->ld, b, row, z, simd);                  \
-          else seq_cpu_rowmv_##SFX(o->ld, o->in, x, W, o->ld, b, NULL, z, simd);                    \
-          seq_cpu_rowmv_##SFX(o->ld, o->units, h, (const T *)o->R, o->ld, (const T *)o->b2, NULL,   \
+          if (row) seq_cpu_rowmv_##SFX(o->ld, 0, NULL, W, b, row, z, simd);                  \
+          else seq_cpu_rowmv_##SFX(o->ld, o->in, x, W, b, NULL, z, simd);                    \
+          seq_cpu_rowmv_##SFX(o->ld, o->units, h, (const T *)o->R, (const T *)o->b2, NULL,   \
                               (T *)o->z2, simd);                                                    \
           seq_cpu_gru_row_##SFX(o->units, z, (const T *)o->z2, h);                                  \
           break;                                                                                    \
         case SEQ_STEP_DENSE:                                                                        \
-          seq_cpu_rowmv_##SFX(o->ld, o->in, x, W, o->ld, b, NULL, z, simd);                         \
+          seq_cpu_rowmv_##SFX(o->ld, o->in, x, W, b, NULL, z, simd);                         \
           memcpy(h, z, (size_t)o->units * sizeof(T));                                               \
           seq_cpu_row_activate_##SFX(o->act, o->units, h);                                          \
           break;                                                                                    \

@@ -2,7 +2,8 @@
 -- (LSTM(128) -> Dense(57, softmax)), sampling at temperature 0.5.
 --   window:   the tutorial's way: predict on the last 40-char window for
 --             every new char (40 LSTM steps per char)
---   stateful: one LSTM step per char, carrying (h, c)
+--   stateful: one LSTM step per char, carrying (h, c): seq.charlm.Generator,
+--             the per-character loop (step and sampling) in C
 package.path = (arg[0]:match('^(.*)/') or '.') .. '/?.lua;' .. package.path
 local B = require 'benchlib'
 local seq = require 'seq'
@@ -40,15 +41,13 @@ local function window()
   end
 end
 
--- Stateful: seq.charlm.Stepper carries each LSTM's (h, c); the seed window
--- is fed once, then one LSTM step per generated char.
+-- Stateful: seq.charlm.Generator compiles the model once (weights on the
+-- host, state and buffers allocated), the seed window is fed once, then
+-- generate() runs one LSTM step and the tutorial's sampling per char in C.
 local function stateful()
-  local gen = require('seq.charlm').Stepper(model)
-  local probs = gen:feed(seed_ids)
-  for _ = 1, B.GEN_CHARS do
-    local nxt = sample(probs, 0.5)
-    probs = gen:feed({nxt})
-  end
+  local gen = require('seq.charlm').Generator(model)
+  gen:feed(seed_ids)
+  gen:generate(B.GEN_CHARS, {temperature = 0.5})
 end
 
 local fn = mode == 'stateful' and stateful or window
