@@ -109,27 +109,25 @@ ROWMV_AVX2(f64, double, __m256d, 4, _mm256_load_pd, _mm256_store_pd, _mm256_set1
 #undef ROWMV_AVX2
 #endif
 
-void seq_cpu_rowmv_f32(int64_t n, int64_t k, const float *x, const float *W, const float *a, const float *b,
-                       float *out, bool simd) {
 #if ROWMV_HAVE_AVX2
-  if (simd) {
-    rowmv_avx2_f32(n, k, x, W, a, b, out);
-    return;
+#define ROWMV_SIMD_CALL(SFX)                      \
+  if (simd) {                                     \
+    rowmv_avx2_##SFX(n, k, x, W, a, b, out);      \
+    return;                                       \
   }
+#else
+#define ROWMV_SIMD_CALL(SFX)
 #endif
-  rowmv_scalar_f32(n, k, x, W, a, b, out);
-}
-
-void seq_cpu_rowmv_f64(int64_t n, int64_t k, const double *x, const double *W, const double *a,
-                       const double *b, double *out, bool simd) {
-#if ROWMV_HAVE_AVX2
-  if (simd) {
-    rowmv_avx2_f64(n, k, x, W, a, b, out);
-    return;
+#define ROWMV_DISPATCH(SFX, T)                                                                     \
+  void seq_cpu_rowmv_##SFX(int64_t n, int64_t k, const T *x, const T *W, const T *a, const T *b,   \
+                           T *out, bool simd) {                                                    \
+    ROWMV_SIMD_CALL(SFX)                                                                           \
+    rowmv_scalar_##SFX(n, k, x, W, a, b, out);                                                     \
   }
-#endif
-  rowmv_scalar_f64(n, k, x, W, a, b, out);
-}
+ROWMV_DISPATCH(f32, float)
+ROWMV_DISPATCH(f64, double)
+#undef ROWMV_DISPATCH
+#undef ROWMV_SIMD_CALL
 
 /* ------------------------------------------------------------ gate rows
  * f32 with cpu_vmath.h's polynomials (the fused kernels' own), f64 with
