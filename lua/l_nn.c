@@ -298,6 +298,12 @@ static int l_clip_grad_norm(lua_State *L) {
   return 1;
 }
 
+static int l_orthonormalize_rows(lua_State *L) {
+  SEQ_LUA_CHECK(L, seq_orthonormalize_rows_(seq_lua_check_tensor(L, 1)));
+  lua_settop(L, 1);
+  return 1;
+}
+
 void seq_lua_register_nn(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"lstm", l_lstm},
@@ -312,6 +318,7 @@ void seq_lua_register_nn(lua_State *L) {
       {"optim_step", l_optim_step},
       {"optim_step_all", l_optim_step_all},
       {"clip_grad_norm", l_clip_grad_norm},
+      {"orthonormalize_rows_", l_orthonormalize_rows},
       {NULL, NULL},
   };
   luaL_setfuncs(L, fns, 0);

@@ -82,6 +82,12 @@ seq_status seq_matmul(seq_tensor **out, seq_tensor *a, seq_tensor *b);
 /* y = x @ w + b, x [..., in], w [in, out], b [out] or NULL. */
 seq_status seq_linear(seq_tensor **out, seq_tensor *x, seq_tensor *w, seq_tensor *b);
 
+/* In place: the rows of a contiguous f64 CPU matrix [n, m] (n <= m) made
+ * orthonormal by modified Gram-Schmidt (twice), as the Q of a QR with a
+ * positive diagonal; Keras's Orthogonal initializer.  Host-side, no
+ * autograd. */
+seq_status seq_orthonormalize_rows_(seq_tensor *t);
+
 /* ---- nn ---- */
 seq_status seq_softmax(seq_tensor **out, seq_tensor *x, bool log); /* last dim */
 

@@ -58,32 +58,17 @@ function init.uniform(shape, o) return seq.uniform(shape, -0.05, 0.05, o) end
 init.random_uniform = init.uniform
 
 -- Keras Orthogonal (gain 1): QR of a normal matrix of shape (max, min) with
--- the signs of diag(R) folded into Q, transposed for wide matrices.  Done by
--- modified Gram-Schmidt with re-orthogonalisation in f64 Lua arrays (the
--- matrices are at most a few hundred columns; this runs once per layer),
+-- the signs of diag(R) folded into Q, transposed for wide matrices.  The
+-- rows of an [min, max] normal draw are orthonormalised in C by modified
+-- Gram-Schmidt with re-orthogonalisation in f64 (core/engine/seq_orthogonal.c),
 -- which gives exactly the Q of a QR with positive diag(R).
 function init.orthogonal(shape, o)
   local rows, cols = shape[1], shape[2]
   local m, n = math.max(rows, cols), math.min(rows, cols)
-  local a = seq.randn({n, m}, {dtype = 'f64', device = 'cpu'}):tolist() -- n column vectors of length m
-  for j = 1, n do
-    local v = a[j]
-    for _ = 1, 2 do -- twice is enough for full f64 orthogonality
-      for k = 1, j - 1 do
-        local q = a[k]
-        local dot = 0
-        for i = 1, m do dot = dot + q[i] * v[i] end
-        for i = 1, m do v[i] = v[i] - dot * q[i] end
-      end
-    end
-    local norm = 0
-    for i = 1, m do norm = norm + v[i] * v[i] end
-    norm = math.sqrt(norm)
-    if norm < 1e-12 then error('orthogonal: degenerate random matrix (try another seed)', 2) end
-    for i = 1, m do v[i] = v[i] / norm end
-  end
-  -- a[j][i] = Q[i][j] with Q m x n.  Tall (rows >= cols): W = Q; wide: W = Q^T.
-  local t = seq.tensor(a, {dtype = 'f64'}) -- [n, m] = Q^T
+  local t = seq.randn({n, m}, {dtype = 'f64', device = 'cpu'}) -- n vectors of length m: Q^T
+  local ok, err = pcall(core.orthonormalize_rows_, t)
+  if not ok then error(err, 2) end
+  -- Tall (rows >= cols): W = Q; wide: W = Q^T.
   if rows >= cols then t = t:transpose(1, 2):contiguous() end
   return t:cast(o.dtype or 'f32'):to(o.device or seq.default_device())
 end

@@ -109,6 +109,21 @@ function tests.orthogonal_tall_and_square()
   end
 end
 
+function tests.orthonormalize_rows_checks()
+  local core = seq.core
+  -- Q's first row is the first draw's direction: a QR with positive diag(R)
+  local t = seq.tensor({{3, 4, 0}, {1, 0, 0}}, {dtype = 'f64'})
+  core.orthonormalize_rows_(t)
+  T.close(t, seq.tensor({{0.6, 0.8, 0}, {0.8, -0.6, 0}}, {dtype = 'f64'}), {atol = 1e-15})
+  T.raises(function() core.orthonormalize_rows_(seq.zeros({2, 3}, {dtype = 'f64'})) end,
+           'orthogonal: degenerate random matrix')
+  T.raises(function() core.orthonormalize_rows_(seq.randn(2, 3)) end, 'expects a contiguous f64 CPU matrix')
+  T.raises(function() core.orthonormalize_rows_(seq.randn(4, 3, {dtype = 'f64'})) end,
+           '4 rows of length 3 cannot be orthonormal')
+  T.raises(function() core.orthonormalize_rows_(seq.randn(3, 4, {dtype = 'f64'}):t()) end,
+           'expects a contiguous f64 CPU matrix')
+end
+
 function tests.lstm_shapes_and_state()
   seq.manual_seed(5)
   local x = seq.randn(3, 6, 4)
