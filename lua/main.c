@@ -252,6 +252,7 @@ static void print_version(void) {
   );
   printf("CPU GEMM: %s\n", seq_cpu_gemm_path());
   printf("CPU vector math: %s\n", seq_cpu_vmath_isa());
+  printf("CPU recurrent GEMM: %s\n", seq_cpu_recurrent_gemm());
 }
 
 /* The value v of an option that takes one (--device, --threads, --seed,

@@ -749,3 +749,11 @@ seq_status seq_cpu_lstm_backward(seq_lstm_args *a, seq_lstm_grads *gr) {
   seq_cpu_ftz_leave(saved);
   return st;
 }
+
+const char *seq_cpu_recurrent_gemm(void) {
+  switch (rec_packed_isa()) {
+  case REC_ISA_AVX512: return "seqlua avx512 panels";
+  case REC_ISA_AVX2: return "seqlua avx2/fma panels";
+  default: return "BLAS";
+  }
+}

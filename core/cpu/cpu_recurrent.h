@@ -119,12 +119,16 @@ static void rec_gemm(seq_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64
  * shape) and the BLAS re-packs the whole recurrent matrix on every call,
  * which costs about as much as the arithmetic.  The recurrent matrix is the
  * same for all T steps, so we pack it once per call into panels of 32
- * columns and run an 8x32 AVX-512 register-blocked kernel that reads the
- * left operand in place (strided rows of y or dG).  Measured at that shape:
- * ~2x the BLAS per step.  Other CPUs and f64 use the BLAS. */
+ * columns and run a register-blocked kernel that reads the left operand in
+ * place (strided rows of y or dG): 8 rows x 32 columns on AVX-512, 6 rows x
+ * 16 columns (each panel as two halves) on AVX2+FMA.  Both are chosen by
+ * CPU feature at run time.  Measured at that shape: ~2x the BLAS per step.
+ * Other CPUs and f64 use the BLAS. */
 #define REC_NR 32
 #define REC_MR 8
 #define REC_PACK_MIN_T 4
+
+enum rec_isa { REC_ISA_BLAS = 0, REC_ISA_AVX2 = 1, REC_ISA_AVX512 = 2 };
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define REC_HAVE_PACKED 1
@@ -133,16 +137,27 @@ static void rec_gemm(seq_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64
  * them into one less unrolled kernel. */
 #define REC_NOCLONE __attribute__((noclone))
 typedef float rec_v16 __attribute__((vector_size(64), aligned(64)));
+typedef float rec_v8 __attribute__((vector_size(32), aligned(32)));
 
-static bool rec_packed_ok(void) {
-  static int ok = -1;
-  if (ok < 0) {
+/* Which kernel runs the f32 products.  SEQLUA_LSTM_BLAS_STEP=1 forces the
+ * BLAS and SEQLUA_LSTM_PANELS=avx2 the AVX2 kernel on an AVX-512 CPU (for
+ * comparisons and tests); read once per process. */
+static enum rec_isa rec_packed_isa(void) {
+  static int isa = -1;
+  if (isa < 0) {
     __builtin_cpu_init();
-    const char *env = getenv("SEQLUA_LSTM_BLAS_STEP"); /* for comparisons */
-    ok = __builtin_cpu_supports("avx512f") && !(env && *env && *env != '0');
+    const char *blas = getenv("SEQLUA_LSTM_BLAS_STEP");
+    const char *panels = getenv("SEQLUA_LSTM_PANELS");
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (blas && *blas && *blas != '0') isa = REC_ISA_BLAS;
+    else if (__builtin_cpu_supports("avx512f") && !(panels && strcmp(panels, "avx2") == 0))
+      isa = REC_ISA_AVX512;
+    else isa = avx2 ? REC_ISA_AVX2 : REC_ISA_BLAS;
   }
-  return ok == 1;
+  return (enum rec_isa)isa;
 }
+
+static bool rec_packed_ok(void) { return rec_packed_isa() != REC_ISA_BLAS; }
 
 static size_t rec_packed_floats(int64_t K, int64_t N) {
   return (size_t)((N + REC_NR - 1) / REC_NR) * REC_NR * (size_t)K;
@@ -185,7 +200,7 @@ static void rec_pack_f32(const float *b, int64_t ldb, bool trans, int64_t K, int
  * (pstride = K*32, bld = 32) or read in place from a row-major matrix
  * whose N is a multiple of 32 (pstride = 32, bld = ldb). */
 __attribute__((target("avx512f,fma"), optimize("O3")))
-static void rec_sgemm_panels(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
+static void rec_sgemm_panels_avx512(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
                               int64_t acs, const float *bp, int64_t pstride, int64_t bld,
                               bool accumulate, float *C, int64_t ldc) {
   const int64_t np = (N + REC_NR - 1) / REC_NR;
@@ -251,6 +266,100 @@ static void rec_sgemm_panels(int64_t M, int64_t N, int64_t K, const float *A, in
   }
 }
 
+/* One tile for AVX2: C[MR rows, nv <= 16 columns] (+)= A . b, rows of b at
+ * b + k*bld.  MR is a constant at each call (the switch below), so the
+ * 2*MR accumulators stay in registers (12 of the 16 for MR = 6). */
+__attribute__((target("avx2,fma"), optimize("O3"), always_inline))
+static inline void rec_tile_avx2(const int MR, int64_t K, const float *A, int64_t ars,
+                                 int64_t acs, const float *b, int64_t bld, int64_t nv,
+                                 bool accumulate, float *C, int64_t ldc) {
+  rec_v8 c0[6], c1[6];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; i++) c0[i] = c1[i] = (rec_v8){0};
+  for (int64_t k = 0; k < K; k++, A += acs, b += bld) {
+    rec_v8 b0, b1;
+    memcpy(&b0, b, 32); /* unaligned when read in place */
+    memcpy(&b1, b + 8, 32);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+      const float a = A[i * ars];
+      c0[i] += a * b0;
+      c1[i] += a * b1;
+    }
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; i++) {
+    float *c = C + i * ldc;
+    if (nv == 16) {
+      if (accumulate) {
+        rec_v8 o0, o1;
+        memcpy(&o0, c, 32);
+        memcpy(&o1, c + 8, 32);
+        c0[i] += o0;
+        c1[i] += o1;
+      }
+      memcpy(c, &c0[i], 32);
+      memcpy(c + 8, &c1[i], 32);
+    } else {
+      float tmp[16] __attribute__((aligned(32)));
+      memcpy(tmp, &c0[i], 32);
+      memcpy(tmp + 8, &c1[i], 32);
+      for (int64_t j = 0; j < nv; j++) c[j] = accumulate ? c[j] + tmp[j] : tmp[j];
+    }
+  }
+}
+
+/* rec_sgemm_panels for AVX2+FMA: each 32-column panel as two 16-column
+ * halves (a half of padding only is skipped), rows in tiles of 6.  A
+ * remainder of 1-3 rows would leave too few independent FMA chains to hide
+ * their latency, so it shares the last two tiles evenly (32 = 4x6 + 4 + 4,
+ * 64 = 10x6 + 4). */
+__attribute__((target("avx2,fma"), optimize("O3")))
+static void rec_sgemm_panels_avx2(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
+                                  int64_t acs, const float *bp, int64_t pstride, int64_t bld,
+                                  bool accumulate, float *C, int64_t ldc) {
+  int64_t nfull = M / 6, rest = M % 6, split = M; /* rows >= split: the last 1-2 tiles */
+  if (rest > 0 && rest < 4 && nfull > 0) {
+    nfull--;
+    rest += 6;
+  }
+  split = nfull * 6;
+  const int last_a = rest > 6 ? (int)(rest + 1) / 2 : (int)rest, last_b = (int)rest - last_a;
+  for (int64_t h0 = 0; h0 < N; h0 += 16) {
+    const float *b = bp + h0 / REC_NR * pstride + h0 % REC_NR;
+    const int64_t nv = N - h0 < 16 ? N - h0 : 16;
+    float *Ch = C + h0;
+    for (int64_t r = 0; r < split; r += 6)
+      rec_tile_avx2(6, K, A + r * ars, ars, acs, b, bld, nv, accumulate, Ch + r * ldc, ldc);
+    for (int t = 0; t < 2; t++) {
+      const int mr = t == 0 ? last_a : last_b;
+      const int64_t r = t == 0 ? split : split + last_a;
+      const float *Ar = A + r * ars;
+      float *Cr = Ch + r * ldc;
+      switch (mr) {
+      case 6: rec_tile_avx2(6, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
+      case 5: rec_tile_avx2(5, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
+      case 4: rec_tile_avx2(4, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
+      case 3: rec_tile_avx2(3, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
+      case 2: rec_tile_avx2(2, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
+      case 1: rec_tile_avx2(1, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
+      default: break;
+      }
+    }
+  }
+}
+
+/* C[M,N] (+)= A . B over panels (see rec_sgemm_panels_avx512), by the
+ * kernel rec_packed_isa picked. */
+static void rec_sgemm_panels(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
+                             int64_t acs, const float *bp, int64_t pstride, int64_t bld,
+                             bool accumulate, float *C, int64_t ldc) {
+  if (rec_packed_isa() == REC_ISA_AVX512)
+    rec_sgemm_panels_avx512(M, N, K, A, ars, acs, bp, pstride, bld, accumulate, C, ldc);
+  else
+    rec_sgemm_panels_avx2(M, N, K, A, ars, acs, bp, pstride, bld, accumulate, C, ldc);
+}
+
 /* Rows of B packed per round of the big products: 256 x 416 floats stay in
  * L2 while every row block of A runs over them. */
 #define REC_KC 256
@@ -284,6 +393,7 @@ static void rec_sgemm_big(int64_t M, int64_t N, int64_t K, const float *A, int64
 #else
 #define REC_HAVE_PACKED 0
 #define REC_NOCLONE
+static enum rec_isa rec_packed_isa(void) { return REC_ISA_BLAS; }
 static bool rec_packed_ok(void) { return false; }
 static size_t rec_packed_floats(int64_t K, int64_t N) { (void)K; (void)N; return 0; }
 #endif

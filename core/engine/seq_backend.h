@@ -322,5 +322,9 @@ const char *seq_cpu_gemm_path(void);
 /* The instruction set of the CPU's vectorised exp/tanh/sigmoid and gate loops
  * ("avx512f", "avx2", "sse2"), as picked for this CPU at load time. */
 const char *seq_cpu_vmath_isa(void);
+/* Which kernel runs the f32 products of the fused LSTM/GRU/SimpleRNN
+ * ("seqlua avx2/fma panels", "seqlua avx512 panels", "BLAS"), picked by CPU
+ * feature; SEQLUA_LSTM_BLAS_STEP=1 and SEQLUA_LSTM_PANELS=avx2 override. */
+const char *seq_cpu_recurrent_gemm(void);
 
 #endif
