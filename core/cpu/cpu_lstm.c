@@ -10,14 +10,16 @@
  * single-threaded; the BLAS's own threads are parked for the call, so the
  * two never oversubscribe the cores.
  *
- * Products.  f32 on AVX-512 (the training path) uses our own 8x32
- * register-blocked kernel over packed panels of the right operand
- * (rec_sgemm_panels): the recurrent matrix is packed once per call and
- * reused by all T steps, which the BLAS cannot do (it re-packs it on every
- * call, as much work as the step itself), and the all-steps products read
- * dG in place in L2-sized chunks of rows.  This also makes the LSTM
- * independent of the BLAS's CPU detection.  f64 (gradient checks) and other
- * CPUs use the BLAS with the same leading-dimension addressing.
+ * Products.  f32 (the training path) uses our own register-blocked kernel
+ * over packed panels of the right operand (rec_sgemm_panels: 8x32 tiles on
+ * AVX-512, 6x16 on AVX2+FMA, picked by CPU feature): the recurrent matrix
+ * is packed once per call and reused by all T steps, which the BLAS cannot
+ * do (it re-packs it on every call), and on AVX-512 the all-steps products
+ * read dG in place in L2-sized chunks of rows (on AVX2 the backward's
+ * all-steps products stay with the BLAS, see rec_big_buf).  This also makes
+ * the per-step products independent of the BLAS's CPU detection.  f64
+ * (gradient checks) and CPUs without AVX2+FMA use the BLAS with the same
+ * leading-dimension addressing.
  *
  * Forward.
  *   1. G = x . kernel over all of a thread's B*T rows at once (index input:
@@ -396,7 +398,7 @@ static seq_status lstm_forward_impl(seq_lstm_args *a) {
     int64_t b0, b1;
     rec_slice(B, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1);
     const int64_t rows = b1 - b0;
-    float *buf = (!a->x_is_index && rows > 0) ? rec_big_buf(f.dt, f.G4) : NULL;
+    float *buf = (!a->x_is_index && rows > 0) ? rec_big_buf(f.dt, f.G4, false) : NULL;
     const int64_t steps = rows > 0 ? lstm_slice_steps(a, b0, rows) : 0;
     for (int64_t t0 = 0; t0 < steps; t0 += f.TW) {
       const int64_t tc = steps - t0 < f.TW ? steps - t0 : f.TW;
@@ -709,7 +711,7 @@ static seq_status lstm_backward_impl(seq_lstm_args *a, seq_lstm_grads *gr) {
 
     /* pack buffer for the big products of this thread (NULL: BLAS path) */
     const int64_t ncmax = (G4 + team - 1) / team;
-    float *buf = rec_big_buf(dt, I > ncmax ? I : ncmax);
+    float *buf = rec_big_buf(dt, I > ncmax ? I : ncmax, true);
     /* dx = dG . kernel^T needs only this thread's rows of dG */
     if (gr->dx && rows > 0)
       rec_big_gemm(dt, buf, rows * T, I, G4, w.dg + (size_t)(b0 * T * G4) * es, G4, 1,

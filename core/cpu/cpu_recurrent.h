@@ -1,10 +1,11 @@
 /* cpu_recurrent.h - what the fused recurrent kernels (cpu_lstm.c, cpu_rnn.c)
  * share: the big-workspace cache, parking the BLAS's threads, row-major
- * GEMM for f32/f64, the f32 AVX-512 GEMM panels over a packed right operand
- * (see cpu_lstm.c for why they beat the BLAS per step), batch slices per
- * thread, and the check of class-id input.  Header-only static functions so
- * each kernel file is compiled with them inline, as when they lived in
- * cpu_lstm.c; a file need not use all of them. */
+ * GEMM for f32/f64, the f32 GEMM panels (AVX-512 or AVX2+FMA) over a
+ * packed right operand (see cpu_lstm.c for why they beat the BLAS per
+ * step), batch slices per thread, and the check of class-id input.
+ * Header-only static functions so each kernel file is compiled with them
+ * inline, as when they lived in cpu_lstm.c; a file need not use all of
+ * them. */
 #ifndef SEQ_CPU_RECURRENT_H
 #define SEQ_CPU_RECURRENT_H
 
@@ -122,7 +123,8 @@ static void rec_gemm(seq_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64
  * columns and run a register-blocked kernel that reads the left operand in
  * place (strided rows of y or dG): 8 rows x 32 columns on AVX-512, 6 rows x
  * 16 columns (each panel as two halves) on AVX2+FMA.  Both are chosen by
- * CPU feature at run time.  Measured at that shape: ~2x the BLAS per step.
+ * CPU feature at run time.  Measured at that shape: ~2x the BLAS per step
+ * with AVX-512 (an older BLAS); 5-30% over BLIS's zen3 kernels with AVX2.
  * Other CPUs and f64 use the BLAS. */
 #define REC_NR 32
 #define REC_MR 8
@@ -309,6 +311,13 @@ static inline void rec_tile_avx2(const int MR, int64_t K, const float *A, int64_
   }
 }
 
+#define REC_AVX2_MB 96
+
+/* Rows of C per block on AVX2: each block of A stays in cache while every
+ * half panel runs over it, so a tall A (x . kernel over all steps' rows) is
+ * read from memory once, not once per half. */
+#define REC_AVX2_MB 96
+
 /* rec_sgemm_panels for AVX2+FMA: each 32-column panel as two 16-column
  * halves (a half of padding only is skipped), rows in tiles of 6.  A
  * remainder of 1-3 rows would leave too few independent FMA chains to hide
@@ -318,34 +327,34 @@ __attribute__((target("avx2,fma"), optimize("O3")))
 static void rec_sgemm_panels_avx2(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars,
                                   int64_t acs, const float *bp, int64_t pstride, int64_t bld,
                                   bool accumulate, float *C, int64_t ldc) {
-  int64_t nfull = M / 6, rest = M % 6, split = M; /* rows >= split: the last 1-2 tiles */
+  int64_t nfull = M / 6, rest = M % 6;
   if (rest > 0 && rest < 4 && nfull > 0) {
     nfull--;
     rest += 6;
   }
-  split = nfull * 6;
-  const int last_a = rest > 6 ? (int)(rest + 1) / 2 : (int)rest, last_b = (int)rest - last_a;
-  for (int64_t h0 = 0; h0 < N; h0 += 16) {
-    const float *b = bp + h0 / REC_NR * pstride + h0 % REC_NR;
-    const int64_t nv = N - h0 < 16 ? N - h0 : 16;
-    float *Ch = C + h0;
-    for (int64_t r = 0; r < split; r += 6)
-      rec_tile_avx2(6, K, A + r * ars, ars, acs, b, bld, nv, accumulate, Ch + r * ldc, ldc);
-    for (int t = 0; t < 2; t++) {
-      const int mr = t == 0 ? last_a : last_b;
-      const int64_t r = t == 0 ? split : split + last_a;
-      const float *Ar = A + r * ars;
-      float *Cr = Ch + r * ldc;
-      switch (mr) {
-      case 6: rec_tile_avx2(6, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
-      case 5: rec_tile_avx2(5, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
-      case 4: rec_tile_avx2(4, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
-      case 3: rec_tile_avx2(3, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
-      case 2: rec_tile_avx2(2, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
-      case 1: rec_tile_avx2(1, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
-      default: break;
+  const int64_t split = nfull * 6; /* rows >= split: the last one or two tiles */
+  const int last_a = rest > 6 ? (int)(rest + 1) / 2 : (int)rest;
+  for (int64_t m0 = 0, m1; m0 < M; m0 = m1) {
+    m1 = m0 + REC_AVX2_MB < split ? m0 + REC_AVX2_MB : M;
+#define REC_TILE_ROWS(r) ((r) < split ? 6 : (r) == split ? last_a : (int)(M - (r)))
+    for (int64_t h0 = 0; h0 < N; h0 += 16) {
+      const float *b = bp + h0 / REC_NR * pstride + h0 % REC_NR;
+      const int64_t nv = N - h0 < 16 ? N - h0 : 16;
+      for (int64_t r = m0, mr; r < m1; r += mr) {
+        mr = REC_TILE_ROWS(r);
+        const float *Ar = A + r * ars;
+        float *Cr = C + r * ldc + h0;
+        switch (mr) {
+        case 6: rec_tile_avx2(6, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
+        case 5: rec_tile_avx2(5, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
+        case 4: rec_tile_avx2(4, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
+        case 3: rec_tile_avx2(3, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
+        case 2: rec_tile_avx2(2, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
+        default: rec_tile_avx2(1, K, Ar, ars, acs, b, bld, nv, accumulate, Cr, ldc); break;
+        }
       }
     }
+#undef REC_TILE_ROWS
   }
 }
 
@@ -399,8 +408,8 @@ static size_t rec_packed_floats(int64_t K, int64_t N) { (void)K; (void)N; return
 #endif
 
 /* The products over all steps: C (+)= A . op(B) with A[m,k] at
- * A[m*ars + k*acs] (one of ars, acs must be 1).  f32 on AVX-512 runs our
- * kernel (`buf` holds REC_KC*roundup(N,32) floats); otherwise the BLAS. */
+ * A[m*ars + k*acs] (one of ars, acs must be 1).  With `buf` (REC_KC *
+ * roundup(N,32) floats, from rec_big_buf) our panels; otherwise the BLAS. */
 REC_NOCLONE static void rec_big_gemm(seq_dtype dt, float *buf, int64_t m, int64_t n, int64_t k,
                           const void *a, int64_t ars, int64_t acs, const void *b, int64_t ldb,
                           bool trans_b, bool accumulate, void *c, int64_t ldc) {
@@ -421,14 +430,20 @@ REC_NOCLONE static void rec_big_gemm(seq_dtype dt, float *buf, int64_t m, int64_
 }
 
 /* Per-thread pack buffer for rec_big_gemm with up to `n` columns, or NULL
- * when the BLAS path is used. */
-static float *rec_big_buf(seq_dtype dt, int64_t n) {
+ * when the BLAS runs these products.  The backward's (dx, dkernel,
+ * drecurrent: a dG of B*T rows streamed from memory) stay with the BLAS on
+ * AVX2: our 6x16 tiles measured 15-45% slower there than BLIS's zen3
+ * kernels, which pack both operands (test/bench/RESULTS.md, 2026-12-02
+ * 11:10); the forward's x . kernel gains. */
+static float *rec_big_buf(seq_dtype dt, int64_t n, bool backward) {
 #if REC_HAVE_PACKED
-  if (dt == SEQ_F32 && rec_packed_ok() && n > 0)
+  if (dt == SEQ_F32 && n > 0 &&
+      (backward ? rec_packed_isa() == REC_ISA_AVX512 : rec_packed_ok()))
     return rec_alloc(rec_packed_floats(REC_KC, n) * sizeof(float));
 #else
   (void)dt;
   (void)n;
+  (void)backward;
 #endif
   return NULL;
 }

@@ -3,7 +3,7 @@
  * (cpu_recurrent.h) it shares: one OpenMP team in which every thread owns a
  * slice of the batch for all T steps, the input projection of all steps as
  * one product, one product per step against the recurrent matrix (packed
- * once per call for the f32 AVX-512 panels), and the weight gradients over
+ * once per call for the f32 panels), and the weight gradients over
  * all B*T rows at the end with the columns split between the threads.
  *
  * GRU workspace W [B,T,4H], per row (z, r, u, hh) where u = h.Rh + rbh is
@@ -400,7 +400,7 @@ static seq_status rnn_forward_impl(seq_rnn_args *a) {
     int64_t b0, b1;
     rec_slice(B, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1);
     const int64_t rows = b1 - b0;
-    float *buf = (!a->x_is_index && rows > 0) ? rec_big_buf(f.dt, f.GH) : NULL;
+    float *buf = (!a->x_is_index && rows > 0) ? rec_big_buf(f.dt, f.GH, false) : NULL;
     char *scratch = rows > 0 ? rec_alloc((size_t)(rows * 4 * H) * f.es) : NULL;
     if (rows > 0 && !scratch) {
 #pragma omp atomic write
@@ -708,7 +708,7 @@ static seq_status rnn_backward_impl(seq_rnn_args *a, seq_rnn_grads *gr) {
     }
     free(scratch);
     const int64_t GH = w.f.GH, ncmax = (GH + team - 1) / team;
-    float *buf = rec_big_buf(dt, I > ncmax ? I : ncmax);
+    float *buf = rec_big_buf(dt, I > ncmax ? I : ncmax, true);
     /* dx = dX . kernel^T over this thread's rows */
     if (gr->dx && rows > 0) {
       const char *dgr = w.dg + (size_t)(b0 * T * w.ldg) * es;

@@ -5,11 +5,12 @@
 --   seqlua test/lua/recurrent_paths_probe.lua OUT THREADS BATCH
 -- Shapes hit every remainder of the packed kernels: batch rows per thread
 -- not a multiple of 6 (nor of 8), H = 37 (N = 148, 111, 37 columns: ragged
--- panels and halves), input width 19, T = 6 steps.
+-- panels and halves), input width 19, T = 7 steps (x . kernel over 231,
+-- 49 and 56 rows).
 local seq = require 'seq'
 local nn = seq.nn
 local out, threads, B = arg[1], tonumber(arg[2]), tonumber(arg[3])
-local T, I, H = 6, 19, 37
+local T, I, H = 7, 19, 37
 seq.set_threads(threads)
 
 -- steps kept per row: none padded, post-padded (lengths), mid-padded
