@@ -277,7 +277,15 @@ static inline void rec_tile_avx2(const int MR, int64_t K, const float *A, int64_
                                  bool accumulate, float *C, int64_t ldc) {
   rec_v8 c0[6], c1[6];
 #pragma GCC unroll 6
-  for (int i = 0; i < MR; i++) c0[i] = c1[i] = (rec_v8){0};
+  for (int i = 0; i < MR; i++) {
+    c0[i] = c1[i] = (rec_v8){0};
+    /* C is cold when accumulated into (the forward's gate rows, written by
+     * x . kernel over all steps): fetch it while the k loop runs, not after */
+    if (accumulate) {
+      __builtin_prefetch(C + i * ldc, 1);
+      __builtin_prefetch(C + i * ldc + nv - 1, 1);
+    }
+  }
   for (int64_t k = 0; k < K; k++, A += acs, b += bld) {
     rec_v8 b0, b1;
     memcpy(&b0, b, 32); /* unaligned when read in place */
