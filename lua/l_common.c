@@ -67,20 +67,27 @@ int seq_lua_tensor_list(lua_State *L, int idx, const char *what, int min, seq_te
  * any pressure.  We count bytes handed to Lua since the last full collection
  * and force one when they pass a limit.  A full collection costs time in
  * proportion to the Lua heap, not to tensor bytes, so the limit scales with
- * the heap: 64 tensor bytes per byte of Lua heap, at least 16 MiB (a training
- * loop's heap is a few hundred KiB, so a collection every 16 MiB costs about
- * a tenth of a millisecond and keeps garbage tensors to one batch or so; see
- * test/bench/RESULTS.md, "memory").  It never exceeds what was live after the last collection unless
- * that is below the floor, so memory stays within about twice what is live
- * even for a program with a large Lua heap. */
+ * the heap: 64 tensor bytes per byte of Lua heap (a training loop's heap is a
+ * few hundred KiB, so a collection every ~16 MiB costs about a tenth of a
+ * millisecond and keeps garbage tensors to one batch or so; see
+ * test/bench/RESULTS.md, "memory").  It never exceeds what was live after the
+ * last collection unless that is below the floor, so memory stays within about
+ * twice what is live even for a program with a large Lua heap.  The floor is
+ * 32 bytes per heap byte, between 2 and 16 MiB: a small program (a loop of
+ * small ops, heap ~70 KiB) then reuses its dead tensors' memory while it is
+ * still in the cache, where a 16 MiB floor had every op write fresh lines
+ * (64x400 add: 14 -> 7 us; RESULTS.md, 2026-12-02 "small ops"). */
 static size_t pending_bytes;
 static size_t live_after_gc;
 
 static void gc_pressure(lua_State *L, size_t nbytes) {
   pending_bytes += nbytes;
-  const size_t floor_bytes = (size_t)16 << 20;
-  if (pending_bytes <= floor_bytes) return;
+  const size_t min_floor = (size_t)2 << 20, max_floor = (size_t)16 << 20;
+  if (pending_bytes <= min_floor) return;
   size_t heap = (size_t)lua_gc(L, LUA_GCCOUNT) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB);
+  size_t floor_bytes = heap * 32;
+  if (floor_bytes < min_floor) floor_bytes = min_floor;
+  if (floor_bytes > max_floor) floor_bytes = max_floor;
   size_t limit = heap * 64;
   if (limit > live_after_gc) limit = live_after_gc;
   if (limit < floor_bytes) limit = floor_bytes;

@@ -4,7 +4,8 @@
  * All kernels iterate with one helper (strided_iter) that first merges
  * dimensions that are contiguous for every operand, so the common cases
  * (contiguous, or a broadcast row) become one long inner loop the compiler
- * vectorises.  Large loops are split across OpenMP threads by outer index. */
+ * vectorises.  Large loops are split across OpenMP threads by the callers
+ * (iter_parts/iter_part): by rows, or a single long row by elements. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -21,6 +22,7 @@ typedef struct strided_iter {
   int64_t shape[SEQ_MAX_DIM];
   int64_t stride[MAX_OPS][SEQ_MAX_DIM]; /* in elements */
   int nops;
+  int64_t row_lo, row_hi; /* the outer rows this iterator covers */
 } strided_iter;
 
 /* Builds an iterator over `shape` for `nops` operands with the given strides,
@@ -51,12 +53,10 @@ static void iter_init(strided_iter *it, int ndim, const int64_t *shape, int nops
     n = 1;
   }
   it->ndim = n;
-}
-
-static int64_t iter_rows(const strided_iter *it) {
   int64_t rows = 1;
-  for (int d = 0; d < it->ndim - 1; d++) rows *= it->shape[d];
-  return rows;
+  for (int d = 0; d < n - 1; d++) rows *= it->shape[d];
+  it->row_lo = 0;
+  it->row_hi = rows;
 }
 
 /* Element offsets of operand k at the start of outer row `row`. */
@@ -70,19 +70,17 @@ static inline int64_t iter_row_offset(const strided_iter *it, int k, int64_t row
   return off;
 }
 
-/* Runs BODY for every row; inside BODY: `n` inner length, `s0..s3` inner
- * strides, `p0..p3` typed row pointers (cast in BODY). */
-#define FOR_EACH_ROW(it, total, ptrs, esz, ...)                                         \
+/* Runs BODY for every row of the iterator's range; inside BODY: `n` inner
+ * length, `s0..s3` inner strides, `p0..p3` typed row pointers (cast in BODY). */
+#define FOR_EACH_ROW(it, ptrs, esz, ...)                                                 \
   do {                                                                                   \
-    const int64_t rows_ = iter_rows(it);                                                 \
     const int64_t n = (it)->shape[(it)->ndim - 1];                                       \
     const int64_t s0 = (it)->stride[0][(it)->ndim - 1];                                  \
     const int64_t s1 = (it)->nops > 1 ? (it)->stride[1][(it)->ndim - 1] : 0;             \
     const int64_t s2 = (it)->nops > 2 ? (it)->stride[2][(it)->ndim - 1] : 0;             \
     const int64_t s3 = (it)->nops > 3 ? (it)->stride[3][(it)->ndim - 1] : 0;             \
     (void)s1; (void)s2; (void)s3;                                                        \
-    _Pragma("omp parallel for schedule(static) if ((total) >= PARALLEL_MIN && rows_ > 1)") \
-    for (int64_t row_ = 0; row_ < rows_; row_++) {                                       \
+    for (int64_t row_ = (it)->row_lo; row_ < (it)->row_hi; row_++) {                     \
       char *p0 = (char *)(ptrs)[0] + iter_row_offset(it, 0, row_) * (int64_t)(esz)[0];   \
       char *p1 = (it)->nops > 1 ? (char *)(ptrs)[1] + iter_row_offset(it, 1, row_) * (int64_t)(esz)[1] : NULL; \
       char *p2 = (it)->nops > 2 ? (char *)(ptrs)[2] + iter_row_offset(it, 2, row_) * (int64_t)(esz)[2] : NULL; \
@@ -92,18 +90,70 @@ static inline int64_t iter_row_offset(const strided_iter *it, int k, int64_t row
     }                                                                                    \
   } while (0)
 
-/* Single-row parallelism: when the tensor collapses to one long row, split
- * the row itself.  Handled by callers through this helper. */
-static bool one_long_row(const strided_iter *it) { return it->ndim == 1 && it->shape[0] >= PARALLEL_MIN; }
+/* How many parts a loop of `total` elements runs in: one per thread from
+ * PARALLEL_MIN elements on, over its rows or, for a single long row, over
+ * that row's elements.  Below that it runs on the calling thread without
+ * entering an OpenMP region at all: `parallel if (false)` still builds a
+ * team and ends with a futex system call (~0.4 us, a tenth of a 64x400 add). */
+static int iter_parts(const strided_iter *it, int64_t total) {
+  if (total < PARALLEL_MIN) return 1;
+  const int64_t units = it->ndim == 1 ? it->shape[0] : it->row_hi - it->row_lo;
+  const int64_t threads = seq_cpu_get_threads();
+  return (int)(units < threads ? units : threads);
+}
+
+/* Part c of `parts`: a range of rows, or a range of the single row. */
+static void iter_part(const strided_iter *it, void *const *ptrs, const size_t *esz, int c, int parts,
+                      strided_iter *sub, void **p) {
+  *sub = *it;
+  for (int k = 0; k < it->nops; k++) p[k] = ptrs[k];
+  if (it->ndim == 1) {
+    const int64_t len = it->shape[0], lo = len * c / parts, hi = len * (c + 1) / parts;
+    sub->shape[0] = hi - lo;
+    for (int k = 0; k < it->nops; k++) p[k] = (char *)ptrs[k] + lo * it->stride[k][0] * (int64_t)esz[k];
+  } else {
+    const int64_t rows = it->row_hi - it->row_lo;
+    sub->row_lo = it->row_lo + rows * c / parts;
+    sub->row_hi = it->row_lo + rows * (c + 1) / parts;
+  }
+}
+
+/* Runs STEP over the parts of a loop and leaves the first failure in ST.
+ * STEP is a statement using `sub_` and `p_` (the part's iterator and operand
+ * pointers) that sets `s_`, a seq_status. */
+#define RUN_PARTS(st, it, total, ptrs, esz, STEP)                                      \
+  do {                                                                                 \
+    const int parts_ = iter_parts(it, total);                                          \
+    if (parts_ > 1) {                                                                  \
+      _Pragma("omp parallel for schedule(static) num_threads(parts_)")                \
+      for (int c_ = 0; c_ < parts_; c_++) {                                            \
+        strided_iter sub_v_;                                                           \
+        const strided_iter *sub_ = &sub_v_;                                            \
+        void *p_[MAX_OPS];                                                             \
+        iter_part(it, ptrs, esz, c_, parts_, &sub_v_, p_);                             \
+        seq_status s_ = SEQ_OK;                                                        \
+        STEP;                                                                          \
+        if (s_ != SEQ_OK) {                                                            \
+          _Pragma("omp critical") (st) = s_;                                           \
+        }                                                                              \
+      }                                                                                \
+    } else {                                                                           \
+      const strided_iter *sub_ = it;                                                   \
+      void **p_ = ptrs;                                                                \
+      seq_status s_ = SEQ_OK;                                                          \
+      STEP;                                                                            \
+      (st) = s_;                                                                       \
+    }                                                                                  \
+  } while (0)
 
 /* ---------------- copy / cast ---------------- */
 
 #define LOAD(T, p, i, s) ((double)((const T *)(p))[(i) * (s)])
 
-static seq_status copy_generic(const strided_iter *it, void **ptrs, size_t *esz, seq_dtype dt_out,
-                               seq_dtype dt_in, int64_t total) {
+static seq_status copy_generic(const strided_iter *it, void **ptrs, const size_t *esz, seq_dtype dt_out,
+                               seq_dtype dt_in) {
 #define COPY_CASE(TO, TI)                                                                \
-  FOR_EACH_ROW(it, total, ptrs, esz, {                                                   \
+  FOR_EACH_ROW(it, ptrs, esz, {                                                   \
     TO *o = (TO *)p0;                                                                    \
     const TI *a = (const TI *)p1;                                                        \
     if (s0 == 1 && s1 == 1)                                                              \
@@ -146,25 +196,22 @@ seq_status seq_cpu_copy(seq_tensor *out, const seq_tensor *src) {
   iter_init(&it, out->ndim, out->shape, 2, strides);
   void *ptrs[2] = {seq_tensor_data(out), seq_tensor_data(src)};
   size_t esz[2] = {seq_dtype_size(out->dtype), seq_dtype_size(src->dtype)};
-  return copy_generic(&it, ptrs, esz, out->dtype, src->dtype, out->numel);
+  seq_status st;
+  RUN_PARTS(st, &it, out->numel, ptrs, esz, s_ = copy_generic(sub_, p_, esz, out->dtype, src->dtype));
+  return st;
 }
 
-seq_status seq_cpu_fill(seq_tensor *out, double value) {
-  const int64_t *strides[1] = {out->stride};
-  strided_iter it;
-  iter_init(&it, out->ndim, out->shape, 1, strides);
-  void *ptrs[1] = {seq_tensor_data(out)};
-  size_t esz[1] = {seq_dtype_size(out->dtype)};
-  int64_t total = out->numel;
+static seq_status fill_rows(const strided_iter *it, void **ptrs, const size_t *esz, seq_dtype dt,
+                            double value) {
 #define FILL_CASE(T)                                                    \
   {                                                                     \
     const T v = SEQ_CONVERT(T, value);                                  \
-    FOR_EACH_ROW(&it, total, ptrs, esz, {                               \
+    FOR_EACH_ROW(it, ptrs, esz, {                                       \
       T *o = (T *)p0;                                                   \
       for (int64_t i = 0; i < n; i++) o[i * s0] = v;                    \
     });                                                                 \
   }
-  switch (out->dtype) {
+  switch (dt) {
     case SEQ_F32: FILL_CASE(float); break;
     case SEQ_F64: FILL_CASE(double); break;
     case SEQ_I32: FILL_CASE(int32_t); break;
@@ -174,6 +221,17 @@ seq_status seq_cpu_fill(seq_tensor *out, double value) {
   }
 #undef FILL_CASE
   return SEQ_OK;
+}
+
+seq_status seq_cpu_fill(seq_tensor *out, double value) {
+  const int64_t *strides[1] = {out->stride};
+  strided_iter it;
+  iter_init(&it, out->ndim, out->shape, 1, strides);
+  void *ptrs[1] = {seq_tensor_data(out)};
+  size_t esz[1] = {seq_dtype_size(out->dtype)};
+  seq_status st;
+  RUN_PARTS(st, &it, out->numel, ptrs, esz, s_ = fill_rows(sub_, p_, esz, out->dtype, value));
+  return st;
 }
 
 /* ---------------- binary ---------------- */
@@ -193,7 +251,7 @@ static inline int64_t widen(int64_t v) { return v; }
 /* integer pow: seq_ipow_wrap(_d) in seq_convert.h, shared with CUDA */
 
 #define BIN_LOOP(T, TO, EXPR)                                                        \
-  FOR_EACH_ROW(it, total, ptrs, esz, {                                               \
+  FOR_EACH_ROW(it, ptrs, esz, {                                               \
     TO *o = (TO *)p0;                                                                \
     const T *A = (const T *)p1;                                                      \
     const T *B = (const T *)p2;                                                      \
@@ -255,7 +313,7 @@ __attribute__((target_clones("avx2", "default"))) static bool bin_contig_f32(
 
 #define BIN_FLOAT(T, POWF)                                                  \
   static void binary_##T(seq_binop op, const strided_iter *it, void **ptrs, \
-                         size_t *esz, int64_t total) {                      \
+                         const size_t *esz) {                               \
     switch (op) {                                                           \
       case SEQ_BIN_ADD: BIN_LOOP(T, T, x + y); break;                       \
       case SEQ_BIN_SUB: BIN_LOOP(T, T, x - y); break;                       \
@@ -276,7 +334,7 @@ __attribute__((target_clones("avx2", "default"))) static bool bin_contig_f32(
 
 #define BIN_INT(T, UT)                                                            \
   static void binary_##T(seq_binop op, const strided_iter *it, void **ptrs,       \
-                         size_t *esz, int64_t total) {                            \
+                         const size_t *esz) {                                     \
     switch (op) {                                                                 \
       case SEQ_BIN_ADD: BIN_LOOP(T, T, WRAP(T, UT, (UT)x + (UT)y)); break;        \
       case SEQ_BIN_SUB: BIN_LOOP(T, T, WRAP(T, UT, (UT)x - (UT)y)); break;        \
@@ -312,6 +370,19 @@ BIN_INT(i32, uint32_t)
 BIN_INT(i64, uint64_t)
 BIN_INT(u8, uint32_t)
 
+static seq_status binary_typed(seq_binop op, seq_dtype dt, const strided_iter *it, void **ptrs,
+                               const size_t *esz) {
+  switch (dt) {
+    case SEQ_F32: binary_float(op, it, ptrs, esz); break;
+    case SEQ_F64: binary_double(op, it, ptrs, esz); break;
+    case SEQ_I32: binary_i32(op, it, ptrs, esz); break;
+    case SEQ_I64: binary_i64(op, it, ptrs, esz); break;
+    case SEQ_U8: binary_u8(op, it, ptrs, esz); break;
+    default: return seq_fail(SEQ_EDTYPE, "binary op: unsupported dtype");
+  }
+  return SEQ_OK;
+}
+
 seq_status seq_cpu_binary(seq_binop op, seq_tensor *out, const seq_tensor *a, const seq_tensor *b) {
   if (a->dtype != b->dtype)
     return seq_fail(SEQ_EDTYPE, "binary op: operands of dtypes %s and %s", seq_dtype_name(a->dtype),
@@ -322,45 +393,15 @@ seq_status seq_cpu_binary(seq_binop op, seq_tensor *out, const seq_tensor *a, co
   iter_init(&it, out->ndim, out->shape, 3, strides);
   void *ptrs[3] = {seq_tensor_data(out), seq_tensor_data(a), seq_tensor_data(b)};
   size_t esz[3] = {seq_dtype_size(out->dtype), seq_dtype_size(a->dtype), seq_dtype_size(b->dtype)};
-  int64_t total = out->numel;
-  /* A single long row: split it into chunks so both cores work. */
-  if (one_long_row(&it)) {
-    int64_t len = it.shape[0], chunks = seq_cpu_get_threads();
-    if (chunks > 1) {
-#pragma omp parallel for schedule(static)
-      for (int64_t c = 0; c < chunks; c++) {
-        int64_t lo = len * c / chunks, hi = len * (c + 1) / chunks;
-        strided_iter sub = it;
-        sub.shape[0] = hi - lo;
-        void *p[3];
-        for (int k = 0; k < 3; k++) p[k] = (char *)ptrs[k] + lo * it.stride[k][0] * (int64_t)esz[k];
-        switch (a->dtype) {
-          case SEQ_F32: binary_float(op, &sub, p, esz, 0); break;
-          case SEQ_F64: binary_double(op, &sub, p, esz, 0); break;
-          case SEQ_I32: binary_i32(op, &sub, p, esz, 0); break;
-          case SEQ_I64: binary_i64(op, &sub, p, esz, 0); break;
-          case SEQ_U8: binary_u8(op, &sub, p, esz, 0); break;
-          default: break;
-        }
-      }
-      return SEQ_OK;
-    }
-  }
-  switch (a->dtype) {
-    case SEQ_F32: binary_float(op, &it, ptrs, esz, total); break;
-    case SEQ_F64: binary_double(op, &it, ptrs, esz, total); break;
-    case SEQ_I32: binary_i32(op, &it, ptrs, esz, total); break;
-    case SEQ_I64: binary_i64(op, &it, ptrs, esz, total); break;
-    case SEQ_U8: binary_u8(op, &it, ptrs, esz, total); break;
-    default: return seq_fail(SEQ_EDTYPE, "binary op: unsupported dtype");
-  }
-  return SEQ_OK;
+  seq_status st;
+  RUN_PARTS(st, &it, out->numel, ptrs, esz, s_ = binary_typed(op, a->dtype, sub_, p_, esz));
+  return st;
 }
 
 /* ---------------- unary ---------------- */
 
 #define UN_LOOP(T, EXPR)                                                 \
-  FOR_EACH_ROW(it, total, ptrs, esz, {                                   \
+  FOR_EACH_ROW(it, ptrs, esz, {                                   \
     T *o = (T *)p0;                                                      \
     const T *A = (const T *)p1;                                          \
     if (s0 == 1 && s1 == 1) {                                            \
@@ -452,13 +493,13 @@ static void vmath_f32(seq_unop op, int64_t n, const float *x, float *y) {
 }
 
 #define UN_FLOAT(T, SUF)                                                                     \
-  static seq_status unary_##T(seq_unop op, const strided_iter *it, void **ptrs, size_t *esz, \
-                              int64_t total, double p0d, double p1d) {                       \
+  static seq_status unary_##T(seq_unop op, const strided_iter *it, void **ptrs,               \
+                              const size_t *esz, double p0d, double p1d) {                   \
     const T q0 = (T)p0d, q1 = (T)p1d;                                                        \
     (void)q1;                                                                                \
     if (sizeof(T) == sizeof(float) &&                                                        \
         (op == SEQ_UN_EXP || op == SEQ_UN_TANH || op == SEQ_UN_SIGMOID)) {                   \
-      FOR_EACH_ROW(it, total, ptrs, esz, {                                                   \
+      FOR_EACH_ROW(it, ptrs, esz, {                                                   \
         if (s0 == 1 && s1 == 1) vmath_f32(op, n, (const float *)p1, (float *)p0);            \
         else UN_LOOP_ROW(float, unary_libm_f32(op, x));                                      \
       });                                                                                    \
@@ -486,8 +527,8 @@ static void vmath_f32(seq_unop op, int64_t n, const float *x, float *y) {
   }
 
 #define UN_INT(T, UT)                                                                          \
-  static seq_status unary_##T(seq_unop op, const strided_iter *it, void **ptrs, size_t *esz, \
-                              int64_t total, double p0d, double p1d) {                       \
+  static seq_status unary_##T(seq_unop op, const strided_iter *it, void **ptrs,               \
+                              const size_t *esz, double p0d, double p1d) {                   \
     switch (op) {                                                                            \
       case SEQ_UN_NEG: UN_LOOP(T, WRAP(T, UT, (UT)0 - (UT)x)); break;                        \
       case SEQ_UN_RELU: UN_LOOP(T, widen(x) > 0 ? x : 0); break;                           \
@@ -509,6 +550,18 @@ UN_INT(i32, uint32_t)
 UN_INT(i64, uint64_t)
 UN_INT(u8, uint32_t)
 
+static seq_status unary_typed(seq_unop op, seq_dtype dt, const strided_iter *it, void **ptrs,
+                              const size_t *esz, double p0, double p1) {
+  switch (dt) {
+    case SEQ_F32: return unary_float(op, it, ptrs, esz, p0, p1);
+    case SEQ_F64: return unary_double(op, it, ptrs, esz, p0, p1);
+    case SEQ_I32: return unary_i32(op, it, ptrs, esz, p0, p1);
+    case SEQ_I64: return unary_i64(op, it, ptrs, esz, p0, p1);
+    case SEQ_U8: return unary_u8(op, it, ptrs, esz, p0, p1);
+    default: return seq_fail(SEQ_EDTYPE, "unary op: unsupported dtype");
+  }
+}
+
 seq_status seq_cpu_unary(seq_unop op, seq_tensor *out, const seq_tensor *a, double p0, double p1) {
   if (out->numel == 0) return SEQ_OK;
   const int64_t *strides[2] = {out->stride, a->stride};
@@ -516,62 +569,22 @@ seq_status seq_cpu_unary(seq_unop op, seq_tensor *out, const seq_tensor *a, doub
   iter_init(&it, out->ndim, out->shape, 2, strides);
   void *ptrs[2] = {seq_tensor_data(out), seq_tensor_data(a)};
   size_t esz[2] = {seq_dtype_size(out->dtype), seq_dtype_size(a->dtype)};
-  int64_t total = out->numel;
-  if (one_long_row(&it) && seq_cpu_get_threads() > 1) {
-    int64_t len = it.shape[0], chunks = seq_cpu_get_threads();
-    seq_status st = SEQ_OK;
-#pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < chunks; c++) {
-      int64_t lo = len * c / chunks, hi = len * (c + 1) / chunks;
-      strided_iter sub = it;
-      sub.shape[0] = hi - lo;
-      void *p[2];
-      for (int k = 0; k < 2; k++) p[k] = (char *)ptrs[k] + lo * it.stride[k][0] * (int64_t)esz[k];
-      seq_status s = SEQ_OK;
-      switch (a->dtype) {
-        case SEQ_F32: s = unary_float(op, &sub, p, esz, 0, p0, p1); break;
-        case SEQ_F64: s = unary_double(op, &sub, p, esz, 0, p0, p1); break;
-        case SEQ_I32: s = unary_i32(op, &sub, p, esz, 0, p0, p1); break;
-        case SEQ_I64: s = unary_i64(op, &sub, p, esz, 0, p0, p1); break;
-        case SEQ_U8: s = unary_u8(op, &sub, p, esz, 0, p0, p1); break;
-        default: break;
-      }
-      if (s != SEQ_OK) {
-#pragma omp critical
-        st = s;
-      }
-    }
-    return st;
-  }
-  switch (a->dtype) {
-    case SEQ_F32: return unary_float(op, &it, ptrs, esz, total, p0, p1);
-    case SEQ_F64: return unary_double(op, &it, ptrs, esz, total, p0, p1);
-    case SEQ_I32: return unary_i32(op, &it, ptrs, esz, total, p0, p1);
-    case SEQ_I64: return unary_i64(op, &it, ptrs, esz, total, p0, p1);
-    case SEQ_U8: return unary_u8(op, &it, ptrs, esz, total, p0, p1);
-    default: return seq_fail(SEQ_EDTYPE, "unary op: unsupported dtype");
-  }
+  seq_status st;
+  RUN_PARTS(st, &it, out->numel, ptrs, esz, s_ = unary_typed(op, a->dtype, sub_, p_, esz, p0, p1));
+  return st;
 }
 
 /* ---------------- where ---------------- */
 
-seq_status seq_cpu_where(seq_tensor *out, const seq_tensor *cond, const seq_tensor *a,
-                         const seq_tensor *b) {
-  if (out->numel == 0) return SEQ_OK;
-  const int64_t *strides[4] = {out->stride, cond->stride, a->stride, b->stride};
-  strided_iter it;
-  iter_init(&it, out->ndim, out->shape, 4, strides);
-  void *ptrs[4] = {seq_tensor_data(out), seq_tensor_data(cond), seq_tensor_data(a), seq_tensor_data(b)};
-  size_t esz[4] = {seq_dtype_size(out->dtype), 1, seq_dtype_size(a->dtype), seq_dtype_size(b->dtype)};
-  int64_t total = out->numel;
+static seq_status where_rows(const strided_iter *it, void **ptrs, const size_t *esz, seq_dtype dt) {
 #define WHERE_CASE(T)                                                  \
-  FOR_EACH_ROW(&it, total, ptrs, esz, {                                \
+  FOR_EACH_ROW(it, ptrs, esz, {                                        \
     T *o = (T *)p0;                                                    \
     const uint8_t *c = (const uint8_t *)p1;                            \
     const T *A = (const T *)p2, *B = (const T *)p3;                    \
     for (int64_t i = 0; i < n; i++) o[i * s0] = c[i * s1] ? A[i * s2] : B[i * s3]; \
   })
-  switch (out->dtype) {
+  switch (dt) {
     case SEQ_F32: WHERE_CASE(float); break;
     case SEQ_F64: WHERE_CASE(double); break;
     case SEQ_I32: WHERE_CASE(int32_t); break;
@@ -581,4 +594,17 @@ seq_status seq_cpu_where(seq_tensor *out, const seq_tensor *cond, const seq_tens
   }
 #undef WHERE_CASE
   return SEQ_OK;
+}
+
+seq_status seq_cpu_where(seq_tensor *out, const seq_tensor *cond, const seq_tensor *a,
+                         const seq_tensor *b) {
+  if (out->numel == 0) return SEQ_OK;
+  const int64_t *strides[4] = {out->stride, cond->stride, a->stride, b->stride};
+  strided_iter it;
+  iter_init(&it, out->ndim, out->shape, 4, strides);
+  void *ptrs[4] = {seq_tensor_data(out), seq_tensor_data(cond), seq_tensor_data(a), seq_tensor_data(b)};
+  size_t esz[4] = {seq_dtype_size(out->dtype), 1, seq_dtype_size(a->dtype), seq_dtype_size(b->dtype)};
+  seq_status st;
+  RUN_PARTS(st, &it, out->numel, ptrs, esz, s_ = where_rows(sub_, p_, esz, out->dtype));
+  return st;
 }

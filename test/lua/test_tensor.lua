@@ -232,6 +232,25 @@ function tests.memory_does_not_grow()
   T.truthy(peak - base < 64 * 1024, string.format('live bytes grew by %d', peak - base))
 end
 
+-- A small program's dead tensors are collected after a few MiB, not 16 MiB
+-- (the floor of the collection rule scales with the Lua heap): a loop of
+-- small ops then reuses memory that is still in the cache.  Run in a fresh
+-- process, whose Lua heap is small (this runner's is not).
+function tests.small_program_collects_within_a_few_mib()
+  local exe = require('seq.utils').executable()
+  local probe = [[ -e "local seq=require'seq'; local x, y = seq.randn(64, 400), seq.randn(64, 400); ]] ..
+    [[collectgarbage(); local base, peak = seq.core.live_bytes('cpu'), 0; ]] ..
+    [[for _ = 1, 2000 do local _ = x + y; peak = math.max(peak, seq.core.live_bytes('cpu') - base) end; ]] ..
+    [[print('peak', peak, collectgarbage('count'))"]]
+  local out, rc = T.run(exe .. probe)
+  T.eq(rc, 0, out)
+  local peak, heap_kib = out:match('peak%s+(%d+)%s+(%S+)')
+  peak, heap_kib = tonumber(peak), tonumber(heap_kib)
+  T.truthy(peak and heap_kib < 256, out)
+  -- 2 MiB or 32 bytes per heap byte, plus one op's output
+  T.truthy(peak <= math.max(2 << 20, heap_kib * 1024 * 32) + 2 * 102400, out)
+end
+
 -- f32 exp/tanh/sigmoid run vectorised polynomials (core/cpu/cpu_vmath.h) with a
 -- libm fall-back outside their range: compare with f64 on a grid that
 -- crosses the fall-back bounds, plus inf, NaN, denormal results, a strided
