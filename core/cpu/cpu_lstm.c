@@ -137,7 +137,7 @@ typedef struct lstm_saved {
   }
 
 LSTM_GATE_PASSES(f32, float, seq_vsigmoidf, seq_vtanhf, SEQ_VMATH_CLONES, _Pragma("omp simd"))
-LSTM_GATE_PASSES(f64, double, rec_sigmoid, tanh, , )
+LSTM_GATE_PASSES(f64, double, seq_sigmoid_f64, tanh, , )
 #undef LSTM_GATE_PASSES
 
 /* ------------------------------------------------- preconditions and ids */

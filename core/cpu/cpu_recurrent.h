@@ -472,10 +472,6 @@ static void rec_step_gemm(seq_dtype dt, const float *bp, int64_t m, int64_t n, i
   rec_gemm(dt, false, trans_b, m, n, k, a, lda, b, ldb, accumulate ? 1.0 : 0.0, c, ldc);
 }
 
-static inline double rec_sigmoid(double x) {
-  return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
-}
-
 #ifndef NDEBUG
 static bool rec_is(const seq_tensor *t, seq_dtype dt, int ndim, const int64_t *shape) {
   if (!t || t->device != SEQ_CPU || t->dtype != dt || t->ndim != ndim ||

@@ -131,7 +131,7 @@ static int64_t rnn_gates(seq_rnn_mode m) { return m == SEQ_RNN_GRU ? 3 : 1; }
   }
 
 RNN_GRU_PASSES(f32, float, seq_vsigmoidf, seq_vtanhf, SEQ_VMATH_CLONES, _Pragma("omp simd"))
-RNN_GRU_PASSES(f64, double, rec_sigmoid, tanh, , )
+RNN_GRU_PASSES(f64, double, seq_sigmoid_f64, tanh, , )
 #undef RNN_GRU_PASSES
 
 /* Simple RNN forward: y (stride ldy) holds x.W + h.R; adds the bias and

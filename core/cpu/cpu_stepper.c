@@ -133,8 +133,6 @@ ROWMV_DISPATCH(f64, double)
  * f32 with cpu_vmath.h's polynomials (the fused kernels' own), f64 with
  * libm, as cpu_lstm.c and cpu_rnn.c do. */
 
-static inline double row_sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)); }
-
 #define STEPPER_ROWS(SFX, T, SIGMOID, TANH, EXP, CLONES)                                          \
   CLONES void seq_cpu_lstm_row_##SFX(int64_t H, const T *z, T *c, T *h) {                         \
     for (int64_t j = 0; j < H; j++) {                                                             \
@@ -182,5 +180,5 @@ static inline double row_sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + exp(-x
   }
 
 STEPPER_ROWS(f32, float, seq_vsigmoidf, seq_vtanhf, seq_vexpf, SEQ_VMATH_CLONES)
-STEPPER_ROWS(f64, double, row_sigmoid, tanh, exp, )
+STEPPER_ROWS(f64, double, seq_sigmoid_f64, tanh, exp, )
 #undef STEPPER_ROWS

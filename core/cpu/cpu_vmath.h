@@ -13,6 +13,7 @@
 #ifndef SEQ_CPU_VMATH_H
 #define SEQ_CPU_VMATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -69,6 +70,12 @@ SEQ_VMATH_INLINE float seq_vexpf(float x) {
 }
 
 SEQ_VMATH_INLINE float seq_vsigmoidf(float x) { return 1.0f / (1.0f + seq_vexpf(-x)); }
+
+/* The f64 sigmoid of the gradient-check paths: libm's exact exp, written so
+ * that neither branch overflows. */
+static inline double seq_sigmoid_f64(double x) {
+  return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
+}
 
 /* Cephes's tanhf: an odd polynomial below 0.625 (where 1 - 2/(e^2x + 1)
  * would cancel), the exp form above; within 2 ulp of tanhf. */
